@@ -1,0 +1,94 @@
+"""The backend interface and the list of backends.
+
+A backend is one way of driving one framework (eager, scripted, compiled, graph, XLA). Each is
+an adapter class in impls/<framework>/backend.py; this module only names them, so that the
+parent process can list and validate backends without importing torch or tensorflow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from bench.errors import UsageError
+from bench.spec import Workload
+
+Weights = dict[str, np.ndarray]  # canonical layout: the torch twin's state_dict names and shapes
+
+
+class Backend(Protocol):
+    """What the harness needs from a backend. Adapters know nothing of timing, statistics or files."""
+
+    name: ClassVar[str]
+    framework: ClassVar[str]
+
+    def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
+        """Apply thread, seed, determinism and device settings before the framework's first op."""
+
+    def build(self, workload: Workload, init: Weights | None) -> None:
+        """Build the twin model(s) and optimizer(s); load `init` (canonical weights) if given."""
+
+    def prepare(self, batch: Mapping[str, np.ndarray]) -> Any:
+        """Turn a numpy batch into framework tensors on the device (outside the timed step)."""
+
+    def train_step(self, batch: Any) -> float:
+        """One optimisation step. Returns the loss as a Python float: the work is complete on return."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Inference (eval mode) through the model module's `predict`: logits, samples or Q-values."""
+
+    def get_weights(self) -> Weights: ...
+
+    def set_weights(self, weights: Weights) -> None: ...
+
+    def num_params(self) -> int:
+        """Trainable parameters, counted the same way on both sides (see each model module)."""
+
+    def reset_peak_memory(self) -> None: ...
+
+    def device_memory(self) -> dict[str, float]:
+        """Device allocator statistics in MiB ({} on CPU, where the worker's RSS is the number)."""
+
+    def settings(self) -> dict[str, Any]:
+        """Versions and every flag that changes the numbers (threads, XLA, TF32, compile mode ...)."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    framework: str  # "torch" | "tensorflow": the package whose presence `fwbench list` checks
+    module: str  # where the adapter class lives
+    cls: str
+    description: str
+
+    def installed(self) -> bool:
+        packages = ("torch",) if self.framework == "torch" else ("tensorflow", "keras")
+        return all(importlib.util.find_spec(p) is not None for p in packages)
+
+    def load(self) -> type[Backend]:
+        return getattr(importlib.import_module(self.module), self.cls)
+
+
+BACKENDS: Mapping[str, BackendInfo] = {
+    b.name: b
+    for b in (
+        BackendInfo("torch-eager", "torch", "impls.torch.backend", "TorchEager", "PyTorch eager mode"),
+        BackendInfo("torchscript", "torch", "impls.torch.backend", "TorchScript", "torch.jit.script (deprecated upstream)"),
+        BackendInfo("torch-compile", "torch", "impls.torch.backend", "TorchCompile", "torch.compile, default mode, inductor"),
+        BackendInfo("keras", "tensorflow", "impls.keras.backend", "KerasGraph", "Keras 3 on TensorFlow, tf.function step"),
+        BackendInfo("keras-xla", "tensorflow", "impls.keras.backend", "KerasXLA", "Keras 3 on TensorFlow, tf.function(jit_compile=True)"),
+    )
+}
+
+FRAMEWORK_OF = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
+
+
+def get(name: str) -> BackendInfo:
+    if name not in BACKENDS:
+        raise UsageError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
+    return BACKENDS[name]

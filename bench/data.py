@@ -1,0 +1,97 @@
+"""Datasets as numpy arrays, and the batch order: made once here, shared by every backend.
+
+Both frameworks see the same arrays in the same order. Image data is NHWC float32 (the Keras
+layout); the torch twins transpose to NCHW in their `prepare` (outside the timed step).
+Nothing here downloads: default data comes from scikit-learn or is generated from a seed;
+real datasets are read from a user-given folder (see each loader).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import UsageError
+from bench.spec import frozen_map
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/test split. `x_*` float32 (or int32 token ids), `y_*` int64 labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    source: str  # where the data came from, for the results record
+    info: Mapping[str, object] = field(default_factory=frozen_map)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "train": int(len(self.x_train)),
+            "test": int(len(self.x_test)),
+            "x_shape": list(self.x_train.shape[1:]),
+            "x_dtype": str(self.x_train.dtype),
+            "num_classes": self.num_classes,
+            **dict(self.info),
+        }
+
+
+def stratified_split(
+    x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded, stratified split (scikit-learn). Never slice sorted data: see docs/METHODOLOGY.md."""
+    from sklearn.model_selection import train_test_split
+
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    return x_tr, y_tr, x_te, y_te
+
+
+def standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zero mean, unit variance per feature, with statistics from the training split only."""
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return ((x_train - mean) / std).astype(np.float32), ((x_test - mean) / std).astype(np.float32)
+
+
+def load_iris(seed: int, data_dir: Path | None = None) -> Dataset:
+    """scikit-learn's Iris (150 x 4, 3 classes), 80/20 stratified split, standardised."""
+    from sklearn.datasets import load_iris as sk_iris
+
+    raw = sk_iris()
+    x_tr, y_tr, x_te, y_te = stratified_split(raw.data, raw.target, 0.2, seed)
+    x_tr, x_te = standardise(x_tr, x_te)
+    return Dataset("iris", x_tr, y_tr.astype(np.int64), x_te, y_te.astype(np.int64), 3, "sklearn.datasets.load_iris")
+
+
+# name -> loader(seed, data_dir). A loader that needs a folder raises UsageError without one.
+DATASETS: dict[str, Callable[[int, Path | None], Dataset]] = {
+    "iris": load_iris,
+}
+
+
+def load(name: str, seed: int, data_dir: str | Path | None = None) -> Dataset:
+    if name not in DATASETS:
+        raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}")
+    return DATASETS[name](seed, Path(data_dir) if data_dir else None)
+
+
+def batch_order(n: int, batch_size: int, epoch: int, seed: int) -> Iterator[np.ndarray]:
+    """Index arrays of one epoch's batches: a seeded permutation per epoch, last partial batch dropped.
+
+    Full-batch training (batch_size >= n) uses the data in its stored order, every epoch.
+    """
+    if batch_size >= n:
+        yield np.arange(n)
+        return
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    for start in range(0, n - batch_size + 1, batch_size):
+        yield perm[start : start + batch_size]

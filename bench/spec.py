@@ -1,0 +1,130 @@
+"""Framework-neutral specifications and records (frozen dataclasses).
+
+Nothing here imports torch or tensorflow. Every hyperparameter that either framework would
+otherwise default is written out, because the defaults differ (docs/FRAMEWORK_DIFFERENCES.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+def frozen_map(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """A read-only mapping, so that a frozen spec cannot be changed through its dict fields."""
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer with every constant explicit (no framework defaults are relied on)."""
+
+    name: str  # "adam" | "adamw" | "sgd"
+    lr: float
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0  # decoupled (AdamW) on both sides; 0 for adam/sgd
+    momentum: float = 0.0  # sgd only
+
+    def __post_init__(self) -> None:
+        valid = ("adam", "adamw", "sgd")
+        if self.name not in valid:
+            raise ValueError(f"optimizer {self.name!r} is not one of {', '.join(valid)}")
+        if self.name == "adam" and self.weight_decay:
+            raise ValueError("adam with weight_decay differs between frameworks (L2 vs decoupled): use adamw")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One training job, identical for every backend."""
+
+    name: str  # "mlp-iris"
+    model: str  # module name of the twins: impls.torch.<model>, impls.keras.<model>
+    task: str  # training program in bench.tasks: "classify" | "gan" | "dqn"
+    dataset: str  # key of bench.data.DATASETS
+    batch_size: int  # samples per training step
+    epochs: int  # standard profile budget (passes over the training set; task-defined for dqn)
+    quick_epochs: int  # quick profile budget
+    optimizer: OptimizerSpec
+    loss: str  # "cross_entropy" (from logits) | task-defined
+    metric: str  # name of the target metric: "accuracy" | "mean_return" | "gan_quality"
+    target: float | None  # first value of `metric` that counts as reached (time-to-target)
+    model_kwargs: Mapping[str, Any] = field(default_factory=frozen_map)
+    description: str = ""
+    seed_use_case: str = ""  # the row of the seed document this workload stands for
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0 or self.epochs <= 0 or self.quick_epochs <= 0:
+            raise ValueError(f"workload {self.name}: batch_size and epochs must be positive")
+        object.__setattr__(self, "model_kwargs", frozen_map(self.model_kwargs))
+
+    def epochs_for(self, profile: str) -> int:
+        return self.quick_epochs if profile == "quick" else self.epochs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "task": self.task,
+            "dataset": self.dataset,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "quick_epochs": self.quick_epochs,
+            "optimizer": dict(vars(self.optimizer)),
+            "loss": self.loss,
+            "metric": self.metric,
+            "target": self.target,
+            "model_kwargs": dict(self.model_kwargs),
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a suite run does."""
+
+    name: str
+    warmup_steps: int  # steps after the first one that are discarded before steady state
+    repeats: int  # default processes per (workload, backend)
+    time_limit_s: float  # per run (one worker process)
+
+
+PROFILES: Mapping[str, Profile] = frozen_map(
+    {
+        "quick": Profile("quick", warmup_steps=5, repeats=1, time_limit_s=300.0),
+        "standard": Profile("standard", warmup_steps=10, repeats=1, time_limit_s=900.0),
+    }
+)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one worker process needs to do one measured run. Serialised to JSON."""
+
+    run_id: str
+    workload: str
+    backend: str
+    device: str  # "cpu" | "cuda"
+    profile: str
+    repeat: int
+    seed: int
+    init: str  # "shared" (all backends start from one weights file) | "native"
+    init_path: str | None  # npz of canonical initial weights when init == "shared"
+    threads: int  # intra-op threads, both frameworks
+    interop_threads: int  # inter-op threads, both frameworks
+    deterministic: bool
+    data_dir: str | None = None
+    epochs_override: int | None = None  # tests and smoke runs
+    fault: str | None = None  # fault injection for tests: "crash" | "hang" | "diverge" | "raise"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
+        return cls(**d)
+
+
+STATUSES = ("ok", "failed", "diverged", "timeout", "oom", "unsupported")

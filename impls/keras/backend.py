@@ -1,0 +1,141 @@
+"""The keras backends: Keras 3 on TensorFlow, the training step as a tf.function (graph), with
+and without XLA (jit_compile=True).
+
+The step is an explicit tf.function over GradientTape + optimizer.apply_gradients: the same work
+Keras' compiled train function does, without `fit`'s callbacks and data adapters or
+`train_on_batch`'s per-call metric conversion (see docs/METHODOLOGY.md).
+
+A model module (impls/keras/<model>.py) provides `build(workload) -> dict[str, keras.Model]` and
+`layer_map(parts)` (the weight mapping), and may provide `train_step`, `predict`,
+`make_optimizers`, `prepare`, `count_params` and `UNSUPPORTED`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+os.environ["KERAS_BACKEND"] = "tensorflow"  # before keras is imported anywhere in this process
+
+from collections.abc import Mapping  # noqa: E402
+from typing import Any, ClassVar  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bench.errors import UsageError  # noqa: E402
+from bench.spec import Workload  # noqa: E402
+from impls.keras import common, weights  # noqa: E402
+
+
+class KerasGraph:
+    name: ClassVar[str] = "keras"
+    framework: ClassVar[str] = "tensorflow"
+    jit_compile: ClassVar[bool] = False
+
+    def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(interop_threads)
+        gpus = tf.config.list_physical_devices("GPU")
+        if device == "cuda":
+            if not gpus:
+                raise UsageError("--device cuda: TensorFlow sees no GPU (is the CUDA build installed?)")
+            for g in gpus:  # otherwise TF reserves all GPU memory and its peak means nothing
+                tf.config.experimental.set_memory_growth(g, True)
+            tf.config.experimental.enable_tensor_float_32_execution(False)  # as torch: TF32 off
+        keras.utils.set_random_seed(seed)
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.device = device
+        self.deterministic = deterministic
+        self.tf_device = "/GPU:0" if device == "cuda" else "/CPU:0"
+
+    def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
+        self.workload = workload
+        self.mod = importlib.import_module(f"impls.keras.{workload.model}")
+        reason = getattr(self.mod, "UNSUPPORTED", {}).get(self.name)
+        if reason:
+            raise NotImplementedError(reason)
+        with tf.device(self.tf_device):
+            self.parts = self.mod.build(workload)
+            self.maps = self.mod.layer_map(self.parts)
+            if init is not None:
+                self.set_weights(init)
+            make_opts = getattr(self.mod, "make_optimizers", None)
+            if make_opts is not None:
+                self.optimizers = make_opts(self.parts, workload.optimizer)
+            else:
+                opt = common.make_optimizer(workload.optimizer)
+                opt.build(self.parts["net"].trainable_variables)
+                self.optimizers = {"net": opt}
+        step = getattr(self.mod, "train_step", common.classification_step)
+        predict = getattr(self.mod, "predict", common.classification_predict)
+        parts, opts = self.parts, self.optimizers
+        self._step = tf.function(lambda batch: step(parts, opts, batch), jit_compile=self.jit_compile)
+        self._predict = tf.function(lambda x: predict(parts, x), jit_compile=self.jit_compile, reduce_retracing=True)
+        self._prepare = getattr(self.mod, "prepare", None)
+
+    def prepare(self, batch: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:
+        if self._prepare is not None:
+            batch = self._prepare(batch)
+        with tf.device(self.tf_device):
+            return {k: tf.identity(tf.convert_to_tensor(v)) for k, v in batch.items()}
+
+    def train_step(self, batch: Mapping[str, tf.Tensor]) -> float:
+        with tf.device(self.tf_device):
+            return float(self._step(batch))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        with tf.device(self.tf_device):
+            return np.asarray(self._predict(self.prepare({"x": x})["x"]))
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return weights.get_canonical(self.maps)
+
+    def set_weights(self, w: Mapping[str, np.ndarray]) -> None:
+        weights.set_canonical(self.maps, w)
+
+    def num_params(self) -> int:
+        count = getattr(self.mod, "count_params", None)
+        if count is not None:
+            return int(count(self.parts))
+        return int(sum(int(np.prod(v.shape)) for m in self.parts.values() for v in m.trainable_weights))
+
+    def reset_peak_memory(self) -> None:
+        if self.device == "cuda":
+            tf.config.experimental.reset_memory_stats("GPU:0")
+
+    def device_memory(self) -> dict[str, float]:
+        if self.device != "cuda":
+            return {}
+        info = tf.config.experimental.get_memory_info("GPU:0")
+        return {"allocator_peak_allocated_mib": info["peak"] / 1024.0**2}
+
+    def settings(self) -> dict[str, Any]:
+        s: dict[str, Any] = {
+            "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "deterministic": self.deterministic,
+            "jit_compile": self.jit_compile,
+            "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 CPU)"),
+            "data_format": keras.config.image_data_format(),
+            "compile": "tf.function(jit_compile=True)" if self.jit_compile else "tf.function",
+            "optimizer_impl": "keras",
+        }
+        if self.device == "cuda":
+            s.update(
+                tf32=tf.config.experimental.tensor_float_32_execution_enabled(),
+                memory_growth=True,
+                cudnn_autotune=os.environ.get("TF_CUDNN_USE_AUTOTUNE", "1") != "0",
+                cuda_build=tf.sysconfig.get_build_info().get("cuda_version"),
+            )
+        return s
+
+
+class KerasXLA(KerasGraph):
+    name: ClassVar[str] = "keras-xla"
+    jit_compile: ClassVar[bool] = True

@@ -1,0 +1,113 @@
+"""Canonical (torch-layout) weights <-> keras layer weights, one rule per layer kind.
+
+The canonical layout is the torch twin's state_dict: names like "net.0.weight" and torch shapes.
+A keras model module lists its layers with `layer_map(parts) -> list[LayerMap]`; the rules here
+do the conversion (docs/FRAMEWORK_DIFFERENCES.md has the table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LayerMap:
+    prefix: str  # canonical name prefix, e.g. "net.0"
+    layer: Any  # the keras layer
+    kind: str  # key of RULES
+    extra: Mapping[str, Any] = field(default_factory=dict)  # rule options, e.g. {"chw": (C, H, W)}
+
+
+def _dense_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> list[np.ndarray]:
+    kernel = w[f"{p}.weight"].T
+    if "chw" in extra:  # Linear after torch Flatten of NCHW -> Dense after keras Flatten of NHWC
+        c, h, wd = extra["chw"]
+        out = w[f"{p}.weight"].shape[0]
+        kernel = w[f"{p}.weight"].reshape(out, c, h, wd).transpose(2, 3, 1, 0).reshape(h * wd * c, out)
+    return [kernel, w[f"{p}.bias"]]
+
+
+def _dense_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    kernel, bias = ws
+    if "chw" in extra:
+        c, h, wd = extra["chw"]
+        out = kernel.shape[1]
+        weight = kernel.reshape(h, wd, c, out).transpose(3, 2, 0, 1).reshape(out, c * h * wd)
+    else:
+        weight = kernel.T
+    return {f"{p}.weight": weight, f"{p}.bias": bias}
+
+
+def _conv_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> list[np.ndarray]:
+    weight = w[f"{p}.weight"]  # (O, I, *K)
+    kernel = np.moveaxis(weight, (0, 1), (-1, -2))  # (*K, I, O)
+    return [kernel, w[f"{p}.bias"]] if f"{p}.bias" in w else [kernel]
+
+
+def _conv_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    out = {f"{p}.weight": np.moveaxis(ws[0], (-1, -2), (0, 1))}
+    if len(ws) > 1:
+        out[f"{p}.bias"] = ws[1]
+    return out
+
+
+def _copy_to(names: tuple[str, ...]) -> Callable[[Mapping[str, np.ndarray], str, Mapping[str, Any]], list[np.ndarray]]:
+    return lambda w, p, extra: [w[f"{p}.{n}"] for n in names]
+
+
+def _copy_from(names: tuple[str, ...]) -> Callable[[list[np.ndarray], str, Mapping[str, Any]], dict[str, np.ndarray]]:
+    return lambda ws, p, extra: {f"{p}.{n}": v for n, v in zip(names, ws, strict=True)}
+
+
+def _lstm_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> list[np.ndarray]:
+    # torch gates i, f, g, o == keras i, f, c, o: no reordering; keras has one bias = b_ih + b_hh.
+    return [w[f"{p}.weight_ih_l0"].T, w[f"{p}.weight_hh_l0"].T, w[f"{p}.bias_ih_l0"] + w[f"{p}.bias_hh_l0"]]
+
+
+def _lstm_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    kernel, recurrent, bias = ws
+    return {
+        f"{p}.weight_ih_l0": kernel.T,
+        f"{p}.weight_hh_l0": recurrent.T,
+        f"{p}.bias_ih_l0": bias,
+        f"{p}.bias_hh_l0": np.zeros_like(bias),
+    }
+
+
+# kind -> (canonical -> keras weight list, keras weight list -> canonical)
+RULES: dict[str, tuple[Callable[..., list[np.ndarray]], Callable[..., dict[str, np.ndarray]]]] = {
+    "dense": (_dense_to, _dense_from),
+    "conv": (_conv_to, _conv_from),  # Conv1D / Conv2D: OI(K) -> (K)IO
+    "embedding": (_copy_to(("weight",)), _copy_from(("weight",))),
+    "layernorm": (_copy_to(("weight", "bias")), _copy_from(("weight", "bias"))),
+    "batchnorm": (
+        _copy_to(("weight", "bias", "running_mean", "running_var")),
+        _copy_from(("weight", "bias", "running_mean", "running_var")),
+    ),
+    "lstm": (_lstm_to, _lstm_from),
+}
+
+
+def set_canonical(maps: list[LayerMap], weights: Mapping[str, np.ndarray]) -> None:
+    for m in maps:
+        to_keras, _ = RULES[m.kind]
+        values = to_keras(weights, m.prefix, m.extra)
+        current = m.layer.get_weights()
+        if [v.shape for v in current] != [np.shape(v) for v in values]:
+            raise ValueError(
+                f"{m.prefix} ({m.kind}): keras shapes {[v.shape for v in current]} "
+                f"!= mapped {[np.shape(v) for v in values]}"
+            )
+        m.layer.set_weights([np.asarray(v, dtype=c.dtype) for v, c in zip(values, current, strict=True)])
+
+
+def get_canonical(maps: list[LayerMap]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for m in maps:
+        _, from_keras = RULES[m.kind]
+        out.update(from_keras(m.layer.get_weights(), m.prefix, m.extra))
+    return out

@@ -1,0 +1,186 @@
+"""The torch backends: eager, TorchScript and torch.compile over the same twin modules.
+
+A model module (impls/torch/<model>.py) provides `build(workload) -> dict[str, nn.Module]` and may
+provide `train_step`, `predict`, `make_optimizers`, `prepare`, `count_params` and
+`UNSUPPORTED = {backend: reason}`; the defaults are the classification ones in common.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.errors import UsageError
+from bench.spec import Workload
+from impls.torch import common
+
+
+class TorchEager:
+    name: ClassVar[str] = "torch-eager"
+    framework: ClassVar[str] = "torch"
+
+    def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(interop_threads)
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(deterministic)
+        if device == "cuda":
+            if not torch.cuda.is_available():
+                raise UsageError("--device cuda: torch sees no CUDA device (is the CUDA build installed?)")
+            # Same numerics as the keras side: TF32 off for matmul and conv, cuDNN autotuning on.
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cudnn.benchmark = not deterministic
+        self.device = device
+        self.deterministic = deterministic
+
+    # Backend variants override this one method.
+    def transform(self, module: nn.Module, part: str) -> nn.Module:
+        return module
+
+    def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
+        self.workload = workload
+        self.mod = importlib.import_module(f"impls.torch.{workload.model}")
+        reason = getattr(self.mod, "UNSUPPORTED", {}).get(self.name)
+        if reason:
+            raise NotImplementedError(reason)
+        self.raw = {k: m.to(self.device) for k, m in self.mod.build(workload).items()}
+        if init is not None:
+            self.set_weights(init)
+        for m in self.raw.values():
+            m.train()
+        self.parts = {k: self.transform(m, k) for k, m in self.raw.items()}
+        make_opts = getattr(self.mod, "make_optimizers", None)
+        if make_opts is not None:
+            self.optimizers = make_opts(self.parts, workload.optimizer, self.device)
+        else:
+            self.optimizers = {"net": common.make_optimizer(workload.optimizer, self.parts["net"].parameters(), self.device)}
+        self._step = getattr(self.mod, "train_step", common.classification_step)
+        self._predict = getattr(self.mod, "predict", common.classification_predict)
+        self._prepare = getattr(self.mod, "prepare", None)
+
+    def prepare(self, batch: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        if self._prepare is not None:
+            batch = self._prepare(batch)
+        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in batch.items()}
+
+    def train_step(self, batch: Mapping[str, torch.Tensor]) -> float:
+        return self._step(self.parts, self.optimizers, batch).item()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        xt = self.prepare({"x": x})["x"]
+        for m in self.parts.values():
+            m.eval()
+        with torch.no_grad():
+            out = self._predict(self.parts, xt)
+        for m in self.parts.values():
+            m.train()
+        return out.detach().cpu().numpy()
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {
+            f"{part}.{k}": v.detach().cpu().numpy().copy()
+            for part, m in self.raw.items()
+            for k, v in m.state_dict().items()
+        }
+
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        for part, m in self.raw.items():
+            state = m.state_dict()
+            missing = [f"{part}.{k}" for k in state if f"{part}.{k}" not in weights]
+            if missing:
+                raise ValueError(f"weights lack {missing[:3]} (model {self.workload.model})")
+            m.load_state_dict({k: torch.from_numpy(np.asarray(weights[f"{part}.{k}"])) for k in state})
+
+    def num_params(self) -> int:
+        count = getattr(self.mod, "count_params", None)
+        if count is not None:
+            return int(count(self.raw))
+        return sum(p.numel() for m in self.raw.values() for p in m.parameters() if p.requires_grad)
+
+    def reset_peak_memory(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+
+    def device_memory(self) -> dict[str, float]:
+        if self.device != "cuda":
+            return {}
+        mib = 1024.0**2
+        return {
+            "allocator_peak_allocated_mib": torch.cuda.max_memory_allocated() / mib,
+            "allocator_peak_reserved_mib": torch.cuda.max_memory_reserved() / mib,
+        }
+
+    def settings(self) -> dict[str, Any]:
+        s: dict[str, Any] = {
+            "torch_version": torch.__version__,
+            "torch_cuda": torch.version.cuda,
+            "intra_op_threads": torch.get_num_threads(),
+            "inter_op_threads": torch.get_num_interop_threads(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "mkldnn_enabled": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+            "data_format": "NCHW",
+            "compile": None,
+        }
+        if self.device == "cuda":
+            s.update(
+                gpu=torch.cuda.get_device_name(0),
+                tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+                tf32_cudnn=torch.backends.cudnn.allow_tf32,
+                cudnn_benchmark=torch.backends.cudnn.benchmark,
+                cudnn_version=torch.backends.cudnn.version(),
+                optimizer_impl="fused",
+            )
+        else:
+            s["optimizer_impl"] = "foreach/default"
+        return s
+
+
+class TorchScript(TorchEager):
+    """torch.jit.script on each part. TorchScript is deprecated upstream; its warning is recorded."""
+
+    name: ClassVar[str] = "torchscript"
+
+    def transform(self, module: nn.Module, part: str) -> nn.Module:
+        return torch.jit.script(module)
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "compile": "torch.jit.script", "jit_profiling_executor": True}
+
+
+class TorchCompile(TorchEager):
+    """torch.compile (inductor, default mode) on each part's forward; backward via AOTAutograd."""
+
+    name: ClassVar[str] = "torch-compile"
+    mode: ClassVar[str] = "default"
+
+    def transform(self, module: nn.Module, part: str) -> nn.Module:
+        return torch.compile(module, mode=self.mode)
+
+    def settings(self) -> dict[str, Any]:
+        from torch._inductor import config as inductor_config
+
+        cache_dir = os.environ.get("TORCHINDUCTOR_CACHE_DIR", "")
+        return {
+            **super().settings(),
+            "compile": f"torch.compile(mode={self.mode!r}, backend='inductor')",
+            "inductor_cache_dir": cache_dir,
+            "inductor_fx_graph_cache": bool(inductor_config.fx_graph_cache),
+            "graph_breaks": graph_breaks(),
+        }
+
+
+def graph_breaks() -> int | None:
+    """Graph breaks counted by dynamo so far in this process (None if the counter is unavailable)."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return None
+    return int(sum(counters["graph_break"].values()))

@@ -1,0 +1,47 @@
+"""Pieces shared by the torch twins: activations, optimizers, and the default (classification) step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bench.spec import OptimizerSpec
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "linear": nn.Identity}
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation {name!r} is not one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def make_optimizer(spec: OptimizerSpec, params: Iterable[torch.Tensor], device: str) -> torch.optim.Optimizer:
+    """Every constant from the spec. On CUDA the fused kernels (the fastest torch path) are used."""
+    fused = {"fused": True} if device == "cuda" else {}
+    if spec.name == "adam":
+        return torch.optim.Adam(params, lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=spec.eps, weight_decay=0.0, **fused)
+    if spec.name == "adamw":
+        return torch.optim.AdamW(
+            params, lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=spec.eps, weight_decay=spec.weight_decay, **fused
+        )
+    return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=0.0, **fused)
+
+
+def classification_step(
+    parts: Mapping[str, nn.Module], optimizers: Mapping[str, torch.optim.Optimizer], batch: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
+    """Cross-entropy on logits, one optimizer step. Returns the loss tensor (the backend syncs)."""
+    opt = optimizers["net"]
+    opt.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(parts["net"](batch["x"]), batch["y"])
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def classification_predict(parts: Mapping[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
+    return parts["net"](x)
