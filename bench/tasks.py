@@ -22,6 +22,7 @@ from bench.spec import Workload
 class Task(Protocol):
     workload: Workload
     samples_per_step: int
+    predict_key: str  # the batch entry that `backend.predict` takes (parity tests, FLOP counting)
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -38,6 +39,7 @@ class ClassifyTask:
     """Supervised classification: cross-entropy on logits, accuracy on the held-out split."""
 
     eval_batch = 1024
+    predict_key = "x"
 
     def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
         self.workload = workload

@@ -1,0 +1,120 @@
+"""Parity proof between the twins, one framework per process.
+
+`python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [KEY=VALUE ...]` builds the twin of
+WORKLOAD in BACKEND's framework (float32, CPU, deterministic, one thread), loads the canonical
+initial weights INIT.npz, and writes to OUT.npz:
+  outputs    forward outputs (eval mode) on the task's first batch
+  loss       the loss of one SGD step (lr 0.1, momentum 0) from those weights on that batch
+  w/<name>   the canonical weights after that step
+  num_params trainable parameters
+KEY=VALUE pairs override model_kwargs on this side only (the mutation check of the tests).
+Dropout is set to 0 for the step, so both sides compute the same function.
+
+`compare(a, b)` gives the differences; tests/test_parity.py asserts them. The test process
+imports neither framework: torch and tensorflow never meet in one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import backends, tasks, workloads
+from bench.spec import OptimizerSpec, Workload
+
+PARITY_SGD = OptimizerSpec("sgd", lr=0.1, momentum=0.0)
+
+
+def parity_workload(name: str, overrides: dict[str, Any]) -> Workload:
+    wl = workloads.get(name)
+    kwargs = dict(wl.model_kwargs)
+    if "dropout" in kwargs:
+        kwargs["dropout"] = 0.0
+    kwargs.update(overrides)
+    return dataclasses.replace(wl, optimizer=PARITY_SGD, model_kwargs=kwargs)
+
+
+def run_side(backend_name: str, workload: str, init_path: Path, out_path: Path, overrides: dict[str, Any]) -> None:
+    wl = parity_workload(workload, overrides)
+    with np.load(init_path, allow_pickle=False) as z:
+        init = {k: z[k] for k in z.files}
+    backend = backends.get(backend_name).load()("cpu", 1, 1, 0, True)
+    task = tasks.make(wl, seed=0)
+    batch = task.example_batch()
+    backend.build(wl, init)
+    outputs = backend.predict(batch[task.predict_key])
+    loss = backend.train_step(backend.prepare(batch))
+    after = backend.get_weights()
+    np.savez(
+        out_path, outputs=outputs, loss=np.float64(loss), num_params=np.int64(backend.num_params()),
+        **{f"w/{k}": v for k, v in after.items()},
+    )
+
+
+def fold(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Canonical weights with torch's redundant pairs merged (LSTM b_ih + b_hh -> one bias)."""
+    out = dict(weights)
+    for k in list(out):
+        if "bias_hh_l" in k:
+            twin = k.replace("bias_hh_l", "bias_ih_l")
+            out[twin] = out[twin] + out.pop(k)
+    return out
+
+
+def load_side(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as z:
+        w = {k[2:]: z[k] for k in z.files if k.startswith("w/")}
+        return {"outputs": z["outputs"], "loss": float(z["loss"]), "num_params": int(z["num_params"]), "weights": fold(w)}
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Max absolute differences between two sides' outputs, loss and updated weights."""
+    wa, wb = a["weights"], b["weights"]
+    if set(wa) != set(wb):
+        raise AssertionError(f"canonical weight names differ: {sorted(set(wa) ^ set(wb))}")
+    shape_ok = a["outputs"].shape == b["outputs"].shape
+    return {
+        "num_params": (a["num_params"], b["num_params"]),
+        "outputs_shape": (a["outputs"].shape, b["outputs"].shape),
+        "outputs_max_abs": float(np.max(np.abs(a["outputs"] - b["outputs"]))) if shape_ok else float("inf"),
+        "loss_abs": abs(a["loss"] - b["loss"]),
+        "weights_max_abs": {k: float(np.max(np.abs(wa[k] - wb[k]))) for k in wa},
+    }
+
+
+def _run(args: list[str], timeout: float = 600) -> None:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+
+
+def prove(workload: str, tmp: Path, keras_overrides: dict[str, Any] | None = None, keras_backend: str = "keras") -> dict[str, Any]:
+    """Export init from torch, run both sides in their own processes, return `compare`'s report."""
+    init = tmp / f"{workload}-init.npz"
+    _run(["-m", "bench.worker", "export-init", workload, "0", str(init)])
+    t_out, k_out = tmp / f"{workload}-torch.npz", tmp / f"{workload}-keras.npz"
+    _run(["-m", "bench.parity", "torch-eager", workload, str(init), str(t_out)])
+    kv = [f"{k}={json.dumps(v)}" for k, v in (keras_overrides or {}).items()]
+    _run(["-m", "bench.parity", keras_backend, workload, str(init), str(k_out), *kv])
+    return compare(load_side(t_out), load_side(k_out))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 4:
+        print("usage: python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [KEY=JSON ...]", file=sys.stderr)
+        return 2
+    overrides = {k: json.loads(v) for k, v in (a.split("=", 1) for a in argv[4:])}
+    run_side(argv[0], argv[1], Path(argv[2]), Path(argv[3]), overrides)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

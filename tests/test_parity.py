@@ -1,0 +1,41 @@
+"""Parity: the twins are the same network. Each side runs in its own process (bench/parity.py).
+
+Per workload: equal parameter counts; forward outputs from the same weights equal to 1e-5;
+one SGD step from the same weights on the same batch gives the same loss and the same updated
+weights. A mutated twin (another activation) must fail the same checks: the test bites.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import parity
+
+pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.keras]
+
+# workload -> (trainable parameters, output tolerance, loss tolerance, updated-weight tolerance);
+# all float32 on CPU. Parameter counts are computed by hand in the comments.
+CASES = {
+    "mlp-iris": (131, 1e-5, 1e-5, 1e-5),  # (4*16 + 16) + (16*3 + 3) = 80 + 51
+}
+
+
+@pytest.mark.parametrize("workload", sorted(CASES))
+def test_twins_are_the_same_network(workload: str, tmp_path: Path) -> None:
+    params, out_tol, loss_tol, w_tol = CASES[workload]
+    r = parity.prove(workload, tmp_path)
+    assert r["num_params"] == (params, params), r["num_params"]
+    assert r["outputs_shape"][0] == r["outputs_shape"][1]
+    assert r["outputs_max_abs"] < out_tol, r
+    assert r["loss_abs"] < loss_tol, r
+    worst = max(r["weights_max_abs"].items(), key=lambda kv: kv[1])
+    assert worst[1] < w_tol, f"updated weight {worst[0]} differs by {worst[1]:.3g}"
+
+
+@pytest.mark.parametrize("workload", ["mlp-iris"])
+def test_parity_check_bites_on_a_mutated_twin(workload: str, tmp_path: Path) -> None:
+    """Same weights, keras side built with tanh instead of relu: outputs must differ beyond tolerance."""
+    r = parity.prove(workload, tmp_path, keras_overrides={"activation": "tanh"})
+    assert r["outputs_max_abs"] > 1e-3, r
