@@ -8,6 +8,7 @@ real datasets are read from a user-given folder (see each loader).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,9 +73,21 @@ def load_iris(seed: int, data_dir: Path | None = None) -> Dataset:
     return Dataset("iris", x_tr, y_tr.astype(np.int64), x_te, y_te.astype(np.int64), 3, "sklearn.datasets.load_iris")
 
 
+def lazy(module: str, function: str) -> Callable[[int, Path | None], Dataset]:
+    """A loader in bench/datasets/<module>.py, imported on first use (those modules import this one)."""
+
+    def load_module_loader(seed: int, data_dir: Path | None) -> Dataset:
+        return getattr(importlib.import_module(f"bench.datasets.{module}"), function)(seed, data_dir)
+
+    return load_module_loader
+
+
 # name -> loader(seed, data_dir). A loader that needs a folder raises UsageError without one.
 DATASETS: dict[str, Callable[[int, Path | None], Dataset]] = {
     "iris": load_iris,
+    "digits": lazy("digits", "load_digits"),
+    "cifar10": lazy("cifar10", "load_cifar10"),
+    "audio": lazy("audio", "load_audio"),
 }
 
 

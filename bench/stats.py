@@ -27,3 +27,41 @@ def summarize(step_ms: Sequence[float], seed: int = 0) -> dict[str, float | list
     elif a.size >= 1:
         ci = [float(med), float(med)]
     return {"median_step_ms": float(med), "iqr_step_ms": float(q3 - q1), "ci95_step_ms": ci, "mean_step_ms": float(a.mean())}
+
+
+def ratio_of_medians(
+    a: Sequence[float], b: Sequence[float], seed: int = 0
+) -> tuple[float, float, float] | None:
+    """median(a) / median(b) with a bootstrap 95% CI (two independent samples, percentile method).
+
+    Pass per-run medians when there are >= 3 repeats per side (run-to-run noise is then in the
+    interval); otherwise the raw step times of the runs (within-run noise only; the report says so).
+    """
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size == 0 or y.size == 0 or np.median(y) <= 0:
+        return None
+    point = float(np.median(x) / np.median(y))
+    if x.size < 2 or y.size < 2:
+        return point, point, point
+
+    def stat(s1: np.ndarray, s2: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.median(s1, axis=axis) / np.median(s2, axis=axis)
+
+    res = stats.bootstrap(
+        (x, y), stat, confidence_level=CONFIDENCE, n_resamples=N_RESAMPLES, method="percentile",
+        rng=np.random.default_rng(seed), vectorized=True,
+    )
+    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def significant(ci: tuple[float, float, float] | None) -> bool:
+    """A ratio differs from 1 only when its whole confidence interval lies on one side of 1."""
+    return ci is not None and (ci[1] > 1.0 or ci[2] < 1.0)
+
+
+def cv(values: Sequence[float]) -> float | None:
+    """Coefficient of variation (sample std / mean): run-to-run spread of per-run medians."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 2 or v.mean() == 0:
+        return None
+    return float(v.std(ddof=1) / v.mean())

@@ -35,14 +35,19 @@ class KerasGraph:
     jit_compile: ClassVar[bool] = False
 
     def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(interop_threads)
+        # Settable only before TensorFlow initialises its runtime (the first op): a second backend in
+        # one process (pytest-benchmark) finds them already set.
+        if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        if tf.config.threading.get_inter_op_parallelism_threads() != interop_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(interop_threads)
         gpus = tf.config.list_physical_devices("GPU")
         if device == "cuda":
             if not gpus:
                 raise UsageError("--device cuda: TensorFlow sees no GPU (is the CUDA build installed?)")
             for g in gpus:  # otherwise TF reserves all GPU memory and its peak means nothing
-                tf.config.experimental.set_memory_growth(g, True)
+                if not tf.config.experimental.get_memory_growth(g):
+                    tf.config.experimental.set_memory_growth(g, True)
             tf.config.experimental.enable_tensor_float_32_execution(False)  # as torch: TF32 off
         keras.utils.set_random_seed(seed)
         if deterministic:

@@ -27,7 +27,8 @@ class TorchEager:
 
     def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
         torch.set_num_threads(threads)
-        torch.set_num_interop_threads(interop_threads)
+        if torch.get_num_interop_threads() != interop_threads:  # settable once per process, before any op
+            torch.set_num_interop_threads(interop_threads)
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(deterministic)
         if device == "cuda":

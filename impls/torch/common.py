@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -45,3 +46,8 @@ def classification_step(
 
 def classification_predict(parts: Mapping[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
     return parts["net"](x)
+
+
+def token_ids_int64(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`prepare` for token-id models: the data's int32 ids as int64 (torch's index dtype, as Embedding wants)."""
+    return {**batch, "x": batch["x"].astype(np.int64)}

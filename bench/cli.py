@@ -1,0 +1,203 @@
+"""The command line: `fwbench list | run | report` (also `python -m bench`).
+
+Bad input is one line on stderr naming the bad value and the valid ones, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from bench import backends, data, launch, report, results, workloads
+from bench.errors import UsageError
+from bench.spec import PROFILES
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def names(values: Sequence[str] | None, valid: Sequence[str], what: str) -> tuple[str, ...]:
+    """Comma- or space-separated names; 'all' (or nothing) means every valid one."""
+    if not values:
+        return tuple(valid)
+    out: list[str] = []
+    for v in values:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    if out == ["all"]:
+        return tuple(valid)
+    for x in out:
+        if x not in valid:
+            raise UsageError(f"unknown {what} {x!r}; valid: {', '.join(valid)}")
+    return tuple(dict.fromkeys(out))
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="fwbench", description="PyTorch vs TensorFlow, measured: train twin models, compare them.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    sub.add_parser("list", help="workloads, backends, and whether each backend's framework is installed")
+
+    r = sub.add_parser("run", help="run workloads x backends (one process each), write results and the report")
+    r.add_argument("--workloads", nargs="+", metavar="NAME", help=f"default: all ({', '.join(workloads.WORKLOADS)})")
+    r.add_argument("--backends", nargs="+", metavar="NAME", help=f"default: all installed ({', '.join(backends.BACKENDS)})")
+    r.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    r.add_argument("--profile", default="quick", help=f"{' or '.join(PROFILES)} (default quick)")
+    r.add_argument("--repeats", type=positive_int, help="processes per (workload, backend), interleaved")
+    r.add_argument("--init", default="shared", help="shared (default: every backend starts from the torch twin's "
+                   "initial weights) or native (each framework's own initialisers)")
+    r.add_argument("--threads", type=positive_int, default=None, help="intra-op threads for both frameworks "
+                   "(default: the CPUs this process may use)")
+    r.add_argument("--interop-threads", type=positive_int, default=1, help="inter-op threads for both (default 1)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--deterministic", action="store_true", help="deterministic kernels in both frameworks")
+    r.add_argument("--time-limit", type=positive_float, help="seconds per run before it is killed (default: profile's)")
+    r.add_argument("--epochs", type=positive_int, help="override every workload's epoch budget (smoke runs)")
+    r.add_argument("--data-dir", help="folder with real datasets (CIFAR-10 binary, aclImdb, WAV folders)")
+    r.add_argument("--out", default="results", help="results folder (default: results)")
+    r.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: only its missing runs are made")
+
+    rep = sub.add_parser("report", help="render REPORT.md from results files")
+    rep.add_argument("results", nargs="*", help="results files or folders (default: the newest run under --out)")
+    rep.add_argument("--out", default="results", help="folder for REPORT.md (default: results)")
+    return p
+
+
+def cmd_list() -> int:
+    print("workloads:")
+    for w in workloads.WORKLOADS.values():
+        print(f"  {w.name:<18} {w.description}")
+    print("backends:")
+    for b in backends.BACKENDS.values():
+        state = "installed" if b.installed() else f"NOT installed ({b.framework} missing)"
+        print(f"  {b.name:<18} {b.description:<50} {state}")
+    return 0
+
+
+def cuda_available() -> bool:
+    """Whether NVML sees a GPU: checked in the parent without importing either framework."""
+    from bench.env import gpus
+
+    return bool(gpus())
+
+
+def preflight(plan: launch.SuitePlan) -> None:
+    for b in plan.backends:
+        info = backends.get(b)
+        if not info.installed():
+            raise UsageError(f"backend {b!r} needs {info.framework}, which is not installed (pip install -e '.[cpu]')")
+    if plan.device == "cuda" and not cuda_available():
+        raise UsageError("--device cuda: no CUDA GPU found (NVML sees none); use --device cpu")
+    if plan.data_dir is not None:
+        if not Path(plan.data_dir).is_dir():
+            raise UsageError(f"--data-dir {plan.data_dir!r} is not a folder")
+        for w in plan.workloads:  # read (and so validate) each dataset in the parent, numpy only
+            data.load(workloads.get(w).dataset, plan.seed, plan.data_dir)
+
+
+def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    out = Path(a.out)
+    if a.resume:
+        path = results.run_path(out, a.resume)
+        if not path.exists():
+            raise UsageError(f"--resume {a.resume!r}: no such run under {out / 'runs'}")
+        suite = results.load(path)
+        plan = launch.SuitePlan.from_dict(suite.plan)
+        preflight(plan)
+    else:
+        if a.profile not in PROFILES:
+            raise UsageError(f"unknown profile {a.profile!r}; valid: {', '.join(PROFILES)}")
+        profile = PROFILES[a.profile]
+        installed = [b.name for b in backends.BACKENDS.values() if b.installed()]
+        chosen = names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed)
+        if not chosen:
+            raise UsageError("no backend is installed: pip install -e '.[cpu]'")
+        plan = launch.SuitePlan(
+            workloads=names(a.workloads, list(workloads.WORKLOADS), "workload"),
+            backends=chosen,
+            device=a.device,
+            profile=a.profile,
+            repeats=a.repeats or profile.repeats,
+            seed=a.seed,
+            init=a.init,
+            threads=a.threads or len(os.sched_getaffinity(0)),
+            interop_threads=a.interop_threads,
+            deterministic=a.deterministic,
+            time_limit_s=a.time_limit or profile.time_limit_s,
+            data_dir=a.data_dir,
+            epochs_override=a.epochs,
+        )
+        preflight(plan)
+        path = None
+    from bench.progress import Progress
+
+    with Progress(len(plan.triples()) - (len(suite.results) if a.resume else 0)) as progress:
+        path = launch.run_suite(plan, out, ["fwbench", *argv], progress=progress.update, resume_path=path)
+    suite = results.load(path)
+    written = report.write([suite], out)
+    bad = [r for r in suite.results if r.status not in ("ok", "unsupported")]
+    print(f"results: {path}\nreport:  {written}")
+    if bad:
+        print(f"{len(bad)} run(s) did not finish: " + ", ".join(f"{r.workload}/{r.backend}: {r.status}" for r in bad))
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    out = Path(a.out)
+    paths = results.resolve(a.results, out)
+    if not a.results:
+        paths = paths[-1:]  # the newest run (run ids sort by time)
+    suites = results.load_all(paths)
+    written = report.write(suites, out)
+    print(f"report: {written} (from {', '.join(str(p) for p in paths)})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        a = build_parser().parse_args(argv)
+        if a.command == "list":
+            return cmd_list()
+        if a.command == "run":
+            return cmd_run(a, argv)
+        return cmd_report(a)
+    except UsageError as e:
+        print(f"fwbench: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fwbench: interrupted; completed runs are saved (finish with `fwbench run --resume RUN_ID`)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

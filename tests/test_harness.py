@@ -1,0 +1,98 @@
+"""The harness loop, driven by a real (numpy) softmax-regression backend: no framework needed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from bench import harness, tasks, workloads
+
+
+class NumpySoftmax:
+    """A tiny real backend: softmax regression trained by gradient descent in numpy."""
+
+    name: ClassVar[str] = "numpy"
+    framework: ClassVar[str] = "numpy"
+
+    def __init__(self, lr: float = 1.0) -> None:
+        self.lr = lr
+        self.steps = 0
+
+    def build(self, workload: Any, init: Any) -> None:
+        k = workload.model_kwargs
+        self.w = np.zeros((k["in_features"] + 1, k["num_classes"]))  # last row: bias
+
+    def prepare(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(batch)
+
+    def train_step(self, batch: dict[str, np.ndarray]) -> float:
+        x, y = self.features(batch["x"]), batch["y"]
+        z = x @ self.w
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        loss = -np.log(p[np.arange(len(y)), y] + 1e-12).mean()
+        p[np.arange(len(y)), y] -= 1
+        self.w -= self.lr * x.T @ p / len(y)
+        self.steps += 1
+        return float(loss)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.features(x) @ self.w
+
+    @staticmethod
+    def features(x: np.ndarray) -> np.ndarray:
+        return np.hstack([x, np.ones((len(x), 1))])
+
+
+@pytest.fixture
+def task() -> tasks.ClassifyTask:
+    return tasks.make(workloads.get("mlp-iris"), seed=0)  # type: ignore[return-value]
+
+
+def test_first_step_and_warmup_are_kept_apart(task) -> None:
+    b = NumpySoftmax()
+    b.build(task.workload, None)
+    m = harness.run(b, task, epochs=30, warmup_steps=4)
+    assert m.steps == b.steps == 30  # full batch: one step per epoch
+    assert m.first_step_ms is not None and m.first_step_ms > 0
+    assert len(m.warmup_step_ms) == 4
+    assert len(m.step_ms) == 30 - 1 - 4
+    assert all(t > 0 for t in m.step_ms)
+    assert m.train_time_s == pytest.approx((m.first_step_ms + sum(m.warmup_step_ms) + sum(m.step_ms)) / 1e3)
+
+
+def test_evaluation_each_epoch_and_time_to_target(task) -> None:
+    b = NumpySoftmax()
+    b.build(task.workload, None)
+    m = harness.run(b, task, epochs=100, warmup_steps=2)
+    assert [h["epoch"] for h in m.eval_history] == list(range(1, 101))
+    assert m.final_metrics["accuracy"] >= 0.85
+    assert m.epoch_loss[-1] < m.epoch_loss[0]
+    first_hit = next(h for h in m.eval_history if h["accuracy"] >= task.workload.target)
+    assert m.epochs_to_target == first_hit["epoch"]
+    assert m.time_to_target_s == pytest.approx(first_hit["train_time_s"])
+
+
+def test_target_not_reached_is_none(task) -> None:
+    b = NumpySoftmax(lr=0.0)  # never learns
+    b.build(task.workload, None)
+    m = harness.run(b, task, epochs=3, warmup_steps=0)
+    assert m.time_to_target_s is None and m.epochs_to_target is None
+
+
+def test_divergence_stops_the_run(task) -> None:
+    b = NumpySoftmax()
+    b.build(task.workload, None)
+    m = harness.run(b, task, epochs=20, warmup_steps=1, poison_step=3)
+    assert m.diverged_at_step == 3 and m.steps == 4
+    assert math.isnan(m.final_loss)
+
+
+def test_iris_split_is_stratified_and_standardised(task) -> None:
+    ds = task.ds
+    assert len(ds.x_train) == 120 and len(ds.x_test) == 30
+    assert sorted(np.bincount(ds.y_test)) == [10, 10, 10]  # the seed's X[120:] would hold one class only
+    assert np.allclose(ds.x_train.mean(0), 0, atol=1e-6) and np.allclose(ds.x_train.std(0), 1, atol=1e-5)
