@@ -78,10 +78,22 @@ BACKENDS: Mapping[str, BackendInfo] = {
     b.name: b
     for b in (
         BackendInfo("torch-eager", "torch", "impls.torch.backend", "TorchEager", "PyTorch eager mode"),
-        BackendInfo("torchscript", "torch", "impls.torch.backend", "TorchScript", "torch.jit.script (deprecated upstream)"),
-        BackendInfo("torch-compile", "torch", "impls.torch.backend", "TorchCompile", "torch.compile, default mode, inductor"),
-        BackendInfo("keras", "tensorflow", "impls.keras.backend", "KerasGraph", "Keras 3 on TensorFlow, tf.function step"),
-        BackendInfo("keras-xla", "tensorflow", "impls.keras.backend", "KerasXLA", "Keras 3 on TensorFlow, tf.function(jit_compile=True)"),
+        BackendInfo(
+            "torchscript", "torch", "impls.torch.backend", "TorchScript", "torch.jit.script (deprecated upstream)"
+        ),
+        BackendInfo(
+            "torch-compile", "torch", "impls.torch.backend", "TorchCompile", "torch.compile, default mode, inductor"
+        ),
+        BackendInfo(
+            "keras", "tensorflow", "impls.keras.backend", "KerasGraph", "Keras 3 on TensorFlow, tf.function step"
+        ),
+        BackendInfo(
+            "keras-xla",
+            "tensorflow",
+            "impls.keras.backend",
+            "KerasXLA",
+            "Keras 3 on TensorFlow, tf.function(jit_compile=True)",
+        ),
     )
 }
 

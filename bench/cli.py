@@ -69,14 +69,24 @@ def build_parser() -> Parser:
 
     r = sub.add_parser("run", help="run workloads x backends (one process each), write results and the report")
     r.add_argument("--workloads", nargs="+", metavar="NAME", help=f"default: all ({', '.join(workloads.WORKLOADS)})")
-    r.add_argument("--backends", nargs="+", metavar="NAME", help=f"default: all installed ({', '.join(backends.BACKENDS)})")
+    r.add_argument(
+        "--backends", nargs="+", metavar="NAME", help=f"default: all installed ({', '.join(backends.BACKENDS)})"
+    )
     r.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     r.add_argument("--profile", default="quick", help=f"{' or '.join(PROFILES)} (default quick)")
     r.add_argument("--repeats", type=positive_int, help="processes per (workload, backend), interleaved")
-    r.add_argument("--init", default="shared", help="shared (default: every backend starts from the torch twin's "
-                   "initial weights) or native (each framework's own initialisers)")
-    r.add_argument("--threads", type=positive_int, default=None, help="intra-op threads for both frameworks "
-                   "(default: the CPUs this process may use)")
+    r.add_argument(
+        "--init",
+        default="shared",
+        help="shared (default: every backend starts from the torch twin's "
+        "initial weights) or native (each framework's own initialisers)",
+    )
+    r.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="intra-op threads for both frameworks (default: the CPUs this process may use)",
+    )
     r.add_argument("--interop-threads", type=positive_int, default=1, help="inter-op threads for both (default 1)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--deterministic", action="store_true", help="deterministic kernels in both frameworks")
@@ -195,7 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fwbench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("fwbench: interrupted; completed runs are saved (finish with `fwbench run --resume RUN_ID`)", file=sys.stderr)
+        print(
+            "fwbench: interrupted; completed runs are saved (finish with `fwbench run --resume RUN_ID`)",
+            file=sys.stderr,
+        )
         return 130
 
 

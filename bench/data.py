@@ -36,8 +36,8 @@ class Dataset:
         return {
             "name": self.name,
             "source": self.source,
-            "train": int(len(self.x_train)),
-            "test": int(len(self.x_test)),
+            "train": len(self.x_train),
+            "test": len(self.x_test),
             "x_shape": list(self.x_train.shape[1:]),
             "x_dtype": str(self.x_train.dtype),
             "num_classes": self.num_classes,
@@ -88,6 +88,7 @@ DATASETS: dict[str, Callable[[int, Path | None], Dataset]] = {
     "digits": lazy("digits", "load_digits"),
     "cifar10": lazy("cifar10", "load_cifar10"),
     "audio": lazy("audio", "load_audio"),
+    "text": lazy("text", "load_text"),
 }
 
 

@@ -10,6 +10,7 @@ each layer's input (again), except the first layer's input, which needs no gradi
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from bench.spec import Workload
@@ -18,7 +19,7 @@ from bench.spec import Workload
 def linear_chain_train_flops(batch: int, dims: list[int]) -> float:
     """Linear layers dims[0] -> dims[1] -> ...: forward 2*B*in*out each, backward twice that,
     minus the first layer's input gradient."""
-    fwd = [2.0 * batch * i * o for i, o in zip(dims[:-1], dims[1:], strict=True)]
+    fwd = [2.0 * batch * i * o for i, o in itertools.pairwise(dims)]
     return sum(fwd) * 3 - fwd[0]
 
 

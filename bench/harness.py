@@ -75,7 +75,17 @@ def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_ste
             losses.append(loss)
             if not math.isfinite(loss):
                 return Measurement(
-                    first_ms, warm, steady, step, train_ns / 1e9, loss, epoch_loss, history, metrics, tta_s, tta_epochs,
+                    first_ms,
+                    warm,
+                    steady,
+                    step,
+                    train_ns / 1e9,
+                    loss,
+                    epoch_loss,
+                    history,
+                    metrics,
+                    tta_s,
+                    tta_epochs,
                     diverged_at_step=step - 1,
                 )
         epoch_loss.append(sum(losses) / max(len(losses), 1))
@@ -83,4 +93,6 @@ def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_ste
         history.append({"epoch": epoch + 1, "train_time_s": train_ns / 1e9, **metrics})
         if tta_s is None and wl.target is not None and metrics[wl.metric] >= wl.target:
             tta_s, tta_epochs = train_ns / 1e9, epoch + 1
-    return Measurement(first_ms, warm, steady, step, train_ns / 1e9, loss, epoch_loss, history, metrics, tta_s, tta_epochs)
+    return Measurement(
+        first_ms, warm, steady, step, train_ns / 1e9, loss, epoch_loss, history, metrics, tta_s, tta_epochs
+    )

@@ -91,9 +91,14 @@ def worker_env(plan: SuitePlan) -> dict[str, str]:
     e = dict(os.environ)
     n = str(plan.threads)
     e.update(
-        OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
-        TF_NUM_INTRAOP_THREADS=n, TF_NUM_INTEROP_THREADS=str(plan.interop_threads),
-        PYTHONHASHSEED=str(plan.seed), TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow",
+        OMP_NUM_THREADS=n,
+        MKL_NUM_THREADS=n,
+        OPENBLAS_NUM_THREADS=n,
+        TF_NUM_INTRAOP_THREADS=n,
+        TF_NUM_INTEROP_THREADS=str(plan.interop_threads),
+        PYTHONHASHSEED=str(plan.seed),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        KERAS_BACKEND="tensorflow",
         PYTHONUNBUFFERED="1",
     )
     return e
@@ -102,13 +107,19 @@ def worker_env(plan: SuitePlan) -> dict[str, str]:
 def export_init(plan: SuitePlan, workload: str, out_dir: Path, run_id: str) -> str:
     """The torch twin's initial weights for `--init shared`, made once per workload and suite."""
     if not backends.get("torch-eager").installed():
-        raise UsageError("--init shared takes the initial weights from the torch twin: install torch, or use --init native")
+        raise UsageError(
+            "--init shared takes the initial weights from the torch twin: install torch, or use --init native"
+        )
     path = out_dir / "init" / run_id / f"{workload}-seed{plan.seed}.npz"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
             [sys.executable, "-m", "bench.worker", "export-init", workload, str(plan.seed), str(path)],
-            env=worker_env(plan), capture_output=True, text=True, timeout=plan.time_limit_s, check=False,
+            env=worker_env(plan),
+            capture_output=True,
+            text=True,
+            timeout=plan.time_limit_s,
+            check=False,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"exporting initial weights of {workload} failed: {tail(proc.stderr)}")
@@ -130,12 +141,25 @@ def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:
     return "failed", f"worker exit code {returncode}\n{tail(stderr)}".strip()
 
 
-def run_one(plan: SuitePlan, run_id: str, workload: str, backend: str, repeat: int, init_path: str | None) -> results.Result:
+def run_one(
+    plan: SuitePlan, run_id: str, workload: str, backend: str, repeat: int, init_path: str | None
+) -> results.Result:
     cfg = RunConfig(
-        run_id=run_id, workload=workload, backend=backend, device=plan.device, profile=plan.profile, repeat=repeat,
-        seed=plan.seed, init=plan.init, init_path=init_path, threads=plan.threads,
-        interop_threads=plan.interop_threads, deterministic=plan.deterministic, data_dir=plan.data_dir,
-        epochs_override=plan.epochs_override, fault=(plan.fault or {}).get(f"{workload}/{backend}"),
+        run_id=run_id,
+        workload=workload,
+        backend=backend,
+        device=plan.device,
+        profile=plan.profile,
+        repeat=repeat,
+        seed=plan.seed,
+        init=plan.init,
+        init_path=init_path,
+        threads=plan.threads,
+        interop_threads=plan.interop_threads,
+        deterministic=plan.deterministic,
+        data_dir=plan.data_dir,
+        epochs_override=plan.epochs_override,
+        fault=(plan.fault or {}).get(f"{workload}/{backend}"),
     )
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="fwbench-") as tmp:
@@ -144,7 +168,10 @@ def run_one(plan: SuitePlan, run_id: str, workload: str, backend: str, repeat: i
         with open(err_path, "w") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.worker", "run", str(cfg_path), str(out_path)],
-                env=worker_env(plan), stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                env=worker_env(plan),
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
             )
             try:
                 proc.wait(timeout=plan.time_limit_s)
@@ -171,17 +198,38 @@ def run_one(plan: SuitePlan, run_id: str, workload: str, backend: str, repeat: i
 
 
 def failed_result(
-    plan: SuitePlan, run_id: str, workload: str, backend: str, repeat: int, status: str, reason: str,
-    pid: int | None, wall_s: float, started: datetime | None = None,
+    plan: SuitePlan,
+    run_id: str,
+    workload: str,
+    backend: str,
+    repeat: int,
+    status: str,
+    reason: str,
+    pid: int | None,
+    wall_s: float,
+    started: datetime | None = None,
 ) -> results.Result:
     """The record of a run that produced no measurement: its status and why."""
     wl = workloads.get(workload)
     return results.Result(
-        run_id=run_id, workload=workload, backend=backend, framework=backends.get(backend).framework,
-        device=plan.device, profile=plan.profile, repeat=repeat, status=status, reason=reason, pid=pid,
-        started_at=(started or datetime.now(UTC)).isoformat(timespec="seconds"), wall_s=wall_s,
-        config={"plan": plan.to_dict()}, workload_spec=wl.to_dict(), dataset={}, settings={},
-        metric_name=wl.metric, target=wl.target,
+        run_id=run_id,
+        workload=workload,
+        backend=backend,
+        framework=backends.get(backend).framework,
+        device=plan.device,
+        profile=plan.profile,
+        repeat=repeat,
+        status=status,
+        reason=reason,
+        pid=pid,
+        started_at=(started or datetime.now(UTC)).isoformat(timespec="seconds"),
+        wall_s=wall_s,
+        config={"plan": plan.to_dict()},
+        workload_spec=wl.to_dict(),
+        dataset={},
+        settings={},
+        metric_name=wl.metric,
+        target=wl.target,
     )
 
 
@@ -189,7 +237,11 @@ Progress = Callable[[tuple[str, str, int], results.Result | None], None]
 
 
 def run_suite(
-    plan: SuitePlan, out_dir: Path, command: Sequence[str], progress: Progress | None = None, resume_path: Path | None = None
+    plan: SuitePlan,
+    out_dir: Path,
+    command: Sequence[str],
+    progress: Progress | None = None,
+    resume_path: Path | None = None,
 ) -> Path:
     """Run every missing triple of the plan; return the suite document's path."""
     if resume_path is not None:
@@ -199,8 +251,12 @@ def run_suite(
     else:
         run_id = new_run_id()
         suite = results.Suite(
-            run_id=run_id, created_at=datetime.now(UTC).isoformat(timespec="seconds"), command=list(command),
-            plan=plan.to_dict(), environment=env.collect(), results=[],
+            run_id=run_id,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            command=list(command),
+            plan=plan.to_dict(),
+            environment=env.collect(),
+            results=[],
         )
         path = results.create(out_dir, suite)
     done = {r.key() for r in suite.results}
@@ -213,11 +269,15 @@ def run_suite(
             progress(triple, None)
         if workload not in init_paths and workload not in init_errors:
             try:
-                init_paths[workload] = export_init(plan, workload, out_dir, suite.run_id) if plan.init == "shared" else None
+                init_paths[workload] = (
+                    export_init(plan, workload, out_dir, suite.run_id) if plan.init == "shared" else None
+                )
             except (RuntimeError, subprocess.TimeoutExpired) as e:
                 init_errors[workload] = str(e)
         if workload in init_errors:
-            result = failed_result(plan, suite.run_id, workload, backend, repeat, "failed", init_errors[workload], None, 0.0)
+            result = failed_result(
+                plan, suite.run_id, workload, backend, repeat, "failed", init_errors[workload], None, 0.0
+            )
         else:
             result = run_one(plan, suite.run_id, workload, backend, repeat, init_paths[workload])
         suite = suite.with_result(result)

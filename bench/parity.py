@@ -53,7 +53,10 @@ def run_side(backend_name: str, workload: str, init_path: Path, out_path: Path, 
     loss = backend.train_step(backend.prepare(batch))
     after = backend.get_weights()
     np.savez(
-        out_path, outputs=outputs, loss=np.float64(loss), num_params=np.int64(backend.num_params()),
+        out_path,
+        outputs=outputs,
+        loss=np.float64(loss),
+        num_params=np.int64(backend.num_params()),
         **{f"w/{k}": v for k, v in after.items()},
     )
 
@@ -71,7 +74,12 @@ def fold(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def load_side(path: Path) -> dict[str, Any]:
     with np.load(path, allow_pickle=False) as z:
         w = {k[2:]: z[k] for k in z.files if k.startswith("w/")}
-        return {"outputs": z["outputs"], "loss": float(z["loss"]), "num_params": int(z["num_params"]), "weights": fold(w)}
+        return {
+            "outputs": z["outputs"],
+            "loss": float(z["loss"]),
+            "num_params": int(z["num_params"]),
+            "weights": fold(w),
+        }
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -91,12 +99,16 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def _run(args: list[str], timeout: float = 600) -> None:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
 
 
-def prove(workload: str, tmp: Path, keras_overrides: dict[str, Any] | None = None, keras_backend: str = "keras") -> dict[str, Any]:
+def prove(
+    workload: str, tmp: Path, keras_overrides: dict[str, Any] | None = None, keras_backend: str = "keras"
+) -> dict[str, Any]:
     """Export init from torch, run both sides in their own processes, return `compare`'s report."""
     init = tmp / f"{workload}-init.npz"
     _run(["-m", "bench.worker", "export-init", workload, "0", str(init)])

@@ -15,8 +15,12 @@ class Progress:
     def __init__(self, total: int) -> None:
         self.console = Console(stderr=True)
         self.bar = RichProgress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=self.console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
         )
         self.task = self.bar.add_task("starting", total=total)
 

@@ -116,15 +116,27 @@ def headline(cs: Sequence[Cell]) -> pd.DataFrame:
                 "metric": f"{r0.metric_name} {fmt(c.median_of('metric'))}",
                 "time to target (s)": fmt(float(np.median(reached))) if len(reached) == len(tta) else "not reached",
                 "step ms (median [95% CI])": f"{fmt(med)} [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else fmt(med),
-                f"vs {BASELINE_BACKEND}": "-" if ratio is None else f"{ratio[0]:.2f}" + ("*" if stats.significant(ratio) else ""),
+                f"vs {BASELINE_BACKEND}": "-"
+                if ratio is None
+                else f"{ratio[0]:.2f}" + ("*" if stats.significant(ratio) else ""),
                 "samples/s": fmt(r0.samples_per_step / (med / 1e3) if med else None),
                 "peak MiB": f"{fmt(mem)} ({kind})" if mem is not None else "-",
                 "first step ms": fmt(c.median_of("first_step_ms")),
-                "runs": len(c.runs),
+                "runs": str(len(c.runs)),
             }
         )
         rows.append(row)
-    return pd.DataFrame(rows).fillna("")
+    return blank_missing(pd.DataFrame(rows))
+
+
+def blank_missing(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.astype(object)
+    return df.where(df.notna(), "")
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """Cells verbatim (numbers are already formatted: tabulate must not re-parse '21,447')."""
+    return df.to_markdown(index=False, disable_numparse=True)
 
 
 def environment_block(suites: Sequence[Suite]) -> list[str]:
@@ -145,12 +157,23 @@ def environment_block(suites: Sequence[Suite]) -> list[str]:
         ]
     settings = settings_table([r for s in suites for r in s.results if r.settings])
     if not settings.empty:
-        lines += ["", "Settings recorded by each backend (first run of each):", "", settings.to_markdown(index=False)]
+        lines += ["", "Settings recorded by each backend (first run of each):", "", markdown(settings)]
     return lines
 
 
-SETTING_KEYS = ("compile", "intra_op_threads", "inter_op_threads", "jit_compile", "data_format", "optimizer_impl",
-                "deterministic", "tf32_matmul", "tf32", "cudnn_benchmark", "onednn_opts")
+SETTING_KEYS = (
+    "compile",
+    "intra_op_threads",
+    "inter_op_threads",
+    "jit_compile",
+    "data_format",
+    "optimizer_impl",
+    "deterministic",
+    "tf32_matmul",
+    "tf32",
+    "cudnn_benchmark",
+    "onednn_opts",
+)
 
 
 def settings_table(rs: Sequence[Result]) -> pd.DataFrame:
@@ -163,7 +186,7 @@ def settings_table(rs: Sequence[Result]) -> pd.DataFrame:
             seen[r.backend] = {"backend": r.backend, "version": version} | {
                 k: r.settings[k] for k in SETTING_KEYS if k in r.settings
             }
-    return pd.DataFrame(list(seen.values())).fillna("")
+    return blank_missing(pd.DataFrame(list(seen.values())))
 
 
 def render(suites: Sequence[Suite]) -> str:
@@ -178,7 +201,7 @@ def render(suites: Sequence[Suite]) -> str:
         "",
         "## Headline",
         "",
-        headline(cs).to_markdown(index=False),
+        markdown(headline(cs)),
         "",
         f"Step time: median of the steady-state training steps (first step and warm-up excluded); "
         f"`vs {BASELINE_BACKEND}`: ratio of median step times (below 1 is faster), `*` where its 95% "

@@ -70,6 +70,7 @@ class Result:
     time_to_target_s: float | None = None  # None: not reached
     epochs_to_target: int | None = None
     memory: dict[str, Any] = field(default_factory=dict)  # peak_rss_mib, rss_after_setup_mib, device_* ...
+    load_avg_1m: list[float] = field(default_factory=list)  # host load average at the run's start and end
     flops_per_step: float | None = None
     achieved_gflops: float | None = None
 
@@ -86,7 +87,11 @@ class Result:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Result:
         names = {f.name for f in dataclasses.fields(cls)}
-        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        required = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
         missing = required - set(d)
         if missing:
             raise ValueError(f"result lacks {sorted(missing)}")
@@ -127,9 +132,13 @@ class Suite:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Suite:
         if not isinstance(d, Mapping) or d.get("schema") != SCHEMA:
-            raise ValueError(f"not an fwbench results document (schema {d.get('schema') if isinstance(d, Mapping) else None!r})")
+            raise ValueError(
+                f"not an fwbench results document (schema {d.get('schema') if isinstance(d, Mapping) else None!r})"
+            )
         if d.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {d.get('schema_version')!r} is not supported (this fwbench reads {SCHEMA_VERSION})")
+            raise ValueError(
+                f"schema_version {d.get('schema_version')!r} is not supported (this fwbench reads {SCHEMA_VERSION})"
+            )
         results = d.get("results")
         if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
             raise ValueError("'results' is not a list of objects")
@@ -230,10 +239,33 @@ def load_all(paths: Iterable[str | Path]) -> list[Suite]:
 
 
 SCALAR_COLUMNS = (
-    "run_id", "workload", "backend", "framework", "device", "profile", "repeat", "status", "reason", "pid",
-    "metric_name", "metric", "target", "final_loss", "num_params", "samples_per_step", "steps", "first_step_ms",
-    "median_step_ms", "mean_step_ms", "iqr_step_ms", "throughput_samples_s", "train_time_s", "time_to_target_s",
-    "epochs_to_target", "flops_per_step", "achieved_gflops",
+    "run_id",
+    "workload",
+    "backend",
+    "framework",
+    "device",
+    "profile",
+    "repeat",
+    "status",
+    "reason",
+    "pid",
+    "metric_name",
+    "metric",
+    "target",
+    "final_loss",
+    "num_params",
+    "samples_per_step",
+    "steps",
+    "first_step_ms",
+    "median_step_ms",
+    "mean_step_ms",
+    "iqr_step_ms",
+    "throughput_samples_s",
+    "train_time_s",
+    "time_to_target_s",
+    "epochs_to_target",
+    "flops_per_step",
+    "achieved_gflops",
 )
 
 

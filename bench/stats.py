@@ -20,18 +20,26 @@ def summarize(step_ms: Sequence[float], seed: int = 0) -> dict[str, float | list
     ci: list[float] | None = None
     if a.size >= 3 and np.ptp(a) > 0:
         res = stats.bootstrap(
-            (a,), np.median, confidence_level=CONFIDENCE, n_resamples=N_RESAMPLES, method="percentile",
-            rng=np.random.default_rng(seed), vectorized=True,
+            (a,),
+            np.median,
+            confidence_level=CONFIDENCE,
+            n_resamples=N_RESAMPLES,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+            vectorized=True,
         )
         ci = [float(res.confidence_interval.low), float(res.confidence_interval.high)]
     elif a.size >= 1:
         ci = [float(med), float(med)]
-    return {"median_step_ms": float(med), "iqr_step_ms": float(q3 - q1), "ci95_step_ms": ci, "mean_step_ms": float(a.mean())}
+    return {
+        "median_step_ms": float(med),
+        "iqr_step_ms": float(q3 - q1),
+        "ci95_step_ms": ci,
+        "mean_step_ms": float(a.mean()),
+    }
 
 
-def ratio_of_medians(
-    a: Sequence[float], b: Sequence[float], seed: int = 0
-) -> tuple[float, float, float] | None:
+def ratio_of_medians(a: Sequence[float], b: Sequence[float], seed: int = 0) -> tuple[float, float, float] | None:
     """median(a) / median(b) with a bootstrap 95% CI (two independent samples, percentile method).
 
     Pass per-run medians when there are >= 3 repeats per side (run-to-run noise is then in the
@@ -48,8 +56,13 @@ def ratio_of_medians(
         return np.median(s1, axis=axis) / np.median(s2, axis=axis)
 
     res = stats.bootstrap(
-        (x, y), stat, confidence_level=CONFIDENCE, n_resamples=N_RESAMPLES, method="percentile",
-        rng=np.random.default_rng(seed), vectorized=True,
+        (x, y),
+        stat,
+        confidence_level=CONFIDENCE,
+        n_resamples=N_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+        vectorized=True,
     )
     return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
 

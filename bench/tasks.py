@@ -56,7 +56,9 @@ class ClassifyTask:
 
     def evaluate(self, backend: Backend) -> dict[str, float]:
         x, y = self.ds.x_test, self.ds.y_test
-        logits = np.concatenate([backend.predict(x[i : i + self.eval_batch]) for i in range(0, len(x), self.eval_batch)])
+        logits = np.concatenate(
+            [backend.predict(x[i : i + self.eval_batch]) for i in range(0, len(x), self.eval_batch)]
+        )
         logp = log_softmax(logits.astype(np.float64), axis=1)
         return {
             "accuracy": float((logits.argmax(axis=1) == y).mean()),
@@ -67,7 +69,154 @@ class ClassifyTask:
         return next(self.batches(0, None))  # type: ignore[arg-type]
 
 
-TASKS = {"classify": ClassifyTask}
+class GanTask:
+    """GAN on real images: each batch is real images plus the generator's noise z (drawn here, so that
+    both frameworks see the same noise). Graded by `gan_quality` (bench/gan_quality.py) on samples
+    from a fixed z, scored outside both frameworks."""
+
+    eval_samples = 1000
+    predict_key = "z"
+
+    def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
+        from bench.gan_quality import GanScorer
+
+        self.workload = workload
+        self.seed = seed
+        self.z_dim = int(workload.model_kwargs["z_dim"])
+        self.ds = data.load(workload.dataset, seed, data_dir)
+        self.samples_per_step = min(workload.batch_size, len(self.ds.x_train))
+        self.scorer = GanScorer(self.ds.x_train, self.ds.y_train)  # fitted once, on the real training split
+        self.eval_z = self.noise(np.random.default_rng([seed, 1]), self.eval_samples)
+
+    def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.standard_normal((n, self.z_dim), dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.ds.describe(), "z_dim": self.z_dim, "eval_samples": self.eval_samples}
+
+    def batches(self, epoch: int, backend: Backend) -> Iterator[dict[str, np.ndarray]]:
+        rng = np.random.default_rng([self.seed, epoch, 2])
+        for idx in data.batch_order(len(self.ds.x_train), self.workload.batch_size, epoch, self.seed):
+            yield {"real": self.ds.x_train[idx], "z": self.noise(rng, len(idx))}
+
+    def evaluate(self, backend: Backend) -> dict[str, float]:
+        return self.scorer.score(backend.predict(self.eval_z))
+
+    def example_batch(self) -> dict[str, np.ndarray]:
+        return next(self.batches(0, None))  # type: ignore[arg-type]
+
+
+class DqnTask:
+    """DQN on a gymnasium environment. The task owns the environment, the replay buffer and the
+    epsilon-greedy exploration (numpy); it acts through `backend.predict` and yields replay minibatches
+    {obs, action (int64), reward, next_obs, discount, sync_target} as training batches.
+
+    Before the first epoch, `warmup_steps` uniformly random steps fill the buffer. An epoch is then
+    `env_steps_per_epoch` environment steps with one training step every `train_every` of them;
+    every `target_update_every`-th training step carries sync_target=True (the twins copy q into the
+    target after that step's update). Evaluation: `eval_episodes` greedy episodes from fixed seeds,
+    metric `mean_return` (undiscounted). Exploration draws the same random numbers whether it explores
+    or not, so the random stream does not depend on the backend; the trajectories do (greedy actions).
+    """
+
+    predict_key = "obs"
+
+    def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
+        import gymnasium
+
+        from bench.rl import ReplayBuffer
+
+        self.workload = workload
+        self.seed = seed
+        self.k = k = workload.model_kwargs
+        self.samples_per_step = workload.batch_size
+        self.env = gymnasium.make(k["env"])
+        self.eval_envs = [gymnasium.make(k["env"]) for _ in range(k["eval_episodes"])]
+        self.eval_seeds = [10_000 + 100 * seed + i for i in range(k["eval_episodes"])]
+        self.buffer = ReplayBuffer(k["buffer_size"], k["obs_dim"])
+        self.explore_rng = np.random.default_rng([seed, 3])
+        self.sample_rng = np.random.default_rng([seed, 4])
+        self.obs, _ = self.env.reset(seed=seed)
+        self.env_steps = 0  # after warm-up (the epsilon schedule's clock)
+        self.train_steps = 0
+        self.episode_returns: list[float] = []
+        self.episode_return = 0.0
+        for _ in range(k["warmup_steps"]):
+            self.step_env(int(self.explore_rng.integers(k["num_actions"])))
+        self.example = self.minibatch(np.random.default_rng([seed, 5]), True)
+
+    def describe(self) -> dict[str, Any]:
+        k = self.k
+        return {
+            "name": k["env"],
+            "source": f"gymnasium {self.env.spec.id if self.env.spec else k['env']}",
+            "obs_dim": k["obs_dim"],
+            "num_actions": k["num_actions"],
+            "max_episode_steps": self.env.spec.max_episode_steps if self.env.spec else None,
+            "env_steps_per_epoch": k["env_steps_per_epoch"],
+            "warmup_steps": k["warmup_steps"],
+            "train_every": k["train_every"],
+            "buffer_size": k["buffer_size"],
+            "eval_episodes": k["eval_episodes"],
+            "eval_seeds": self.eval_seeds,
+        }
+
+    def step_env(self, action: int) -> None:
+        next_obs, reward, terminated, truncated, _ = self.env.step(action)
+        discount = 0.0 if terminated else self.k["gamma"]
+        self.buffer.add(self.obs, action, float(reward), next_obs, discount)
+        self.episode_return += float(reward)
+        if terminated or truncated:
+            self.episode_returns.append(self.episode_return)
+            self.episode_return = 0.0
+            next_obs, _ = self.env.reset()
+        self.obs = next_obs
+
+    def act(self, backend: Backend) -> int:
+        from bench.rl import linear_epsilon
+
+        k = self.k
+        eps = linear_epsilon(self.env_steps, k["eps_start"], k["eps_end"], k["eps_decay_steps"])
+        explore, random_action = self.explore_rng.random() < eps, int(self.explore_rng.integers(k["num_actions"]))
+        if explore:
+            return random_action
+        return int(np.argmax(backend.predict(self.obs[None])[0]))
+
+    def minibatch(self, rng: np.random.Generator, sync_target: bool) -> dict[str, np.ndarray]:
+        return {**self.buffer.sample(self.workload.batch_size, rng), "sync_target": np.array(sync_target)}
+
+    def batches(self, epoch: int, backend: Backend) -> Iterator[dict[str, np.ndarray]]:
+        for _ in range(self.k["env_steps_per_epoch"]):
+            self.step_env(self.act(backend))
+            self.env_steps += 1
+            if self.env_steps % self.k["train_every"] == 0:
+                self.train_steps += 1
+                yield self.minibatch(self.sample_rng, self.train_steps % self.k["target_update_every"] == 0)
+
+    def evaluate(self, backend: Backend) -> dict[str, float]:
+        obs = np.stack([env.reset(seed=s)[0] for env, s in zip(self.eval_envs, self.eval_seeds, strict=True)])
+        returns = np.zeros(len(self.eval_envs))
+        active = np.ones(len(self.eval_envs), dtype=bool)
+        while active.any():
+            actions = backend.predict(obs).argmax(axis=1)  # all envs every time: one input shape
+            for i in np.flatnonzero(active):
+                obs[i], reward, terminated, truncated, _ = self.eval_envs[i].step(int(actions[i]))
+                returns[i] += reward
+                active[i] = not (terminated or truncated)
+        recent = self.episode_returns[-10:]
+        return {
+            "mean_return": float(returns.mean()),
+            "min_return": float(returns.min()),
+            "train_episodes": float(len(self.episode_returns)),
+            "train_return_last10": float(np.mean(recent)) if recent else 0.0,
+        }
+
+    def example_batch(self) -> dict[str, np.ndarray]:
+        """A replay minibatch of warm-up transitions, with sync_target set (parity exercises the sync)."""
+        return dict(self.example)
+
+
+TASKS = {"classify": ClassifyTask, "gan": GanTask, "dqn": DqnTask}
 
 
 def make(workload: Workload, seed: int, data_dir: str | Path | None = None) -> Task:

@@ -46,9 +46,21 @@ def load_weights(path: str) -> dict[str, np.ndarray]:
 def base_result(cfg: RunConfig, framework: str, started_at: str, **kw: Any) -> results.Result:
     wl = workloads.get(cfg.workload)
     return results.Result(
-        run_id=cfg.run_id, workload=cfg.workload, backend=cfg.backend, framework=framework, device=cfg.device,
-        profile=cfg.profile, repeat=cfg.repeat, pid=os.getpid(), started_at=started_at, wall_s=None,
-        config=cfg.to_dict(), workload_spec=wl.to_dict(), metric_name=wl.metric, target=wl.target, **kw,
+        run_id=cfg.run_id,
+        workload=cfg.workload,
+        backend=cfg.backend,
+        framework=framework,
+        device=cfg.device,
+        profile=cfg.profile,
+        repeat=cfg.repeat,
+        pid=os.getpid(),
+        started_at=started_at,
+        wall_s=None,
+        config=cfg.to_dict(),
+        workload_spec=wl.to_dict(),
+        metric_name=wl.metric,
+        target=wl.target,
+        **kw,
     )
 
 
@@ -66,10 +78,10 @@ def inject(fault: str | None) -> None:
 
 def measure(cfg: RunConfig) -> results.Result:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    load_start = os.getloadavg()[0]
     info = backends.get(cfg.backend)
     wl = workloads.get(cfg.workload)
     profile = PROFILES[cfg.profile]
-    caught: list[warnings.WarningMessage] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         backend = info.load()(cfg.device, cfg.threads, cfg.interop_threads, cfg.seed, cfg.deterministic)
@@ -81,7 +93,12 @@ def measure(cfg: RunConfig) -> results.Result:
             backend.build(wl, init)
         except NotImplementedError as e:
             return base_result(
-                cfg, info.framework, started_at, status="unsupported", reason=str(e), dataset=task.describe(),
+                cfg,
+                info.framework,
+                started_at,
+                status="unsupported",
+                reason=str(e),
+                dataset=task.describe(),
                 settings=backend.settings(),
             )
         inject(cfg.fault)
@@ -108,16 +125,35 @@ def measure(cfg: RunConfig) -> results.Result:
     if m.diverged_at_step is not None:
         status, reason = "diverged", f"loss {m.final_loss} at step {m.diverged_at_step}"
     return base_result(
-        cfg, info.framework, started_at, status=status, reason=reason, dataset=task.describe(),
-        settings=backend.settings(), warnings=list(seen)[:20],
-        metric=m.final_metrics.get(wl.metric), metrics=m.final_metrics, final_loss=m.final_loss,
-        epoch_loss=m.epoch_loss, eval_history=m.eval_history, num_params=backend.num_params(),
-        samples_per_step=task.samples_per_step, steps=m.steps, first_step_ms=m.first_step_ms,
-        warmup_step_ms=m.warmup_step_ms, step_ms=m.step_ms, median_step_ms=median,
-        mean_step_ms=summary["mean_step_ms"], iqr_step_ms=summary["iqr_step_ms"], ci95_step_ms=summary["ci95_step_ms"],
+        cfg,
+        info.framework,
+        started_at,
+        status=status,
+        reason=reason,
+        dataset=task.describe(),
+        settings=backend.settings(),
+        warnings=list(seen)[:20],
+        metric=m.final_metrics.get(wl.metric),
+        metrics=m.final_metrics,
+        final_loss=m.final_loss,
+        epoch_loss=m.epoch_loss,
+        eval_history=m.eval_history,
+        num_params=backend.num_params(),
+        samples_per_step=task.samples_per_step,
+        steps=m.steps,
+        first_step_ms=m.first_step_ms,
+        warmup_step_ms=m.warmup_step_ms,
+        step_ms=m.step_ms,
+        median_step_ms=median,
+        mean_step_ms=summary["mean_step_ms"],
+        iqr_step_ms=summary["iqr_step_ms"],
+        ci95_step_ms=summary["ci95_step_ms"],
         throughput_samples_s=task.samples_per_step / (median / 1e3) if median else None,
-        train_time_s=m.train_time_s, time_to_target_s=m.time_to_target_s, epochs_to_target=m.epochs_to_target,
+        train_time_s=m.train_time_s,
+        time_to_target_s=m.time_to_target_s,
+        epochs_to_target=m.epochs_to_target,
         memory=memory,
+        load_avg_1m=[load_start, os.getloadavg()[0]],
     )
 
 

@@ -53,7 +53,145 @@ LSTM_SENTIMENT = Workload(
     seed_use_case="Sentiment analysis: LSTM + Embedding + Dense",
 )
 
-WORKLOADS: Mapping[str, Workload] = {w.name: w for w in (MLP_IRIS, LSTM_SENTIMENT)}
+CNN_DIGITS = Workload(
+    name="cnn-digits",
+    model="cnn",
+    task="classify",
+    dataset="digits",  # real 8x8 handwritten digits embedded in scikit-learn, NHWC in [0, 1]
+    batch_size=32,
+    epochs=20,
+    quick_epochs=8,
+    optimizer=OptimizerSpec("adam", lr=0.002, beta1=0.9, beta2=0.999, eps=1e-8),
+    loss="cross_entropy",
+    metric="accuracy",
+    target=0.95,
+    model_kwargs={
+        "in_shape": (8, 8, 1),  # H, W, C
+        "channels": (16, 32),
+        "kernel_size": 3,
+        "padding": "same",  # stride 1: identical in both frameworks
+        "pool_size": 2,
+        "hidden": 64,
+        "num_classes": 10,
+        "activation": "relu",
+    },
+    description="Small CNN on scikit-learn's digits: 2 x (conv 3x3 same -> ReLU -> max-pool 2) -> 64 -> 10",
+    seed_use_case="Image classification: CNNs",
+)
+
+CNN_CIFAR10 = Workload(
+    name="cnn-cifar10",
+    model="cnn",
+    task="classify",
+    dataset="cifar10",  # seeded synthetic 32x32x3 by default; the official binary files with --data-dir
+    batch_size=64,
+    epochs=8,
+    quick_epochs=2,
+    optimizer=OptimizerSpec("adam", lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8),
+    loss="cross_entropy",
+    metric="accuracy",
+    target=0.8,
+    model_kwargs={
+        "in_shape": (32, 32, 3),
+        "channels": (32, 64),
+        "kernel_size": 3,
+        "padding": "same",
+        "pool_size": 2,
+        "hidden": 128,
+        "num_classes": 10,
+        "activation": "relu",
+    },
+    description="The seed's CIFAR-10 CNN: conv 32 -> pool -> conv 64 -> pool -> 128 -> 10",
+    seed_use_case="Image classifier on CIFAR-10: CNN with Conv2D, Pooling, ReLU",
+)
+
+CONV1D_AUDIO = Workload(
+    name="conv1d-audio",
+    model="conv1d",
+    task="classify",
+    dataset="audio",  # seeded synthetic keyword clips by default; <label>/*.wav at 8 kHz with --data-dir
+    batch_size=32,
+    epochs=15,
+    quick_epochs=3,
+    optimizer=OptimizerSpec("adam", lr=0.002, beta1=0.9, beta2=0.999, eps=1e-8),
+    loss="cross_entropy",
+    metric="accuracy",
+    target=0.85,
+    model_kwargs={
+        "in_samples": 4000,  # 0.5 s at 8 kHz: bench/datasets/audio.py CLIP_SAMPLES
+        "channels": (16, 32, 64),
+        "kernel_sizes": (32, 5, 5),
+        "strides": (8, 1, 1),  # 'valid' padding: strided 'same' pads differently in the two frameworks
+        "pool_sizes": (4, 4, 1),  # max-pool after each conv; 1 = none
+        "num_classes": 8,
+        "activation": "relu",
+    },
+    description="1-D CNN on raw waveforms: 3 valid convs (first strided), max-pooling, global average pool, 8 logits",
+    seed_use_case="Audio analysis: speaker detection",
+)
+
+DCGAN_DIGITS = Workload(
+    name="dcgan-digits",
+    model="dcgan",
+    task="gan",
+    dataset="digits",  # only the real training images are used (and their labels, by the quality scorer)
+    batch_size=64,  # real images per step; as many noise vectors
+    epochs=60,
+    quick_epochs=2,
+    optimizer=OptimizerSpec("adam", lr=0.001, beta1=0.5, beta2=0.999, eps=1e-8),  # one per network
+    loss="bce_with_logits: d_loss (real -> 1, fake -> 0) + non-saturating g_loss (fake -> 1)",
+    metric="gan_quality",
+    target=0.8,
+    model_kwargs={
+        "z_dim": 32,
+        "g_channels": (64, 32),  # generator: Dense -> 2x2x64 -> up 4x4x32 -> up 8x8x1
+        "d_channels": (32, 64),  # discriminator: 8x8x1 -> 4x4x32 -> 2x2x64 -> Dense logit
+        "kernel": 4,
+        "stride": 2,
+        "padding": 1,  # torch padding 1 == keras 'same' for kernel 4, stride 2 (k - s == 2p)
+        "leaky_slope": 0.2,  # discriminator LeakyReLU (torch default 0.01, keras 0.2: explicit)
+        "activation": "relu",  # generator hidden activation
+    },
+    description="DCGAN on scikit-learn's 8x8 digits: Dense + 2 transposed convs -> sigmoid; 2 strided convs -> logit",
+    seed_use_case="GAN image generator",
+)
+
+DQN_CARTPOLE = Workload(
+    name="dqn-cartpole",
+    model="dqn",
+    task="dqn",
+    dataset="CartPole-v1",  # a gymnasium environment, not a bench.data dataset (model_kwargs["env"])
+    batch_size=64,  # replay transitions per training step
+    epochs=15,  # an epoch is env_steps_per_epoch environment steps
+    quick_epochs=1,
+    optimizer=OptimizerSpec("adam", lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8),
+    loss="huber (delta 1) on the TD error",
+    metric="mean_return",
+    target=195.0,
+    model_kwargs={
+        "env": "CartPole-v1",
+        "obs_dim": 4,
+        "num_actions": 2,
+        "hidden": 64,
+        "activation": "relu",
+        "gamma": 0.99,
+        "buffer_size": 20_000,
+        "warmup_steps": 1000,  # uniformly random steps that fill the buffer before the first epoch
+        "env_steps_per_epoch": 1000,
+        "train_every": 1,  # environment steps per training step
+        "target_update_every": 250,  # training steps between target <- q
+        "eps_start": 1.0,
+        "eps_end": 0.05,
+        "eps_decay_steps": 5000,  # environment steps after warm-up
+        "eval_episodes": 5,
+    },
+    description="DQN on CartPole-v1: MLP 4 -> 64 -> 64 -> 2 Q-values, target network, replay, epsilon-greedy",
+    seed_use_case="Reinforcement learning: agents, gym environments, Q-learning",
+)
+
+WORKLOADS: Mapping[str, Workload] = {
+    w.name: w for w in (MLP_IRIS, LSTM_SENTIMENT, CNN_DIGITS, CNN_CIFAR10, CONV1D_AUDIO, DCGAN_DIGITS, DQN_CARTPOLE)
+}
 
 
 def get(name: str) -> Workload:

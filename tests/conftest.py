@@ -17,8 +17,13 @@ def fwbench(*args: str, timeout: float = 900, cwd: Path | None = None) -> subpro
     """Run the CLI as a user would (`python -m bench ...`), capturing output."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run(
-        [sys.executable, "-m", "bench", *args], cwd=cwd or REPO, env=env, capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [sys.executable, "-m", "bench", *args],
+        cwd=cwd or REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

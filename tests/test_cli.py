@@ -50,7 +50,9 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], bad: str, valid: str,
 def test_cuda_without_a_gpu_exits_2(tmp_path) -> None:
     p = fwbench("run", "--device", "cuda", "--workloads", "mlp-iris", "--out", str(tmp_path), timeout=120)
     assert p.returncode == 2
-    assert p.stderr.strip().splitlines() == ["fwbench: error: --device cuda: no CUDA GPU found (NVML sees none); use --device cpu"]
+    assert p.stderr.strip().splitlines() == [
+        "fwbench: error: --device cuda: no CUDA GPU found (NVML sees none); use --device cpu"
+    ]
 
 
 def test_report_of_an_empty_results_folder_exits_2(tmp_path) -> None:

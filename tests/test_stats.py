@@ -41,7 +41,8 @@ def test_ci_contains_the_true_median_most_of_the_time() -> None:
     """Coverage of the bootstrap CI of the median on lognormal samples (true median 1.0)."""
     rng = np.random.default_rng(2)
     hits = sum(
-        lo <= 1.0 <= hi for lo, hi in (stats.summarize(rng.lognormal(0.0, 0.3, 60), seed=i)["ci95_step_ms"] for i in range(60))
+        lo <= 1.0 <= hi
+        for lo, hi in (stats.summarize(rng.lognormal(0.0, 0.3, 60), seed=i)["ci95_step_ms"] for i in range(60))
     )
     assert hits >= 50  # nominal 95% of 60 = 57; allow the percentile method's small-sample undercoverage
 

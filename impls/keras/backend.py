@@ -17,16 +17,16 @@ import os
 
 os.environ["KERAS_BACKEND"] = "tensorflow"  # before keras is imported anywhere in this process
 
-from collections.abc import Mapping  # noqa: E402
-from typing import Any, ClassVar  # noqa: E402
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from bench.errors import UsageError  # noqa: E402
-from bench.spec import Workload  # noqa: E402
-from impls.keras import common, weights  # noqa: E402
+from bench.errors import UsageError
+from bench.spec import Workload
+from impls.keras import common, weights
 
 
 class KerasGraph:

@@ -17,13 +17,19 @@ def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(learning_rate=spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, epsilon=spec.eps)
     if spec.name == "adamw":
         return keras.optimizers.AdamW(
-            learning_rate=spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, epsilon=spec.eps, weight_decay=spec.weight_decay
+            learning_rate=spec.lr,
+            beta_1=spec.beta1,
+            beta_2=spec.beta2,
+            epsilon=spec.eps,
+            weight_decay=spec.weight_decay,
         )
     return keras.optimizers.SGD(learning_rate=spec.lr, momentum=spec.momentum)
 
 
 def classification_step(
-    parts: Mapping[str, keras.Model], optimizers: Mapping[str, keras.optimizers.Optimizer], batch: Mapping[str, tf.Tensor]
+    parts: Mapping[str, keras.Model],
+    optimizers: Mapping[str, keras.optimizers.Optimizer],
+    batch: Mapping[str, tf.Tensor],
 ) -> tf.Tensor:
     """Cross-entropy on logits (from_logits=True), one optimizer step. Traced by tf.function."""
     net = parts["net"]

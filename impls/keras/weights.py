@@ -28,6 +28,10 @@ def _dense_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> 
         c, h, wd = extra["chw"]
         out = w[f"{p}.weight"].shape[0]
         kernel = w[f"{p}.weight"].reshape(out, c, h, wd).transpose(2, 3, 1, 0).reshape(h * wd * c, out)
+    if "out_chw" in extra:  # Linear before torch Unflatten to (C, H, W) -> Dense before keras Reshape to (H, W, C)
+        c, h, wd = extra["out_chw"]
+        kernel = w[f"{p}.weight"].reshape(c, h, wd, -1).transpose(3, 1, 2, 0).reshape(-1, h * wd * c)
+        return [kernel, w[f"{p}.bias"].reshape(c, h, wd).transpose(1, 2, 0).reshape(-1)]
     return [kernel, w[f"{p}.bias"]]
 
 
@@ -37,6 +41,10 @@ def _dense_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[
         c, h, wd = extra["chw"]
         out = kernel.shape[1]
         weight = kernel.reshape(h, wd, c, out).transpose(3, 2, 0, 1).reshape(out, c * h * wd)
+    elif "out_chw" in extra:
+        c, h, wd = extra["out_chw"]
+        weight = kernel.reshape(-1, h, wd, c).transpose(3, 1, 2, 0).reshape(c * h * wd, -1)
+        bias = bias.reshape(h, wd, c).transpose(2, 0, 1).reshape(-1)
     else:
         weight = kernel.T
     return {f"{p}.weight": weight, f"{p}.bias": bias}
@@ -53,6 +61,16 @@ def _conv_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[s
     if len(ws) > 1:
         out[f"{p}.bias"] = ws[1]
     return out
+
+
+def _conv_transpose_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> list[np.ndarray]:
+    # torch ConvTranspose2d weight (I, O, kH, kW) -> keras Conv2DTranspose kernel (kH, kW, O, I); no flip:
+    # both are the adjoint of the same cross-correlation.
+    return [w[f"{p}.weight"].transpose(2, 3, 1, 0), w[f"{p}.bias"]]
+
+
+def _conv_transpose_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return {f"{p}.weight": ws[0].transpose(3, 2, 0, 1), f"{p}.bias": ws[1]}
 
 
 def _copy_to(names: tuple[str, ...]) -> Callable[[Mapping[str, np.ndarray], str, Mapping[str, Any]], list[np.ndarray]]:
@@ -82,6 +100,7 @@ def _lstm_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[s
 RULES: dict[str, tuple[Callable[..., list[np.ndarray]], Callable[..., dict[str, np.ndarray]]]] = {
     "dense": (_dense_to, _dense_from),
     "conv": (_conv_to, _conv_from),  # Conv1D / Conv2D: OI(K) -> (K)IO
+    "conv_transpose": (_conv_transpose_to, _conv_transpose_from),  # ConvTranspose2d -> Conv2DTranspose: IOHW -> HWOI
     "embedding": (_copy_to(("weight",)), _copy_from(("weight",))),
     "layernorm": (_copy_to(("weight", "bias")), _copy_from(("weight", "bias"))),
     "batchnorm": (

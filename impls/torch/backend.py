@@ -61,7 +61,9 @@ class TorchEager:
         if make_opts is not None:
             self.optimizers = make_opts(self.parts, workload.optimizer, self.device)
         else:
-            self.optimizers = {"net": common.make_optimizer(workload.optimizer, self.parts["net"].parameters(), self.device)}
+            self.optimizers = {
+                "net": common.make_optimizer(workload.optimizer, self.parts["net"].parameters(), self.device)
+            }
         self._step = getattr(self.mod, "train_step", common.classification_step)
         self._predict = getattr(self.mod, "predict", common.classification_predict)
         self._prepare = getattr(self.mod, "prepare", None)

@@ -24,7 +24,9 @@ def make_optimizer(spec: OptimizerSpec, params: Iterable[torch.Tensor], device: 
     """Every constant from the spec. On CUDA the fused kernels (the fastest torch path) are used."""
     fused = {"fused": True} if device == "cuda" else {}
     if spec.name == "adam":
-        return torch.optim.Adam(params, lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=spec.eps, weight_decay=0.0, **fused)
+        return torch.optim.Adam(
+            params, lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=spec.eps, weight_decay=0.0, **fused
+        )
     if spec.name == "adamw":
         return torch.optim.AdamW(
             params, lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=spec.eps, weight_decay=spec.weight_decay, **fused

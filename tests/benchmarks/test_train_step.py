@@ -30,7 +30,10 @@ def batch_stream(task: tasks.Task, backend: object, epochs: int) -> Iterator[dic
 
 @pytest.mark.parametrize(
     "backend",
-    [pytest.param(b, marks=pytest.mark.torch if i.framework == "torch" else pytest.mark.keras) for b, i in BACKENDS.items()],
+    [
+        pytest.param(b, marks=pytest.mark.torch if i.framework == "torch" else pytest.mark.keras)
+        for b, i in BACKENDS.items()
+    ],
 )
 @pytest.mark.parametrize("workload", list(workloads.WORKLOADS))
 def test_train_step(benchmark, workload: str, backend: str) -> None:
@@ -39,8 +42,10 @@ def test_train_step(benchmark, workload: str, backend: str) -> None:
         pytest.skip(f"{info.framework} is not installed")
     other = other_framework_loaded(info.framework)
     if other:
-        pytest.skip(f"{other} (CUDA build) is loaded in this process: run `pytest --benchmark-only -m "
-                    f"{'keras' if info.framework == 'tensorflow' else 'torch'}` separately")
+        pytest.skip(
+            f"{other} (CUDA build) is loaded in this process: run `pytest --benchmark-only -m "
+            f"{'keras' if info.framework == 'tensorflow' else 'torch'}` separately"
+        )
     wl = workloads.get(workload)
     profile = PROFILES["quick"]
     b = info.load()("cpu", THREADS, 1, 0, False)
@@ -60,6 +65,10 @@ def test_train_step(benchmark, workload: str, backend: str) -> None:
     benchmark.pedantic(b.train_step, setup=setup, rounds=rounds, warmup_rounds=profile.warmup_steps + 1, iterations=1)
     metrics = task.evaluate(b)
     benchmark.extra_info.update(
-        backend=backend, framework=info.framework, workload=workload, metric=wl.metric,
-        metric_after_rounds=metrics[wl.metric], rounds=rounds + profile.warmup_steps + 1,
+        backend=backend,
+        framework=info.framework,
+        workload=workload,
+        metric=wl.metric,
+        metric_after_rounds=metrics[wl.metric],
+        rounds=rounds + profile.warmup_steps + 1,
     )
