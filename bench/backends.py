@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -50,6 +50,9 @@ class Backend(Protocol):
         """Trainable parameters, counted the same way on both sides (see each model module)."""
 
     def reset_peak_memory(self) -> None: ...
+
+    def matmul(self, n: int) -> Callable[[], float]:
+        """A call doing one float32 n x n matmul on the device, finished on return (peak FLOP/s)."""
 
     def device_memory(self) -> dict[str, float]:
         """Device allocator statistics in MiB ({} on CPU, where the worker's RSS is the number)."""

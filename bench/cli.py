@@ -6,7 +6,9 @@ Bad input is one line on stderr naming the bad value and the valid ones, and exi
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +37,8 @@ def names(values: Sequence[str] | None, valid: Sequence[str], what: str) -> tupl
         out.extend(x.strip() for x in v.split(",") if x.strip())
     if out == ["all"]:
         return tuple(valid)
+    if not out:
+        raise UsageError(f"no {what} named; valid: {', '.join(valid)}")
     for x in out:
         if x not in valid:
             raise UsageError(f"unknown {what} {x!r}; valid: {', '.join(valid)}")
@@ -56,8 +60,8 @@ def positive_float(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not 0 < v < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return v
 
 
@@ -96,6 +100,14 @@ def build_parser() -> Parser:
     r.add_argument("--out", default="results", help="results folder (default: results)")
     r.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: only its missing runs are made")
 
+    o = sub.add_parser("overhead", help="harness vs a bare training loop, per backend: the harness's distortion")
+    o.add_argument("--workloads", nargs="+", metavar="NAME", help="default: mlp-iris cnn-cifar10 lstm-sentiment")
+    o.add_argument("--backends", nargs="+", metavar="NAME", help="default: all installed")
+    o.add_argument("--repeats", type=positive_int, default=3, help="interleaved process pairs (default 3)")
+    o.add_argument("--threads", type=positive_int, default=None)
+    o.add_argument("--device", default="cpu")
+    o.add_argument("--out", default="results", help="writes OUT/overhead/<id>.json")
+
     rep = sub.add_parser("report", help="render REPORT.md from results files")
     rep.add_argument("results", nargs="*", help="results files or folders (default: the newest run under --out)")
     rep.add_argument("--out", default="results", help="folder for REPORT.md (default: results)")
@@ -130,18 +142,41 @@ def preflight(plan: launch.SuitePlan) -> None:
     if plan.data_dir is not None:
         if not Path(plan.data_dir).is_dir():
             raise UsageError(f"--data-dir {plan.data_dir!r} is not a folder")
-        for w in plan.workloads:  # read (and so validate) each dataset in the parent, numpy only
-            data.load(workloads.get(w).dataset, plan.seed, plan.data_dir)
+        datasets = dict.fromkeys(workloads.get(w).dataset for w in plan.workloads)
+        for name in (d for d in datasets if d in data.DATASETS):  # not: a gymnasium environment
+            try:  # read (and so validate) each dataset in the parent, numpy only
+                data.load(name, plan.seed, plan.data_dir)
+            except (OSError, ValueError) as e:  # loaders raise UsageError for what they check
+                raise UsageError(f"--data-dir {plan.data_dir}: reading the {name} data failed: {e}") from None
+
+
+def out_folder(text: str) -> Path:
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {text!r} is a file, not a folder")
+    return out
+
+
+def raise_interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt(signum)
 
 
 def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
-    out = Path(a.out)
+    out = out_folder(a.out)
     if a.resume:
+        defaults = vars(build_parser().parse_args(["run"]))
+        given = sorted(k for k, v in vars(a).items() if k not in ("resume", "out") and v != defaults.get(k))
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise UsageError(f"--resume continues the run's own plan: drop {flags}")
         path = results.run_path(out, a.resume)
         if not path.exists():
             raise UsageError(f"--resume {a.resume!r}: no such run under {out / 'runs'}")
         suite = results.load(path)
-        plan = launch.SuitePlan.from_dict(suite.plan)
+        try:
+            plan = launch.SuitePlan.from_dict(suite.plan)
+        except (UsageError, ValueError, TypeError) as e:
+            raise UsageError(f"{path}: its plan cannot be resumed: {e}") from None
         preflight(plan)
     else:
         if a.profile not in PROFILES:
@@ -165,13 +200,32 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             time_limit_s=a.time_limit or profile.time_limit_s,
             data_dir=a.data_dir,
             epochs_override=a.epochs,
+            fault=launch.parse_faults(os.environ.get(launch.FAULT_ENV, "")) or None,  # testing hook
         )
         preflight(plan)
         path = None
     from bench.progress import Progress
 
-    with Progress(len(plan.triples()) - (len(suite.results) if a.resume else 0)) as progress:
-        path = launch.run_suite(plan, out, ["fwbench", *argv], progress=progress.update, resume_path=path)
+    run_id = suite.run_id if a.resume else launch.new_run_id()
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: clean up like Ctrl-C
+    try:
+        with Progress(len(plan.triples()) - (len(suite.results) if a.resume else 0)) as progress:
+            path = launch.run_suite(
+                plan, out, ["fwbench", *argv], progress=progress.update, resume_path=path, run_id=run_id
+            )
+    except KeyboardInterrupt as e:
+        signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
+        saved = results.run_path(out, run_id)
+        print(
+            f"fwbench: interrupted; {saved} keeps every completed run: finish with "
+            f"`fwbench run --resume {run_id} --out {out}`"
+            if saved.exists()
+            else "fwbench: interrupted before the first run; nothing was saved",
+            file=sys.stderr,
+        )
+        return 128 + signum
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     suite = results.load(path)
     written = report.write([suite], out)
     bad = [r for r in suite.results if r.status not in ("ok", "unsupported")]
@@ -181,8 +235,36 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+OVERHEAD_WORKLOADS = ("mlp-iris", "cnn-cifar10", "lstm-sentiment")
+
+
+def cmd_overhead(a: argparse.Namespace) -> int:
+    from bench import overhead
+
+    default = [w for w in OVERHEAD_WORKLOADS if w in workloads.WORKLOADS]
+    chosen = names(a.workloads, list(workloads.WORKLOADS), "workload") if a.workloads else tuple(default)
+    not_supervised = [w for w in chosen if workloads.get(w).task != "classify"]
+    if not_supervised:
+        raise UsageError(f"overhead runs classification workloads only; not: {', '.join(not_supervised)}")
+    installed = [b.name for b in backends.BACKENDS.values() if b.installed()]
+    plan = launch.SuitePlan(
+        workloads=chosen,
+        backends=names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed),
+        device=a.device, profile="quick", repeats=a.repeats, seed=0, init="native",
+        threads=a.threads or len(os.sched_getaffinity(0)), interop_threads=1, deterministic=False,
+        time_limit_s=PROFILES["quick"].time_limit_s,
+    )  # fmt: skip
+    preflight(plan)
+    rows = overhead.run(plan, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
+    print(report.markdown(overhead.table(rows)))
+    path = Path(a.out) / "overhead" / f"{launch.new_run_id()}.json"
+    results.atomic_write_json(path, overhead.to_json(rows, plan))
+    print(f"written: {path}")
+    return 0
+
+
 def cmd_report(a: argparse.Namespace) -> int:
-    out = Path(a.out)
+    out = out_folder(a.out)
     paths = results.resolve(a.results, out)
     if not a.results:
         paths = paths[-1:]  # the newest run (run ids sort by time)
@@ -200,16 +282,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_list()
         if a.command == "run":
             return cmd_run(a, argv)
+        if a.command == "overhead":
+            return cmd_overhead(a)
         return cmd_report(a)
     except UsageError as e:
         print(f"fwbench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(
-            "fwbench: interrupted; completed runs are saved (finish with `fwbench run --resume RUN_ID`)",
-            file=sys.stderr,
-        )
-        return 130
+        print("fwbench: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

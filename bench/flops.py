@@ -28,9 +28,75 @@ def mlp(w: Workload, batch: int) -> float:
     return linear_chain_train_flops(batch, [k["in_features"], k["hidden"], k["num_classes"]])
 
 
+def dcgan(w: Workload, batch: int) -> float:
+    """One discriminator update plus one generator update (impls/*/dcgan.py), per sample:
+      G forward                                   G
+      D forward on real and on detached fakes     2 D
+      their backward: weight grads, input grads   2 D + 2 (D - D1)   (no input grad at D's first layer)
+      D forward on the fakes again (G update)     D
+      its backward: input grads only              D                  (D's weight grads are not taken)
+      G backward: weight grads, input grads       G + (G - G1)       (z needs none)
+    = 3 G - G1 + 8 D - 2 D1. G, D: forward FLOPs per sample; G1, D1: their first layer's.
+    A (transposed) conv costs 2 * Cin * Cout * k^2 per output (input) pixel, as FlopCounterMode counts."""
+    k = w.model_kwargs
+    c0, c1 = k["g_channels"]
+    d0, d1 = k["d_channels"]
+    kk = k["kernel"] ** 2
+    g_layers = [2.0 * k["z_dim"] * c0 * 2 * 2, 2.0 * (2 * 2) * c0 * c1 * kk, 2.0 * (4 * 4) * c1 * 1 * kk]
+    d_layers = [2.0 * (4 * 4) * 1 * d0 * kk, 2.0 * (2 * 2) * d0 * d1 * kk, 2.0 * d1 * 2 * 2 * 1]
+    g, d = sum(g_layers), sum(d_layers)
+    return batch * (3 * g - g_layers[0] + 8 * d - 2 * d_layers[0])
+
+
+def dqn(w: Workload, batch: int) -> float:
+    """q's training step on `batch` transitions plus the target network's forward on next_obs (no grad)."""
+    k = w.model_kwargs
+    dims = [k["obs_dim"], k["hidden"], k["hidden"], k["num_actions"]]
+    target_forward = sum(2.0 * batch * i * o for i, o in itertools.pairwise(dims))
+    return linear_chain_train_flops(batch, dims) + target_forward
+
+
+def forward_chain_train_flops(fwd: list[float]) -> float:
+    """A chain of layers with forward FLOPs `fwd` (first layer first): forward, weight gradients and
+    input gradients each cost the forward's FLOPs, except the first layer's input gradient."""
+    return 3 * sum(fwd) - fwd[0]
+
+
+def cnn(w: Workload, batch: int) -> float:
+    """impls/*/cnn.py: a conv costs 2 * Cin * Cout * k^2 per output pixel; pooling is not counted."""
+    k = w.model_kwargs
+    height, width, channels = k["in_shape"]
+    kernel, pool = k["kernel_size"], k["pool_size"]
+    fwd = []
+    for out in k["channels"]:
+        if k["padding"] == "valid":
+            height, width = height - kernel + 1, width - kernel + 1
+        fwd.append(2.0 * batch * height * width * channels * out * kernel**2)
+        channels, height, width = out, height // pool, width // pool
+    fwd += [2.0 * batch * channels * height * width * k["hidden"], 2.0 * batch * k["hidden"] * k["num_classes"]]
+    return forward_chain_train_flops(fwd)
+
+
+def conv1d(w: Workload, batch: int) -> float:
+    """impls/*/conv1d.py: a 'valid' conv costs 2 * Cin * Cout * k per output step; pooling is not counted."""
+    k = w.model_kwargs
+    length, channels = k["in_samples"], 1
+    fwd = []
+    for out, kernel, stride, pool in zip(k["channels"], k["kernel_sizes"], k["strides"], k["pool_sizes"], strict=True):
+        length = (length - kernel) // stride + 1
+        fwd.append(2.0 * batch * length * channels * out * kernel)
+        channels, length = out, length // pool
+    fwd.append(2.0 * batch * channels * k["num_classes"])
+    return forward_chain_train_flops(fwd)
+
+
 # model name (Workload.model) -> FLOPs of one training step on `batch` samples
 TRAIN_STEP_FLOPS: dict[str, Callable[[Workload, int], float]] = {
     "mlp": mlp,
+    "cnn": cnn,
+    "conv1d": conv1d,
+    "dcgan": dcgan,
+    "dqn": dqn,
 }
 
 

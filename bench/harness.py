@@ -3,18 +3,29 @@
 Per step: the task makes a numpy batch, the backend turns it into device tensors (untimed),
 then the clock runs around `backend.train_step` alone, which returns the loss as a Python float,
 so the device work is finished when the clock stops. Evaluation runs after each epoch, outside
-the clock. The first step (tracing, scripting, compilation) is kept apart; the next
-`warmup_steps` are kept but not counted as steady state (docs/METHODOLOGY.md).
+the clock. The first step (tracing, scripting, compilation) is kept apart; the warm-up steps
+after it (at least the profile's `warmup_steps`, more until the times settle: SETTLE_RULE) are
+kept but not counted as steady state (docs/METHODOLOGY.md).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.backends import Backend
 from bench.tasks import Task
+
+SETTLE_WINDOW = 5
+SETTLE_TOLERANCE = 0.10
+SETTLE_RULE = (
+    f"steady state starts after the first step and the profile's warm-up steps, at the first window of "
+    f"{SETTLE_WINDOW} consecutive steps whose mean is within {SETTLE_TOLERANCE:.0%} of the median of the "
+    f"second half of the run (or right after the warm-up steps if no window qualifies)"
+)
 
 
 @dataclass(frozen=True)
@@ -40,12 +51,43 @@ def clock_ns() -> int:
     return time.perf_counter_ns()
 
 
+def settle_index(times_ms: list[float], min_warmup: int) -> int:
+    """Index into the steps after the first where steady state starts, by SETTLE_RULE.
+
+    Applied after the run to the raw times, so that the rule cannot perturb the measurement.
+    """
+    n = len(times_ms)
+    if n <= min_warmup + SETTLE_WINDOW:
+        return min(min_warmup, n)
+    reference = statistics.median(times_ms[n // 2 :])
+    for i in range(min_warmup, n - SETTLE_WINDOW + 1):
+        if abs(statistics.fmean(times_ms[i : i + SETTLE_WINDOW]) - reference) <= SETTLE_TOLERANCE * reference:
+            return i
+    return min_warmup
+
+
+def time_calls(fn: Callable[[], object], calls: int) -> list[float]:
+    """Milliseconds of each of `calls` calls of `fn` (which returns once its work is done)."""
+    out = []
+    for _ in range(calls):
+        t0 = clock_ns()
+        fn()
+        out.append((clock_ns() - t0) / 1e6)
+    return out
+
+
+def time_once(fn: Callable[[], object]) -> float:
+    """Milliseconds of one call of `fn` as a whole (the overhead check's bare loops)."""
+    t0 = clock_ns()
+    fn()
+    return (clock_ns() - t0) / 1e6
+
+
 def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_step: int | None = None) -> Measurement:
     """Train for `epochs`, timing every step. `poison_step` (fault injection) feeds NaN inputs."""
     wl = task.workload
     first_ms: float | None = None
-    warm: list[float] = []
-    steady: list[float] = []
+    rest: list[float] = []  # every step after the first; split into warm-up and steady state at the end
     epoch_loss: list[float] = []
     history: list[dict[str, float]] = []
     train_ns = 0
@@ -64,35 +106,23 @@ def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_ste
             loss = backend.train_step(prepared)
             dt = clock_ns() - t0
             train_ns += dt
-            ms = dt / 1e6
             if step == 0:
-                first_ms = ms
-            elif step <= warmup_steps:
-                warm.append(ms)
+                first_ms = dt / 1e6
             else:
-                steady.append(ms)
+                rest.append(dt / 1e6)
             step += 1
             losses.append(loss)
             if not math.isfinite(loss):
                 return Measurement(
-                    first_ms,
-                    warm,
-                    steady,
-                    step,
-                    train_ns / 1e9,
-                    loss,
-                    epoch_loss,
-                    history,
-                    metrics,
-                    tta_s,
-                    tta_epochs,
+                    first_ms, rest, [], step, train_ns / 1e9, loss, epoch_loss, history, metrics, tta_s, tta_epochs,
                     diverged_at_step=step - 1,
-                )
+                )  # fmt: skip
         epoch_loss.append(sum(losses) / max(len(losses), 1))
         metrics = task.evaluate(backend)
         history.append({"epoch": epoch + 1, "train_time_s": train_ns / 1e9, **metrics})
         if tta_s is None and wl.target is not None and metrics[wl.metric] >= wl.target:
             tta_s, tta_epochs = train_ns / 1e9, epoch + 1
+    k = settle_index(rest, warmup_steps)
     return Measurement(
-        first_ms, warm, steady, step, train_ns / 1e9, loss, epoch_loss, history, metrics, tta_s, tta_epochs
-    )
+        first_ms, rest[:k], rest[k:], step, train_ns / 1e9, loss, epoch_loss, history, metrics, tta_s, tta_epochs
+    )  # fmt: skip

@@ -9,7 +9,9 @@ ever lost, and `resume` runs only the missing triples of an earlier suite.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import secrets
 import signal
@@ -28,6 +30,9 @@ from bench.spec import PROFILES, RunConfig
 
 STDERR_TAIL_LINES = 12
 OOM_MARKERS = ("MemoryError", "out of memory", "OutOfMemoryError", "OOM when allocating", "ResourceExhaustedError")
+FAULTS = ("crash", "hang", "raise", "oom", "diverge")  # bench.worker.inject: the failure-isolation tests
+FAULT_ENV = "FWBENCH_FAULT"  # testing hook read by the CLI: "workload/backend[#repeat]=fault,..."
+MAX_SEED = 2**32 - 1  # PYTHONHASHSEED's and scikit-learn's limit
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,11 @@ class SuitePlan:
     time_limit_s: float
     data_dir: str | None = None
     epochs_override: int | None = None
-    fault: dict[str, str] | None = None  # "workload/backend" -> fault (tests only)
+    fault: dict[str, str] | None = None  # "workload/backend" or "workload/backend#repeat" -> fault (tests only)
 
     def __post_init__(self) -> None:
+        if not self.workloads or not self.backends:
+            raise UsageError("no workload or no backend chosen: nothing to run")
         for w in self.workloads:
             workloads.get(w)
         for b in self.backends:
@@ -61,10 +68,21 @@ class SuitePlan:
         for name in ("repeats", "threads", "interop_threads"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.time_limit_s <= 0:
-            raise UsageError(f"--time-limit must be > 0 seconds, got {self.time_limit_s}")
+        if not 0 < self.time_limit_s < math.inf:
+            raise UsageError(f"--time-limit must be a finite number of seconds > 0, got {self.time_limit_s}")
         if self.epochs_override is not None and self.epochs_override < 1:
             raise UsageError(f"--epochs must be >= 1, got {self.epochs_override}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed must be in 0..{MAX_SEED}, got {self.seed}")
+        for key, fault in (self.fault or {}).items():
+            target, _, repeat = key.partition("#")
+            workload, _, backend = target.partition("/")
+            planned = workload in self.workloads and backend in self.backends and (not repeat or repeat.isdigit())
+            if not planned or fault not in FAULTS:
+                raise UsageError(
+                    f"fault {key}={fault}: expected WORKLOAD/BACKEND[#REPEAT]=FAULT naming a planned run, "
+                    f"FAULT one of {', '.join(FAULTS)}"
+                )
 
     def triples(self) -> list[tuple[str, str, int]]:
         """The interleaved order: repeat-major, then workload, then backend."""
@@ -77,9 +95,23 @@ class SuitePlan:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SuitePlan:
-        d = dict(d)
-        d["workloads"], d["backends"] = tuple(d["workloads"]), tuple(d["backends"])
-        return cls(**d)
+        """A plan read back from a results file: every field type-checked (ValueError), then validated (UsageError)."""
+        return cls(**results.typed_fields(cls, d, "plan"))
+
+    def fault_for(self, workload: str, backend: str, repeat: int) -> str | None:
+        faults = self.fault or {}
+        return faults.get(f"{workload}/{backend}#{repeat}", faults.get(f"{workload}/{backend}"))
+
+
+def parse_faults(text: str) -> dict[str, str]:
+    """The FWBENCH_FAULT testing hook: comma-separated WORKLOAD/BACKEND[#REPEAT]=FAULT (checked by SuitePlan)."""
+    faults: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        key, sep, fault = entry.partition("=")
+        if not sep:
+            raise UsageError(f"{FAULT_ENV}: {entry!r} is not WORKLOAD/BACKEND[#REPEAT]=FAULT")
+        faults[key.strip()] = fault.strip()
+    return faults
 
 
 def new_run_id() -> str:
@@ -100,6 +132,7 @@ def worker_env(plan: SuitePlan) -> dict[str, str]:
         TF_CPP_MIN_LOG_LEVEL="2",
         KERAS_BACKEND="tensorflow",
         PYTHONUNBUFFERED="1",
+        FWBENCH_LAUNCHER_PID=str(os.getpid()),  # the worker dies with the launcher (bench.worker.die_with_launcher)
     )
     return e
 
@@ -159,7 +192,7 @@ def run_one(
         deterministic=plan.deterministic,
         data_dir=plan.data_dir,
         epochs_override=plan.epochs_override,
-        fault=(plan.fault or {}).get(f"{workload}/{backend}"),
+        fault=plan.fault_for(workload, backend, repeat),
     )
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="fwbench-") as tmp:
@@ -187,12 +220,15 @@ def run_one(
         wall_s = (datetime.now(UTC) - started).total_seconds()
         stderr = err_path.read_text(errors="replace")
         if status is None and proc.returncode == 0 and out_path.exists():
-            d = json.loads(out_path.read_text())
-            d["wall_s"] = wall_s
-            return results.Result.from_dict(d)
+            try:
+                d = results.parse_json(out_path.read_text())
+                d["wall_s"] = wall_s
+                return results.Result.from_dict(d)
+            except (ValueError, TypeError) as e:  # a worker out of step with this launcher's schema
+                status, reason = "failed", f"the worker wrote a result this fwbench cannot read: {e}"
     if status == "timeout":
         reason = f"exceeded the time limit of {plan.time_limit_s:g} s\n{tail(stderr, 4)}".strip()
-    else:
+    elif status is None:
         status, reason = classify_failure(proc.returncode, stderr)
     return failed_result(plan, run_id, workload, backend, repeat, status, reason, proc.pid, wall_s, started)
 
@@ -233,6 +269,40 @@ def failed_result(
     )
 
 
+def measure_peaks(plan: SuitePlan) -> dict[str, dict[str, Any]]:
+    """Each framework's float32 matmul rate, measured once per suite in its own process (worker `peak`)."""
+    out: dict[str, dict[str, Any]] = {}
+    for b in plan.backends:
+        framework = backends.get(b).framework
+        if framework in out:
+            continue
+        with tempfile.TemporaryDirectory(prefix="fwbench-peak-") as tmp:
+            dest = Path(tmp, "peak.json")
+            cmd = [sys.executable, "-m", "bench.worker", "peak", b, plan.device, str(plan.threads)]
+            try:
+                proc = subprocess.run(
+                    [*cmd, str(plan.interop_threads), str(dest)], env=worker_env(plan), capture_output=True,
+                    text=True, timeout=plan.time_limit_s, check=False,
+                )  # fmt: skip
+            except subprocess.TimeoutExpired:  # a peak that hangs must not stop the suite
+                out[framework] = {"backend": b, "error": f"exceeded the time limit of {plan.time_limit_s:g} s"}
+                continue
+            if proc.returncode == 0 and dest.exists():
+                out[framework] = json.loads(dest.read_text())
+            else:
+                out[framework] = {"backend": b, "error": tail(proc.stderr, 4)}
+    return out
+
+
+def with_peak(r: results.Result, peaks: dict[str, dict[str, Any]]) -> results.Result:
+    """Fill in this framework's measured matmul peak and the run's fraction of it."""
+    peak = peaks.get(r.framework, {}).get("gflops_best")
+    if peak is None:
+        return r
+    fraction = r.achieved_gflops / peak if r.achieved_gflops is not None else None
+    return dataclasses.replace(r, matmul_peak_gflops=peak, peak_fraction=fraction)
+
+
 Progress = Callable[[tuple[str, str, int], results.Result | None], None]
 
 
@@ -242,23 +312,25 @@ def run_suite(
     command: Sequence[str],
     progress: Progress | None = None,
     resume_path: Path | None = None,
+    run_id: str | None = None,
 ) -> Path:
-    """Run every missing triple of the plan; return the suite document's path."""
+    """Run every missing triple of the plan; return the suite document's path (out_dir/runs/RUN_ID.json)."""
     if resume_path is not None:
         suite = results.load(resume_path)
         path = resume_path
         plan = SuitePlan.from_dict(suite.plan)
     else:
-        run_id = new_run_id()
+        run_id = run_id or new_run_id()
         suite = results.Suite(
             run_id=run_id,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             command=list(command),
             plan=plan.to_dict(),
-            environment=env.collect(),
+            environment={**env.collect(), "matmul_peak": measure_peaks(plan)},
             results=[],
         )
         path = results.create(out_dir, suite)
+    peaks = suite.environment.get("matmul_peak", {})
     done = {r.key() for r in suite.results}
     todo = [t for t in plan.triples() if t not in done]
     init_paths: dict[str, str | None] = {}
@@ -279,12 +351,11 @@ def run_suite(
                 plan, suite.run_id, workload, backend, repeat, "failed", init_errors[workload], None, 0.0
             )
         else:
-            result = run_one(plan, suite.run_id, workload, backend, repeat, init_paths[workload])
+            result = with_peak(run_one(plan, suite.run_id, workload, backend, repeat, init_paths[workload]), peaks)
         suite = suite.with_result(result)
         results.save(path, suite)
         if progress:
             progress(triple, result)
-    from dataclasses import replace
-
-    results.save(path, replace(suite, finished_at=datetime.now(UTC).isoformat(timespec="seconds")))
+    if todo or suite.finished_at is None:  # resuming a finished run leaves its file as it is
+        results.save(path, dataclasses.replace(suite, finished_at=datetime.now(UTC).isoformat(timespec="seconds")))
     return path

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from bench.report import fmt
 from bench.results import Result
 
 
@@ -37,7 +38,7 @@ class Progress:
             self.bar.update(self.task, description=f"{workload} / {backend} #{repeat}")
             return
         if result.ok:
-            line = f"{result.metric_name} {result.metric:.3g}, median step {result.median_step_ms:.3g} ms"
+            line = f"{result.metric_name} {fmt(result.metric)}, median step {fmt(result.median_step_ms)} ms"
         else:
             line = f"{result.status}: {(result.reason.splitlines() or [''])[-1][:100]}"
         self.console.print(f"  {workload:<16} {backend:<14} #{repeat}  {line}")

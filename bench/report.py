@@ -1,34 +1,49 @@
-"""Markdown report rendered from results files only (pandas + tabulate). Nothing typed by hand.
+"""The report people read: results/REPORT.md and results/plots/*.png, from results files only.
 
-`render(suites)` returns the markdown; `write(suites, out_dir)` writes out_dir/REPORT.md.
-Repeats of one (workload, backend, device) are aggregated here: see docs/METHODOLOGY.md.
+`write(suites, out_dir, history)` draws the plots and writes REPORT.md; `render(suites, figures)`
+returns the markdown. Repeats of one (workload, backend, device model) are aggregated into a
+`Cell` (docs/METHODOLOGY.md); `history` adds earlier runs for the trend plot only. How to read
+the report: docs/REPORTS.md. The only number not read from a results file is the code size of
+each twin, counted from impls/ by bench/codesize.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bench import env, stats
+from bench import codesize, env, plots, stats
 from bench.backends import BACKENDS, FRAMEWORK_OF
 from bench.results import Result, Suite
 
 BASELINE_BACKEND = "torch-eager"
 MIN_RUNS_FOR_RUN_LEVEL_CI = 3
+PLOTS_DIR = "plots"
+MEMORY_KINDS = {"peak_rss": "peak RSS of the worker process", "allocator_peak": "framework allocator peak"}
+# What each backend is, in the seed table's terms (execution mode).
+EXECUTION_MODE = {
+    "torch-eager": "PyTorch eager",
+    "torchscript": "TorchScript (graph)",
+    "torch-compile": "torch.compile (compiled)",
+    "keras": "Keras tf.function (graph)",
+    "keras-xla": "Keras + XLA (compiled)",
+}
 
 
 @dataclass(frozen=True)
 class Cell:
-    """The aggregate of one (workload, backend, device) over its repeats."""
+    """The aggregate of one (workload, backend, device, device model) over its repeats."""
 
     workload: str
     backend: str
     device: str
+    device_model: str
     status: str
     reason: str
     runs: list[Result]  # the ok runs
@@ -37,11 +52,25 @@ class Cell:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def run_level(self) -> bool:
+        """Enough repeats for run-to-run noise to be in the confidence interval."""
+        return len(self.runs) >= MIN_RUNS_FOR_RUN_LEVEL_CI
+
     def timing_sample(self, run_level: bool) -> list[float]:
         """Per-run medians (run_level) or all steady-state step times pooled."""
         if run_level:
             return [r.median_step_ms for r in self.runs if r.median_step_ms is not None]
         return [t for r in self.runs for t in r.step_ms]
+
+    def step_time(self) -> tuple[float | None, list[float] | None]:
+        """Median step time and its 95% CI (over per-run medians with >= 3 runs, else over raw steps)."""
+        sample = self.timing_sample(self.run_level)
+        if not sample:  # e.g. a source that kept only summary statistics
+            med = self.median_of("median_step_ms")
+            return med, None
+        s = stats.summarize(sample)
+        return s["median_step_ms"], s["ci95_step_ms"]  # type: ignore[return-value]
 
     def median_of(self, attr: str) -> float | None:
         vals = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
@@ -53,27 +82,43 @@ class Cell:
         return (float(np.median(vals)) if vals else None), kind
 
 
+def suite_device_model(s: Suite) -> str:
+    return env.device_model(s.environment, s.plan.get("device", "cpu"))
+
+
 def cells(suites: Sequence[Suite]) -> list[Cell]:
-    groups: dict[tuple[str, str, str], list[Result]] = {}
+    groups: dict[tuple[str, str, str, str], list[Result]] = {}
     for s in suites:
+        model = suite_device_model(s)
         for r in s.results:
-            groups.setdefault((r.workload, r.backend, r.device), []).append(r)
+            groups.setdefault((r.workload, r.backend, r.device, model), []).append(r)
     order = {b: i for i, b in enumerate(BACKENDS)}
     out = []
-    for (w, b, d), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][2])):
+    for (w, b, d, m), rs in sorted(groups.items(), key=lambda kv: (kv[0][3], kv[0][0], order.get(kv[0][1], 99))):
         ok = [r for r in rs if r.ok]
         if ok:
-            out.append(Cell(w, b, d, "ok", "", ok))
+            out.append(Cell(w, b, d, m, "ok", "", ok))
         else:
-            first = rs[0]
-            out.append(Cell(w, b, d, first.status, first.reason, []))
+            out.append(Cell(w, b, d, m, rs[0].status, rs[0].reason, []))
     return out
+
+
+def baseline_of(cs: Sequence[Cell], c: Cell) -> Cell | None:
+    return next(
+        (
+            x
+            for x in cs
+            if x.backend == BASELINE_BACKEND
+            and (x.workload, x.device, x.device_model) == (c.workload, c.device, c.device_model)
+        ),
+        None,
+    )
 
 
 def ratio_vs_baseline(cell: Cell, base: Cell | None) -> tuple[float, float, float] | None:
     if base is None or not base.ok or not cell.ok:
         return None
-    run_level = min(len(cell.runs), len(base.runs)) >= MIN_RUNS_FOR_RUN_LEVEL_CI
+    run_level = cell.run_level and base.run_level
     return stats.ratio_of_medians(cell.timing_sample(run_level), base.timing_sample(run_level))
 
 
@@ -83,45 +128,62 @@ def fmt(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
+def fmt_ratio(ratio: tuple[float, float, float] | None) -> str:
+    if ratio is None:
+        return "-"
+    return f"{ratio[0]:.2f}" + ("*" if stats.significant(ratio) else "")
+
+
 def one_line(reason: str, limit: int = 80) -> str:
     line = next((ln for ln in reversed(reason.splitlines()) if ln.strip()), "")
     line = line.replace("|", "/")
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def framework_label(backend: str) -> str:
+    info = BACKENDS.get(backend)
+    return FRAMEWORK_OF.get(info.framework, "?") if info else "?"
+
+
+def time_to_target(c: Cell) -> str:
+    if c.runs[0].target is None:
+        return "-"
+    tta = [r.time_to_target_s for r in c.runs]
+    reached = [t for t in tta if t is not None]
+    return fmt(float(np.median(reached))) if len(reached) == len(tta) else "not reached"
+
+
+def gflops(c: Cell) -> str:
+    g = c.median_of("achieved_gflops")
+    if g is None:
+        return "-"
+    frac = c.median_of("peak_fraction")
+    return fmt(g) + (f" ({frac:.0%})" if frac is not None else "")
+
+
 def headline(cs: Sequence[Cell]) -> pd.DataFrame:
-    """The PyTorch-vs-TensorFlow table: a row per workload and backend."""
-    base = {(c.workload, c.device): c for c in cs if c.backend == BASELINE_BACKEND}
+    """One workload's rows (cells of one workload and device model): a row per backend."""
     rows: list[dict[str, Any]] = []
+    metric_col = next((c.runs[0].metric_name for c in cs if c.ok), "metric") or "metric"
     for c in cs:
-        info = BACKENDS.get(c.backend)
-        row: dict[str, Any] = {
-            "workload": c.workload,
-            "backend": c.backend,
-            "framework": FRAMEWORK_OF.get(info.framework, "?") if info else "?",
-        }
+        row: dict[str, Any] = {"backend": c.backend, "framework": framework_label(c.backend)}
         if not c.ok:
-            row["metric"] = f"{c.status}: {one_line(c.reason)}"
+            row[metric_col] = f"{c.status}: {one_line(c.reason)}"
             rows.append(row)
             continue
         r0 = c.runs[0]
-        summary = stats.summarize(c.timing_sample(run_level=len(c.runs) >= MIN_RUNS_FOR_RUN_LEVEL_CI))
-        med, ci = summary["median_step_ms"], summary["ci95_step_ms"]
-        ratio = ratio_vs_baseline(c, base.get((c.workload, c.device)))
+        med, ci = c.step_time()
         mem, kind = c.memory()
-        tta = [r.time_to_target_s for r in c.runs]
-        reached = [t for t in tta if t is not None]
         row.update(
             {
-                "metric": f"{r0.metric_name} {fmt(c.median_of('metric'))}",
-                "time to target (s)": fmt(float(np.median(reached))) if len(reached) == len(tta) else "not reached",
+                metric_col: fmt(c.median_of("metric")),
+                "time to target (s)": time_to_target(c),
                 "step ms (median [95% CI])": f"{fmt(med)} [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else fmt(med),
-                f"vs {BASELINE_BACKEND}": "-"
-                if ratio is None
-                else f"{ratio[0]:.2f}" + ("*" if stats.significant(ratio) else ""),
-                "samples/s": fmt(r0.samples_per_step / (med / 1e3) if med else None),
+                f"vs {BASELINE_BACKEND}": fmt_ratio(ratio_vs_baseline(c, baseline_of(cs, c))),
+                "samples/s": fmt(r0.samples_per_step / (med / 1e3) if med and r0.samples_per_step else None),
                 "peak MiB": f"{fmt(mem)} ({kind})" if mem is not None else "-",
                 "first step ms": fmt(c.median_of("first_step_ms")),
+                "GFLOP/s": gflops(c),
                 "runs": str(len(c.runs)),
             }
         )
@@ -139,21 +201,147 @@ def markdown(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False, disable_numparse=True)
 
 
+def workload_line(cs: Sequence[Cell]) -> str:
+    """What was trained, from the first ok run's record."""
+    r = next((c.runs[0] for c in cs if c.ok), None)
+    if r is None:
+        return "No backend finished a run of this workload."
+    spec, ds = r.workload_spec, r.dataset
+    opt = spec.get("optimizer", {})
+    sizes = f" ({ds['train']} train / {ds['test']} test)" if "train" in ds and "test" in ds else ""
+    params = f", {r.num_params:,} parameters" if r.num_params else ""
+    epochs = spec.get("quick_epochs") if r.profile == "quick" else spec.get("epochs")
+    epochs_text = f", {epochs} epochs ({r.profile} profile)" if epochs else f" ({r.profile})"
+    target = f"; target {r.metric_name} ≥ {fmt(r.target)}" if r.target is not None else ""
+    return (
+        f"Model `{spec.get('model', '?')}` on `{ds.get('name', spec.get('dataset', '?'))}`{sizes}{params}; "
+        f"batch {spec.get('batch_size', '?')}, {opt.get('name', '?')} lr {fmt(opt.get('lr'))}{epochs_text}{target}."
+    )
+
+
+def by_workload(cs: Sequence[Cell]) -> dict[tuple[str, str], list[Cell]]:
+    out: dict[tuple[str, str], list[Cell]] = {}
+    for c in cs:
+        out.setdefault((c.device_model, c.workload), []).append(c)
+    return out
+
+
+def headline_section(cs: Sequence[Cell]) -> list[str]:
+    groups = by_workload(cs)
+    models = sorted({m for m, _ in groups})
+    lines = ["## Headline: PyTorch vs TensorFlow per workload", ""]
+    for (model, workload), group in groups.items():
+        title = f"### {workload}" + (f" on {model}" if len(models) > 1 else "")
+        lines += [title, "", workload_line(group), "", markdown(headline(group)), ""]
+    any_within = any(c.ok and not c.run_level for c in cs)
+    lines += [
+        "Step time: median of the steady-state training steps (first step and warm-up excluded); its 95% "
+        "bootstrap CI is over the per-run medians where a backend has "
+        f"{MIN_RUNS_FOR_RUN_LEVEL_CI} or more runs, else over the raw steps"
+        + (" (within-run noise only: repeat with `--repeats 3` for run-to-run noise)" if any_within else "")
+        + f". `vs {BASELINE_BACKEND}`: ratio of median step times (below 1 is faster), `*` only where the 95% "
+        "bootstrap CI of that ratio excludes 1. samples/s: samples per step / median step time. Peak memory: "
+        "the worker's peak RSS on CPU, the framework allocator's peak on GPU. First step: the first training "
+        "step, where tracing, scripting or compilation happens. GFLOP/s: analytic FLOPs per step / median step "
+        "time (in brackets: share of this framework's measured float32 matmul peak); `-` where not recorded. "
+        "Time to target: training-step time (first step included, evaluation excluded) until the metric first "
+        "reached the target. See docs/METHODOLOGY.md and docs/REPORTS.md.",
+        "",
+    ]
+    return lines
+
+
+def execution_mode_table(cs: Sequence[Cell]) -> pd.DataFrame:
+    rows = []
+    for (model, workload), group in by_workload(cs).items():
+        row: dict[str, Any] = {"workload": workload}
+        ok = [c for c in group if c.ok and c.step_time()[0] is not None]
+        for b, label in EXECUTION_MODE.items():
+            c = next((x for x in group if x.backend == b), None)
+            if c is None:
+                row[label] = ""
+            elif not c.ok:
+                row[label] = c.status
+            else:
+                row[label] = f"{fmt(c.step_time()[0])} / {fmt(c.median_of('first_step_ms'))}"
+        if ok:
+            best = min(ok, key=lambda c: c.step_time()[0] or float("inf"))
+            ratio = ratio_vs_baseline(best, baseline_of(group, best))
+            row["fastest (vs torch-eager)"] = f"{best.backend} ({fmt_ratio(ratio)})"
+        rows.append(row)
+    return blank_missing(pd.DataFrame(rows))
+
+
+def model_building_table(cs: Sequence[Cell]) -> pd.DataFrame:
+    models: dict[str, list[str]] = {}
+    for c in cs:
+        if c.ok:
+            m = c.runs[0].workload_spec.get("model")
+            if m and c.workload not in models.setdefault(m, []):
+                models[m].append(c.workload)
+    rows = []
+    for m, wls in models.items():
+        sizes = codesize.twins(m)
+        row: dict[str, Any] = {"model": m, "workloads": ", ".join(wls)}
+        for fw, label in codesize.FRAMEWORK_DIRS.items():
+            s = sizes.get(fw)
+            row[f"{label} model definition"] = str(s.model_lines) if s else "-"
+        for fw, label in codesize.FRAMEWORK_DIRS.items():
+            s = sizes.get(fw)
+            row[f"{label} twin module"] = str(s.twin_lines) if s else "-"
+        rows.append(row)
+    return blank_missing(pd.DataFrame(rows))
+
+
+def seed_section(cs: Sequence[Cell]) -> list[str]:
+    lines = [
+        "## The seed's comparison, measured",
+        "",
+        'The project\'s seed overview has a qualitative "PyTorch vs TensorFlow/Keras" table. These are the '
+        "measured counterparts of the rows that a benchmark can measure.",
+        "",
+        "**Execution mode** (seed: PyTorch dynamic/eager; TensorFlow/Keras static graph, optional eager). "
+        "Median step ms / first step ms per execution mode; the first step carries the tracing, scripting or "
+        "compilation cost. Keras runs as a compiled `tf.function` step in both of its backends (its default for "
+        "training); TensorFlow's eager mode is not measured.",
+        "",
+        markdown(execution_mode_table(cs)),
+        "",
+        "**Model building** (seed: PyTorch more control, manual; Keras simpler, less boilerplate). Code lines of "
+        "each twin, counted from `impls/<framework>/<model>.py` by fwbench itself: a code line holds part of a "
+        "statement (blank lines, comments and docstrings do not count). *Model definition*: `build` and the "
+        "module-level functions and classes it uses. *Twin module*: every code line except imports and the keras "
+        "twin's `layer_map` (the benchmark's weight mapping for the parity test), so training-step, optimizer and "
+        "input-layout hooks count. Helpers shared by all twins of a framework (`common.py`) are not counted.",
+        "",
+        markdown(model_building_table(cs)),
+        "",
+        "The seed's rows on research popularity, libraries (TorchVision, TF Hub ...) and deployment (ONNX, "
+        "TF Lite, Serving ...) are not measured by this benchmark and are left out.",
+        "",
+    ]
+    return lines
+
+
 def environment_block(suites: Sequence[Suite]) -> list[str]:
     lines = ["## Environment", ""]
     for s in suites:
         e = s.environment
         pk = {k: v for k, v in e.get("packages", {}).items() if v}
-        gpus = ", ".join(g["name"] for g in e.get("gpus", [])) or "none"
+        gpus = ", ".join(f"{g['name']} (driver {g.get('driver')})" for g in e.get("gpus", [])) or "none"
         plan = s.plan
+        loads = [x for r in s.results for x in r.load_avg_1m]
+        source = f"; converted from pytest-benchmark JSON `{plan['source_file']}`" if plan.get("source_file") else ""
         lines += [
-            f"- run `{s.run_id}` ({s.created_at}): device {plan.get('device')}, profile {plan.get('profile')}, "
+            f"- run `{s.run_id}` ({s.created_at}){source}: device {plan.get('device')} "
+            f"({suite_device_model(s)}), profile {plan.get('profile')}, "
             f"repeats {plan.get('repeats')}, init {plan.get('init')}, threads {plan.get('threads')} intra / "
             f"{plan.get('interop_threads')} inter-op, deterministic {plan.get('deterministic')}, seed {plan.get('seed')}",
-            f"- hardware: {e.get('cpu_model')} ({e.get('cpu_count_logical')} logical CPUs, {e.get('memory_gib')} GiB), "
+            f"  - hardware: {e.get('cpu_model')} ({e.get('cpu_count_logical')} logical CPUs, {e.get('memory_gib')} GiB), "
             f"GPU: {gpus}; {e.get('platform')}",
-            f"- software: Python {e.get('python')}; " + ", ".join(f"{k} {v}" for k, v in pk.items()),
-            f"- git commit: {e.get('git_commit')}",
+            f"  - software: Python {e.get('python')}; " + ", ".join(f"{k} {v}" for k, v in pk.items()),
+            f"  - git commit: {e.get('git_commit')}"
+            + (f"; host load average (1 min) at run starts and ends: {min(loads):.1f} to {max(loads):.1f}" if loads else ""),
         ]
     settings = settings_table([r for s in suites for r in s.results if r.settings])
     if not settings.empty:
@@ -189,35 +377,150 @@ def settings_table(rs: Sequence[Result]) -> pd.DataFrame:
     return blank_missing(pd.DataFrame(list(seen.values())))
 
 
-def render(suites: Sequence[Suite]) -> str:
+@dataclass(frozen=True)
+class Figure:
+    """A plot written next to the report: its title and its path relative to REPORT.md."""
+
+    title: str
+    path: str
+
+
+def slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-") or "device"
+
+
+def step_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
+    out = []
+    for (_, workload), group in by_workload(cs).items():
+        bars = []
+        for c in group:
+            med, ci = c.step_time() if c.ok else (None, None)
+            bars.append(plots.Bar(c.backend, med, *(ci or (None, None)), status=c.status if med is None else "ok"))
+        out.append(plots.Panel(workload, "median step time (ms)", bars=tuple(bars)))
+    return out
+
+
+def memory_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
+    out = []
+    for (_, workload), group in by_workload(cs).items():
+        bars, kinds = [], set()
+        for c in group:
+            mem, kind = c.memory() if c.ok else (None, "")
+            kinds.add(kind)
+            bars.append(plots.Bar(c.backend, mem, status=(c.status if not c.ok else "not recorded")))
+        if any(b.value is not None for b in bars):
+            label = " / ".join(sorted(MEMORY_KINDS.get(k, k) for k in kinds if k))
+            out.append(plots.Panel(f"{workload}\n({label})", "peak memory (MiB)", bars=tuple(bars)))
+    return out
+
+
+def curve_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
+    out = []
+    for (_, workload), group in by_workload(cs).items():
+        curves, metric, target = [], "", None
+        for c in group:
+            for i, r in enumerate(c.runs):
+                pts = [(h["train_time_s"], h[r.metric_name]) for h in r.eval_history if r.metric_name in h]
+                if pts:
+                    metric, target = r.metric_name, r.target
+                    t, v = zip(*pts)
+                    curves.append(plots.Curve(c.backend, tuple(t), tuple(v), first=i == 0))
+        if curves:
+            out.append(plots.Panel(workload, metric, curves=tuple(curves), target=target))
+    return out
+
+
+def trend_series(suites: Iterable[Suite]) -> dict[str, dict[str, dict[str, list[tuple[datetime, float]]]]]:
+    """{device model: {workload: {backend: [(run start, median of per-run median step ms)]}}}, 2+ runs only."""
+    by_model: dict[str, dict[str, Suite]] = {}
+    for s in suites:
+        by_model.setdefault(suite_device_model(s), {})[s.run_id] = s
+    out: dict[str, dict[str, dict[str, list[tuple[datetime, float]]]]] = {}
+    for model, runs in sorted(by_model.items()):
+        if len(runs) < 2:
+            continue
+        series: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
+        for s in runs.values():
+            when = datetime.fromisoformat(s.created_at)
+            for c in cells([s]):
+                med = c.median_of("median_step_ms")
+                if c.ok and med is not None:
+                    series.setdefault(c.workload, {}).setdefault(c.backend, []).append((when, med))
+        if series:
+            out[model] = dict(sorted(series.items()))
+    return out
+
+
+def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path) -> list[Figure]:
+    """Draw every figure into out_dir/plots; return them with paths relative to out_dir."""
     cs = cells(suites)
-    devices = sorted({env.device_model(s.environment, s.plan.get("device", "cpu")) for s in suites})
+    folder = out_dir / PLOTS_DIR
+    for old in [*folder.glob("trend-*.png"), *(folder / n for n in ("step_time.png", "memory.png", "metric.png"))]:
+        old.unlink(missing_ok=True)
+    figs: list[Figure] = []
+
+    def add(title: str, name: str, draw: Any, *args: Any) -> None:
+        draw(*args, folder / name)
+        figs.append(Figure(title, f"{PLOTS_DIR}/{name}"))
+
+    steps = step_panels(cs)
+    if steps:
+        add("Training step time per backend", "step_time.png", plots.bars_figure, steps,
+            "Training step time per backend (median, 95% CI)")  # fmt: skip
+    curves = curve_panels(cs)
+    if curves:
+        add("Metric against training time", "metric.png", plots.curves_figure, curves,
+            "Metric after each epoch against training time", "cumulative training-step time (s)")  # fmt: skip
+    mem = memory_panels(cs)
+    if mem:
+        add("Peak memory per backend", "memory.png", plots.bars_figure, mem, "Peak memory per backend")
+    for model, series in trend_series([*suites, *history]).items():
+        add(f"Step time over runs on {model}", f"trend-{slug(model)}.png", plots.trend_figure, series,
+            f"Median step time per run over time: {model}")  # fmt: skip
+    return figs
+
+
+def plots_section(figures: Sequence[Figure]) -> list[str]:
+    if not figures:
+        return []
+    lines = ["## Plots", ""]
+    for f in figures:
+        lines += [f"### {f.title}", "", f"![{f.title}]({f.path})", ""]
+    return lines
+
+
+def sources_note(suites: Sequence[Suite]) -> list[str]:
+    notes = [s.plan["source_note"] for s in suites if s.plan.get("source_note")]
+    return [f"Note: {n}", ""] if notes else []
+
+
+def render(suites: Sequence[Suite], figures: Sequence[Figure] = ()) -> str:
+    cs = cells(suites)
+    devices = sorted({suite_device_model(s) for s in suites})
     lines = [
         "# fwbench report: PyTorch vs TensorFlow",
         "",
         "Rendered from "
         + ", ".join(f"`{s.run_id}`" for s in suites)
-        + f" by `fwbench report`; measured on {', '.join(devices)}. Every number below comes from those files.",
+        + f" by `fwbench report`; measured on {', '.join(devices)}. Every number below comes from those files "
+        "(the code sizes are counted from impls/).",
         "",
-        "## Headline",
-        "",
-        markdown(headline(cs)),
-        "",
-        f"Step time: median of the steady-state training steps (first step and warm-up excluded); "
-        f"`vs {BASELINE_BACKEND}`: ratio of median step times (below 1 is faster), `*` where its 95% "
-        "bootstrap confidence interval excludes 1. Peak memory: the worker's peak RSS on CPU, the framework "
-        "allocator's peak on GPU. See docs/METHODOLOGY.md.",
-        "",
+        *sources_note(suites),
+        *headline_section(cs),
+        *seed_section(cs),
+        *plots_section(figures),
         *environment_block(suites),
         "",
     ]
     return "\n".join(lines)
 
 
-def write(suites: Sequence[Suite], out_dir: Path) -> Path:
+def write(suites: Sequence[Suite], out_dir: Path, history: Sequence[Suite] = ()) -> Path:
+    """Plots into out_dir/plots, then out_dir/REPORT.md (atomically); `history` feeds the trend plot only."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = make_plots(suites, history, out_dir)
     path = out_dir / "REPORT.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render(suites))
+    tmp.write_text(render(suites, figures))
     tmp.replace(path)
     return path

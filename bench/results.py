@@ -9,10 +9,13 @@ No pickle anywhere: JSON only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 import tempfile
+import types
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +74,10 @@ class Result:
     epochs_to_target: int | None = None
     memory: dict[str, Any] = field(default_factory=dict)  # peak_rss_mib, rss_after_setup_mib, device_* ...
     load_avg_1m: list[float] = field(default_factory=list)  # host load average at the run's start and end
-    flops_per_step: float | None = None
-    achieved_gflops: float | None = None
+    flops_per_step: float | None = None  # analytic (bench/flops.py), the same for every backend
+    achieved_gflops: float | None = None  # flops_per_step / median step time
+    matmul_peak_gflops: float | None = None  # this framework's float32 matmul, measured in the same suite
+    peak_fraction: float | None = None  # achieved_gflops / matmul_peak_gflops
 
     @property
     def ok(self) -> bool:
@@ -85,22 +90,10 @@ class Result:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Result:
-        names = {f.name for f in dataclasses.fields(cls)}
-        required = {
-            f.name
-            for f in dataclasses.fields(cls)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        }
-        missing = required - set(d)
-        if missing:
-            raise ValueError(f"result lacks {sorted(missing)}")
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"result has unknown fields {sorted(unknown)}")
-        r = cls(**d)
+    def from_dict(cls, d: Mapping[str, Any], where: str = "result") -> Result:
+        r = cls(**typed_fields(cls, d, where))
         if r.status not in STATUSES:
-            raise ValueError(f"result status {r.status!r} is not one of {', '.join(STATUSES)}")
+            raise ValueError(f"{where}: status {r.status!r} is not one of {', '.join(STATUSES)}")
         return r
 
 
@@ -135,25 +128,13 @@ class Suite:
             raise ValueError(
                 f"not an fwbench results document (schema {d.get('schema') if isinstance(d, Mapping) else None!r})"
             )
-        if d.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(
-                f"schema_version {d.get('schema_version')!r} is not supported (this fwbench reads {SCHEMA_VERSION})"
-            )
+        version = d.get("schema_version")
+        if type(version) is not int or version != SCHEMA_VERSION:  # not 1.0, not true
+            raise ValueError(f"schema_version {version!r} is not supported (this fwbench reads {SCHEMA_VERSION})")
         results = d.get("results")
         if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
             raise ValueError("'results' is not a list of objects")
-        for k in ("run_id", "created_at", "plan", "environment", "command"):
-            if k not in d:
-                raise ValueError(f"document lacks {k!r}")
-        return cls(
-            run_id=str(d["run_id"]),
-            created_at=str(d["created_at"]),
-            command=list(d["command"]),
-            plan=dict(d["plan"]),
-            environment=dict(d["environment"]),
-            results=[Result.from_dict(r) for r in results],
-            finished_at=d.get("finished_at"),
-        )
+        return cls(**typed_fields(cls, d, "", ignore=("schema", "schema_version")))
 
     def with_result(self, r: Result) -> Suite:
         return dataclasses.replace(self, results=[*self.results, r])
@@ -168,6 +149,107 @@ def _clean(x: Any) -> Any:
     if isinstance(x, list | tuple):
         return [_clean(v) for v in x]
     return x
+
+
+NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}  # how _clean stores them
+
+
+def json_kind(v: Any) -> str:
+    """What a JSON value is, for messages: 'string 'abc'', 'null', 'a list' ..."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"boolean {str(v).lower()}"
+    if isinstance(v, int | float):
+        return f"number {v!r}"
+    if isinstance(v, str):
+        return f"string {v[:40]!r}"
+    return {dict: "an object", list: "a list"}.get(type(v), type(v).__name__)
+
+
+def type_name(hint: Any) -> str:
+    if hint is type(None):
+        return "None"
+    if isinstance(hint, type) and typing.get_origin(hint) is None:
+        return hint.__name__
+    return str(hint).replace("typing.", "")
+
+
+def conform(value: Any, hint: Any, where: str) -> Any:
+    """A value read from JSON, checked against a field's type annotation (recursively).
+
+    Returns the value as stored, except that a float written as "nan"/"inf"/"-inf" (see _clean) is
+    a float again. Anything else of the wrong type is a ValueError naming `where`: never coerced.
+    An int is accepted where a float is expected (JSON does not tell 1 from 1.0); a bool is not.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        for a in options:
+            try:
+                return conform(value, a, where)
+            except ValueError as e:  # X | None: X's own message when the fault lies deeper inside the value
+                if len(options) == 1 and not str(e).startswith(f"{where}: expected "):
+                    raise
+    elif dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        return hint.from_dict(value, where)
+    elif origin in (list, tuple) and isinstance(value, list | tuple):
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(value) != len(args):
+                raise ValueError(f"{where}: expected {len(args)} items, got {len(value)}")
+            return tuple(conform(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        items = [conform(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    elif origin in (dict, Mapping) and isinstance(value, Mapping):
+        vtype = args[1] if args else Any
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise ValueError(f"{where}: key {bad[0]!r} is not a string")
+        return {k: conform(v, vtype, f"{where}.{k}") for k, v in value.items()}
+    elif hint is float:
+        if isinstance(value, str) and value in NON_FINITE:
+            return NON_FINITE[value]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif origin is None and hint is not type(None) and isinstance(hint, type) and isinstance(value, hint):
+        return value
+    raise ValueError(f"{where}: expected {type_name(hint)}, got {json_kind(value)}")
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def typed_fields(cls: type, d: Any, where: str, ignore: Sequence[str] = ()) -> dict[str, Any]:
+    """The fields of dataclass `cls` from a JSON object, each checked against its annotation.
+
+    Required fields must be present, unknown keys (other than `ignore`) are refused; fields with a
+    default may be absent (files written before the field existed). `where` names the object."""
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{where or 'the document'}: expected an object, got {json_kind(d)}")
+    fields = dataclasses.fields(cls)
+    missing = [
+        f.name
+        for f in fields
+        if f.name not in d and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ValueError(f"{where or 'the document'} lacks {missing}")
+    names = {f.name for f in fields}
+    unknown = sorted(k for k in d if k not in names and k not in ignore)
+    if unknown:
+        raise ValueError(f"{where or 'the document'} has unknown fields {unknown}")
+    hints = field_types(cls)
+    return {k: conform(v, hints[k], f"{where}.{k}" if where else k) for k, v in d.items() if k in names}
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -204,18 +286,48 @@ def save(path: Path, suite: Suite) -> None:
 def load(path: str | Path) -> Suite:
     """Read one suite document. Any problem is a UsageError naming the file and what is wrong."""
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"results file {str(p)!r} is a folder")
     if not p.is_file():
         raise UsageError(f"results file {str(p)!r} does not exist")
     try:
         text = p.read_text(encoding="utf-8")
-        doc = json.loads(text)
+        doc = parse_json(text)
         return Suite.from_dict(doc)
+    except OSError as e:
+        raise UsageError(f"{p}: cannot read it ({e.strerror or e})") from None
     except UnicodeDecodeError:
         raise UsageError(f"{p}: not a text (UTF-8) file") from None
     except json.JSONDecodeError as e:
         raise UsageError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise UsageError(f"{p}: nested too deeply to be an fwbench results document") from None
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise UsageError(f"{p}: {e}") from None
+
+
+def parse_json(text: str) -> Any:
+    """json.loads, stricter: no bare NaN/Infinity, no number overflowing to inf, no key twice in an
+    object (Python would keep the last silently). The writer never produces any of these."""
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"bare {name} is not JSON (non-finite numbers are stored as strings)")
+
+    def finite(number: str) -> float:
+        v = float(number)
+        if not math.isfinite(v):
+            raise ValueError(f"number {number[:40]} is out of range")
+        return v
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in d:
+                raise ValueError(f"key {k!r} appears twice in one object")
+            d[k] = v
+        return d
+
+    return json.loads(text, parse_constant=constant, parse_float=finite, object_pairs_hook=unique)
 
 
 def resolve(paths: Sequence[str | Path], out_dir: Path) -> list[Path]:

@@ -10,9 +10,10 @@ weights in canonical layout, which every backend loads under `--init shared`.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
-import resource
 import signal
 import sys
 import time
@@ -22,20 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
-from bench import backends, harness, results, stats, tasks, workloads
+from bench import backends, flops, harness, results, stats, tasks, workloads
+from bench.memory import NvmlSampler, peak_rss_mib, rss_mib
 from bench.spec import PROFILES, RunConfig
-
-MIB = 1024.0**2
-
-
-def rss_mib() -> float:
-    return psutil.Process().memory_info().rss / MIB
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # ru_maxrss is KiB on Linux
 
 
 def load_weights(path: str) -> dict[str, np.ndarray]:
@@ -65,7 +56,9 @@ def base_result(cfg: RunConfig, framework: str, started_at: str, **kw: Any) -> r
 
 
 def inject(fault: str | None) -> None:
-    """Fault injection for the isolation tests (RunConfig.fault)."""
+    """Fault injection for the isolation tests (RunConfig.fault; "diverge" is the harness's poison_step)."""
+    if fault:
+        print(f"fwbench worker: injecting fault {fault!r}", file=sys.stderr, flush=True)
     if fault == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
     elif fault == "hang":
@@ -104,7 +97,10 @@ def measure(cfg: RunConfig) -> results.Result:
         inject(cfg.fault)
         backend.reset_peak_memory()
         epochs = cfg.epochs_override or wl.epochs_for(cfg.profile)
-        m = harness.run(backend, task, epochs, profile.warmup_steps, poison_step=3 if cfg.fault == "diverge" else None)
+        with NvmlSampler() if cfg.device == "cuda" else contextlib.nullcontext() as nvml:
+            m = harness.run(
+                backend, task, epochs, profile.warmup_steps, poison_step=3 if cfg.fault == "diverge" else None
+            )
     summary = stats.summarize(m.step_ms, seed=cfg.seed)
     median = summary["median_step_ms"]
     peak = peak_rss_mib()
@@ -118,6 +114,9 @@ def measure(cfg: RunConfig) -> results.Result:
         "model_share_rss_mib": peak - rss_data,
         **{f"device_{k}": v for k, v in device_mem.items()},
     }
+    if nvml is not None:
+        memory["nvml_process_peak_mib"] = nvml.peak_mib
+    step_flops = flops.train_step_flops(wl, task.samples_per_step)
     seen: dict[str, None] = {}
     for w in caught:
         seen.setdefault(f"{w.category.__name__}: {str(w.message).splitlines()[0][:300]}", None)
@@ -154,6 +153,8 @@ def measure(cfg: RunConfig) -> results.Result:
         epochs_to_target=m.epochs_to_target,
         memory=memory,
         load_avg_1m=[load_start, os.getloadavg()[0]],
+        flops_per_step=step_flops,
+        achieved_gflops=step_flops / (median / 1e3) / 1e9 if step_flops and median else None,
     )
 
 
@@ -167,16 +168,87 @@ def export_init(workload: str, seed: int, out: Path) -> None:
     os.replace(tmp, out)
 
 
+def matmul_peak(backend_name: str, device: str, threads: int, interop_threads: int) -> dict[str, Any]:
+    """The framework's float32 matmul rate on this machine: the best of 20 timed calls after 3 warm-ups."""
+    n = 4096 if device == "cuda" else 1024
+    backend = backends.get(backend_name).load()(device, threads, interop_threads, 0, False)
+    call = backend.matmul(n)
+    harness.time_calls(call, 3)
+    times_ms = harness.time_calls(call, 20)
+    gflop = 2.0 * n**3 / 1e9
+    return {
+        "backend": backend_name,
+        "n": n,
+        "gflops_best": gflop / (min(times_ms) / 1e3),
+        "gflops_median": gflop / (float(np.median(times_ms)) / 1e3),
+    }
+
+
+def overhead_side(
+    mode: str, backend_name: str, workload: str, device: str, threads: int, warmup: int
+) -> dict[str, Any]:
+    """Mean ms per training step over the same batches after the same warm-up, measured either by
+    the harness (per-step clock, adapter, evaluation between epochs) or around a bare loop."""
+    info = backends.get(backend_name)
+    wl = workloads.get(workload)
+    backend = info.load()(device, threads, 1, 0, False)  # thread settings only, for the bare loop
+    task = tasks.make(wl, 0)
+    epochs = wl.quick_epochs
+    skip = warmup + 1
+    if mode == "harness":
+        backend.build(wl, None)
+        m = harness.run(backend, task, epochs, warmup)
+        times = [m.first_step_ms or 0.0, *m.warmup_step_ms, *m.step_ms][skip:]
+        return {"mode": mode, "steps": len(times), "ms_per_step": float(np.mean(times))}
+    batches = [b for e in range(epochs) for b in task.batches(e, backend)]
+    bare = importlib.import_module(info.module.rsplit(".", 1)[0] + ".bare")
+    loop = bare.make_loop(wl, backend_name, batches, device)
+    loop(0, skip)
+    total_ms = harness.time_once(lambda: loop(skip, len(batches)))
+    return {"mode": mode, "steps": len(batches) - skip, "ms_per_step": total_ms / (len(batches) - skip)}
+
+
+def die_with_launcher() -> None:
+    """Linux: have the kernel SIGKILL this worker when its launcher dies, even by SIGKILL, so that no
+    orphan keeps training (and loading the machine under a resumed suite). No-op elsewhere."""
+    launcher = os.environ.get("FWBENCH_LAUNCHER_PID")
+    if launcher is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != int(launcher):  # reparented already: the launcher died before prctl
+        try:
+            os.kill(int(launcher), 0)
+        except ProcessLookupError:
+            sys.exit("fwbench worker: the launcher is gone")
+
+
 def main(argv: list[str]) -> int:
+    die_with_launcher()
     if len(argv) == 3 and argv[0] == "run":
         cfg = RunConfig.from_dict(json.loads(Path(argv[1]).read_text()))
         result = measure(cfg)
         results.atomic_write_json(Path(argv[2]), result.to_dict())
         return 0
+    if len(argv) == 8 and argv[0] == "overhead":
+        out = overhead_side(argv[1], argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]))
+        results.atomic_write_json(Path(argv[7]), out)
+        return 0
+    if len(argv) == 6 and argv[0] == "peak":
+        out = matmul_peak(argv[1], argv[2], int(argv[3]), int(argv[4]))
+        results.atomic_write_json(Path(argv[5]), out)
+        return 0
     if len(argv) == 4 and argv[0] == "export-init":
         export_init(argv[1], int(argv[2]), Path(argv[3]))
         return 0
-    print("usage: python -m bench.worker run CONFIG.json OUT.json | export-init WORKLOAD SEED OUT.npz", file=sys.stderr)
+    print(
+        "usage: python -m bench.worker run CONFIG.json OUT.json | export-init WORKLOAD SEED OUT.npz"
+        " | peak BACKEND DEVICE THREADS INTEROP OUT.json"
+        " | overhead bare|harness BACKEND WORKLOAD DEVICE THREADS WARMUP OUT.json",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -58,8 +58,9 @@ def test_first_step_and_warmup_are_kept_apart(task) -> None:
     m = harness.run(b, task, epochs=30, warmup_steps=4)
     assert m.steps == b.steps == 30  # full batch: one step per epoch
     assert m.first_step_ms is not None and m.first_step_ms > 0
-    assert len(m.warmup_step_ms) == 4
-    assert len(m.step_ms) == 30 - 1 - 4
+    assert len(m.warmup_step_ms) >= 4  # at least the profile's warm-up; more if the times had not settled
+    assert len(m.warmup_step_ms) == harness.settle_index(m.warmup_step_ms + m.step_ms, 4)
+    assert len(m.warmup_step_ms) + len(m.step_ms) == 30 - 1
     assert all(t > 0 for t in m.step_ms)
     assert m.train_time_s == pytest.approx((m.first_step_ms + sum(m.warmup_step_ms) + sum(m.step_ms)) / 1e3)
 
@@ -96,3 +97,11 @@ def test_iris_split_is_stratified_and_standardised(task) -> None:
     assert len(ds.x_train) == 120 and len(ds.x_test) == 30
     assert sorted(np.bincount(ds.y_test)) == [10, 10, 10]  # the seed's X[120:] would hold one class only
     assert np.allclose(ds.x_train.mean(0), 0, atol=1e-6) and np.allclose(ds.x_train.std(0), 1, atol=1e-5)
+
+
+def test_settle_rule_skips_a_slow_start() -> None:
+    times = [50.0, 30.0, 20.0, 12.0, 10.5, 10.0, 10.2, 9.9, 10.1, 10.0, 10.3, 9.8, 10.0, 10.1, 10.0, 9.9] + [10.0] * 20
+    k = harness.settle_index(times, min_warmup=2)
+    assert k == 3  # window [20, 12, 10.5, 10, 10.2] has mean 12.5: not settled; [12, ...] has 10.5: settled
+    assert harness.settle_index([10.0] * 30, min_warmup=4) == 4  # never earlier than the profile's warm-up
+    assert harness.settle_index([10.0] * 3, min_warmup=5) == 3  # short runs: everything is warm-up

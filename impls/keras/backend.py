@@ -17,7 +17,7 @@ import os
 
 os.environ["KERAS_BACKEND"] = "tensorflow"  # before keras is imported anywhere in this process
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import keras
@@ -117,6 +117,13 @@ class KerasGraph:
         info = tf.config.experimental.get_memory_info("GPU:0")
         return {"allocator_peak_allocated_mib": info["peak"] / 1024.0**2}
 
+    def matmul(self, n: int) -> Callable[[], float]:
+        """One float32 n x n matmul per call, finished on return (the suite's measured peak)."""
+        with tf.device(self.tf_device):
+            a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+        mm = tf.function(lambda: tf.linalg.matmul(a, b)[0, 0])
+        return lambda: float(mm())
+
     def settings(self) -> dict[str, Any]:
         s: dict[str, Any] = {
             "tensorflow_version": tf.__version__,
@@ -129,6 +136,7 @@ class KerasGraph:
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 CPU)"),
             "data_format": keras.config.image_data_format(),
             "compile": "tf.function(jit_compile=True)" if self.jit_compile else "tf.function",
+            "compile_cache": "none (XLA and graph caches are per process)",
             "optimizer_impl": "keras",
         }
         if self.device == "cuda":

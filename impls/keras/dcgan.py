@@ -32,7 +32,9 @@ def build(workload: Workload) -> dict[str, keras.Model]:
     z = keras.Input((k["z_dim"],), name="z")
     h = keras.layers.Dense(c0 * 2 * 2, activation=k["activation"], name="g_fc")(z)
     h = keras.layers.Reshape((2, 2, c0))(h)
-    h = keras.layers.Conv2DTranspose(c1, kernel, strides=stride, padding="same", activation=k["activation"], name="g_up1")(h)
+    h = keras.layers.Conv2DTranspose(
+        c1, kernel, strides=stride, padding="same", activation=k["activation"], name="g_up1"
+    )(h)
     img = keras.layers.Conv2DTranspose(1, kernel, strides=stride, padding="same", activation="sigmoid", name="g_up2")(h)
     generator = keras.Model(z, img, name="generator")
 
@@ -71,11 +73,15 @@ def make_optimizers(parts: Mapping[str, keras.Model], spec: OptimizerSpec) -> di
 
 def bce_with_logits(logits: tf.Tensor, label: float) -> tf.Tensor:
     """Mean binary cross-entropy against a constant label (torch's binary_cross_entropy_with_logits)."""
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label), logits=logits))
+    return tf.reduce_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label), logits=logits)
+    )
 
 
 def train_step(
-    parts: Mapping[str, keras.Model], optimizers: Mapping[str, keras.optimizers.Optimizer], batch: Mapping[str, tf.Tensor]
+    parts: Mapping[str, keras.Model],
+    optimizers: Mapping[str, keras.optimizers.Optimizer],
+    batch: Mapping[str, tf.Tensor],
 ) -> tf.Tensor:
     gen, disc = parts["generator"], parts["discriminator"]
     with tf.GradientTape() as g_tape:

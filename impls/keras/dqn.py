@@ -63,10 +63,14 @@ def huber(error: tf.Tensor, delta: float) -> tf.Tensor:
 
 
 def train_step(
-    parts: Mapping[str, keras.Model], optimizers: Mapping[str, keras.optimizers.Optimizer], batch: Mapping[str, tf.Tensor]
+    parts: Mapping[str, keras.Model],
+    optimizers: Mapping[str, keras.optimizers.Optimizer],
+    batch: Mapping[str, tf.Tensor],
 ) -> tf.Tensor:
     q, target = parts["q"], parts["target"]
-    y = tf.stop_gradient(batch["reward"] + batch["discount"] * tf.reduce_max(target(batch["next_obs"], training=False), axis=1))
+    y = tf.stop_gradient(
+        batch["reward"] + batch["discount"] * tf.reduce_max(target(batch["next_obs"], training=False), axis=1)
+    )
     with tf.GradientTape() as tape:
         q_taken = tf.gather(q(batch["obs"], training=True), batch["action"], axis=1, batch_dims=1)
         loss = huber(q_taken - y, HUBER_DELTA)

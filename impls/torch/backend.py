@@ -8,8 +8,8 @@ provide `train_step`, `predict`, `make_optimizers`, `prepare`, `count_params` an
 from __future__ import annotations
 
 import importlib
-import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -121,6 +121,17 @@ class TorchEager:
             "allocator_peak_reserved_mib": torch.cuda.max_memory_reserved() / mib,
         }
 
+    def matmul(self, n: int) -> Callable[[], float]:
+        """One float32 n x n matmul per call, finished on return (the suite's measured peak)."""
+        a, b = (torch.randn(n, n, device=self.device) for _ in range(2))
+        c = torch.empty(n, n, device=self.device)
+
+        def call() -> float:
+            torch.mm(a, b, out=c)
+            return c[0, 0].item()
+
+        return call
+
     def settings(self) -> dict[str, Any]:
         s: dict[str, Any] = {
             "torch_version": torch.__version__,
@@ -164,17 +175,25 @@ class TorchCompile(TorchEager):
     name: ClassVar[str] = "torch-compile"
     mode: ClassVar[str] = "default"
 
+    def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
+        super().__init__(device, threads, interop_threads, seed, deterministic)
+        # Cold or warm: whether inductor's on-disk cache held anything before this process compiled.
+        from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+        self.cache_dir = cache_dir()
+        self.cache_state = "warm" if Path(self.cache_dir).is_dir() and any(Path(self.cache_dir).iterdir()) else "cold"
+
     def transform(self, module: nn.Module, part: str) -> nn.Module:
         return torch.compile(module, mode=self.mode)
 
     def settings(self) -> dict[str, Any]:
         from torch._inductor import config as inductor_config
 
-        cache_dir = os.environ.get("TORCHINDUCTOR_CACHE_DIR", "")
         return {
             **super().settings(),
             "compile": f"torch.compile(mode={self.mode!r}, backend='inductor')",
-            "inductor_cache_dir": cache_dir,
+            "inductor_cache_dir": self.cache_dir,
+            "compile_cache": self.cache_state,
             "inductor_fx_graph_cache": bool(inductor_config.fx_graph_cache),
             "graph_breaks": graph_breaks(),
         }

@@ -1,0 +1,175 @@
+"""The report's figures (matplotlib, Agg backend, PNG). Each function draws from plain numbers.
+
+One figure per kind, one panel per workload (each panel has its own y scale, since workloads
+differ by orders of magnitude): step time per backend with 95% CI bars, the workload's metric
+against cumulative training time per backend, peak memory per backend, and, when several runs
+of the same device model exist, the median step time of each run over time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen before pyplot is imported)
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+DPI = 110
+PANEL_W_IN, PANEL_H_IN = 4.6, 3.5
+MIN_FIG_W_IN = 7.0
+TITLE_H_IN = 0.5
+LEGEND_ROW_H_IN = 0.32
+LEGEND_ENTRY_W_IN = 1.4
+MAX_COLS = 3
+LOG_SPAN = 50.0  # a time axis spanning more than this factor is drawn on a log scale
+
+# PyTorch backends in blues, TensorFlow/Keras ones in oranges: the framework reads at a glance.
+BACKEND_COLORS = {
+    "torch-eager": "#1f77b4",
+    "torchscript": "#74add1",
+    "torch-compile": "#08306b",
+    "keras": "#fd8d3c",
+    "keras-xla": "#a63603",
+}
+OTHER_COLOR = "#7f7f7f"
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One backend's value in a panel; `value` None draws the status instead of a bar."""
+
+    backend: str
+    value: float | None
+    low: float | None = None  # CI bounds, when there is one
+    high: float | None = None
+    status: str = "ok"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A backend's metric after each epoch against cumulative training time (one run)."""
+
+    backend: str
+    time_s: tuple[float, ...]
+    value: tuple[float, ...]
+    first: bool = True  # the first run of this backend (labelled in the legend)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One workload's panel: a title, a y label and its bars or curves."""
+
+    title: str
+    ylabel: str
+    bars: tuple[Bar, ...] = ()
+    curves: tuple[Curve, ...] = ()
+    target: float | None = None
+
+
+def color(backend: str) -> str:
+    return BACKEND_COLORS.get(backend, OTHER_COLOR)
+
+
+def unique(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def grid(n: int, suptitle: str, backends: Sequence[str]) -> tuple[Figure, list[Axes]]:
+    """Panels in rows of up to MAX_COLS, a title on top and the legend of backends (colours) below."""
+    cols = min(MAX_COLS, n)
+    rows = math.ceil(n / cols)
+    width = max(MIN_FIG_W_IN, PANEL_W_IN * cols)
+    per_row = max(1, min(len(backends), int(width // LEGEND_ENTRY_W_IN)))
+    height = PANEL_H_IN * rows + TITLE_H_IN + LEGEND_ROW_H_IN * math.ceil(len(backends) / per_row)
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, layout="constrained")
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle(suptitle, fontsize=13)
+    handles = [Patch(color=color(b), label=b) for b in backends]
+    fig.legend(handles=handles, loc="outside lower center", ncol=per_row, frameon=False, fontsize=10)
+    return fig, flat[:n]
+
+
+def save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
+    plt.close(fig)
+    return path
+
+
+def bars_figure(panels: Sequence[Panel], suptitle: str, path: Path) -> Path:
+    """Bars per backend with CI whiskers where known; missing cells are labelled with their status."""
+    fig, axes = grid(len(panels), suptitle, unique(b.backend for p in panels for b in p.bars))
+    for ax, p in zip(axes, panels):
+        xs = range(len(p.bars))
+        tallest = max((b.high or b.value or 0.0 for b in p.bars), default=0.0) or 1.0
+        for x, b in zip(xs, p.bars):
+            if b.value is None:
+                ax.text(x, tallest * 0.03, b.status, rotation=90, ha="center", va="bottom", fontsize=9, color="0.35")
+                continue
+            err = None
+            if b.low is not None and b.high is not None:
+                err = [[max(b.value - b.low, 0.0)], [max(b.high - b.value, 0.0)]]
+            ax.bar(x, b.value, color=color(b.backend), yerr=err, capsize=4, ecolor="black", width=0.7)
+        ax.set_xticks(list(xs), [b.backend for b in p.bars], rotation=30, ha="right", fontsize=9)
+        ax.set_title(p.title, fontsize=11)
+        ax.set_ylabel(p.ylabel)
+        ax.set_ylim(0, tallest * 1.12)
+        ax.grid(axis="y", alpha=0.3)
+    return save(fig, path)
+
+
+def curves_figure(panels: Sequence[Panel], suptitle: str, xlabel: str, path: Path) -> Path:
+    """Lines per backend (metric against time), the workload's target as a dashed line."""
+    fig, axes = grid(len(panels), suptitle, unique(c.backend for p in panels for c in p.curves))
+    for ax, p in zip(axes, panels):
+        times = [t for c in p.curves for t in c.time_s if t > 0]
+        for c in p.curves:
+            ax.plot(
+                c.time_s,
+                c.value,
+                color=color(c.backend),
+                linewidth=1.8 if c.first else 0.9,
+                alpha=1.0 if c.first else 0.5,
+                marker="o" if len(c.time_s) <= 12 else None,
+                markersize=3,
+            )
+        if p.target is not None:
+            ax.axhline(p.target, color="0.3", linestyle="--", linewidth=1)
+            ax.annotate("target", (0.01, p.target), xycoords=("axes fraction", "data"), fontsize=8, va="bottom")
+        log = bool(times) and max(times) / min(times) > LOG_SPAN
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel + (" (log scale)" if log else ""))
+        ax.set_ylabel(p.ylabel)
+        ax.set_title(p.title, fontsize=11)
+        ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def trend_figure(
+    series: Mapping[str, Mapping[str, Sequence[tuple[datetime, float]]]], suptitle: str, path: Path
+) -> Path:
+    """{workload: {backend: [(run start, median step ms)]}}: one line per backend, a point per run."""
+    fig, axes = grid(len(series), suptitle, unique(b for s in series.values() for b in s))
+    for ax, (workload, by_backend) in zip(axes, series.items()):
+        for backend, points in by_backend.items():
+            pts = sorted(points)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color(backend), marker="o", markersize=4)
+        ax.set_title(workload, fontsize=11)
+        ax.set_ylabel("median step time (ms)")
+        ax.set_xlabel("run start (UTC)")
+        ax.set_ylim(bottom=0)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        ax.grid(alpha=0.3)
+    return save(fig, path)

@@ -1,0 +1,49 @@
+"""A bare PyTorch training loop, as a user would write it: the overhead check's reference.
+
+No adapter, no harness, no per-step clock: the twin model, an optimizer, and
+`zero_grad / forward / cross_entropy / backward / step / loss.item()` over pre-made tensors.
+Classification workloads only (the overhead check runs on those).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from bench.spec import Workload
+from impls.torch import common
+
+TRANSFORMS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
+    "torch-eager": lambda m: m,
+    "torchscript": torch.jit.script,
+    "torch-compile": torch.compile,
+}
+
+
+def make_loop(
+    workload: Workload, backend: str, batches: Sequence[dict[str, np.ndarray]], device: str
+) -> Callable[[int, int], None]:
+    """Returns loop(start, stop): train on batches[start:stop]."""
+    import importlib
+
+    mod = importlib.import_module(f"impls.torch.{workload.model}")
+    net = mod.build(workload)["net"].to(device)
+    prepare = getattr(mod, "prepare", lambda b: b)
+    model = TRANSFORMS[backend](net)
+    opt = common.make_optimizer(workload.optimizer, model.parameters(), device)
+    data = [
+        tuple(torch.from_numpy(np.ascontiguousarray(prepare(b)[k])).to(device) for k in ("x", "y")) for b in batches
+    ]
+
+    def loop(start: int, stop: int) -> None:
+        for x, y in data[start:stop]:
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            loss.item()
+
+    return loop

@@ -1,0 +1,83 @@
+"""Analytic FLOPs (bench/flops.py) against torch's FlopCounterMode on one real training step.
+
+FlopCounterMode counts matmuls and convolutions, forward and backward, as bench/flops.py does. It runs
+in a subprocess: the test process imports no framework (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench import flops, workloads
+
+from .conftest import REPO
+
+# One torch-eager training step of WORKLOAD on its task's example batch under FlopCounterMode.
+COUNT_SCRIPT = """
+import sys
+from torch.utils.flop_counter import FlopCounterMode
+from bench import tasks, workloads
+from impls.torch.backend import TorchEager
+wl = workloads.get(sys.argv[1])
+backend = TorchEager("cpu", 1, 1, 0, False)
+backend.build(wl, None)
+batch = backend.prepare(tasks.make(wl, 0).example_batch())
+with FlopCounterMode(display=False) as counter:
+    backend.train_step(batch)
+print(counter.get_total_flops())
+"""
+
+
+def counted_train_step_flops(workload: str) -> int:
+    proc = subprocess.run(
+        [sys.executable, "-c", COUNT_SCRIPT, workload],
+        cwd=REPO,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return int(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    "workload", ["mlp-iris", "cnn-digits", "cnn-cifar10", "conv1d-audio", "dcgan-digits", "dqn-cartpole"]
+)
+def test_analytic_flops_equal_flop_counter(workload: str) -> None:
+    wl = workloads.get(workload)
+    assert flops.train_step_flops(wl, wl.batch_size) == counted_train_step_flops(workload)
+
+
+def test_dqn_flops_by_hand() -> None:
+    """4 -> 64 -> 64 -> 2 on 64 transitions: q forward F, q backward 2F - first input grad, target forward F."""
+    forward = 2 * 64 * (4 * 64 + 64 * 64 + 64 * 2)
+    first_input_grad = 2 * 64 * 4 * 64
+    assert flops.train_step_flops(workloads.get("dqn-cartpole"), 64) == 4 * forward - first_input_grad
+
+
+def test_dcgan_flops_scale_with_batch() -> None:
+    wl = workloads.get("dcgan-digits")
+    assert flops.train_step_flops(wl, 2 * wl.batch_size) == 2 * flops.train_step_flops(wl, wl.batch_size)
+
+
+def test_cnn_digits_flops_by_hand() -> None:
+    """8x8x1 -> conv3x3 16 (same) -> pool -> 4x4x16 -> conv3x3 32 -> pool -> 2x2x32 -> 64 -> 10, 32 images:
+    forward F, backward 2F less the first conv's input gradient."""
+    conv1 = 2 * 32 * (8 * 8) * 1 * 16 * 9
+    forward = conv1 + 2 * 32 * (4 * 4) * 16 * 32 * 9 + 2 * 32 * (2 * 2 * 32) * 64 + 2 * 32 * 64 * 10
+    assert flops.train_step_flops(workloads.get("cnn-digits"), 32) == 3 * forward - conv1
+
+
+def test_conv1d_flops_follow_the_valid_strided_lengths() -> None:
+    """4000 samples -> conv k32 s8: 497 steps -> pool 4: 124 -> conv k5: 120 -> pool 4: 30 -> conv k5: 26 -> mean."""
+    conv1 = 2 * 497 * 1 * 16 * 32
+    forward = conv1 + 2 * 120 * 16 * 32 * 5 + 2 * 26 * 32 * 64 * 5 + 2 * 64 * 8
+    assert flops.train_step_flops(workloads.get("conv1d-audio"), 1) == 3 * forward - conv1
