@@ -1,0 +1,93 @@
+"""Measurement mechanics: interleaving, separate processes, memory figures, FLOP/s and peaks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from bench import results
+from bench.launch import SuitePlan
+
+from .conftest import REPO, fwbench
+
+
+def plan(**kw) -> SuitePlan:
+    base = dict(
+        workloads=("mlp-iris",), backends=("torch-eager", "keras"), device="cpu", profile="quick", repeats=1,
+        seed=0, init="shared", threads=1, interop_threads=1, deterministic=False, time_limit_s=60.0,
+    )  # fmt: skip
+    return SuitePlan(**{**base, **kw})
+
+
+def test_interleaving_is_repeat_major_then_workload_then_backend() -> None:
+    p = plan(backends=("torch-eager", "torchscript", "keras"), repeats=2)
+    assert p.triples() == [
+        ("mlp-iris", "torch-eager", 0), ("mlp-iris", "torchscript", 0), ("mlp-iris", "keras", 0),
+        ("mlp-iris", "torch-eager", 1), ("mlp-iris", "torchscript", 1), ("mlp-iris", "keras", 1),
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_repeats_are_separate_processes_in_interleaved_order(tmp_path) -> None:
+    p = fwbench(
+        "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", "--repeats", "2", "--epochs", "12",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    suite = results.load(next((tmp_path / "runs").glob("*.json")))
+    assert [(r.backend, r.repeat) for r in suite.results] == [
+        ("torch-eager", 0), ("keras", 0), ("torch-eager", 1), ("keras", 1)
+    ]  # fmt: skip
+    assert len({r.pid for r in suite.results}) == 4
+    starts = [r.started_at for r in suite.results]
+    assert starts == sorted(starts)
+    # every run carries FLOPs, achieved GFLOP/s and its framework's measured matmul peak
+    peaks = suite.environment["matmul_peak"]
+    assert set(peaks) == {"torch", "tensorflow"} and all(p["gflops_best"] > 0 for p in peaks.values())
+    for r in suite.results:
+        assert r.flops_per_step == pytest.approx(3 * 2 * 120 * (4 * 16 + 16 * 3) - 2 * 120 * 4 * 16)
+        assert r.achieved_gflops == pytest.approx(r.flops_per_step / (r.median_step_ms / 1e3) / 1e9)
+        assert r.matmul_peak_gflops == peaks[r.framework]["gflops_best"]
+        assert 0 < r.peak_fraction < 1
+        assert r.memory["kind"] == "peak_rss"
+        assert r.memory["peak_mib"] >= r.memory["rss_after_data_mib"] >= r.memory["rss_after_imports_mib"] > 50
+
+
+MEMORY_PROBE = textwrap.dedent(
+    """
+    import dataclasses, json, sys
+    from bench import workloads, worker
+    from bench.spec import RunConfig
+    hidden = int(sys.argv[1])
+    base = workloads.get("mlp-iris")
+    wl = dataclasses.replace(base, name=f"mlp-{hidden}", model_kwargs={**base.model_kwargs, "hidden": hidden})
+    workloads.WORKLOADS[wl.name] = wl
+    cfg = RunConfig(run_id="probe", workload=wl.name, backend=sys.argv[2], device="cpu", profile="quick", repeat=0,
+                    seed=0, init="native", init_path=None, threads=1, interop_threads=1, deterministic=False,
+                    epochs_override=3)
+    r = worker.measure(cfg)
+    print(json.dumps({"params": r.num_params, **r.memory}))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["torch-eager", "keras"])
+def test_ten_times_the_parameters_shows_a_larger_model_share(backend: str) -> None:
+    """Peak RSS minus RSS after data loading grows with the model (weights, grads, Adam state)."""
+
+    def probe(hidden: int) -> dict:
+        p = subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE, str(hidden), backend], cwd=REPO, capture_output=True, text=True,
+            timeout=300, check=True, env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    small, big = probe(100_000), probe(1_000_000)
+    assert big["params"] == pytest.approx(10 * small["params"], rel=0.01)
+    # 7M more float32 parameters, with gradients and two Adam moments: >= 4 x 28 MB more
+    assert big["model_share_rss_mib"] - small["model_share_rss_mib"] > 60, (small, big)
