@@ -1,4 +1,4 @@
-"""The command line: `fwbench list | run | report` (also `python -m bench`).
+"""The command line: `fwbench list | run | report | compare` (also `python -m bench`).
 
 Bad input is one line on stderr naming the bad value and the valid ones, and exit code 2.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bench import backends, data, launch, report, results, workloads
+from bench import backends, compare, data, launch, pbjson, report, results, workloads
 from bench.errors import UsageError
 from bench.spec import PROFILES
 
@@ -111,7 +111,36 @@ def build_parser() -> Parser:
     rep = sub.add_parser("report", help="render REPORT.md from results files")
     rep.add_argument("results", nargs="*", help="results files or folders (default: the newest run under --out)")
     rep.add_argument("--out", default="results", help="folder for REPORT.md (default: results)")
+    rep.add_argument(
+        "--history",
+        nargs="+",
+        metavar="PATH",
+        help="earlier results files or folders, for the trend plot only (default without RESULTS: every run under --out)",
+    )
+
+    cmp = sub.add_parser("compare", help="regressions of CURRENT against BASELINE (exit 1 on regression)")
+    cmp.add_argument("baseline", help="results file or folder (per device model: see docs/REPORTS.md)")
+    cmp.add_argument("current", help="results file or folder")
+    cmp.add_argument(
+        "--threshold",
+        type=fraction,
+        default=0.05,
+        help="minimum relative change that counts, as 0.05 or 5%% (default 5%%); doubled for step time with < 3 runs",
+    )
+    cmp.add_argument("--all", action="store_true", help="list unchanged comparisons too")
+    cmp.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
     return p
+
+
+def fraction(text: str) -> float:
+    """0.05 or 5%: a relative change strictly between 0 and 1."""
+    try:
+        v = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use 0.05 or 5%)") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0.05 or 5%), got {text}")
+    return v
 
 
 def cmd_list() -> int:
@@ -227,7 +256,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     suite = results.load(path)
-    written = report.write([suite], out)
+    written = report.write([suite], out, history=report.load_history(sorted((out / "runs").glob("*.json"))))
     bad = [r for r in suite.results if r.status not in ("ok", "unsupported")]
     print(f"results: {path}\nreport:  {written}")
     if bad:
@@ -268,8 +297,12 @@ def cmd_report(a: argparse.Namespace) -> int:
     paths = results.resolve(a.results, out)
     if not a.results:
         paths = paths[-1:]  # the newest run (run ids sort by time)
-    suites = results.load_all(paths)
-    written = report.write(suites, out)
+    suites = pbjson.load_all_any(paths)  # fwbench results or pytest-benchmark JSON, by content
+    if a.history:
+        history = report.load_history(results.resolve(a.history, out))
+    else:
+        history = report.load_history(sorted((out / "runs").glob("*.json"))) if not a.results else []
+    written = report.write(suites, out, history=history)
     print(f"report: {written} (from {', '.join(str(p) for p in paths)})")
     return 0
 
@@ -284,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(a, argv)
         if a.command == "overhead":
             return cmd_overhead(a)
+        if a.command == "compare":
+            return compare.run(a.baseline, a.current, a.threshold, a.all, a.markdown)
         return cmd_report(a)
     except UsageError as e:
         print(f"fwbench: error: {e}", file=sys.stderr)

@@ -41,7 +41,11 @@ def docstring_lines(tree: ast.Module) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 out.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
     return out
 
@@ -67,9 +71,7 @@ def code_lines(source: str) -> set[int]:
 def model_definition_lines(source: str) -> set[int]:
     """Line numbers of `build` and the module-level definitions it uses (transitively)."""
     tree = ast.parse(source)
-    defs = {
-        n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-    }
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
     if "build" not in defs:
         return set()
     todo, seen = ["build"], set()

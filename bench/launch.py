@@ -9,6 +9,7 @@ ever lost, and `resume` runs only the missing triples of an earlier suite.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -174,6 +175,13 @@ def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:
     return "failed", f"worker exit code {returncode}\n{tail(stderr)}".strip()
 
 
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker and whatever it started (its own session), then reap it."""
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def run_one(
     plan: SuitePlan, run_id: str, workload: str, backend: str, repeat: int, init_path: str | None
 ) -> results.Result:
@@ -210,12 +218,10 @@ def run_one(
                 proc.wait(timeout=plan.time_limit_s)
                 status = None
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                kill_group(proc)
                 status = "timeout"
             except BaseException:  # Ctrl-C: take the worker down with us, lose nothing already saved
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                kill_group(proc)
                 raise
         wall_s = (datetime.now(UTC) - started).total_seconds()
         stderr = err_path.read_text(errors="replace")

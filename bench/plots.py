@@ -18,10 +18,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen before pyplot is imported)
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt  # after matplotlib.use: no GUI backend is ever loaded
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 DPI = 110
 PANEL_W_IN, PANEL_H_IN = 4.6, 3.5
@@ -101,13 +102,14 @@ def grid(n: int, suptitle: str, backends: Sequence[str]) -> tuple[Figure, list[A
 
 
 def save(fig: Figure, path: Path) -> Path:
+    """Write the figure as PNG (nothing cut off at the edges) and free it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return path
 
 
-def bars_figure(panels: Sequence[Panel], suptitle: str, path: Path) -> Path:
+def bars_figure(panels: Sequence[Panel], suptitle: str) -> Figure:
     """Bars per backend with CI whiskers where known; missing cells are labelled with their status."""
     fig, axes = grid(len(panels), suptitle, unique(b.backend for p in panels for b in p.bars))
     for ax, p in zip(axes, panels):
@@ -124,14 +126,17 @@ def bars_figure(panels: Sequence[Panel], suptitle: str, path: Path) -> Path:
         ax.set_xticks(list(xs), [b.backend for b in p.bars], rotation=30, ha="right", fontsize=9)
         ax.set_title(p.title, fontsize=11)
         ax.set_ylabel(p.ylabel)
+        ax.set_xlim(-0.6, len(p.bars) - 0.4)
         ax.set_ylim(0, tallest * 1.12)
         ax.grid(axis="y", alpha=0.3)
-    return save(fig, path)
+    return fig
 
 
-def curves_figure(panels: Sequence[Panel], suptitle: str, xlabel: str, path: Path) -> Path:
+def curves_figure(panels: Sequence[Panel], suptitle: str, xlabel: str) -> Figure:
     """Lines per backend (metric against time), the workload's target as a dashed line."""
-    fig, axes = grid(len(panels), suptitle, unique(c.backend for p in panels for c in p.curves))
+    repeats = any(not c.first for p in panels for c in p.curves)
+    title = suptitle + ("\n(thick line: each backend's first run; thin lines: its other repeats)" if repeats else "")
+    fig, axes = grid(len(panels), title, unique(c.backend for p in panels for c in p.curves))
     for ax, p in zip(axes, panels):
         times = [t for c in p.curves for t in c.time_s if t > 0]
         for c in p.curves:
@@ -154,12 +159,10 @@ def curves_figure(panels: Sequence[Panel], suptitle: str, xlabel: str, path: Pat
         ax.set_ylabel(p.ylabel)
         ax.set_title(p.title, fontsize=11)
         ax.grid(alpha=0.3)
-    return save(fig, path)
+    return fig
 
 
-def trend_figure(
-    series: Mapping[str, Mapping[str, Sequence[tuple[datetime, float]]]], suptitle: str, path: Path
-) -> Path:
+def trend_figure(series: Mapping[str, Mapping[str, Sequence[tuple[datetime, float]]]], suptitle: str) -> Figure:
     """{workload: {backend: [(run start, median step ms)]}}: one line per backend, a point per run."""
     fig, axes = grid(len(series), suptitle, unique(b for s in series.values() for b in s))
     for ax, (workload, by_backend) in zip(axes, series.items()):
@@ -170,6 +173,8 @@ def trend_figure(
         ax.set_ylabel("median step time (ms)")
         ax.set_xlabel("run start (UTC)")
         ax.set_ylim(bottom=0)
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.grid(alpha=0.3)
-    return save(fig, path)
+    return fig

@@ -18,14 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import codesize, env, plots, stats
+from bench import codesize, env, pbjson, plots, stats
 from bench.backends import BACKENDS, FRAMEWORK_OF
+from bench.errors import UsageError
 from bench.results import Result, Suite
+from bench.workloads import WORKLOADS
 
 BASELINE_BACKEND = "torch-eager"
 MIN_RUNS_FOR_RUN_LEVEL_CI = 3
 PLOTS_DIR = "plots"
 MEMORY_KINDS = {"peak_rss": "peak RSS of the worker process", "allocator_peak": "framework allocator peak"}
+MEMORY_SHORT = {"peak_rss": "RSS", "allocator_peak": "allocator"}
 # What each backend is, in the seed table's terms (execution mode).
 EXECUTION_MODE = {
     "torch-eager": "PyTorch eager",
@@ -93,8 +96,14 @@ def cells(suites: Sequence[Suite]) -> list[Cell]:
         for r in s.results:
             groups.setdefault((r.workload, r.backend, r.device, model), []).append(r)
     order = {b: i for i, b in enumerate(BACKENDS)}
+    wl_order = {w: i for i, w in enumerate(WORKLOADS)}  # the registry's order, unknown names after it
+
+    def rank(key: tuple[str, str, str, str]) -> tuple[str, int, str, int]:
+        w, b, _, m = key
+        return m, wl_order.get(w, len(wl_order)), w, order.get(b, len(order))
+
     out = []
-    for (w, b, d, m), rs in sorted(groups.items(), key=lambda kv: (kv[0][3], kv[0][0], order.get(kv[0][1], 99))):
+    for (w, b, d, m), rs in sorted(groups.items(), key=lambda kv: rank(kv[0])):
         ok = [r for r in rs if r.ok]
         if ok:
             out.append(Cell(w, b, d, m, "ok", "", ok))
@@ -181,7 +190,7 @@ def headline(cs: Sequence[Cell]) -> pd.DataFrame:
                 "step ms (median [95% CI])": f"{fmt(med)} [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else fmt(med),
                 f"vs {BASELINE_BACKEND}": fmt_ratio(ratio_vs_baseline(c, baseline_of(cs, c))),
                 "samples/s": fmt(r0.samples_per_step / (med / 1e3) if med and r0.samples_per_step else None),
-                "peak MiB": f"{fmt(mem)} ({kind})" if mem is not None else "-",
+                "peak MiB": f"{fmt(mem)} ({MEMORY_SHORT.get(kind, kind)})" if mem is not None else "-",
                 "first step ms": fmt(c.median_of("first_step_ms")),
                 "GFLOP/s": gflops(c),
                 "runs": str(len(c.runs)),
@@ -210,8 +219,8 @@ def workload_line(cs: Sequence[Cell]) -> str:
     opt = spec.get("optimizer", {})
     sizes = f" ({ds['train']} train / {ds['test']} test)" if "train" in ds and "test" in ds else ""
     params = f", {r.num_params:,} parameters" if r.num_params else ""
-    epochs = spec.get("quick_epochs") if r.profile == "quick" else spec.get("epochs")
-    epochs_text = f", {epochs} epochs ({r.profile} profile)" if epochs else f" ({r.profile})"
+    epochs = {"quick": spec.get("quick_epochs"), "standard": spec.get("epochs")}.get(r.profile)
+    epochs_text = f", {epochs} epochs ({r.profile} profile)" if epochs else f", {r.steps} timed steps ({r.profile})"
     target = f"; target {r.metric_name} ≥ {fmt(r.target)}" if r.target is not None else ""
     return (
         f"Model `{spec.get('model', '?')}` on `{ds.get('name', spec.get('dataset', '?'))}`{sizes}{params}; "
@@ -241,7 +250,7 @@ def headline_section(cs: Sequence[Cell]) -> list[str]:
         + (" (within-run noise only: repeat with `--repeats 3` for run-to-run noise)" if any_within else "")
         + f". `vs {BASELINE_BACKEND}`: ratio of median step times (below 1 is faster), `*` only where the 95% "
         "bootstrap CI of that ratio excludes 1. samples/s: samples per step / median step time. Peak memory: "
-        "the worker's peak RSS on CPU, the framework allocator's peak on GPU. First step: the first training "
+        "the worker's peak RSS on CPU (RSS), the framework allocator's peak on GPU (allocator). First step: the first training "
         "step, where tracing, scripting or compilation happens. GFLOP/s: analytic FLOPs per step / median step "
         "time (in brackets: share of this framework's measured float32 matmul peak); `-` where not recorded. "
         "Time to target: training-step time (first step included, evaluation excluded) until the metric first "
@@ -253,8 +262,10 @@ def headline_section(cs: Sequence[Cell]) -> list[str]:
 
 def execution_mode_table(cs: Sequence[Cell]) -> pd.DataFrame:
     rows = []
-    for (model, workload), group in by_workload(cs).items():
-        row: dict[str, Any] = {"workload": workload}
+    groups = by_workload(cs)
+    several = len({m for m, _ in groups}) > 1
+    for (model, workload), group in groups.items():
+        row: dict[str, Any] = {"workload": f"{workload} on {model}" if several else workload}
         ok = [c for c in group if c.ok and c.step_time()[0] is not None]
         for b, label in EXECUTION_MODE.items():
             c = next((x for x in group if x.backend == b), None)
@@ -332,16 +343,26 @@ def environment_block(suites: Sequence[Suite]) -> list[str]:
         plan = s.plan
         loads = [x for r in s.results for x in r.load_avg_1m]
         source = f"; converted from pytest-benchmark JSON `{plan['source_file']}`" if plan.get("source_file") else ""
+        threads = (
+            f"threads {plan['threads']} intra / {plan.get('interop_threads')} inter-op" if "threads" in plan else None
+        )
+        settings = [f"{k} {plan[k]}" for k in ("profile", "repeats", "init") if k in plan]
+        settings += [threads] if threads else []
+        settings += [f"{k} {plan[k]}" for k in ("deterministic", "seed") if k in plan]
         lines += [
             f"- run `{s.run_id}` ({s.created_at}){source}: device {plan.get('device')} "
-            f"({suite_device_model(s)}), profile {plan.get('profile')}, "
-            f"repeats {plan.get('repeats')}, init {plan.get('init')}, threads {plan.get('threads')} intra / "
-            f"{plan.get('interop_threads')} inter-op, deterministic {plan.get('deterministic')}, seed {plan.get('seed')}",
-            f"  - hardware: {e.get('cpu_model')} ({e.get('cpu_count_logical')} logical CPUs, {e.get('memory_gib')} GiB), "
-            f"GPU: {gpus}; {e.get('platform')}",
-            f"  - software: Python {e.get('python')}; " + ", ".join(f"{k} {v}" for k, v in pk.items()),
+            f"({suite_device_model(s)}), " + ", ".join(settings),
+            f"  - hardware: {e.get('cpu_model')} ({e.get('cpu_count_logical')} logical CPUs"
+            + (f", {e['memory_gib']} GiB" if e.get("memory_gib") else "")
+            + f"), GPU: {gpus}; {e.get('platform')}",
+            f"  - software: Python {e.get('python')}; "
+            + (", ".join(f"{k} {v}" for k, v in pk.items()) or "package versions not recorded"),
             f"  - git commit: {e.get('git_commit')}"
-            + (f"; host load average (1 min) at run starts and ends: {min(loads):.1f} to {max(loads):.1f}" if loads else ""),
+            + (
+                f"; host load average (1 min) at run starts and ends: {min(loads):.1f} to {max(loads):.1f}"
+                if loads
+                else ""
+            ),
         ]
     settings = settings_table([r for s in suites for r in s.results if r.settings])
     if not settings.empty:
@@ -378,7 +399,7 @@ def settings_table(rs: Sequence[Result]) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class Figure:
+class PlotLink:
     """A plot written next to the report: its title and its path relative to REPORT.md."""
 
     title: str
@@ -400,18 +421,19 @@ def step_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
     return out
 
 
-def memory_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
-    out = []
+def memory_panels(cs: Sequence[Cell]) -> tuple[list[plots.Panel], str]:
+    """Panels of peak memory, and what the memory figure is (the kinds of peak measured)."""
+    out: list[plots.Panel] = []
+    kinds: set[str] = set()
     for (_, workload), group in by_workload(cs).items():
-        bars, kinds = [], set()
+        bars = []
         for c in group:
             mem, kind = c.memory() if c.ok else (None, "")
-            kinds.add(kind)
+            kinds |= {kind} - {""}
             bars.append(plots.Bar(c.backend, mem, status=(c.status if not c.ok else "not recorded")))
         if any(b.value is not None for b in bars):
-            label = " / ".join(sorted(MEMORY_KINDS.get(k, k) for k in kinds if k))
-            out.append(plots.Panel(f"{workload}\n({label})", "peak memory (MiB)", bars=tuple(bars)))
-    return out
+            out.append(plots.Panel(workload, "peak memory (MiB)", bars=tuple(bars)))
+    return out, " / ".join(sorted(MEMORY_KINDS.get(k, k) for k in kinds))
 
 
 def curve_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
@@ -446,41 +468,56 @@ def trend_series(suites: Iterable[Suite]) -> dict[str, dict[str, dict[str, list[
                 med = c.median_of("median_step_ms")
                 if c.ok and med is not None:
                     series.setdefault(c.workload, {}).setdefault(c.backend, []).append((when, med))
+        series = {
+            w: {b: pts for b, pts in by_b.items() if len(pts) >= 2} for w, by_b in sorted(series.items())
+        }  # a trend needs two runs of the same (workload, backend)
+        series = {w: by_b for w, by_b in series.items() if by_b}
         if series:
-            out[model] = dict(sorted(series.items()))
+            out[model] = series
     return out
 
 
-def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path) -> list[Figure]:
+def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path) -> list[PlotLink]:
     """Draw every figure into out_dir/plots; return them with paths relative to out_dir."""
     cs = cells(suites)
     folder = out_dir / PLOTS_DIR
     for old in [*folder.glob("trend-*.png"), *(folder / n for n in ("step_time.png", "memory.png", "metric.png"))]:
         old.unlink(missing_ok=True)
-    figs: list[Figure] = []
+    figs: list[PlotLink] = []
 
-    def add(title: str, name: str, draw: Any, *args: Any) -> None:
-        draw(*args, folder / name)
-        figs.append(Figure(title, f"{PLOTS_DIR}/{name}"))
+    def add(title: str, name: str, fig: plots.Figure) -> None:
+        plots.save(fig, folder / name)
+        figs.append(PlotLink(title, f"{PLOTS_DIR}/{name}"))
 
     steps = step_panels(cs)
     if steps:
-        add("Training step time per backend", "step_time.png", plots.bars_figure, steps,
-            "Training step time per backend (median, 95% CI)")  # fmt: skip
+        add(
+            "Training step time per backend",
+            "step_time.png",
+            plots.bars_figure(steps, "Training step time per backend (median, 95% CI)"),
+        )
     curves = curve_panels(cs)
     if curves:
-        add("Metric against training time", "metric.png", plots.curves_figure, curves,
-            "Metric after each epoch against training time", "cumulative training-step time (s)")  # fmt: skip
-    mem = memory_panels(cs)
+        add(
+            "Metric against training time",
+            "metric.png",
+            plots.curves_figure(
+                curves, "Metric after each epoch against training time", "cumulative training-step time (s)"
+            ),
+        )
+    mem, kinds = memory_panels(cs)
     if mem:
-        add("Peak memory per backend", "memory.png", plots.bars_figure, mem, "Peak memory per backend")
+        add("Peak memory per backend", "memory.png", plots.bars_figure(mem, f"Peak memory per backend ({kinds})"))
     for model, series in trend_series([*suites, *history]).items():
-        add(f"Step time over runs on {model}", f"trend-{slug(model)}.png", plots.trend_figure, series,
-            f"Median step time per run over time: {model}")  # fmt: skip
+        add(
+            f"Step time over runs on {model}",
+            f"trend-{slug(model)}.png",
+            plots.trend_figure(series, f"Median step time per run over time: {model}"),
+        )
     return figs
 
 
-def plots_section(figures: Sequence[Figure]) -> list[str]:
+def plots_section(figures: Sequence[PlotLink]) -> list[str]:
     if not figures:
         return []
     lines = ["## Plots", ""]
@@ -490,11 +527,13 @@ def plots_section(figures: Sequence[Figure]) -> list[str]:
 
 
 def sources_note(suites: Sequence[Suite]) -> list[str]:
-    notes = [s.plan["source_note"] for s in suites if s.plan.get("source_note")]
-    return [f"Note: {n}", ""] if notes else []
+    """One note per kind of source that lacks some of the numbers (pytest-benchmark JSON)."""
+    notes = dict.fromkeys(s.plan["source_note"] for s in suites if s.plan.get("source_note"))
+    files = ", ".join(f"`{s.plan['source_file']}`" for s in suites if s.plan.get("source_note"))
+    return [line for n in notes for line in (f"Note ({files}): {n}", "")]
 
 
-def render(suites: Sequence[Suite], figures: Sequence[Figure] = ()) -> str:
+def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
     cs = cells(suites)
     devices = sorted({suite_device_model(s) for s in suites})
     lines = [
@@ -513,6 +552,17 @@ def render(suites: Sequence[Suite], figures: Sequence[Figure] = ()) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def load_history(paths: Iterable[str | Path]) -> list[Suite]:
+    """Earlier runs for the trend plot; a file that cannot be read is skipped (it only loses a point)."""
+    out = []
+    for p in paths:
+        try:
+            out.append(pbjson.load_any(p))
+        except UsageError:
+            continue
+    return out
 
 
 def write(suites: Sequence[Suite], out_dir: Path, history: Sequence[Suite] = ()) -> Path:

@@ -175,6 +175,9 @@ def type_name(hint: Any) -> str:
     return str(hint).replace("typing.", "")
 
 
+PLAIN: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), float: (float, int)}  # exact types (no bool)
+
+
 def conform(value: Any, hint: Any, where: str) -> Any:
     """A value read from JSON, checked against a field's type annotation (recursively).
 
@@ -182,9 +185,9 @@ def conform(value: Any, hint: Any, where: str) -> Any:
     a float again. Anything else of the wrong type is a ValueError naming `where`: never coerced.
     An int is accepted where a float is expected (JSON does not tell 1 from 1.0); a bool is not.
     """
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
+    if hint is Any or (type(value) is hint and hint in (str, int, float, bool)):  # the common case, quickly
         return value
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -203,6 +206,8 @@ def conform(value: Any, hint: Any, where: str) -> Any:
                 raise ValueError(f"{where}: expected {len(args)} items, got {len(value)}")
             return tuple(conform(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
+        if item in PLAIN and all(type(v) in PLAIN[item] for v in value):  # e.g. step_ms, quickly
+            return list(value) if origin is list else tuple(value)
         items = [conform(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     elif origin in (dict, Mapping) and isinstance(value, Mapping):
@@ -210,6 +215,8 @@ def conform(value: Any, hint: Any, where: str) -> Any:
         bad = [k for k in value if not isinstance(k, str)]
         if bad:
             raise ValueError(f"{where}: key {bad[0]!r} is not a string")
+        if vtype in PLAIN and all(type(v) in PLAIN[vtype] for v in value.values()):  # e.g. metrics, quickly
+            return dict(value)
         return {k: conform(v, vtype, f"{where}.{k}") for k, v in value.items()}
     elif hint is float:
         if isinstance(value, str) and value in NON_FINITE:

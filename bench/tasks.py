@@ -16,6 +16,7 @@ from scipy.special import log_softmax
 
 from bench import data
 from bench.backends import Backend
+from bench.errors import UsageError
 from bench.spec import Workload
 
 
@@ -45,6 +46,11 @@ class ClassifyTask:
         self.workload = workload
         self.seed = seed
         self.ds = data.load(workload.dataset, seed, data_dir)
+        outputs = workload.model_kwargs.get("num_classes")
+        if outputs is not None and outputs != self.ds.num_classes:  # a real data folder with other classes
+            raise UsageError(
+                f"{self.ds.source}: {self.ds.num_classes} classes, but workload {workload.name} classifies {outputs}"
+            )
         self.samples_per_step = min(workload.batch_size, len(self.ds.x_train))
 
     def describe(self) -> dict[str, Any]:

@@ -65,8 +65,14 @@ def inject(fault: str | None) -> None:
         time.sleep(3600)
     elif fault == "raise":
         raise RuntimeError("injected failure")
-    elif fault == "oom":
-        raise MemoryError("injected: out of memory")
+    elif fault == "oom":  # a real failed allocation: address space capped just above what is in use
+        import resource
+
+        import psutil
+
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (psutil.Process().memory_info().vms + 2**28, hard))
+        np.empty(2**33, dtype=np.uint8)  # 8 GiB, never touched: fails at the mapping, takes no memory
 
 
 def measure(cfg: RunConfig) -> results.Result:

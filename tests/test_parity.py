@@ -26,6 +26,15 @@ CASES = {
     # q only (the target is a copy): (4*64 + 64) + (64*64 + 64) + (64*2 + 2) = 320 + 4160 + 130. The example
     # batch sets sync_target: a twin that skipped the target <- q copy would differ in target.* by ~1e-3.
     "dqn-cartpole": (4610, 1e-5, 1e-5, 1e-6),
+    # conv1 (1*16*9 + 16) + conv2 (16*32*9 + 32) + fc1 (2*2*32*64 + 64) + fc2 (64*10 + 10) = 160 + 4640 + 8256 + 650.
+    # fc1 follows Flatten: its rows are reordered CHW -> HWC (seen: outputs 3e-8, weights 7e-9).
+    "cnn-digits": (13706, 1e-5, 1e-5, 1e-6),
+    # conv1 (3*32*9 + 32) + conv2 (32*64*9 + 64) + fc1 (8*8*64*128 + 128) + fc2 (128*10 + 10)
+    # = 896 + 18496 + 524416 + 1290 (seen: outputs 2e-7, weights 1.5e-8).
+    "cnn-cifar10": (545098, 1e-5, 1e-5, 1e-6),
+    # conv1 (1*16*32 + 16) + conv2 (16*32*5 + 32) + conv3 (32*64*5 + 64) + fc (64*8 + 8)
+    # = 528 + 2592 + 10304 + 520; channels-last input transposed to NCL on the torch side (seen: 3e-8, 7e-9).
+    "conv1d-audio": (13944, 1e-5, 1e-5, 1e-6),
 }
 
 
@@ -41,7 +50,9 @@ def test_twins_are_the_same_network(workload: str, tmp_path: Path) -> None:
     assert worst[1] < w_tol, f"updated weight {worst[0]} differs by {worst[1]:.3g}"
 
 
-@pytest.mark.parametrize("workload", ["mlp-iris", "dcgan-digits", "dqn-cartpole"])
+@pytest.mark.parametrize(
+    "workload", ["mlp-iris", "dcgan-digits", "dqn-cartpole", "cnn-digits", "cnn-cifar10", "conv1d-audio"]
+)
 def test_parity_check_bites_on_a_mutated_twin(workload: str, tmp_path: Path) -> None:
     """Same weights, keras side built with tanh instead of relu: outputs must differ beyond tolerance."""
     r = parity.prove(workload, tmp_path, keras_overrides={"activation": "tanh"})

@@ -1,48 +1,245 @@
 """The report is rendered from results files only: a fixed results file gives a fixed markdown.
 
 To accept an intended change of the report's layout: FWBENCH_UPDATE_GOLDEN=1 pytest tests/test_report.py
-(then read the diff of tests/data/REPORT-suite-mlp-iris.md before committing it).
+(then read the diff of tests/data/REPORT-*.md before committing it).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench import report, results
+import pytest
+
+from bench import cli, codesize, pbjson, report, results
+
+from .conftest import fwbench
 
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "suite-mlp-iris.json"
 GOLDEN = DATA / "REPORT-suite-mlp-iris.md"
+PB_FILES = (DATA / "pytest-benchmark-mlp-iris-torch.json", DATA / "pytest-benchmark-mlp-iris-keras.json")
+PB_GOLDEN = DATA / "REPORT-pytest-benchmark-mlp-iris.md"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_report_from_a_fixed_results_file_matches_the_expected_markdown() -> None:
-    text = report.render([results.load(FIXTURE)])
+def check_golden(text: str, golden: Path) -> None:
     if os.environ.get("FWBENCH_UPDATE_GOLDEN"):
-        GOLDEN.write_text(text)
-    assert text == GOLDEN.read_text()
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+def headline_row(text: str, workload: str, backend: str) -> str:
+    """The backend's row in the workload's headline table (the first table after its heading)."""
+    section = text.split(f"### {workload}\n", 1)[1]
+    return next(ln for ln in section.splitlines() if re.match(rf"\|\s*{re.escape(backend)}\s*\|", ln))
+
+
+def later_run(suite: results.Suite, minutes: int, slower: float) -> results.Suite:
+    """A copy of a suite as if run later, every step `slower` times as long."""
+    when = datetime.fromisoformat(suite.created_at) + timedelta(minutes=minutes)
+    rs = [
+        dataclasses.replace(r, step_ms=[t * slower for t in r.step_ms], median_step_ms=r.median_step_ms * slower)
+        if r.median_step_ms
+        else r
+        for r in suite.results
+    ]
+    return dataclasses.replace(suite, run_id=f"later-{minutes}", created_at=when.isoformat(), results=rs)
+
+
+def test_report_from_a_fixed_results_file_matches_the_expected_markdown(tmp_path: Path) -> None:
+    path = report.write([results.load(FIXTURE)], tmp_path)
+    check_golden(path.read_text(), GOLDEN)
+
+
+def test_the_report_links_its_plots_relatively_and_they_are_pngs(tmp_path: Path) -> None:
+    text = report.write([results.load(FIXTURE)], tmp_path).read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links == ["plots/step_time.png", "plots/metric.png", "plots/memory.png"]
+    for link in links:
+        assert (tmp_path / link).read_bytes()[:8] == PNG_MAGIC
 
 
 def test_every_number_in_the_headline_comes_from_the_results_file() -> None:
     suite = results.load(FIXTURE)
     text = report.render([suite])
     for r in suite.results:
-        row = next(ln for ln in text.splitlines() if re.match(rf"\|\s*{r.workload}\s*\|\s*{r.backend}\s*\|", ln))
+        row = headline_row(text, r.workload, r.backend)
         assert report.fmt(r.median_step_ms) in row
+        assert report.fmt(r.ci95_step_ms[0]) in row and report.fmt(r.ci95_step_ms[1]) in row
         assert report.fmt(r.metric) in row
         assert report.fmt(r.first_step_ms) in row
         assert report.fmt(r.memory["peak_mib"]) in row
+        assert report.fmt(r.time_to_target_s) in row
+        assert report.fmt(r.throughput_samples_s) in row
+
+
+def test_only_significant_ratios_are_marked() -> None:
+    text = report.render([results.load(FIXTURE)])
+    # torchscript is a third faster (CI far from 1); torch-compile is within 1% of eager (CI spans 1).
+    assert "| 0.67*" in headline_row(text, "mlp-iris", "torchscript")
+    ratio_cell = headline_row(text, "mlp-iris", "torch-compile").split("|")[6].strip()
+    assert ratio_cell == "1.01"
 
 
 def test_failed_and_unsupported_cells_show_their_reason() -> None:
-    import dataclasses
-
     suite = results.load(FIXTURE)
     broken = [
-        dataclasses.replace(r, status="failed", reason="worker died with SIGSEGV") if r.backend == "keras" else r
+        dataclasses.replace(r, status="failed", reason="Traceback ...\nworker died with SIGSEGV")
+        if r.backend == "keras"
+        else dataclasses.replace(r, status="unsupported", reason="torch.jit.script cannot compile this model")
+        if r.backend == "torchscript"
+        else r
         for r in suite.results
     ]
     text = report.render([dataclasses.replace(suite, results=broken)])
-    row = next(ln for ln in text.splitlines() if "| keras " in ln)
-    assert "failed: worker died with SIGSEGV" in row
+    assert "failed: worker died with SIGSEGV" in headline_row(text, "mlp-iris", "keras")
+    assert "unsupported: torch.jit.script cannot compile this model" in headline_row(text, "mlp-iris", "torchscript")
+    assert "| failed " in text.split("**Execution mode**")[1]  # the seed table says so too
+
+
+def test_gflops_are_shown_where_recorded() -> None:
+    suite = results.load(FIXTURE)
+    rs = [dataclasses.replace(r, achieved_gflops=1.234, peak_fraction=0.05) for r in suite.results]
+    text = report.render([dataclasses.replace(suite, results=rs)])
+    assert "1.23 (5%)" in headline_row(text, "mlp-iris", "keras")
+    assert headline_row(report.render([suite]), "mlp-iris", "keras").split("|")[10].strip() == "-"
+
+
+def test_the_seed_table_counts_code_lines_of_each_twin_itself() -> None:
+    text = report.render([results.load(FIXTURE)])
+    sizes = codesize.twins("mlp")
+    row = next(ln for ln in text.splitlines() if ln.startswith("| mlp "))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells == [
+        "mlp",
+        "mlp-iris",
+        str(sizes["torch"].model_lines),
+        str(sizes["keras"].model_lines),
+        str(sizes["torch"].twin_lines),
+        str(sizes["keras"].twin_lines),
+    ]
+    assert "research popularity, libraries" in text and "are left out" in text
+
+
+def test_the_code_line_rule(tmp_path: Path) -> None:
+    twin = tmp_path / "twin.py"
+    twin.write_text(
+        '"""Module docstring,\ntwo lines."""\n'
+        "from __future__ import annotations\n"
+        "import keras\n"
+        "\n"
+        "# a comment\n"
+        "class Block:  # counted: build uses it\n"
+        '    """Docstring."""\n'
+        "    width = 3\n"
+        "\n"
+        "def helper_of_train_step(x):\n"
+        "    return x\n"
+        "\n"
+        "def build(workload):\n"
+        "    # comment inside\n"
+        "    return {\n"
+        '        "net": Block(),\n'
+        "    }\n"
+        "\n"
+        "def train_step(parts, optimizers, batch):\n"
+        "    return helper_of_train_step(batch)\n"
+        "\n"
+        "def layer_map(parts):\n"
+        "    return []\n"
+    )
+    size = codesize.measure(twin)
+    # model definition: class Block (2 lines: the class line and `width`) + build (4 lines)
+    assert size.model_lines == 6
+    # twin module: the model definition + helper (2) + train_step (2); no imports, layer_map, docstrings
+    assert size.twin_lines == 10
+
+
+def test_trends_appear_when_two_runs_of_the_same_device_model_exist(tmp_path: Path) -> None:
+    suite = results.load(FIXTURE)
+    assert report.trend_series([suite]) == {}
+    later = later_run(suite, minutes=60, slower=1.5)
+    series = report.trend_series([suite, later])
+    points = series["AMD EPYC"]["mlp-iris"]["keras"]
+    assert [round(p[1], 6) for p in points] == [
+        round(suite.results[3].median_step_ms, 6),
+        round(suite.results[3].median_step_ms * 1.5, 6),
+    ]
+    text = report.write([later], tmp_path, history=[suite]).read_text()
+    assert "![Step time over runs on AMD EPYC](plots/trend-amd-epyc.png)" in text
+    assert (tmp_path / "plots" / "trend-amd-epyc.png").read_bytes()[:8] == PNG_MAGIC
+    other = dataclasses.replace(suite, run_id="elsewhere", environment={**suite.environment, "cpu_model": "Other"})
+    assert "Other" not in report.trend_series([suite, other])  # one run per device model: no trend
+
+
+def test_history_skips_files_it_cannot_read(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert [s.run_id for s in report.load_history([FIXTURE, bad, tmp_path / "missing.json"])] == [
+        results.load(FIXTURE).run_id
+    ]
+
+
+def test_report_from_pytest_benchmark_json_matches_the_expected_markdown(tmp_path: Path) -> None:
+    path = report.write(pbjson.load_all_any(PB_FILES), tmp_path)
+    check_golden(path.read_text(), PB_GOLDEN)
+
+
+def test_pytest_benchmark_json_gives_the_same_table_shape_with_its_own_numbers() -> None:
+    doc = json.loads(PB_FILES[0].read_text())
+    suites = pbjson.load_all_any(PB_FILES)
+    text = report.render(suites)
+    fixture_text = report.render([results.load(FIXTURE)])
+
+    def columns(t: str) -> list[str]:
+        return [c.strip() for c in next(ln for ln in t.splitlines() if ln.startswith("| backend ")).split("|")]
+
+    assert columns(text) == columns(fixture_text)
+    for bm in doc["benchmarks"]:
+        row = headline_row(text, "mlp-iris", bm["extra_info"]["backend"])
+        assert report.fmt(bm["stats"]["median"] * 1e3) in row
+        assert report.fmt(bm["extra_info"]["metric_after_rounds"]) in row
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        assert cells[3] == "-" and cells[7] == "-" and cells[8] == "-"  # time to target, memory, first step
+    assert "not recorded by pytest-benchmark" in text
+    assert {r.backend for s in suites for r in s.results} == {
+        "torch-eager",
+        "torchscript",
+        "torch-compile",
+        "keras",
+        "keras-xla",
+    }
+
+
+def test_fwbench_report_reads_pytest_benchmark_json_by_content(tmp_path: Path) -> None:
+    p = fwbench("report", *map(str, PB_FILES), "--out", str(tmp_path), timeout=120)
+    assert p.returncode == 0, p.stderr
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "pytest-benchmark JSON" in text and (tmp_path / "plots" / "step_time.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"benchmarks": [], "machine_info": {}, "datetime": "2026-01-01T00:00:00"}', "without benchmarks"),
+        ('{"benchmarks": [{"name": "t", "stats": {"median": 1}}], "machine_info": {}}', "no workload/backend"),
+        ('{"some": "json"}', "neither an fwbench results file nor pytest-benchmark JSON"),
+        (
+            '{"benchmarks": [{"extra_info": {"workload": "mlp-iris", "backend": "keras"}, "stats": {"median": "x"}}],'
+            ' "machine_info": {}}',
+            "benchmarks[0] is not a pytest-benchmark record",
+        ),
+    ],
+)
+def test_bad_report_input_is_one_line_and_exit_2(tmp_path: Path, content: str, message: str, capsys) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    assert cli.main(["report", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out" / "REPORT.md").exists()

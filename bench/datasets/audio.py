@@ -49,25 +49,28 @@ def load_audio(seed: int, data_dir: Path | None = None) -> Dataset:
     if data_dir is None:
         x_tr, y_tr = synthetic_clips(SYNTHETIC_TRAIN, np.random.default_rng([seed, 0]))
         x_te, y_te = synthetic_clips(SYNTHETIC_TEST, np.random.default_rng([seed, 1]))
-        return Dataset(
-            "audio", unit_rms(x_tr), y_tr, unit_rms(x_te), y_te, NUM_CLASSES, "synthetic (seeded)",
-            info={"sample_rate_hz": SAMPLE_RATE_HZ, "generator": "two-syllable formant words + noise"},
-        )
-    labels, files = find_clips(data_dir)
-    x = unit_rms(np.stack([fit_length(read_wav(f)) for f in files])[..., None])
-    y = np.array([labels.index(f.parent.name) for f in files], dtype=np.int64)
+        labels = [f"word{c}" for c in range(NUM_CLASSES)]
+        source, info = "synthetic (seeded)", {"generator": "two-syllable formant words + noise"}
+    else:
+        labels, files = find_clips(data_dir)
+        x = np.stack([fit_length(read_wav(f)) for f in files])[..., None]
+        y = np.array([labels.index(f.parent.name) for f in files], dtype=np.int64)
+        check_splittable(data_dir, labels, y)
+        x_tr, y_tr, x_te, y_te = stratified_split(x, y, 0.2, seed)
+        source, info = str(data_dir), {}
+    info = {**info, "sample_rate_hz": SAMPLE_RATE_HZ, "labels": labels}
+    return Dataset("audio", unit_rms(x_tr), y_tr, unit_rms(x_te), y_te, len(labels), source, info=info)
+
+
+def check_splittable(data_dir: Path, labels: list[str], y: np.ndarray) -> None:
+    """A seeded stratified 80/20 split needs 2 clips per class and a test split with every class."""
     counts = np.bincount(y, minlength=len(labels))
-    if counts.min() < 2 or len(files) * 0.2 < len(labels):
+    if counts.min() < 2 or len(y) * 0.2 < len(labels):
         few = labels[int(counts.argmin())]
         raise UsageError(
-            f"{data_dir}: too few clips to split 80/20 by class ({len(files)} clips, {len(labels)} classes, "
+            f"{data_dir}: too few clips to split 80/20 by class ({len(y)} clips, {len(labels)} classes, "
             f"{int(counts.min())} in {few}/): need at least 2 per class and 5 per class on average"
         )
-    x_tr, y_tr, x_te, y_te = stratified_split(x, y, 0.2, seed)
-    return Dataset(
-        "audio", x_tr, y_tr, x_te, y_te, len(labels), str(data_dir),
-        info={"sample_rate_hz": SAMPLE_RATE_HZ, "labels": labels},
-    )
 
 
 def find_clips(data_dir: Path) -> tuple[list[str], list[Path]]:

@@ -46,7 +46,7 @@ def load_cifar10(seed: int, data_dir: Path | None = None) -> Dataset:
     if data_dir is None:
         x_tr, y_tr = synthetic_images(SYNTHETIC_TRAIN, np.random.default_rng([seed, 0]))
         x_te, y_te = synthetic_images(SYNTHETIC_TEST, np.random.default_rng([seed, 1]))
-        source, info = "synthetic (seeded)", {"generator": "oriented gratings x colour families + distractor blob + noise"}
+        source, info = "synthetic (seeded)", {"generator": "oriented gratings, 2 colour families, blob, noise"}
     else:
         folder = batches_folder(data_dir)
         x_tr, y_tr = read_batches([folder / f for f in TRAIN_FILES])
@@ -70,9 +70,8 @@ def batches_folder(data_dir: Path) -> Path:
     folder = data_dir / SUBFOLDER if (data_dir / SUBFOLDER).is_dir() else data_dir
     missing = [f for f in (*TRAIN_FILES, TEST_FILE) if not (folder / f).is_file()]
     if missing:
-        hint = " (that is the python/pickle version; fwbench reads the binary version)" if (
-            folder / "data_batch_1"
-        ).is_file() else ""
+        pickled = (folder / "data_batch_1").is_file()
+        hint = " (that is the python/pickle version; fwbench reads the binary version)" if pickled else ""
         raise UsageError(f"{folder}: missing {', '.join(missing)} of the CIFAR-10 binary version{hint}")
     return folder
 

@@ -32,7 +32,7 @@ import numpy as np
 from bench.data import Dataset
 from bench.errors import UsageError
 
-SEQ_LEN = 48  # tokens per sequence, after pre-padding / pre-truncation
+SEQ_LEN = 32  # tokens per sequence, after pre-padding / pre-truncation
 VOCAB_SIZE = 1000  # embedding rows: PAD, OOV and 998 words
 PAD_ID = 0
 OOV_ID = 1
@@ -54,7 +54,7 @@ POLARITY: Mapping[str, int] = {**{w: 1 for w in POSITIVE}, **{w: -1 for w in NEG
 
 SYNTHETIC_TRAIN = 3000
 SYNTHETIC_TEST = 1000
-MIN_WORDS = 16  # synthetic sentence length range (the rest is padding)
+MIN_WORDS = 12  # synthetic sentence length range (the rest is padding)
 MAX_CUES = 4  # cue phrases per synthetic sentence: 1..MAX_CUES
 P_NEGATE = 0.2  # a cue phrase starts with a negator
 P_INTENSIFY = 0.25  # a cue phrase has an intensifier before its cue word

