@@ -198,6 +198,11 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise UsageError(f"--resume continues the run's own plan: drop {flags}")
+        if Path(a.resume).name != a.resume or a.resume.startswith(".") or a.resume.endswith(".json"):
+            raise UsageError(
+                f"--resume {a.resume!r}: expected a run id (the name of a file under {out / 'runs'} without .json), "
+                "with --out naming the results folder"
+            )
         path = results.run_path(out, a.resume)
         if not path.exists():
             raise UsageError(f"--resume {a.resume!r}: no such run under {out / 'runs'}")

@@ -39,10 +39,10 @@ def dcgan(w: Workload, batch: int) -> float:
     = 3 G - G1 + 8 D - 2 D1. G, D: forward FLOPs per sample; G1, D1: their first layer's.
     A (transposed) conv costs 2 * Cin * Cout * k^2 per output (input) pixel, as FlopCounterMode counts."""
     k = w.model_kwargs
-    c0, c1 = k["g_channels"]
+    c = k["g_channels"]
     d0, d1 = k["d_channels"]
     kk = k["kernel"] ** 2
-    g_layers = [2.0 * k["z_dim"] * c0 * 2 * 2, 2.0 * (2 * 2) * c0 * c1 * kk, 2.0 * (4 * 4) * c1 * 1 * kk]
+    g_layers = [2.0 * k["z_dim"] * c * 4 * 4, 2.0 * (4 * 4) * c * 1 * kk]
     d_layers = [2.0 * (4 * 4) * 1 * d0 * kk, 2.0 * (2 * 2) * d0 * d1 * kk, 2.0 * d1 * 2 * 2 * 1]
     g, d = sum(g_layers), sum(d_layers)
     return batch * (3 * g - g_layers[0] + 8 * d - 2 * d_layers[0])

@@ -56,6 +56,8 @@ class SuitePlan:
     def __post_init__(self) -> None:
         if not self.workloads or not self.backends:
             raise UsageError("no workload or no backend chosen: nothing to run")
+        if len(set(self.workloads)) < len(self.workloads) or len(set(self.backends)) < len(self.backends):
+            raise UsageError("a workload or backend is named twice: each run would be made twice")
         for w in self.workloads:
             workloads.get(w)
         for b in self.backends:

@@ -165,7 +165,7 @@ DCGAN_DIGITS = Workload(
     task="gan",
     dataset="digits",  # only the real training images are used (and their labels, by the quality scorer)
     batch_size=64,  # real images per step; as many noise vectors
-    epochs=60,
+    epochs=40,
     quick_epochs=2,
     optimizer=OptimizerSpec("adam", lr=0.001, beta1=0.5, beta2=0.999, eps=1e-8),  # one per network
     loss="bce_with_logits: d_loss (real -> 1, fake -> 0) + non-saturating g_loss (fake -> 1)",
@@ -173,15 +173,15 @@ DCGAN_DIGITS = Workload(
     target=0.8,
     model_kwargs={
         "z_dim": 32,
-        "g_channels": (64, 32),  # generator: Dense -> 2x2x64 -> up 4x4x32 -> up 8x8x1
-        "d_channels": (32, 64),  # discriminator: 8x8x1 -> 4x4x32 -> 2x2x64 -> Dense logit
+        "g_channels": 32,  # generator: Dense -> 4x4x32 -> transposed conv up to 8x8x1
+        "d_channels": (16, 32),  # discriminator: 8x8x1 -> 4x4x16 -> 2x2x32 -> Dense logit
         "kernel": 4,
         "stride": 2,
         "padding": 1,  # torch padding 1 == keras 'same' for kernel 4, stride 2 (k - s == 2p)
         "leaky_slope": 0.2,  # discriminator LeakyReLU (torch default 0.01, keras 0.2: explicit)
         "activation": "relu",  # generator hidden activation
     },
-    description="DCGAN on scikit-learn's 8x8 digits: Dense + 2 transposed convs -> sigmoid; 2 strided convs -> logit",
+    description="DCGAN on scikit-learn's 8x8 digits: Dense + transposed conv -> sigmoid; 2 strided convs -> logit",
     seed_use_case="GAN image generator",
 )
 

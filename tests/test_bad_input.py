@@ -247,6 +247,7 @@ def test_a_corrupt_results_file_given_to_resume(capsys, tmp_path: Path, kind: st
         ({"time_limit_s": None}, "plan.time_limit_s: expected float, got null"),
         ({"fault": {"mlp-iris/keras": "explode"}}, "fault mlp-iris/keras=explode"),
         ({"colour": "blue"}, "plan has unknown fields ['colour']"),
+        ({"backends": ["keras", "keras"]}, "a workload or backend is named twice"),
     ],
 )
 def test_a_run_whose_plan_cannot_be_resumed(capsys, tmp_path: Path, change: dict, expected: str) -> None:
@@ -266,4 +267,7 @@ def test_resume_refuses_plan_options_and_unknown_runs(capsys, tmp_path: Path) ->
     assert "--resume continues the run's own plan: drop --repeats, --seed" in line
     line = one_line_error(capsys, "run", "--resume", "20990101T000000Z-000000", "--out", str(tmp_path))
     assert "no such run under" in line
+    for not_an_id in (f"runs/{run_id}", f"{run_id}.json", "../../etc/passwd", ".."):
+        line = one_line_error(capsys, "run", "--resume", not_an_id, "--out", str(tmp_path))
+        assert f"--resume {not_an_id!r}: expected a run id" in line, line
     assert snapshot(tmp_path) == before

@@ -2,8 +2,8 @@
 
 torch's ConvTranspose2d/Conv2d(kernel k, stride s, padding p) with k - s == 2p (here k4 s2 p1, on even
 sizes) is keras' padding="same": TensorFlow's SAME pads k - s in total, split evenly, which is p on each
-side (checked to 0.0 by the parity test). The generator's Dense output is reshaped to (2, 2, C0) here
-and to (C0, 2, 2) in torch: the weight rule reorders its columns ("out_chw"). The discriminator's
+side (the parity test sees ~1e-7). The generator's Dense output is reshaped to (4, 4, G) here
+and to (G, 4, 4) in torch: the weight rule reorders its columns ("out_chw"). The discriminator's
 Dense after Flatten reorders its rows ("chw").
 
 The step mirrors torch's: G(z) once; a discriminator update on real and stopped-gradient fakes; then
@@ -24,18 +24,15 @@ from impls.keras.weights import LayerMap
 
 def build(workload: Workload) -> dict[str, keras.Model]:
     k = workload.model_kwargs
-    c0, c1 = k["g_channels"]
+    g = k["g_channels"]
     d0, d1 = k["d_channels"]
     kernel, stride = k["kernel"], k["stride"]
     if kernel - stride != 2 * k["padding"]:
         raise ValueError(f"dcgan: padding {k['padding']} is 'same' only when kernel - stride == 2 * padding")
     z = keras.Input((k["z_dim"],), name="z")
-    h = keras.layers.Dense(c0 * 2 * 2, activation=k["activation"], name="g_fc")(z)
-    h = keras.layers.Reshape((2, 2, c0))(h)
-    h = keras.layers.Conv2DTranspose(
-        c1, kernel, strides=stride, padding="same", activation=k["activation"], name="g_up1"
-    )(h)
-    img = keras.layers.Conv2DTranspose(1, kernel, strides=stride, padding="same", activation="sigmoid", name="g_up2")(h)
+    h = keras.layers.Dense(g * 4 * 4, activation=k["activation"], name="g_fc")(z)
+    h = keras.layers.Reshape((4, 4, g))(h)
+    img = keras.layers.Conv2DTranspose(1, kernel, strides=stride, padding="same", activation="sigmoid", name="g_up")(h)
     generator = keras.Model(z, img, name="generator")
 
     x = keras.Input((8, 8, 1), name="image")
@@ -50,12 +47,11 @@ def build(workload: Workload) -> dict[str, keras.Model]:
 
 def layer_map(parts: Mapping[str, keras.Model]) -> list[LayerMap]:
     gen, disc = parts["generator"], parts["discriminator"]
-    c0 = gen.get_layer("g_up1").get_weights()[0].shape[3]
+    g = gen.get_layer("g_up").get_weights()[0].shape[3]
     d1 = disc.get_layer("d_conv2").get_weights()[0].shape[3]
     return [
-        LayerMap("generator.0", gen.get_layer("g_fc"), "dense", {"out_chw": (c0, 2, 2)}),
-        LayerMap("generator.3", gen.get_layer("g_up1"), "conv_transpose"),
-        LayerMap("generator.5", gen.get_layer("g_up2"), "conv_transpose"),
+        LayerMap("generator.0", gen.get_layer("g_fc"), "dense", {"out_chw": (g, 4, 4)}),
+        LayerMap("generator.3", gen.get_layer("g_up"), "conv_transpose"),
         LayerMap("discriminator.0", disc.get_layer("d_conv1"), "conv"),
         LayerMap("discriminator.2", disc.get_layer("d_conv2"), "conv"),
         LayerMap("discriminator.5", disc.get_layer("d_fc"), "dense", {"chw": (d1, 2, 2)}),

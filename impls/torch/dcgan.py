@@ -1,7 +1,7 @@
 """The digits DCGAN, torch twin of impls/keras/dcgan.py.
 
-generator:     z -> Linear(z_dim, C0*2*2) -> act -> (C0, 2, 2) -> ConvTranspose2d(C0, C1, k4, s2, p1) -> act
-               -> (C1, 4, 4) -> ConvTranspose2d(C1, 1, k4, s2, p1) -> sigmoid -> (1, 8, 8) in [0, 1]
+generator:     z -> Linear(z_dim, G*4*4) -> act -> (G, 4, 4) -> ConvTranspose2d(G, 1, k4, s2, p1) -> sigmoid
+               -> (1, 8, 8) in [0, 1]
 discriminator: (1, 8, 8) -> Conv2d(1, D0, k4, s2, p1) -> LeakyReLU -> (D0, 4, 4) -> Conv2d(D0, D1, k4, s2, p1)
                -> LeakyReLU -> (D1, 2, 2) -> Flatten -> Linear(D1*2*2, 1) logit
 
@@ -26,16 +26,14 @@ from impls.torch.common import activation, make_optimizer
 
 def build(workload: Workload) -> dict[str, nn.Module]:
     k = workload.model_kwargs
-    c0, c1 = k["g_channels"]
+    g = k["g_channels"]
     d0, d1 = k["d_channels"]
     kernel, stride, pad = k["kernel"], k["stride"], k["padding"]
     generator = nn.Sequential(
-        nn.Linear(k["z_dim"], c0 * 2 * 2),
+        nn.Linear(k["z_dim"], g * 4 * 4),
         activation(k["activation"]),
-        nn.Unflatten(1, (c0, 2, 2)),
-        nn.ConvTranspose2d(c0, c1, kernel, stride=stride, padding=pad),
-        activation(k["activation"]),
-        nn.ConvTranspose2d(c1, 1, kernel, stride=stride, padding=pad),
+        nn.Unflatten(1, (g, 4, 4)),
+        nn.ConvTranspose2d(g, 1, kernel, stride=stride, padding=pad),
         nn.Sigmoid(),
     )
     discriminator = nn.Sequential(
