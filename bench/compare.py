@@ -323,11 +323,10 @@ def render(c: Comparison, show_all: bool = False) -> str:
         + ("" if show_all or not counts[UNCHANGED] else " (not listed; --all lists them)")
         + f" over {len(c.rows)} comparisons."
     )
-    if c.only_baseline or c.only_current:
-        lines.append(
-            f"Not compared: {len(c.only_baseline)} (workload, backend) only in the baseline, "
-            f"{len(c.only_current)} only in the current run (or with other settings)."
-        )
+    for keys, where in ((c.only_baseline, "the baseline"), (c.only_current, "the current run")):
+        if keys:
+            names = ", ".join(dict.fromkeys(f"{k.workload}/{k.backend}" for k in keys))
+            lines.append(f"Not compared, only in {where} (or with other settings there): {names}.")
     for r in c.regressions:
         lines.append(f"REGRESSION: {r.workload}/{r.backend} {r.quantity} {fmt_change(r.change)} {r.note}".rstrip())
     return "\n".join(lines) + "\n"

@@ -219,8 +219,10 @@ def workload_line(cs: Sequence[Cell]) -> str:
     opt = spec.get("optimizer", {})
     sizes = f" ({ds['train']} train / {ds['test']} test)" if "train" in ds and "test" in ds else ""
     params = f", {r.num_params:,} parameters" if r.num_params else ""
-    epochs = {"quick": spec.get("quick_epochs"), "standard": spec.get("epochs")}.get(r.profile)
-    epochs_text = f", {epochs} epochs ({r.profile} profile)" if epochs else f", {r.steps} timed steps ({r.profile})"
+    override = r.config.get("epochs_override")
+    epochs = override or {"quick": spec.get("quick_epochs"), "standard": spec.get("epochs")}.get(r.profile)
+    how = f"{r.profile} profile" + (f", --epochs {override}" if override else "")
+    epochs_text = f", {epochs} epochs ({how})" if epochs else f", {r.steps} timed steps ({r.profile})"
     target = f"; target {r.metric_name} ≥ {fmt(r.target)}" if r.target is not None else ""
     return (
         f"Model `{spec.get('model', '?')}` on `{ds.get('name', spec.get('dataset', '?'))}`{sizes}{params}; "
