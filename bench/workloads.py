@@ -190,8 +190,8 @@ DQN_CARTPOLE = Workload(
     model="dqn",
     task="dqn",
     dataset="CartPole-v1",  # a gymnasium environment, not a bench.data dataset (model_kwargs["env"])
-    batch_size=64,  # replay transitions per training step
-    epochs=15,  # an epoch is env_steps_per_epoch environment steps
+    batch_size=128,  # replay transitions per training step
+    epochs=8,  # an epoch is env_steps_per_epoch environment steps
     quick_epochs=1,
     optimizer=OptimizerSpec("adam", lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8),
     loss="huber (delta 1) on the TD error",
@@ -208,11 +208,11 @@ DQN_CARTPOLE = Workload(
         "warmup_steps": 1000,  # uniformly random steps that fill the buffer before the first epoch
         "env_steps_per_epoch": 1000,
         "train_every": 1,  # environment steps per training step
-        "target_update_every": 250,  # training steps between target <- q
+        "target_update_every": 100,  # training steps between target <- q
         "eps_start": 1.0,
         "eps_end": 0.05,
         "eps_decay_steps": 5000,  # environment steps after warm-up
-        "eval_episodes": 5,
+        "eval_episodes": 10,  # greedy, from fixed seeds, run side by side
     },
     description="DQN on CartPole-v1: MLP 4 -> 64 -> 64 -> 2 Q-values, target network, replay, epsilon-greedy",
     seed_use_case="Reinforcement learning: agents, gym environments, Q-learning",
