@@ -34,22 +34,22 @@ LSTM_SENTIMENT = Workload(
     task="classify",
     dataset="text",
     batch_size=128,
-    epochs=12,
-    quick_epochs=2,
-    optimizer=OptimizerSpec("adam", lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8),
+    epochs=4,
+    quick_epochs=1,
+    optimizer=OptimizerSpec("adam", lr=0.005, beta1=0.9, beta2=0.999, eps=1e-8),
     loss="cross_entropy",
     metric="accuracy",
-    target=0.9,
+    target=0.95,
     model_kwargs={
         "vocab_size": 1000,  # bench/datasets/text.py VOCAB_SIZE
-        "seq_len": 32,  # bench/datasets/text.py SEQ_LEN, pre-padded, no masking
+        "seq_len": 16,  # bench/datasets/text.py SEQ_LEN, pre-padded, no masking
         "embed_dim": 32,
         "hidden": 64,
         "num_classes": 2,
         "activation": "tanh",  # the LSTM cell activation (nn.LSTM: tanh only); gates sigmoid on both sides
         "dropout": 0.1,  # on the last hidden state, before the classifier
     },
-    description="Embedding(1000, 32) -> LSTM(64), last hidden state -> Dense(2) logits; torch's b_hh zeroed and frozen",
+    description="Embedding(1000, 32) -> LSTM(64), last hidden state -> Dense(2) logits; torch's b_hh zeroed, frozen",
     seed_use_case="Sentiment analysis: LSTM + Embedding + Dense",
 )
 
@@ -58,16 +58,16 @@ TRANSFORMER_TEXT = Workload(
     model="transformer",
     task="classify",
     dataset="text",
-    batch_size=64,
-    epochs=10,
-    quick_epochs=2,
-    optimizer=OptimizerSpec("adam", lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8),
+    batch_size=128,
+    epochs=6,
+    quick_epochs=1,
+    optimizer=OptimizerSpec("adam", lr=0.002, beta1=0.9, beta2=0.999, eps=1e-8),
     loss="cross_entropy",
     metric="accuracy",
     target=0.9,
     model_kwargs={
         "vocab_size": 1000,  # bench/datasets/text.py VOCAB_SIZE
-        "seq_len": 32,  # bench/datasets/text.py SEQ_LEN; learned positions; padding masked (keys and mean)
+        "seq_len": 16,  # bench/datasets/text.py SEQ_LEN; learned positions; padding masked (keys and mean)
         "d_model": 64,
         "heads": 4,
         "ff": 128,

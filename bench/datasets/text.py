@@ -32,7 +32,7 @@ import numpy as np
 from bench.data import Dataset
 from bench.errors import UsageError
 
-SEQ_LEN = 32  # tokens per sequence, after pre-padding / pre-truncation
+SEQ_LEN = 16  # tokens per sequence, after pre-padding / pre-truncation
 VOCAB_SIZE = 1000  # embedding rows: PAD, OOV and 998 words
 PAD_ID = 0
 OOV_ID = 1
@@ -52,10 +52,10 @@ SYNTHETIC_WORDS = (*POSITIVE, *NEGATIVE, *NEGATORS, *INTENSIFIERS, *FILLER)
 SYNTHETIC_VOCAB: Mapping[str, int] = {w: i + 2 for i, w in enumerate(SYNTHETIC_WORDS)}
 POLARITY: Mapping[str, int] = {**{w: 1 for w in POSITIVE}, **{w: -1 for w in NEGATIVE}}
 
-SYNTHETIC_TRAIN = 3000
-SYNTHETIC_TEST = 1000
-MIN_WORDS = 12  # synthetic sentence length range (the rest is padding)
-MAX_CUES = 4  # cue phrases per synthetic sentence: 1..MAX_CUES
+SYNTHETIC_TRAIN = 20000
+SYNTHETIC_TEST = 2000
+MIN_WORDS = 6  # synthetic sentence length range (the rest is padding)
+MAX_CUES = 3  # cue phrases per synthetic sentence: 1..MAX_CUES
 P_NEGATE = 0.2  # a cue phrase starts with a negator
 P_INTENSIFY = 0.25  # a cue phrase has an intensifier before its cue word
 P_DISTRACTOR = 0.1  # a filler word follows a negator or intensifier that so modifies nothing
@@ -75,37 +75,54 @@ def sentiment_score(words: Iterable[str]) -> int:
     return score
 
 
-def _pick(rng: np.random.Generator, words: Sequence[str]) -> str:
-    return words[int(rng.integers(len(words)))]
+class Uniforms:
+    """Uniform [0, 1) draws from a seeded numpy Generator, fetched in blocks (one numpy call per 4096 draws)."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.block: list[float] = []
+        self.next = 0
+
+    def __call__(self) -> float:
+        if self.next == len(self.block):
+            self.block, self.next = self.rng.random(4096).tolist(), 0
+        self.next += 1
+        return self.block[self.next - 1]
+
+    def below(self, n: int) -> int:
+        return int(self() * n)
+
+    def pick(self, words: Sequence[str]) -> str:
+        return words[self.below(len(words))]
 
 
-def _sentence(rng: np.random.Generator) -> list[str]:
+def _sentence(u: Uniforms) -> list[str]:
     """Filler and 1..MAX_CUES cue phrases at random places, MIN_WORDS..SEQ_LEN words."""
     words: list[str] = []
-    length = int(rng.integers(MIN_WORDS, SEQ_LEN + 1))
-    starts = np.sort(rng.choice(length - 3, size=int(rng.integers(1, MAX_CUES + 1)), replace=False))
-    for start in [*starts.tolist(), length]:
+    length = MIN_WORDS + u.below(SEQ_LEN - MIN_WORDS + 1)
+    starts = sorted(u.below(length - 3) for _ in range(1 + u.below(MAX_CUES)))  # where cue phrases begin
+    for start in [*starts, length]:
         while len(words) < start:  # filler, sometimes after a modifier that so modifies nothing
-            if len(words) < start - 1 and rng.random() < P_DISTRACTOR:
-                words.append(_pick(rng, NEGATORS + INTENSIFIERS))
-            words.append(_pick(rng, FILLER))
+            if len(words) < start - 1 and u() < P_DISTRACTOR:
+                words.append(u.pick(NEGATORS + INTENSIFIERS))
+            words.append(u.pick(FILLER))
         if start == length:
             break
-        if rng.random() < P_NEGATE:
-            words.append(_pick(rng, NEGATORS))
-        if rng.random() < P_INTENSIFY:
-            words.append(_pick(rng, INTENSIFIERS))
-        words.append(_pick(rng, POSITIVE if rng.random() < 0.5 else NEGATIVE))
+        if u() < P_NEGATE:
+            words.append(u.pick(NEGATORS))
+        if u() < P_INTENSIFY:
+            words.append(u.pick(INTENSIFIERS))
+        words.append(u.pick(POSITIVE if u() < 0.5 else NEGATIVE))
     return words[:SEQ_LEN]
 
 
-def synthetic_corpus(n: int, rng: np.random.Generator) -> tuple[list[list[str]], np.ndarray]:
-    """`n` sentences (n // 2 per class, interleaved by generation order) and their labels."""
+def synthetic_corpus(n: int, u: Uniforms) -> tuple[list[list[str]], np.ndarray]:
+    """`n` sentences (n // 2 per class, in generation order) and their labels; zero-score sentences are redrawn."""
     per_class = {0: n // 2, 1: n - n // 2}
     sentences: list[list[str]] = []
     labels: list[int] = []
     while any(per_class.values()):
-        words = _sentence(rng)
+        words = _sentence(u)
         score = sentiment_score(words)
         label = int(score > 0)
         if score == 0 or per_class[label] == 0:
@@ -117,9 +134,9 @@ def synthetic_corpus(n: int, rng: np.random.Generator) -> tuple[list[list[str]],
 
 
 def load_synthetic(seed: int) -> Dataset:
-    rng = np.random.default_rng([seed, 0x7E47])
-    train, y_train = synthetic_corpus(SYNTHETIC_TRAIN, rng)
-    test, y_test = synthetic_corpus(SYNTHETIC_TEST, rng)
+    u = Uniforms(np.random.default_rng([seed, 0x7E47]))
+    train, y_train = synthetic_corpus(SYNTHETIC_TRAIN, u)
+    test, y_test = synthetic_corpus(SYNTHETIC_TEST, u)
     return Dataset(
         "text", encode(train, SYNTHETIC_VOCAB), y_train, encode(test, SYNTHETIC_VOCAB), y_test, 2,
         f"synthetic sentiment corpus (seed {seed})", _info(len(SYNTHETIC_VOCAB) + 2),
@@ -142,8 +159,9 @@ def build_vocabulary(documents: Iterable[Sequence[str]], size: int = VOCAB_SIZE)
     return {w: i + 2 for i, (w, _) in enumerate(top)}
 
 
-def encode(documents: Sequence[Sequence[str]], vocab: Mapping[str, int], seq_len: int = SEQ_LEN) -> np.ndarray:
-    """Token ids (OOV_ID for unknown words), pre-truncated to the last `seq_len` and pre-padded."""
+def encode(documents: Sequence[Sequence[str]], vocab: Mapping[str, int]) -> np.ndarray:
+    """Token ids (OOV_ID for unknown words), pre-truncated to the last SEQ_LEN and pre-padded."""
+    seq_len = SEQ_LEN
     out = np.full((len(documents), seq_len), PAD_ID, dtype=np.int32)
     for i, doc in enumerate(documents):
         ids = [vocab.get(w, OOV_ID) for w in doc][-seq_len:]
