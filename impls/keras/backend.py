@@ -60,6 +60,8 @@ class KerasGraph:
         self.workload = workload
         self.mod = importlib.import_module(f"impls.keras.{workload.model}")
         reason = getattr(self.mod, "UNSUPPORTED", {}).get(self.name)
+        if self.deterministic and not reason:
+            reason = getattr(self.mod, "UNSUPPORTED_DETERMINISTIC", {}).get(self.name)
         if reason:
             raise NotImplementedError(reason)
         with tf.device(self.tf_device):

@@ -10,6 +10,12 @@ import keras
 from bench.spec import Workload
 from impls.keras.weights import LayerMap
 
+# TF 2.21 refuses the max-pool gradient under XLA with op determinism on, even on CPU.
+UNSUPPORTED_DETERMINISTIC = {
+    "keras-xla": "with --deterministic, TF 2.21 has no deterministic XLA max-pool gradient "
+    '("GPU MaxPool gradient ops do not yet have a deterministic XLA implementation")'
+}
+
 
 def build(workload: Workload) -> dict[str, keras.Model]:
     k = workload.model_kwargs
