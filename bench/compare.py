@@ -38,7 +38,7 @@ from bench.results import Result, Suite
 DEFAULT_THRESHOLD = 0.05
 MIN_RUNS_FOR_RUN_LEVEL_CI = report.MIN_RUNS_FOR_RUN_LEVEL_CI
 SINGLE_RUN_FACTOR = 2.0  # the minimum step-time change is this times the threshold with < 3 runs a side
-BUSY_LOAD_PER_CPU = 1.5
+BUSY_LOAD_PER_CPU = report.BUSY_LOAD_PER_CPU
 SETTING_KEYS = ("profile", "init", "threads", "interop_threads", "deterministic", "seed", "epochs_override")
 REGRESSION, IMPROVEMENT, UNCHANGED, INCONCLUSIVE = "REGRESSION", "improvement", "unchanged", "inconclusive"
 FAILED_STATUSES = ("failed", "diverged", "timeout", "oom")

@@ -90,8 +90,34 @@ def conv1d(w: Workload, batch: int) -> float:
     return forward_chain_train_flops(fwd)
 
 
+def lstm(w: Workload, batch: int) -> float:
+    """impls/*/lstm.py: per time step the four gates cost 2 * 4H * (E + H) per sample (input and recurrent
+    matmuls), over seq_len steps; then the classifier 2 * H * C. Training is 3x the forward: the first layer
+    is the embedding lookup (no matmul), so every matmul's input gradient is taken (the LSTM's towards the
+    embeddings and along the recurrence). FlopCounterMode counts nn.LSTM as 0, so nothing cross-checks this."""
+    k = w.model_kwargs
+    e, h = k["embed_dim"], k["hidden"]
+    forward = 2.0 * batch * k["seq_len"] * 4 * h * (e + h) + 2.0 * batch * h * k["num_classes"]
+    return 3 * forward
+
+
+def transformer(w: Workload, batch: int) -> float:
+    """impls/*/transformer.py, per encoder layer: q/k/v/o projections 4 * 2 * L * d^2, attention scores
+    QK^T and probabilities x V 2 * 2 * L^2 * d (summed over heads), feed-forward 2 * 2 * L * d * ff, per
+    sample; then the classifier 2 * d * C. Training is 3x the forward (the first layer is an embedding
+    lookup, so every matmul's input gradient is taken). Softmax, LayerNorm, the padding mask and the
+    mean-pool are elementwise: not counted."""
+    k = w.model_kwargs
+    seq, d = k["seq_len"], k["d_model"]
+    layer = 4 * 2.0 * seq * d * d + 2 * 2.0 * seq * seq * d + 2 * 2.0 * seq * d * k["ff"]
+    forward = batch * (k["layers"] * layer + 2.0 * d * k["num_classes"])
+    return 3 * forward
+
+
 # model name (Workload.model) -> FLOPs of one training step on `batch` samples
 TRAIN_STEP_FLOPS: dict[str, Callable[[Workload, int], float]] = {
+    "lstm": lstm,
+    "transformer": transformer,
     "mlp": mlp,
     "cnn": cnn,
     "conv1d": conv1d,

@@ -109,25 +109,42 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def value_label(v: float) -> str:
+    return f"{v:.3g}" if v < 1000 else f"{v:,.0f}"
+
+
 def bars_figure(panels: Sequence[Panel], suptitle: str) -> Figure:
-    """Bars per backend with CI whiskers where known; missing cells are labelled with their status."""
+    """Bars per backend, each labelled with its value, CI whiskers where known; missing cells show
+    their status. A panel whose values span more than LOG_SPAN is drawn on a log scale."""
     fig, axes = grid(len(panels), suptitle, unique(b.backend for p in panels for b in p.bars))
     for ax, p in zip(axes, panels):
         xs = range(len(p.bars))
-        tallest = max((b.high or b.value or 0.0 for b in p.bars), default=0.0) or 1.0
+        values = [b.value for b in p.bars if b.value is not None and b.value > 0]
+        log = bool(values) and max(values) / min(values) > LOG_SPAN
+        tops = [max(b.high or 0.0, b.value) for b in p.bars if b.value is not None]
+        tallest = max(tops, default=0.0) or 1.0
+        floor = min([b.low or b.value for b in p.bars if b.value] + values, default=1.0) / 3 if log else 0.0
         for x, b in zip(xs, p.bars):
             if b.value is None:
-                ax.text(x, tallest * 0.03, b.status, rotation=90, ha="center", va="bottom", fontsize=9, color="0.35")
+                ax.text(x, 0.03, b.status, rotation=90, ha="center", va="bottom", fontsize=9, color="0.35",
+                        transform=ax.get_xaxis_transform())  # fmt: skip
                 continue
             err = None
             if b.low is not None and b.high is not None:
                 err = [[max(b.value - b.low, 0.0)], [max(b.high - b.value, 0.0)]]
-            ax.bar(x, b.value, color=color(b.backend), yerr=err, capsize=4, ecolor="black", width=0.7)
+            ax.bar(x, b.value - floor, bottom=floor, color=color(b.backend), yerr=err, capsize=4, ecolor="black",
+                   width=0.7)  # fmt: skip
+            ax.annotate(value_label(b.value), (x, b.value), xytext=(4, 3), textcoords="offset points", fontsize=8)
         ax.set_xticks(list(xs), [b.backend for b in p.bars], rotation=30, ha="right", fontsize=9)
         ax.set_title(p.title, fontsize=11)
-        ax.set_ylabel(p.ylabel)
         ax.set_xlim(-0.6, len(p.bars) - 0.4)
-        ax.set_ylim(0, tallest * 1.12)
+        if log:
+            ax.set_yscale("log")
+            ax.set_ylim(floor, tallest * 2.0)
+            ax.set_ylabel(p.ylabel + " (log scale)")
+        else:
+            ax.set_ylim(0, tallest * 1.12)
+            ax.set_ylabel(p.ylabel)
         ax.grid(axis="y", alpha=0.3)
     return fig
 

@@ -26,6 +26,7 @@ from bench.workloads import WORKLOADS
 
 BASELINE_BACKEND = "torch-eager"
 MIN_RUNS_FOR_RUN_LEVEL_CI = 3
+BUSY_LOAD_PER_CPU = 1.5  # a 1-min load average above this x logical CPUs: an oversubscribed host
 PLOTS_DIR = "plots"
 MEMORY_KINDS = {"peak_rss": "peak RSS of the worker process", "allocator_peak": "framework allocator peak"}
 MEMORY_SHORT = {"peak_rss": "RSS", "allocator_peak": "allocator"}
@@ -362,6 +363,7 @@ def environment_block(suites: Sequence[Suite]) -> list[str]:
             f"  - git commit: {e.get('git_commit')}"
             + (
                 f"; host load average (1 min) at run starts and ends: {min(loads):.1f} to {max(loads):.1f}"
+                + busy_warning(max(loads), e.get("cpu_count_logical"))
                 if loads
                 else ""
             ),
@@ -370,6 +372,12 @@ def environment_block(suites: Sequence[Suite]) -> list[str]:
     if not settings.empty:
         lines += ["", "Settings recorded by each backend (first run of each):", "", markdown(settings)]
     return lines
+
+
+def busy_warning(load: float, cpus: int | None) -> str:
+    if not cpus or load <= BUSY_LOAD_PER_CPU * cpus:
+        return ""
+    return f" (**busy host**: above {BUSY_LOAD_PER_CPU:g} x {cpus} CPUs, so its step times are unreliable)"
 
 
 SETTING_KEYS = (
@@ -535,6 +543,23 @@ def sources_note(suites: Sequence[Suite]) -> list[str]:
     return [line for n in notes for line in (f"Note ({files}): {n}", "")]
 
 
+def busy_note(suites: Sequence[Suite]) -> list[str]:
+    """A warning up front when a run's host was oversubscribed (its timings are not trustworthy)."""
+    busy = []
+    for s in suites:
+        loads = [x for r in s.results for x in r.load_avg_1m]
+        cpus = s.environment.get("cpu_count_logical")
+        if loads and busy_warning(max(loads), cpus):
+            busy.append(f"`{s.run_id}` (load average up to {max(loads):.1f} on {cpus} CPUs)")
+    if not busy:
+        return []
+    return [
+        f"**Warning: busy host.** {', '.join(busy)}: other work competed for the CPUs, so step times, "
+        "throughput and time to target are unreliable; metric and memory are not affected.",
+        "",
+    ]
+
+
 def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
     cs = cells(suites)
     devices = sorted({suite_device_model(s) for s in suites})
@@ -547,6 +572,7 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         "(the code sizes are counted from impls/).",
         "",
         *sources_note(suites),
+        *busy_note(suites),
         *headline_section(cs),
         *seed_section(cs),
         *plots_section(figures),

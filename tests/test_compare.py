@@ -4,7 +4,8 @@ Each exit code is checked through the CLI as a user runs it (`python -m bench co
 other cases call the same `main` in-process (a process start costs seconds here). The
 two "ordinary repeat runs" are real: tests/data/compare-repeat-{a,b}.json were made by running
 `fwbench run --workloads mlp-iris cnn-digits --backends torch-eager keras --repeats 3` twice
-in a row on the same machine, unchanged code (see docs/REPORTS.md).
+in a row on the same machine, unchanged code (see docs/REPORTS.md). A 20% slowdown on quiet data
+is caught (the fixture and the three-run cases below).
 """
 
 from __future__ import annotations
@@ -77,26 +78,37 @@ def test_the_same_file_twice_and_a_faster_run_exit_0_with_the_improvement_shown(
 
 
 def test_two_ordinary_repeat_runs_of_the_same_code_exit_0() -> None:
+    """Recorded back to back on the shared 2-core development machine while other work ran on it
+    (load average 4-7): step times of the same code varied up to 250x between processes."""
     a, b = results.load(REPEAT_A), results.load(REPEAT_B)
     assert a.run_id != b.run_id and a.plan["repeats"] == b.plan["repeats"] == 3
     assert all(x.step_ms != y.step_ms for x, y in zip(a.results, b.results))  # measured twice, not copied
     p = fwbench("compare", str(REPEAT_A), str(REPEAT_B), "--all", timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "0 regression(s)" in p.stdout
-    judged = [ln for ln in p.stdout.splitlines() if "| median step time " in ln]
-    assert len(judged) == 4  # 2 workloads x 2 backends, all matched
-    # ... and a real 20% slowdown of one of them on top of the same noise is caught.
-    c = compare.compare([a], [slowed(b, "cnn-digits", "keras", 1.2)])
-    assert [(r.workload, r.backend, r.quantity) for r in c.regressions] == [("cnn-digits", "keras", "median step time")]
+    c = compare.compare([a], [b])
+    assert len(c.rows) == 12 and c.only_baseline == c.only_current == []  # 2 workloads x 2 backends x 3
+    for r in c.rows:
+        assert r.verdict in (compare.UNCHANGED, compare.INCONCLUSIVE), r
+        if r.quantity == "median step time":
+            assert r.ci[0] < 1 < r.ci[1], r  # per-run medians: the run-to-run noise is in the interval
 
 
 def test_single_repeats_of_ordinary_runs_are_not_regressions() -> None:
-    """Run-to-run drift with one run a side: the doubled minimum change keeps it out."""
+    """One run a side: the CI is within-run only. On this busy host the runs' recorded load keeps the
+    drift between processes from being called a regression; without it, it would be."""
     a, b = results.load(REPEAT_A), results.load(REPEAT_B)
+    spurious = 0
     for i in range(3):
         one_a = dataclasses.replace(a, results=[r for r in a.results if r.repeat == i])
         one_b = dataclasses.replace(b, results=[r for r in b.results if r.repeat == i])
         assert compare.compare([one_a], [one_b]).regressions == []
+        blind = [
+            dataclasses.replace(s, results=[dataclasses.replace(r, load_avg_1m=[]) for r in s.results])
+            for s in (one_a, one_b)
+        ]
+        spurious += len(compare.compare([blind[0]], [blind[1]]).regressions)
+    assert spurious > 0
 
 
 def slowed(s: results.Suite, workload: str, backend: str, factor: float) -> results.Suite:

@@ -49,7 +49,8 @@ def counted_train_step_flops(workload: str) -> int:
 @pytest.mark.slow
 @pytest.mark.torch
 @pytest.mark.parametrize(
-    "workload", ["mlp-iris", "cnn-digits", "cnn-cifar10", "conv1d-audio", "dcgan-digits", "dqn-cartpole"]
+    "workload",
+    ["mlp-iris", "cnn-digits", "cnn-cifar10", "conv1d-audio", "dcgan-digits", "dqn-cartpole", "transformer-text"],
 )
 def test_analytic_flops_equal_flop_counter(workload: str) -> None:
     wl = workloads.get(workload)
@@ -81,3 +82,17 @@ def test_conv1d_flops_follow_the_valid_strided_lengths() -> None:
     conv1 = 2 * 497 * 1 * 16 * 32
     forward = conv1 + 2 * 120 * 16 * 32 * 5 + 2 * 26 * 32 * 64 * 5 + 2 * 64 * 8
     assert flops.train_step_flops(workloads.get("conv1d-audio"), 1) == 3 * forward - conv1
+
+
+def test_lstm_flops_by_hand() -> None:
+    """FlopCounterMode counts nn.LSTM as 0, so by hand: 16 steps of the gates (4*64 outputs from 32 + 64
+    inputs), the 64 -> 2 classifier, on 128 sequences; training = 3x forward (the embedding needs no matmul)."""
+    forward = 2 * 128 * 16 * (4 * 64) * (32 + 64) + 2 * 128 * 64 * 2
+    assert flops.train_step_flops(workloads.get("lstm-sentiment"), 128) == 3 * forward
+
+
+def test_transformer_flops_by_hand() -> None:
+    """Per layer and sequence of 16: q/k/v/o 4 * 2*16*64*64, scores and context 2 * 2*16*16*64,
+    feed-forward 2 * 2*16*64*128; 2 layers, the 64 -> 2 classifier; training = 3x forward."""
+    layer = 4 * 2 * 16 * 64 * 64 + 2 * 2 * 16 * 16 * 64 + 2 * 2 * 16 * 64 * 128
+    assert flops.train_step_flops(workloads.get("transformer-text"), 1) == 3 * (2 * layer + 2 * 64 * 2)

@@ -35,7 +35,19 @@ CASES = {
     # conv1 (1*16*32 + 16) + conv2 (16*32*5 + 32) + conv3 (32*64*5 + 64) + fc (64*8 + 8)
     # = 528 + 2592 + 10304 + 520; channels-last input transposed to NCL on the torch side (seen: 3e-8, 7e-9).
     "conv1d-audio": (13944, 1e-5, 1e-5, 1e-6),
+    # embedding 1000*32 + LSTM (4*64*32 + 4*64*64 + 4*64) + fc (64*2 + 2) = 32000 + 24832 + 130: one 4H bias, as
+    # torch's b_hh is zeroed and frozen. Embedding rows are N(0, 1) (|w| up to ~4.5, float32 spacing 4.8e-7):
+    # they end up 1-2 ulps apart (seen 7e-7; all other weights < 1e-8), so the weight tolerance is 5e-6,
+    # still far below the ~6e-5 by which the step moves them.
+    "lstm-sentiment": (56962, 1e-5, 1e-5, 5e-6),
+    # token 1000*64 + position 16*64 + LayerNorm 2*64 + 2 layers * (4 * (64*64 + 64) + 2 * 2*64 + (64*128 + 128)
+    # + (128*64 + 64)) + fc (64*2 + 2) = 64000 + 1024 + 128 + 2*33472 + 130. Embedding weights as for the
+    # LSTM (seen 9.5e-7; all other weights < 1e-8).
+    "transformer-text": (132226, 1e-5, 1e-5, 5e-6),
 }
+
+# The activation the keras side is built with in the mutation check (default tanh); the LSTM's own is tanh.
+MUTANT_ACTIVATION = {"lstm-sentiment": "relu"}
 
 
 @pytest.mark.parametrize("workload", sorted(CASES))
@@ -51,9 +63,21 @@ def test_twins_are_the_same_network(workload: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "workload", ["mlp-iris", "dcgan-digits", "dqn-cartpole", "cnn-digits", "cnn-cifar10", "conv1d-audio"]
+    "workload",
+    [
+        "mlp-iris",
+        "dcgan-digits",
+        "dqn-cartpole",
+        "cnn-digits",
+        "cnn-cifar10",
+        "conv1d-audio",
+        "lstm-sentiment",
+        "transformer-text",
+    ],
 )
 def test_parity_check_bites_on_a_mutated_twin(workload: str, tmp_path: Path) -> None:
-    """Same weights, keras side built with tanh instead of relu: outputs must differ beyond tolerance."""
-    r = parity.prove(workload, tmp_path, keras_overrides={"activation": "tanh"})
+    """Same weights, keras side built with another activation (tanh; relu where the twin's own is tanh):
+    outputs must differ beyond tolerance."""
+    mutant = MUTANT_ACTIVATION.get(workload, "tanh")
+    r = parity.prove(workload, tmp_path, keras_overrides={"activation": mutant})
     assert r["outputs_max_abs"] > 1e-3, r

@@ -81,3 +81,15 @@ def test_trend_has_a_point_per_run_and_dated_axis() -> None:
     assert len(ax.lines[0].get_xdata()) == 3
     assert ax.get_ylabel() == "median step time (ms)" and ax.get_xlabel() == "run start (UTC)"
     assert legend_labels(fig) == ["torch-eager"]
+
+
+def test_bars_spanning_orders_of_magnitude_use_a_log_axis_and_carry_their_values() -> None:
+    wide = plots.Panel(
+        "mlp-iris",
+        "median step time (ms)",
+        bars=(plots.Bar("torch-eager", 124.0, 16.0, 172.0), plots.Bar("keras", 0.492, 0.41, 0.66)),
+    )
+    ax = plots.bars_figure([wide, step_panel("cnn-digits")], "Step time").axes[0]
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "median step time (ms) (log scale)"
+    assert [t.get_text() for t in ax.texts] == ["124", "0.492"]
+    assert ax.get_ylim()[0] < 0.41  # the lower CI bound of the smallest bar is inside the axis

@@ -243,3 +243,9 @@ def test_bad_report_input_is_one_line_and_exit_2(tmp_path: Path, content: str, m
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert not (tmp_path / "out" / "REPORT.md").exists()
+
+
+def test_a_busy_host_is_flagged_up_front() -> None:
+    busy = report.render([results.load(DATA / "compare-repeat-a.json")])  # recorded at load 5-7 on 2 CPUs
+    assert "**Warning: busy host.** `20261125T191537Z-1240cc` (load average up to 6.7 on 2 CPUs)" in busy
+    assert "busy host" not in report.render([results.load(FIXTURE)])  # no load recorded: no claim

@@ -5,19 +5,24 @@ Layout: `x` int32 (N, SEQ_LEN) token ids, `y` int64 (0 negative, 1 positive). Id
 padding and OOV_ID (1) an unknown word; words have ids 2 .. VOCAB_SIZE - 1. Every sequence is
 *pre*-padded (padding at the start) and, when too long, truncated at the start (the end of a
 review is kept), so that the last position always holds a real token: the LSTM classifies from
-its last hidden state, and the transformer masks the padding.
+its last hidden state without masking, and the transformer masks the padding.
 
-Default (no data folder): a synthetic sentiment corpus generated from the seed. Cue words carry
-polarity (+1 / -1); an intensifier right before a cue doubles it; a negator ("not", "never")
-flips the next cue if only intensifiers stand between them ("not very good" = -2), and has no
-effect before filler ("not the plot"). The label is the sign of the summed score (ties are
-redrawn), the classes are balanced. A bag-of-words model cannot tell which cue a negator
-belongs to, so an order-aware model beats it (tests/test_datasets_text.py shows both).
+Default (no data folder): a synthetic sentiment corpus generated from the seed, 20000 training and
+2000 test sentences of 6..16 words, balanced. Cue words carry polarity (+1 / -1); an intensifier
+right before a cue doubles it; a negator ("not", "never") flips the next cue if only intensifiers
+stand between them ("not very good" = -2), and modifies nothing when filler follows it ("not the
+plot"). The label is the sign of the summed score (zero-score sentences are redrawn). Word counts
+cannot tell which cue a negator belongs to: logistic regression on them reaches ~0.75, the rule
+itself 1.0, and the order-aware models ~0.95 (tests/test_datasets_text.py). The corpus is large
+because the transformer needs it: on 3000 sentences it memorises them and stays near the bag-of-words
+level (seen 0.72-0.78 test accuracy), while the LSTM learns the rule from 3000 too.
 
 Real data: IMDB (Maas et al. 2011) in its aclImdb folder layout under the data folder
 (`data_dir/aclImdb/{train,test}/{pos,neg}/*.txt`, or `data_dir` itself being aclImdb). One
 tokenizer for both splits, in plain Python: lowercase, "<br />" removed, split on non-letters;
-the vocabulary is the VOCAB_SIZE - 2 most frequent training words (ties alphabetical).
+the vocabulary is the VOCAB_SIZE - 2 most frequent training words (ties alphabetical). SEQ_LEN is
+sized for the synthetic corpus and the CPU budget: of an IMDB review the models see the last 16
+words, so IMDB here checks the real-data path rather than benchmarking IMDB accuracy.
 """
 
 from __future__ import annotations
@@ -138,8 +143,14 @@ def load_synthetic(seed: int) -> Dataset:
     train, y_train = synthetic_corpus(SYNTHETIC_TRAIN, u)
     test, y_test = synthetic_corpus(SYNTHETIC_TEST, u)
     return Dataset(
-        "text", encode(train, SYNTHETIC_VOCAB), y_train, encode(test, SYNTHETIC_VOCAB), y_test, 2,
-        f"synthetic sentiment corpus (seed {seed})", _info(len(SYNTHETIC_VOCAB) + 2),
+        "text",
+        encode(train, SYNTHETIC_VOCAB),
+        y_train,
+        encode(test, SYNTHETIC_VOCAB),
+        y_test,
+        2,
+        f"synthetic sentiment corpus (seed {seed})",
+        _info(len(SYNTHETIC_VOCAB) + 2),
     )
 
 
@@ -214,7 +225,13 @@ def load_imdb(data_dir: Path) -> Dataset:
     test, y_test = read_imdb_split(root, "test")
     vocab = build_vocabulary(train)
     return Dataset(
-        "text", encode(train, vocab), y_train, encode(test, vocab), y_test, 2, f"IMDB aclImdb ({root})",
+        "text",
+        encode(train, vocab),
+        y_train,
+        encode(test, vocab),
+        y_test,
+        2,
+        f"IMDB aclImdb ({root})",
         _info(len(vocab) + 2),
     )
 

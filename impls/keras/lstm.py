@@ -20,8 +20,14 @@ def build(workload: Workload) -> dict[str, keras.Model]:
     inp = keras.Input((k["seq_len"],), dtype="int32", name="x")
     e = keras.layers.Embedding(k["vocab_size"], k["embed_dim"], name="embedding")(inp)
     h = keras.layers.LSTM(
-        k["hidden"], activation=k["activation"], recurrent_activation="sigmoid", use_bias=True, return_sequences=False,
-        unroll=False, use_cudnn="auto", name="lstm",
+        k["hidden"],
+        activation=k["activation"],
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        return_sequences=False,
+        unroll=False,
+        use_cudnn="auto",
+        name="lstm",
     )(e)
     h = keras.layers.Dropout(k["dropout"], name="dropout")(h)
     out = keras.layers.Dense(k["num_classes"], name="fc")(h)

@@ -16,10 +16,10 @@ from typing import Any
 import keras
 from keras import ops
 
+from bench.datasets.text import PAD_ID
 from bench.spec import Workload
 from impls.keras.weights import LayerMap
 
-PAD_ID = 0  # bench/datasets/text.py
 MASK_BIAS = -1e9  # added to the attention scores of padding keys
 
 

@@ -17,11 +17,11 @@ import math
 import torch
 from torch import nn
 
+from bench.datasets.text import PAD_ID
 from bench.spec import Workload
 from impls.torch.common import activation
 from impls.torch.common import token_ids_int64 as prepare  # noqa: F401  (the backend's `prepare` hook)
 
-PAD_ID = 0  # bench/datasets/text.py
 MASK_BIAS = -1e9  # added to the attention scores of padding keys: softmax gives them weight 0
 
 
