@@ -13,16 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt  # after matplotlib.use: no GUI backend is ever loaded
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+if TYPE_CHECKING:  # matplotlib itself is imported when the first figure is drawn (CLI start-up stays fast)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 DPI = 110
 PANEL_W_IN, PANEL_H_IN = 4.6, 3.5
@@ -84,8 +79,21 @@ def unique(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (PNG files, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def grid(n: int, suptitle: str, backends: Sequence[str]) -> tuple[Figure, list[Axes]]:
     """Panels in rows of up to MAX_COLS, a title on top and the legend of backends (colours) below."""
+    from matplotlib.patches import Patch
+
+    plt = pyplot()
     cols = min(MAX_COLS, n)
     rows = math.ceil(n / cols)
     width = max(MIN_FIG_W_IN, PANEL_W_IN * cols)
@@ -105,7 +113,7 @@ def save(fig: Figure, path: Path) -> Path:
     """Write the figure as PNG (nothing cut off at the edges) and free it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -181,6 +189,8 @@ def curves_figure(panels: Sequence[Panel], suptitle: str, xlabel: str) -> Figure
 
 def trend_figure(series: Mapping[str, Mapping[str, Sequence[tuple[datetime, float]]]], suptitle: str) -> Figure:
     """{workload: {backend: [(run start, median step ms)]}}: one line per backend, a point per run."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     fig, axes = grid(len(series), suptitle, unique(b for s in series.values() for b in s))
     for ax, (workload, by_backend) in zip(axes, series.items()):
         for backend, points in by_backend.items():
@@ -190,8 +200,8 @@ def trend_figure(series: Mapping[str, Mapping[str, Sequence[tuple[datetime, floa
         ax.set_ylabel("median step time (ms)")
         ax.set_xlabel("run start (UTC)")
         ax.set_ylim(bottom=0)
-        locator = mdates.AutoDateLocator()
+        locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         ax.grid(alpha=0.3)
     return fig

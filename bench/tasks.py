@@ -17,6 +17,8 @@ from scipy.special import log_softmax
 from bench import data
 from bench.backends import Backend
 from bench.errors import UsageError
+from bench.gan_quality import GanScorer
+from bench.rl import ReplayBuffer, linear_epsilon
 from bench.spec import Workload
 
 
@@ -84,8 +86,6 @@ class GanTask:
     predict_key = "z"
 
     def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
-        from bench.gan_quality import GanScorer
-
         self.workload = workload
         self.seed = seed
         self.z_dim = int(workload.model_kwargs["z_dim"])
@@ -130,8 +130,6 @@ class DqnTask:
     def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
         import gymnasium
 
-        from bench.rl import ReplayBuffer
-
         self.workload = workload
         self.seed = seed
         self.k = k = workload.model_kwargs
@@ -155,7 +153,7 @@ class DqnTask:
         k = self.k
         return {
             "name": k["env"],
-            "source": f"gymnasium {self.env.spec.id if self.env.spec else k['env']}",
+            "source": f"gymnasium {gymnasium_version()} {k['env']}",
             "obs_dim": k["obs_dim"],
             "num_actions": k["num_actions"],
             "max_episode_steps": self.env.spec.max_episode_steps if self.env.spec else None,
@@ -179,8 +177,6 @@ class DqnTask:
         self.obs = next_obs
 
     def act(self, backend: Backend) -> int:
-        from bench.rl import linear_epsilon
-
         k = self.k
         eps = linear_epsilon(self.env_steps, k["eps_start"], k["eps_end"], k["eps_decay_steps"])
         explore, random_action = self.explore_rng.random() < eps, int(self.explore_rng.integers(k["num_actions"]))
@@ -220,6 +216,12 @@ class DqnTask:
     def example_batch(self) -> dict[str, np.ndarray]:
         """A replay minibatch of warm-up transitions, with sync_target set (parity exercises the sync)."""
         return dict(self.example)
+
+
+def gymnasium_version() -> str:
+    from importlib.metadata import version
+
+    return version("gymnasium")
 
 
 TASKS = {"classify": ClassifyTask, "gan": GanTask, "dqn": DqnTask}

@@ -37,12 +37,12 @@ CASES = {
     "conv1d-audio": (13944, 1e-5, 1e-5, 1e-6),
     # embedding 1000*32 + LSTM (4*64*32 + 4*64*64 + 4*64) + fc (64*2 + 2) = 32000 + 24832 + 130: one 4H bias, as
     # torch's b_hh is zeroed and frozen. Embedding rows are N(0, 1) (|w| up to ~4.5, float32 spacing 4.8e-7):
-    # they end up 1-2 ulps apart (seen 7e-7; all other weights < 1e-8), so the weight tolerance is 5e-6,
+    # they end up a few ulps apart (seen 7e-7..1.7e-6; all other weights < 2e-8), so the weight tolerance is 5e-6,
     # still far below the ~6e-5 by which the step moves them.
     "lstm-sentiment": (56962, 1e-5, 1e-5, 5e-6),
     # token 1000*64 + position 16*64 + LayerNorm 2*64 + 2 layers * (4 * (64*64 + 64) + 2 * 2*64 + (64*128 + 128)
     # + (128*64 + 64)) + fc (64*2 + 2) = 64000 + 1024 + 128 + 2*33472 + 130. Embedding weights as for the
-    # LSTM (seen 9.5e-7; all other weights < 1e-8).
+    # LSTM (seen 9.5e-7..1.5e-6; all other weights < 2e-8).
     "transformer-text": (132226, 1e-5, 1e-5, 5e-6),
 }
 

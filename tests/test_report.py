@@ -22,6 +22,8 @@ from .conftest import fwbench
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "suite-mlp-iris.json"
 GOLDEN = DATA / "REPORT-suite-mlp-iris.md"
+# Real `pytest tests/benchmarks --benchmark-only -k mlp-iris -m torch|keras --benchmark-json FILE` output,
+# recorded while the shared machine was heavily loaded (hence torchscript's 332 ms steps).
 PB_FILES = (DATA / "pytest-benchmark-mlp-iris-torch.json", DATA / "pytest-benchmark-mlp-iris-keras.json")
 PB_GOLDEN = DATA / "REPORT-pytest-benchmark-mlp-iris.md"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

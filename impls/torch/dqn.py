@@ -50,7 +50,7 @@ def count_params(raw_parts: Mapping[str, nn.Module]) -> int:
 def train_step(
     parts: Mapping[str, nn.Module], optimizers: Mapping[str, torch.optim.Optimizer], batch: Mapping[str, torch.Tensor]
 ) -> torch.Tensor:
-    sync = bool(batch["sync_target"])  # read before any work is queued, so it costs no device sync
+    sync = bool(batch["sync_target"])  # read first: on CUDA the one-byte copy waits for no queued compute
     q, target = parts["q"], parts["target"]
     with torch.no_grad():
         y = batch["reward"] + batch["discount"] * target(batch["next_obs"]).max(dim=1).values
