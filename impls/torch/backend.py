@@ -195,14 +195,16 @@ class TorchCompile(TorchEager):
             "inductor_cache_dir": self.cache_dir,
             "compile_cache": self.cache_state,
             "inductor_fx_graph_cache": bool(inductor_config.fx_graph_cache),
-            "graph_breaks": graph_breaks(),
+            "graph_breaks": graph_breaks("graph_break"),
+            # frames dynamo refused (e.g. nn.LSTM without allow_rnn): they run eagerly, uncompiled
+            "dynamo_unimplemented": graph_breaks("unimplemented"),
         }
 
 
-def graph_breaks() -> int | None:
-    """Graph breaks counted by dynamo so far in this process (None if the counter is unavailable)."""
+def graph_breaks(counter: str) -> int | None:
+    """A dynamo counter's total so far in this process (None if the counters are unavailable)."""
     try:
         from torch._dynamo.utils import counters
     except ImportError:
         return None
-    return int(sum(counters["graph_break"].values()))
+    return int(sum(counters[counter].values()))
