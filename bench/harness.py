@@ -14,7 +14,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bench.backends import Backend
 from bench.tasks import Task
@@ -44,7 +44,6 @@ class Measurement:
     time_to_target_s: float | None
     epochs_to_target: int | None
     diverged_at_step: int | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def clock_ns() -> int:

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -25,8 +23,3 @@ def fwbench(*args: str, timeout: float = 900, cwd: Path | None = None) -> subpro
         timeout=timeout,
         check=False,
     )
-
-
-@pytest.fixture
-def run_cli():
-    return fwbench
