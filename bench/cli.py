@@ -103,7 +103,10 @@ def build_parser() -> Parser:
     o = sub.add_parser("overhead", help="harness vs a bare training loop, per backend: the harness's distortion")
     o.add_argument("--workloads", nargs="+", metavar="NAME", help="default: mlp-iris cnn-cifar10 lstm-sentiment")
     o.add_argument("--backends", nargs="+", metavar="NAME", help="default: all installed")
-    o.add_argument("--repeats", type=positive_int, default=3, help="interleaved process pairs (default 3)")
+    o.add_argument(
+        "--repeats", type=positive_int, default=2, help="worker processes per (workload, backend) (default 2)"
+    )
+    o.add_argument("--blocks", type=positive_int, default=10, help="harness/bare block pairs per process (default 10)")
     o.add_argument("--threads", type=positive_int, default=None)
     o.add_argument("--device", default="cpu")
     o.add_argument("--out", default="results", help="writes OUT/overhead/<id>.json")
@@ -289,7 +292,7 @@ def cmd_overhead(a: argparse.Namespace) -> int:
         time_limit_s=PROFILES["quick"].time_limit_s,
     )  # fmt: skip
     preflight(plan)
-    rows = overhead.run(plan, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
+    rows = overhead.run(plan, a.blocks, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
     print(report.markdown(overhead.table(rows)))
     path = Path(a.out) / "overhead" / f"{launch.new_run_id()}.json"
     results.atomic_write_json(path, overhead.to_json(rows, plan))

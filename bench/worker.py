@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import json
 import os
 import signal
@@ -190,28 +191,59 @@ def matmul_peak(backend_name: str, device: str, threads: int, interop_threads: i
     }
 
 
-def overhead_side(
-    mode: str, backend_name: str, workload: str, device: str, threads: int, warmup: int
-) -> dict[str, Any]:
-    """Mean ms per training step over the same batches after the same warm-up, measured either by
-    the harness (per-step clock, adapter, evaluation between epochs) or around a bare loop."""
+class FirstSteps:
+    """A classification task cut to its first `steps_per_epoch` batches per epoch (overhead blocks)."""
+
+    def __init__(self, task: tasks.Task, steps_per_epoch: int) -> None:
+        self.task = task
+        self.workload = task.workload
+        self.steps_per_epoch = steps_per_epoch
+
+    def batches(self, epoch: int, backend: Any) -> Any:
+        return itertools.islice(self.task.batches(epoch, backend), self.steps_per_epoch)
+
+    def evaluate(self, backend: Any) -> dict[str, float]:
+        return self.task.evaluate(backend)
+
+
+OVERHEAD_BLOCK_STEPS = 48  # steps per block: long enough that a block mean is stable, short enough to alternate often
+
+
+def overhead_blocks(backend_name: str, workload: str, device: str, threads: int, blocks: int) -> dict[str, Any]:
+    """The harness and a bare loop in one process, on the same batches, in alternating blocks.
+
+    Each block trains OVERHEAD_BLOCK_STEPS steps and yields its mean ms per step: for the harness,
+    the mean of its per-step clock (what its step-time figures are made of; batches are made and
+    moved between steps, evaluation runs after each epoch, as in a real run); for the bare loop,
+    one clock read around the whole block. One block of each first warms both up (tracing,
+    compilation, caches); then `blocks` pairs run in ABBA order so that drift hits both alike.
+    """
     info = backends.get(backend_name)
     wl = workloads.get(workload)
-    backend = info.load()(device, threads, 1, 0, False)  # thread settings only, for the bare loop
-    task = tasks.make(wl, 0)
-    epochs = wl.quick_epochs
-    skip = warmup + 1
-    if mode == "harness":
-        backend.build(wl, None)
-        m = harness.run(backend, task, epochs, warmup)
-        times = [m.first_step_ms or 0.0, *m.warmup_step_ms, *m.step_ms][skip:]
-        return {"mode": mode, "steps": len(times), "ms_per_step": float(np.mean(times))}
+    backend = info.load()(device, threads, 1, 0, False)
+    backend.build(wl, None)
+    full = tasks.make(wl, 0)
+    per_epoch = min(OVERHEAD_BLOCK_STEPS, sum(1 for _ in full.batches(0, backend)))
+    epochs = -(-OVERHEAD_BLOCK_STEPS // per_epoch)
+    task = FirstSteps(full, per_epoch)
     batches = [b for e in range(epochs) for b in task.batches(e, backend)]
     bare = importlib.import_module(info.module.rsplit(".", 1)[0] + ".bare")
     loop = bare.make_loop(wl, backend_name, batches, device)
-    loop(0, skip)
-    total_ms = harness.time_once(lambda: loop(skip, len(batches)))
-    return {"mode": mode, "steps": len(batches) - skip, "ms_per_step": total_ms / (len(batches) - skip)}
+
+    def harness_block() -> float:
+        m = harness.run(backend, task, epochs, 0)
+        return float(np.mean([m.first_step_ms or 0.0, *m.warmup_step_ms, *m.step_ms]))
+
+    def bare_block() -> float:
+        return harness.time_once(lambda: loop(0, len(batches))) / len(batches)
+
+    harness_block()
+    bare_block()
+    out: dict[str, Any] = {"steps_per_block": len(batches), "harness_ms": [], "bare_ms": []}
+    for i in range(blocks):
+        for mode in ("harness", "bare") if i % 2 == 0 else ("bare", "harness"):
+            out[f"{mode}_ms"].append(harness_block() if mode == "harness" else bare_block())
+    return out
 
 
 def die_with_launcher() -> None:
@@ -238,9 +270,9 @@ def main(argv: list[str]) -> int:
         result = measure(cfg)
         results.atomic_write_json(Path(argv[2]), result.to_dict())
         return 0
-    if len(argv) == 8 and argv[0] == "overhead":
-        out = overhead_side(argv[1], argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]))
-        results.atomic_write_json(Path(argv[7]), out)
+    if len(argv) == 7 and argv[0] == "overhead":
+        out = overhead_blocks(argv[1], argv[2], argv[3], int(argv[4]), int(argv[5]))
+        results.atomic_write_json(Path(argv[6]), out)
         return 0
     if len(argv) == 6 and argv[0] == "peak":
         out = matmul_peak(argv[1], argv[2], int(argv[3]), int(argv[4]))
@@ -252,7 +284,7 @@ def main(argv: list[str]) -> int:
     print(
         "usage: python -m bench.worker run CONFIG.json OUT.json | export-init WORKLOAD SEED OUT.npz"
         " | peak BACKEND DEVICE THREADS INTEROP OUT.json"
-        " | overhead bare|harness BACKEND WORKLOAD DEVICE THREADS WARMUP OUT.json",
+        " | overhead BACKEND WORKLOAD DEVICE THREADS BLOCKS OUT.json",
         file=sys.stderr,
     )
     return 2

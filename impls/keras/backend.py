@@ -87,7 +87,10 @@ class KerasGraph:
         if self._prepare is not None:
             batch = self._prepare(batch)
         with tf.device(self.tf_device):
-            return {k: tf.identity(tf.convert_to_tensor(v)) for k, v in batch.items()}
+            out = {k: tf.identity(tf.convert_to_tensor(v)) for k, v in batch.items()}
+        if self.device == "cuda":
+            tf.test.experimental.sync_devices()  # the batch is resident before the step clock starts
+        return out
 
     def train_step(self, batch: Mapping[str, tf.Tensor]) -> float:
         with tf.device(self.tf_device):

@@ -71,7 +71,12 @@ class TorchEager:
     def prepare(self, batch: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
         if self._prepare is not None:
             batch = self._prepare(batch)
-        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in batch.items()}
+        out = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in batch.items()}
+        if self.device == "cuda":
+            # A copy from pageable memory can return before its DMA lands; the step clock must not
+            # start with the batch still in flight (the bare loop's tensors are resident).
+            torch.cuda.synchronize()
+        return out
 
     def train_step(self, batch: Mapping[str, torch.Tensor]) -> float:
         return self._step(self.parts, self.optimizers, batch).item()

@@ -1,0 +1,49 @@
+"""`fwbench overhead`: harness and bare loop paired in one worker process, blocks in ABBA order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import backends, overhead
+
+from .conftest import fwbench
+
+
+@pytest.mark.parametrize("backend", ["torch-eager", "keras"])
+def test_overhead_pairs_blocks_in_one_process_and_writes_its_figures(backend: str, tmp_path) -> None:
+    if not backends.get(backend).installed():
+        pytest.skip(f"{backend} not installed")
+    p = fwbench(
+        "overhead", "--workloads", "mlp-iris", "--backends", backend, "--repeats", "2", "--blocks", "3",
+        "--threads", "1", "--out", str(tmp_path), timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "harness/bare [95% CI]" in p.stdout and f"| {backend}" in p.stdout
+    (path,) = (tmp_path / "overhead").glob("*.json")
+    (row,) = json.loads(path.read_text())["rows"]
+    assert (row["workload"], row["backend"], row["processes"]) == ("mlp-iris", backend, 2)
+    # mlp-iris is one full batch per epoch: a block is OVERHEAD_BLOCK_STEPS epochs of one step
+    assert row["steps_per_block"] == 48
+    assert len(row["bare_ms"]) == len(row["harness_ms"]) == 2 * 3
+    assert all(0 < x < 1e4 for x in row["bare_ms"] + row["harness_ms"])
+    ratio, low, high = row["ratio"]
+    assert low <= ratio <= high
+    assert 0.2 < ratio < 5  # sanity bound only: the goal itself is checked by the command, not by a timed test
+
+
+def test_overhead_refuses_workloads_without_a_supervised_loss() -> None:
+    p = fwbench("overhead", "--workloads", "dqn-cartpole", timeout=60)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        "fwbench: error: overhead runs classification workloads only; not: dqn-cartpole"
+    ]
+
+
+def test_overhead_table_flags_a_ratio_above_the_goal() -> None:
+    fast = overhead.OverheadRow("w", "b", bare_ms=[10.0] * 8, harness_ms=[10.1] * 8, processes=1, steps_per_block=4)
+    slow = overhead.OverheadRow("w", "c", bare_ms=[10.0] * 8, harness_ms=[11.0] * 8, processes=1, steps_per_block=4)
+    t = overhead.table([fast, slow])
+    assert list(t[f"<= {overhead.GOAL}"]) == ["yes", "NO"]
+    assert t["harness/bare [95% CI]"][1].startswith("1.100")
