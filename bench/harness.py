@@ -1,8 +1,11 @@
 """The one training and timing loop. The clock lives here and nowhere else.
 
-Per step: the task makes a numpy batch, the backend turns it into device tensors (untimed),
-then the clock runs around `backend.train_step` alone, which returns the loss as a Python float,
-so the device work is finished when the clock stops. Evaluation runs after each epoch, outside
+Batches: the task makes numpy batches and the backend turns them into device tensors, untimed,
+PREFETCH_STEPS at a time where the task allows it (`task.batches_ahead`), so that most steps run
+back to back as in a plain training loop rather than after a burst of batch-making that evicts
+the step's working set from the CPU caches; DQN, whose batches depend on the last step's weights,
+makes each batch just before its step. The clock runs around `backend.train_step` alone, which
+returns the loss as a Python float, so the device work is finished when the clock stops. Evaluation runs after each epoch, outside
 the clock. The first step (tracing, scripting, compilation) is kept apart; the warm-up steps
 after it (at least the profile's `warmup_steps`, more until the times settle: SETTLE_RULE) are
 kept but not counted as steady state (docs/METHODOLOGY.md).
@@ -10,15 +13,17 @@ kept but not counted as steady state (docs/METHODOLOGY.md).
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from bench.backends import Backend
 from bench.tasks import Task
 
+PREFETCH_STEPS = 32  # batches made and moved to the device ahead of their steps (a bounded chunk)
 SETTLE_WINDOW = 5
 SETTLE_TOLERANCE = 0.10
 SETTLE_RULE = (
@@ -82,6 +87,24 @@ def time_once(fn: Callable[[], object]) -> float:
     return (clock_ns() - t0) / 1e6
 
 
+def device_batches(
+    backend: Backend, task: Task, epoch: int, first_step: int, poison_step: int | None
+) -> Iterator[object]:
+    """The epoch's batches, prepared for the device in chunks (PREFETCH_STEPS, or 1 where the task
+    forbids making batches ahead). `poison_step` (fault injection) feeds NaN inputs at that step."""
+    chunk = PREFETCH_STEPS if task.batches_ahead else 1
+    source = task.batches(epoch, backend)
+    step = first_step
+    while raw := list(itertools.islice(source, chunk)):
+        ready = []
+        for batch in raw:
+            if step == poison_step:
+                batch = {k: v * float("nan") if v.dtype.kind == "f" else v for k, v in batch.items()}
+            ready.append(backend.prepare(batch))
+            step += 1
+        yield from ready
+
+
 def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_step: int | None = None) -> Measurement:
     """Train for `epochs`, timing every step. `poison_step` (fault injection) feeds NaN inputs."""
     wl = task.workload
@@ -97,10 +120,7 @@ def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_ste
     metrics: dict[str, float] = {}
     for epoch in range(epochs):
         losses: list[float] = []
-        for batch in task.batches(epoch, backend):
-            if poison_step is not None and step == poison_step:
-                batch = {k: v * float("nan") if v.dtype.kind == "f" else v for k, v in batch.items()}
-            prepared = backend.prepare(batch)
+        for prepared in device_batches(backend, task, epoch, step, poison_step):
             t0 = clock_ns()
             loss = backend.train_step(prepared)
             dt = clock_ns() - t0

@@ -67,6 +67,30 @@ def ratio_of_medians(a: Sequence[float], b: Sequence[float], seed: int = 0) -> t
     return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def paired_ratio(a: Sequence[float], b: Sequence[float], seed: int = 0) -> tuple[float, float, float] | None:
+    """median of a[i] / b[i] over pairs measured side by side, with a bootstrap 95% CI over the pairs
+    (percentile method). Pairing cancels what the two members share (drift, the process they ran in)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples differ in length: {x.size} vs {y.size}")
+    if x.size == 0 or np.any(y <= 0):
+        return None
+    q = x / y
+    point = float(np.median(q))
+    if q.size < 3 or np.ptp(q) == 0:
+        return point, point, point
+    res = stats.bootstrap(
+        (q,),
+        np.median,
+        confidence_level=CONFIDENCE,
+        n_resamples=N_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+        vectorized=True,
+    )
+    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def significant(ci: tuple[float, float, float] | None) -> bool:
     """A ratio differs from 1 only when its whole confidence interval lies on one side of 1."""
     return ci is not None and (ci[1] > 1.0 or ci[2] < 1.0)

@@ -26,6 +26,9 @@ class Task(Protocol):
     workload: Workload
     samples_per_step: int
     predict_key: str  # the batch entry that `backend.predict` takes (parity tests, FLOP counting)
+    # Whether the harness may make batches ahead of the steps (False where a batch depends on the
+    # previous step's weights, as DQN's acting does)
+    batches_ahead: bool
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -43,6 +46,7 @@ class ClassifyTask:
 
     eval_batch = 1024
     predict_key = "x"
+    batches_ahead = True
 
     def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
         self.workload = workload
@@ -84,6 +88,7 @@ class GanTask:
 
     eval_samples = 1000
     predict_key = "z"
+    batches_ahead = True
 
     def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
         self.workload = workload
@@ -126,6 +131,7 @@ class DqnTask:
     """
 
     predict_key = "obs"
+    batches_ahead = False  # acting uses the weights of the step just taken
 
     def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
         import gymnasium

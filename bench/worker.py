@@ -197,6 +197,7 @@ class FirstSteps:
     def __init__(self, task: tasks.Task, steps_per_epoch: int) -> None:
         self.task = task
         self.workload = task.workload
+        self.batches_ahead = task.batches_ahead
         self.steps_per_epoch = steps_per_epoch
 
     def batches(self, epoch: int, backend: Any) -> Any:

@@ -11,9 +11,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def fwbench(*args: str, timeout: float = 900, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would (`python -m bench ...`), capturing output."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+def fwbench(
+    *args: str, timeout: float = 900, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would (`python -m bench ...`), capturing output; `env` adds variables."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "bench", *args],
         cwd=cwd or REPO,

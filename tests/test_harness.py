@@ -105,3 +105,42 @@ def test_settle_rule_skips_a_slow_start() -> None:
     assert k == 3  # window [20, 12, 10.5, 10, 10.2] has mean 12.5: not settled; [12, ...] has 10.5: settled
     assert harness.settle_index([10.0] * 30, min_warmup=4) == 4  # never earlier than the profile's warm-up
     assert harness.settle_index([10.0] * 3, min_warmup=5) == 3  # short runs: everything is warm-up
+
+
+class Recording(NumpySoftmax):
+    """Logs the order of prepare and train_step calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[str] = []
+
+    def prepare(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.log.append("p")
+        return super().prepare(batch)
+
+    def train_step(self, batch: dict[str, np.ndarray]) -> float:
+        self.log.append("s")
+        return super().train_step(batch)
+
+
+@pytest.mark.parametrize(("ahead", "chunk"), [(True, harness.PREFETCH_STEPS), (False, 1)])
+def test_batches_are_prepared_ahead_in_chunks_only_where_the_task_allows(ahead: bool, chunk: int) -> None:
+    wl = workloads.get("cnn-digits")  # 45 batches per epoch: one full chunk and a partial one
+    task = tasks.make(wl, seed=0)
+    task.batches_ahead = ahead  # type: ignore[misc]
+    n = sum(1 for _ in task.batches(0, None))  # type: ignore[arg-type]
+
+    class Flat(Recording):
+        def build(self, workload: Any, init: Any) -> None:
+            self.w = np.zeros((64 + 1, 10))
+
+        @staticmethod
+        def features(x: np.ndarray) -> np.ndarray:
+            return np.hstack([x.reshape(len(x), -1), np.ones((len(x), 1))])
+
+    b = Flat()
+    b.build(wl, None)
+    m = harness.run(b, task, epochs=1, warmup_steps=0)
+    assert m.steps == n
+    expected = "".join("p" * min(chunk, n - i) + "s" * min(chunk, n - i) for i in range(0, n, chunk))
+    assert "".join(b.log) == expected

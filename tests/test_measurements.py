@@ -91,3 +91,26 @@ def test_ten_times_the_parameters_shows_a_larger_model_share(backend: str) -> No
     assert big["params"] == pytest.approx(10 * small["params"], rel=0.01)
     # 7M more float32 parameters, with gradients and two Adam moments: >= 4 x 28 MB more
     assert big["model_share_rss_mib"] - small["model_share_rss_mib"] > 60, (small, big)
+
+
+def test_compile_cache_is_cold_per_workload_until_that_workload_was_compiled(tmp_path) -> None:
+    pytest.importorskip("torch")
+    base = tmp_path / "inductor"
+    cache = {"TORCHINDUCTOR_CACHE_DIR": str(base)}
+    args = ("--backends", "torch-compile", "--epochs", "1", "--init", "native", "--out", str(tmp_path))
+
+    def states(*workloads: str) -> dict[str, tuple[str, str]]:
+        p = fwbench("run", "--workloads", *workloads, *args, env=cache, timeout=600)
+        assert p.returncode == 0, p.stderr
+        (newest,) = sorted((tmp_path / "runs").glob("*.json"))[-1:]
+        return {
+            r.workload: (r.settings["compile_cache"], r.settings["inductor_cache_dir"])
+            for r in results.load(newest).results
+        }
+
+    first = states("mlp-iris")
+    assert first == {"mlp-iris": ("cold", str(base / "fwbench" / "mlp-iris"))}
+    # mlp-iris now finds its own graphs; dqn-cartpole compiles from nothing although the cache holds files
+    second = states("mlp-iris", "dqn-cartpole")
+    assert second["mlp-iris"][0] == "warm"
+    assert second["dqn-cartpole"] == ("cold", str(base / "fwbench" / "dqn-cartpole"))

@@ -51,3 +51,27 @@ def test_cv() -> None:
     assert stats.cv([1.0]) is None
     assert stats.cv([2.0, 2.0, 2.0]) == 0.0
     assert stats.cv([1.0, 3.0]) == pytest.approx(np.std([1.0, 3.0], ddof=1) / 2.0)
+
+
+def test_pairing_finds_a_small_shift_that_shared_drift_hides_from_unpaired_medians() -> None:
+    """Pairs share a large drift (process effect, machine load); one member is 3% slower."""
+    rng = np.random.default_rng(3)
+    drift = rng.lognormal(0.0, 0.2, 40)  # +-20% from pair to pair, shared by both members
+    bare = 10.0 * drift * rng.lognormal(0.0, 0.01, 40)
+    harness = 10.3 * drift * rng.lognormal(0.0, 0.01, 40)
+    paired = stats.paired_ratio(harness, bare)
+    assert paired is not None and stats.significant(paired)
+    assert paired[0] == pytest.approx(1.03, abs=0.01)
+    assert paired[2] - paired[1] < 0.02
+    unpaired = stats.ratio_of_medians(harness, bare)
+    assert unpaired is not None and not stats.significant(unpaired)
+
+
+def test_paired_ratio_of_equal_members_is_not_significant_and_rejects_unequal_lengths() -> None:
+    rng = np.random.default_rng(4)
+    drift = rng.lognormal(0.0, 0.2, 40)
+    a, b = drift * rng.lognormal(0.0, 0.01, 40), drift * rng.lognormal(0.0, 0.01, 40)
+    r = stats.paired_ratio(a, b)
+    assert r is not None and r[1] < 1.0 < r[2]
+    with pytest.raises(ValueError, match="40 vs 39"):
+        stats.paired_ratio(a, b[:-1])

@@ -8,6 +8,7 @@ provide `train_step`, `predict`, `make_optimizers`, `prepare`, `count_params` an
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -180,13 +181,22 @@ class TorchCompile(TorchEager):
     name: ClassVar[str] = "torch-compile"
     mode: ClassVar[str] = "default"
 
-    def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
-        super().__init__(device, threads, interop_threads, seed, deterministic)
-        # Cold or warm: whether inductor's on-disk cache held anything before this process compiled.
+    cache_dir: str | None = None
+    cache_state: str | None = None
+
+    def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
+        # One inductor cache per workload (under the user's TORCHINDUCTOR_CACHE_DIR or inductor's
+        # default), so that "warm" means: this workload's graphs were compiled by an earlier run,
+        # not merely that some other model left files in a shared cache. Set before compiling.
         from torch._inductor.runtime.cache_dir_utils import cache_dir
 
-        self.cache_dir = cache_dir()
-        self.cache_state = "warm" if Path(self.cache_dir).is_dir() and any(Path(self.cache_dir).iterdir()) else "cold"
+        if self.cache_dir is None:
+            base = Path(cache_dir())
+            self.cache_dir = str(base / "fwbench" / workload.name)
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = self.cache_dir
+            held = Path(self.cache_dir).is_dir() and any(Path(self.cache_dir).iterdir())
+            self.cache_state = "warm" if held else "cold"
+        super().build(workload, init)
 
     def transform(self, module: nn.Module, part: str) -> nn.Module:
         return torch.compile(module, mode=self.mode)
