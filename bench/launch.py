@@ -140,26 +140,40 @@ def worker_env(plan: SuitePlan) -> dict[str, str]:
     return e
 
 
-def export_init(plan: SuitePlan, workload: str, out_dir: Path, run_id: str) -> str:
-    """The torch twin's initial weights for `--init shared`, made once per workload and suite."""
+def export_inits(
+    plan: SuitePlan, names: Sequence[str], out_dir: Path, run_id: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The torch twins' initial weights for `--init shared`: one .npz per workload, made once per suite,
+    all in one worker process (one torch import, not one per workload). Returns (paths, errors by
+    workload): a workload whose export failed gets its runs recorded as failed with that reason."""
     if not backends.get("torch-eager").installed():
         raise UsageError(
             "--init shared takes the initial weights from the torch twin: install torch, or use --init native"
         )
-    path = out_dir / "init" / run_id / f"{workload}-seed{plan.seed}.npz"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.worker", "export-init", workload, str(plan.seed), str(path)],
-            env=worker_env(plan),
-            capture_output=True,
-            text=True,
-            timeout=plan.time_limit_s,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"exporting initial weights of {workload} failed: {tail(proc.stderr)}")
-    return str(path)
+    folder = out_dir / "init" / run_id
+    path = {w: folder / f"{w}-seed{plan.seed}.npz" for w in names}
+    missing = [w for w in names if not path[w].exists()]
+    stderr = ""
+    if missing:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "bench.worker", "export-init", str(plan.seed), str(folder), *missing],
+                env=worker_env(plan), capture_output=True, text=True, timeout=plan.time_limit_s, check=False,
+            )  # fmt: skip
+            stderr = proc.stderr
+        except subprocess.TimeoutExpired:
+            stderr = f"exporting initial weights timed out after {plan.time_limit_s:.0f} s"
+    paths, errors = {}, {}
+    for w in names:
+        error_file = path[w].with_suffix(".error.txt")
+        if path[w].exists():
+            paths[w] = str(path[w])
+        elif error_file.exists():
+            errors[w] = f"exporting initial weights of {w} failed: {error_file.read_text().strip()}"
+        else:
+            errors[w] = f"exporting initial weights of {w} failed: {tail(stderr)}"
+    return paths, errors
 
 
 def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
@@ -341,19 +355,15 @@ def run_suite(
     peaks = suite.environment.get("matmul_peak", {})
     done = {r.key() for r in suite.results}
     todo = [t for t in plan.triples() if t not in done]
-    init_paths: dict[str, str | None] = {}
+    init_paths: dict[str, str | None] = dict.fromkeys(plan.workloads)
     init_errors: dict[str, str] = {}
+    if plan.init == "shared" and todo:
+        exported, init_errors = export_inits(plan, list(dict.fromkeys(t[0] for t in todo)), out_dir, suite.run_id)
+        init_paths.update(exported)
     for triple in todo:
         workload, backend, repeat = triple
         if progress:
             progress(triple, None)
-        if workload not in init_paths and workload not in init_errors:
-            try:
-                init_paths[workload] = (
-                    export_init(plan, workload, out_dir, suite.run_id) if plan.init == "shared" else None
-                )
-            except (RuntimeError, subprocess.TimeoutExpired) as e:
-                init_errors[workload] = str(e)
         if workload in init_errors:
             result = failed_result(
                 plan, suite.run_id, workload, backend, repeat, "failed", init_errors[workload], None, 0.0

@@ -110,8 +110,10 @@ def prove(
     workload: str, tmp: Path, keras_overrides: dict[str, Any] | None = None, keras_backend: str = "keras"
 ) -> dict[str, Any]:
     """Export init from torch, run both sides in their own processes, return `compare`'s report."""
-    init = tmp / f"{workload}-init.npz"
-    _run(["-m", "bench.worker", "export-init", workload, "0", str(init)])
+    init = tmp / f"{workload}-seed0.npz"
+    _run(["-m", "bench.worker", "export-init", "0", str(tmp), workload])
+    if not init.exists():
+        raise RuntimeError(f"export-init {workload}: {init.with_suffix('.error.txt').read_text()}")
     t_out, k_out = tmp / f"{workload}-torch.npz", tmp / f"{workload}-keras.npz"
     _run(["-m", "bench.parity", "torch-eager", workload, str(init), str(t_out)])
     kv = [f"{k}={json.dumps(v)}" for k, v in (keras_overrides or {}).items()]

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
+
+
+def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic: Any, seed: int) -> tuple[float, float]:
+    """The 95% bootstrap interval (percentile method, N_RESAMPLES, seeded) of `statistic` over `samples`."""
+    res = stats.bootstrap(
+        samples,
+        statistic,
+        confidence_level=CONFIDENCE,
+        n_resamples=N_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+        vectorized=True,
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def summarize(step_ms: Sequence[float], seed: int = 0) -> dict[str, float | list[float] | None]:
@@ -19,16 +34,7 @@ def summarize(step_ms: Sequence[float], seed: int = 0) -> dict[str, float | list
     q1, med, q3 = np.percentile(a, [25, 50, 75])
     ci: list[float] | None = None
     if a.size >= 3 and np.ptp(a) > 0:
-        res = stats.bootstrap(
-            (a,),
-            np.median,
-            confidence_level=CONFIDENCE,
-            n_resamples=N_RESAMPLES,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-            vectorized=True,
-        )
-        ci = [float(res.confidence_interval.low), float(res.confidence_interval.high)]
+        ci = list(bootstrap_ci((a,), np.median, seed))
     elif a.size >= 1:
         ci = [float(med), float(med)]
     return {
@@ -55,16 +61,7 @@ def ratio_of_medians(a: Sequence[float], b: Sequence[float], seed: int = 0) -> t
     def stat(s1: np.ndarray, s2: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.median(s1, axis=axis) / np.median(s2, axis=axis)
 
-    res = stats.bootstrap(
-        (x, y),
-        stat,
-        confidence_level=CONFIDENCE,
-        n_resamples=N_RESAMPLES,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-        vectorized=True,
-    )
-    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return (point, *bootstrap_ci((x, y), stat, seed))
 
 
 def paired_ratio(a: Sequence[float], b: Sequence[float], seed: int = 0) -> tuple[float, float, float] | None:
@@ -79,16 +76,7 @@ def paired_ratio(a: Sequence[float], b: Sequence[float], seed: int = 0) -> tuple
     point = float(np.median(q))
     if q.size < 3 or np.ptp(q) == 0:
         return point, point, point
-    res = stats.bootstrap(
-        (q,),
-        np.median,
-        confidence_level=CONFIDENCE,
-        n_resamples=N_RESAMPLES,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-        vectorized=True,
-    )
-    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return (point, *bootstrap_ci((q,), np.median, seed))
 
 
 def significant(ci: tuple[float, float, float] | None) -> bool:

@@ -4,8 +4,8 @@ The launcher (bench/launch.py) starts one of these per (workload, backend, repea
 torch and tensorflow never share a process and memory peaks never mix. Thread counts come in
 through the environment (set by the launcher before the interpreter starts) and through the
 backend's constructor (before the framework's first op). Also:
-`python -m bench.worker export-init WORKLOAD SEED OUT.npz` writes the torch twin's initial
-weights in canonical layout, which every backend loads under `--init shared`.
+`python -m bench.worker export-init SEED FOLDER WORKLOAD...` writes each workload's torch-twin
+initial weights in canonical layout, which every backend loads under `--init shared`.
 """
 
 from __future__ import annotations
@@ -165,14 +165,22 @@ def measure(cfg: RunConfig) -> results.Result:
     )
 
 
-def export_init(workload: str, seed: int, out: Path) -> None:
+def export_init(seed: int, folder: Path, names: list[str]) -> None:
+    """For each workload, the torch twin's initial weights (canonical layout) as
+    folder/<workload>-seed<seed>.npz, or, if building it fails, the reason in <...>.error.txt."""
     info = backends.get("torch-eager")
-    backend = info.load()("cpu", 1, 1, seed, False)
-    backend.build(workloads.get(workload), None)
-    w = backend.get_weights()
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez(tmp, **w)
-    os.replace(tmp, out)
+    for name in names:
+        out = folder / f"{name}-seed{seed}.npz"
+        try:
+            backend = info.load()("cpu", 1, 1, seed, False)  # seeds torch: each export starts from the seed
+            backend.build(workloads.get(name), None)
+            w = backend.get_weights()
+        except Exception as e:  # recorded for the launcher; the other workloads go on
+            out.with_suffix(".error.txt").write_text(f"{type(e).__name__}: {e}")
+            continue
+        tmp = out.with_suffix(".tmp.npz")
+        np.savez(tmp, **w)
+        os.replace(tmp, out)
 
 
 def matmul_peak(backend_name: str, device: str, threads: int, interop_threads: int) -> dict[str, Any]:
@@ -279,11 +287,11 @@ def main(argv: list[str]) -> int:
         out = matmul_peak(argv[1], argv[2], int(argv[3]), int(argv[4]))
         results.atomic_write_json(Path(argv[5]), out)
         return 0
-    if len(argv) == 4 and argv[0] == "export-init":
-        export_init(argv[1], int(argv[2]), Path(argv[3]))
+    if len(argv) >= 4 and argv[0] == "export-init":
+        export_init(int(argv[1]), Path(argv[2]), argv[3:])
         return 0
     print(
-        "usage: python -m bench.worker run CONFIG.json OUT.json | export-init WORKLOAD SEED OUT.npz"
+        "usage: python -m bench.worker run CONFIG.json OUT.json | export-init SEED FOLDER WORKLOAD..."
         " | peak BACKEND DEVICE THREADS INTEROP OUT.json"
         " | overhead BACKEND WORKLOAD DEVICE THREADS BLOCKS OUT.json",
         file=sys.stderr,

@@ -169,3 +169,24 @@ def test_a_repeat_fault_wins_and_a_resumed_plan_keeps_its_faults() -> None:
     p = plan("mlp-iris/torch-eager=raise, mlp-iris/torch-eager#1=hang", repeats=3)
     assert [p.fault_for("mlp-iris", "torch-eager", r) for r in range(3)] == ["raise", "hang", "raise"]
     assert launch.SuitePlan.from_dict(p.to_dict()) == p
+
+
+@needs_torch
+def test_a_failed_weight_export_fails_that_workload_only_and_order_does_not_change_weights(tmp_path) -> None:
+    import numpy as np
+
+    plan = launch.SuitePlan(
+        workloads=("mlp-iris",), backends=("torch-eager",), device="cpu", profile="quick", repeats=1, seed=0,
+        init="shared", threads=1, interop_threads=1, deterministic=False, time_limit_s=300.0,
+    )  # fmt: skip
+    paths, errors = launch.export_inits(plan, ["dqn-cartpole", "no-such-workload", "mlp-iris"], tmp_path, "a")
+    assert sorted(paths) == ["dqn-cartpole", "mlp-iris"]
+    (reason,) = errors.values()
+    assert reason.startswith("exporting initial weights of no-such-workload failed: ")
+    assert "'no-such-workload'" in reason and "mlp-iris" in reason  # the bad name and the valid ones
+    # every workload is seeded on its own: exported alone or after others, the same bits
+    alone, _ = launch.export_inits(plan, ["mlp-iris"], tmp_path, "b")
+    with np.load(paths["mlp-iris"]) as x, np.load(alone["mlp-iris"]) as y:
+        assert sorted(x.files) == sorted(y.files) and x.files
+        for k in x.files:
+            np.testing.assert_array_equal(x[k], y[k])
