@@ -45,10 +45,11 @@ class OverheadRow:
         return stats.paired_ratio(self.harness_ms, self.bare_ms)
 
 
-def blocks_in_process(plan: SuitePlan, workload: str, backend: str, blocks: int) -> dict[str, Any]:
+def blocks_in_process(plan: SuitePlan, workload: str, backend: str, blocks: int, bare_first: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fwbench-overhead-") as tmp:
         out = Path(tmp, "out.json")
-        args = ["overhead", backend, workload, plan.device, str(plan.threads), str(blocks), str(out)]
+        order = "bare-first" if bare_first else "harness-first"
+        args = ["overhead", backend, workload, plan.device, str(plan.threads), str(blocks), order, str(out)]
         proc = subprocess.run(
             [sys.executable, "-m", "bench.worker", *args], env=worker_env(plan), capture_output=True, text=True,
             timeout=plan.time_limit_s, check=False,
@@ -59,14 +60,15 @@ def blocks_in_process(plan: SuitePlan, workload: str, backend: str, blocks: int)
 
 
 def run(plan: SuitePlan, blocks: int, progress: Any = None) -> list[OverheadRow]:
-    """`plan.repeats` worker processes per (workload, backend), interleaved across backends."""
+    """`plan.repeats` worker processes per (workload, backend), interleaved across backends; odd
+    processes build the bare loop's model first and start with a bare block."""
     got: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in range(plan.repeats):
         for w in plan.workloads:
             for b in plan.backends:
                 if progress:
                     progress(f"{w} / {b} / process {r + 1} of {plan.repeats}")
-                got.setdefault((w, b), []).append(blocks_in_process(plan, w, b, blocks))
+                got.setdefault((w, b), []).append(blocks_in_process(plan, w, b, blocks, bare_first=r % 2 == 1))
     return [
         OverheadRow(
             w, b, [x for d in ds for x in d["bare_ms"]], [x for d in ds for x in d["harness_ms"]], len(ds),

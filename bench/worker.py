@@ -218,26 +218,34 @@ class FirstSteps:
 OVERHEAD_BLOCK_STEPS = 48  # steps per block: long enough that a block mean is stable, short enough to alternate often
 
 
-def overhead_blocks(backend_name: str, workload: str, device: str, threads: int, blocks: int) -> dict[str, Any]:
+def overhead_blocks(
+    backend_name: str, workload: str, device: str, threads: int, blocks: int, bare_first: bool
+) -> dict[str, Any]:
     """The harness and a bare loop in one process, on the same batches, in alternating blocks.
 
     Each block trains OVERHEAD_BLOCK_STEPS steps and yields its mean ms per step: for the harness,
-    the mean of its per-step clock (what its step-time figures are made of; batches are made and
-    moved between steps, evaluation runs after each epoch, as in a real run); for the bare loop,
-    one clock read around the whole block. One block of each first warms both up (tracing,
-    compilation, caches); then `blocks` pairs run in ABBA order so that drift hits both alike.
+    the mean of its per-step clock (what its step-time figures are made of; batches made and moved
+    ahead in chunks, evaluation after each epoch, as in a real run); for the bare loop, one clock
+    read around the whole block. One block of each first warms both up (tracing, compilation,
+    caches); then `blocks` pairs run in ABBA order so that drift hits both alike. `bare_first`
+    builds the bare loop's model first and starts with a bare block: the launcher alternates it
+    from process to process, so that neither side always gets the first-allocated model.
     """
     info = backends.get(backend_name)
     wl = workloads.get(workload)
     backend = info.load()(device, threads, 1, 0, False)
-    backend.build(wl, None)
     full = tasks.make(wl, 0)
     per_epoch = min(OVERHEAD_BLOCK_STEPS, sum(1 for _ in full.batches(0, backend)))
     epochs = -(-OVERHEAD_BLOCK_STEPS // per_epoch)
     task = FirstSteps(full, per_epoch)
     batches = [b for e in range(epochs) for b in task.batches(e, backend)]
     bare = importlib.import_module(info.module.rsplit(".", 1)[0] + ".bare")
-    loop = bare.make_loop(wl, backend_name, batches, device)
+    if bare_first:
+        loop = bare.make_loop(wl, backend_name, batches, device)
+        backend.build(wl, None)
+    else:
+        backend.build(wl, None)
+        loop = bare.make_loop(wl, backend_name, batches, device)
 
     def harness_block() -> float:
         m = harness.run(backend, task, epochs, 0)
@@ -249,8 +257,9 @@ def overhead_blocks(backend_name: str, workload: str, device: str, threads: int,
     harness_block()
     bare_block()
     out: dict[str, Any] = {"steps_per_block": len(batches), "harness_ms": [], "bare_ms": []}
+    first, second = ("bare", "harness") if bare_first else ("harness", "bare")
     for i in range(blocks):
-        for mode in ("harness", "bare") if i % 2 == 0 else ("bare", "harness"):
+        for mode in (first, second) if i % 2 == 0 else (second, first):
             out[f"{mode}_ms"].append(harness_block() if mode == "harness" else bare_block())
     return out
 
@@ -279,9 +288,9 @@ def main(argv: list[str]) -> int:
         result = measure(cfg)
         results.atomic_write_json(Path(argv[2]), result.to_dict())
         return 0
-    if len(argv) == 7 and argv[0] == "overhead":
-        out = overhead_blocks(argv[1], argv[2], argv[3], int(argv[4]), int(argv[5]))
-        results.atomic_write_json(Path(argv[6]), out)
+    if len(argv) == 8 and argv[0] == "overhead":
+        out = overhead_blocks(argv[1], argv[2], argv[3], int(argv[4]), int(argv[5]), argv[6] == "bare-first")
+        results.atomic_write_json(Path(argv[7]), out)
         return 0
     if len(argv) == 6 and argv[0] == "peak":
         out = matmul_peak(argv[1], argv[2], int(argv[3]), int(argv[4]))
@@ -293,7 +302,7 @@ def main(argv: list[str]) -> int:
     print(
         "usage: python -m bench.worker run CONFIG.json OUT.json | export-init SEED FOLDER WORKLOAD..."
         " | peak BACKEND DEVICE THREADS INTEROP OUT.json"
-        " | overhead BACKEND WORKLOAD DEVICE THREADS BLOCKS OUT.json",
+        " | overhead BACKEND WORKLOAD DEVICE THREADS BLOCKS harness-first|bare-first OUT.json",
         file=sys.stderr,
     )
     return 2
