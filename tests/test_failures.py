@@ -186,7 +186,7 @@ def test_a_failed_weight_export_fails_that_workload_only_and_order_does_not_chan
     assert "'no-such-workload'" in reason and "mlp-iris" in reason  # the bad name and the valid ones
     # every workload is seeded on its own: exported alone or after others, the same bits
     alone, _ = launch.export_inits(plan, ["mlp-iris"], tmp_path, "b")
-    with np.load(paths["mlp-iris"]) as x, np.load(alone["mlp-iris"]) as y:
+    with np.load(paths["mlp-iris"], allow_pickle=False) as x, np.load(alone["mlp-iris"], allow_pickle=False) as y:
         assert sorted(x.files) == sorted(y.files) and x.files
         for k in x.files:
             np.testing.assert_array_equal(x[k], y[k])
