@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bench import backends, overhead
+from bench.launch import SuitePlan
 
 from .conftest import fwbench
 
@@ -47,3 +48,24 @@ def test_overhead_table_flags_a_ratio_above_the_goal() -> None:
     t = overhead.table([fast, slow])
     assert list(t[f"<= {overhead.GOAL}"]) == ["yes", "NO"]
     assert t["harness/bare [95% CI]"][1].startswith("1.100")
+
+
+def test_processes_interleave_backends_and_alternate_which_side_goes_first(monkeypatch) -> None:
+    calls: list[tuple[str, str, bool]] = []
+
+    def fake(plan: SuitePlan, workload: str, backend: str, blocks: int, bare_first: bool) -> dict:
+        calls.append((workload, backend, bare_first))
+        return {"bare_ms": [1.0] * blocks, "harness_ms": [1.0] * blocks, "steps_per_block": 48}
+
+    monkeypatch.setattr(overhead, "blocks_in_process", fake)
+    plan = SuitePlan(
+        workloads=("mlp-iris",), backends=("torch-eager", "keras"), device="cpu", profile="quick", repeats=3,
+        seed=0, init="native", threads=1, interop_threads=1, deterministic=False, time_limit_s=60.0,
+    )  # fmt: skip
+    rows = overhead.run(plan, blocks=2)
+    assert calls == [
+        ("mlp-iris", "torch-eager", False), ("mlp-iris", "keras", False),
+        ("mlp-iris", "torch-eager", True), ("mlp-iris", "keras", True),
+        ("mlp-iris", "torch-eager", False), ("mlp-iris", "keras", False),
+    ]  # fmt: skip
+    assert [(r.backend, r.processes, len(r.bare_ms)) for r in rows] == [("torch-eager", 3, 6), ("keras", 3, 6)]
