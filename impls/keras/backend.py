@@ -86,10 +86,11 @@ class KerasGraph:
     def prepare(self, batch: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:
         if self._prepare is not None:
             batch = self._prepare(batch)
-        with tf.device(self.tf_device):
+        if self.device != "cuda":
+            return {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+        with tf.device(self.tf_device):  # identity: the copy to the GPU happens here, not in the step
             out = {k: tf.identity(tf.convert_to_tensor(v)) for k, v in batch.items()}
-        if self.device == "cuda":
-            tf.test.experimental.sync_devices()  # the batch is resident before the step clock starts
+        tf.test.experimental.sync_devices()  # the batch is resident before the step clock starts
         return out
 
     def train_step(self, batch: Mapping[str, tf.Tensor]) -> float:
