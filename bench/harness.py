@@ -5,8 +5,8 @@ PREFETCH_STEPS at a time where the task allows it (`task.batches_ahead`), so tha
 back to back as in a plain training loop rather than after a burst of batch-making that evicts
 the step's working set from the CPU caches; DQN, whose batches depend on the last step's weights,
 makes each batch just before its step. The clock runs around `backend.train_step` alone, which
-returns the loss as a Python float, so the device work is finished when the clock stops. Evaluation runs after each epoch, outside
-the clock. The first step (tracing, scripting, compilation) is kept apart; the warm-up steps
+returns the loss as a Python float, so the device work is finished when the clock stops.
+Evaluation runs after each epoch, outside the clock. The first step (tracing, scripting, compilation) is kept apart; the warm-up steps
 after it (at least the profile's `warmup_steps`, more until the times settle: SETTLE_RULE) are
 kept but not counted as steady state (docs/METHODOLOGY.md).
 """
