@@ -2,7 +2,7 @@
 
 For each (workload, backend), a bare training loop written as a user would (impls/<fw>/bare.py:
 a plain torch loop, a plain tf.function step; one clock read around a block of steps) and the
-harness (per-step clock, adapter, batches made and moved between steps, evaluation between
+harness (per-step clock, adapter, batches made and moved ahead of the steps, evaluation between
 epochs) train on the same batches in the same worker process, in alternating blocks (harness,
 bare, bare, harness, ...; bench.worker.overhead_blocks), after one warm-up block each. Pairing
 inside one process removes process-to-process noise (memory layout, thread placement), which
