@@ -17,7 +17,7 @@ import itertools
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from bench.backends import Backend
@@ -80,11 +80,14 @@ def time_calls(fn: Callable[[], object], calls: int) -> list[float]:
     return out
 
 
-def time_once(fn: Callable[[], object]) -> float:
-    """Milliseconds of one call of `fn` as a whole (the overhead check's bare loops)."""
-    t0 = clock_ns()
-    fn()
-    return (clock_ns() - t0) / 1e6
+def time_each(fn: Callable[[int], object], items: Iterable[int]) -> list[float]:
+    """Milliseconds of `fn(i)` for each i of `items` (the overhead check's bare steps)."""
+    out = []
+    for i in items:
+        t0 = clock_ns()
+        fn(i)
+        out.append((clock_ns() - t0) / 1e6)
+    return out
 
 
 def device_batches(

@@ -223,13 +223,13 @@ def overhead_blocks(
 ) -> dict[str, Any]:
     """The harness and a bare loop in one process, on the same batches, in alternating blocks.
 
-    Each block trains OVERHEAD_BLOCK_STEPS steps and yields its mean ms per step: for the harness,
-    the mean of its per-step clock (what its step-time figures are made of; batches made and moved
-    ahead in chunks, evaluation after each epoch, as in a real run); for the bare loop, one clock
-    read around the whole block. One block of each first warms both up (tracing, compilation,
-    caches); then `blocks` pairs run in ABBA order so that drift hits both alike. `bare_first`
-    builds the bare loop's model first and starts with a bare block: the launcher alternates it
-    from process to process, so that neither side always gets the first-allocated model.
+    Each block trains OVERHEAD_BLOCK_STEPS steps and keeps every step's time: for the harness, its
+    own per-step clock (batches made and moved ahead in chunks, evaluation after each epoch, as in
+    a real run); for the bare loop, the same clock around each call of its step. One block of each
+    first warms both up (tracing, compilation, caches); then `blocks` pairs run in ABBA order so
+    that drift hits both alike. `bare_first` builds the bare loop's model first and starts with a
+    bare block: the launcher alternates it from process to process, so that neither side always
+    gets the first-allocated model.
     """
     info = backends.get(backend_name)
     wl = workloads.get(workload)
@@ -241,26 +241,26 @@ def overhead_blocks(
     batches = [b for e in range(epochs) for b in task.batches(e, backend)]
     bare = importlib.import_module(info.module.rsplit(".", 1)[0] + ".bare")
     if bare_first:
-        loop = bare.make_loop(wl, backend_name, batches, device)
+        bare_step = bare.make_step(wl, backend_name, batches, device)
         backend.build(wl, None)
     else:
         backend.build(wl, None)
-        loop = bare.make_loop(wl, backend_name, batches, device)
+        bare_step = bare.make_step(wl, backend_name, batches, device)
 
-    def harness_block() -> float:
+    def harness_block() -> list[float]:
         m = harness.run(backend, task, epochs, 0)
-        return float(np.mean([m.first_step_ms or 0.0, *m.warmup_step_ms, *m.step_ms]))
+        return [m.first_step_ms or 0.0, *m.warmup_step_ms, *m.step_ms]
 
-    def bare_block() -> float:
-        return harness.time_once(lambda: loop(0, len(batches))) / len(batches)
+    def bare_block() -> list[float]:
+        return harness.time_each(bare_step, range(len(batches)))
 
     harness_block()
     bare_block()
-    out: dict[str, Any] = {"steps_per_block": len(batches), "harness_ms": [], "bare_ms": []}
+    out: dict[str, Any] = {"steps_per_block": len(batches), "harness_step_ms": [], "bare_step_ms": []}
     first, second = ("bare", "harness") if bare_first else ("harness", "bare")
     for i in range(blocks):
         for mode in (first, second) if i % 2 == 0 else (second, first):
-            out[f"{mode}_ms"].append(harness_block() if mode == "harness" else bare_block())
+            out[f"{mode}_step_ms"].append(harness_block() if mode == "harness" else bare_block())
     return out
 
 

@@ -1,7 +1,8 @@
 """A bare PyTorch training loop, as a user would write it: the overhead check's reference.
 
-No adapter, no harness, no per-step clock: the twin model, an optimizer, and
-`zero_grad / forward / cross_entropy / backward / step / loss.item()` over pre-made tensors.
+No adapter, no harness: the twin model, an optimizer, and
+`zero_grad / forward / cross_entropy / backward / step / loss.item()` over pre-made tensors. The
+overhead check times each call of the returned step with the harness's clock (two clock reads).
 Classification workloads only (the overhead check runs on those).
 """
 
@@ -23,10 +24,10 @@ TRANSFORMS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
 }
 
 
-def make_loop(
+def make_step(
     workload: Workload, backend: str, batches: Sequence[dict[str, np.ndarray]], device: str
-) -> Callable[[int, int], None]:
-    """Returns loop(start, stop): train on batches[start:stop]."""
+) -> Callable[[int], None]:
+    """Returns step(i): one training step on batches[i], finished (loss.item()) on return."""
     import importlib
 
     mod = importlib.import_module(f"impls.torch.{workload.model}")
@@ -38,12 +39,12 @@ def make_loop(
         tuple(torch.from_numpy(np.ascontiguousarray(prepare(b)[k])).to(device) for k in ("x", "y")) for b in batches
     ]
 
-    def loop(start: int, stop: int) -> None:
-        for x, y in data[start:stop]:
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            loss.item()
+    def step(i: int) -> None:
+        x, y = data[i]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
 
-    return loop
+    return step
