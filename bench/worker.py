@@ -223,36 +223,44 @@ def overhead_blocks(
 ) -> dict[str, Any]:
     """The harness and a bare loop in one process, on the same batches, in alternating blocks.
 
-    Each block trains OVERHEAD_BLOCK_STEPS steps and keeps every step's time: for the harness, its
-    own per-step clock (batches made and moved ahead in chunks, evaluation after each epoch, as in
-    a real run); for the bare loop, the same clock around each call of its step. One block of each
-    first warms both up (tracing, compilation, caches); then `blocks` pairs run in ABBA order so
-    that drift hits both alike. `bare_first` builds the bare loop's model first and starts with a
-    bare block: the launcher alternates it from process to process, so that neither side always
-    gets the first-allocated model.
+    Each block trains OVERHEAD_BLOCK_STEPS steps (whole epochs of the workload's first batches),
+    evaluates the test set after each epoch, and keeps every step's time: for the harness, its own
+    per-step clock (batches made and moved ahead in chunks, evaluation through the task and the
+    adapter, as in a real run); for the bare loop, the same clock around each call of its step
+    (pre-made tensors, a plain predict loop). One block of each first warms both up (tracing,
+    compilation, caches); then `blocks` pairs run in ABBA order so that drift hits both alike.
+    `bare_first` builds the bare loop's model first and starts with a bare block: the launcher
+    alternates it from process to process, so that neither side always gets the first-allocated
+    model.
     """
     info = backends.get(backend_name)
     wl = workloads.get(workload)
     backend = info.load()(device, threads, 1, 0, False)
     full = tasks.make(wl, 0)
+    if not isinstance(full, tasks.ClassifyTask):
+        raise ValueError(f"overhead runs classification workloads only; not: {workload}")
     per_epoch = min(OVERHEAD_BLOCK_STEPS, sum(1 for _ in full.batches(0, backend)))
     epochs = -(-OVERHEAD_BLOCK_STEPS // per_epoch)
     task = FirstSteps(full, per_epoch)
     batches = [b for e in range(epochs) for b in task.batches(e, backend)]
     bare = importlib.import_module(info.module.rsplit(".", 1)[0] + ".bare")
     if bare_first:
-        bare_step = bare.make_step(wl, backend_name, batches, device)
+        bare_step, bare_evaluate = bare.make_loop(wl, backend_name, batches, full.ds.x_test, device)
         backend.build(wl, None)
     else:
         backend.build(wl, None)
-        bare_step = bare.make_step(wl, backend_name, batches, device)
+        bare_step, bare_evaluate = bare.make_loop(wl, backend_name, batches, full.ds.x_test, device)
 
     def harness_block() -> list[float]:
         m = harness.run(backend, task, epochs, 0)
         return [m.first_step_ms or 0.0, *m.warmup_step_ms, *m.step_ms]
 
     def bare_block() -> list[float]:
-        return harness.time_each(bare_step, range(len(batches)))
+        times: list[float] = []
+        for e in range(epochs):
+            times += harness.time_each(bare_step, range(e * per_epoch, (e + 1) * per_epoch))
+            bare_evaluate()
+        return times
 
     harness_block()
     bare_block()

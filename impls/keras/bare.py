@@ -2,8 +2,9 @@
 
 No adapter, no harness: the twin model, a Keras optimizer and a plain `@tf.function` step
 (GradientTape, apply_gradients, `float(loss)`) over pre-made tensors, called without a device
-scope as a user would (the model's variables are placed at build). The overhead check times each
-call of the returned step with the harness's clock (two clock reads).
+scope as a user would (the model's variables are placed at build), and an evaluation of the test
+set between epochs. The overhead check times each call of the returned step with the harness's
+clock (two clock reads); the evaluation is untimed, as in the harness.
 Classification workloads only (the overhead check runs on those).
 """
 
@@ -24,20 +25,22 @@ from bench.spec import Workload
 from impls.keras import common
 
 JIT = {"keras": False, "keras-xla": True}
+EVAL_BATCH = 1024  # as bench.tasks.ClassifyTask.eval_batch
 
 
-def make_step(
-    workload: Workload, backend: str, batches: Sequence[dict[str, np.ndarray]], device: str
-) -> Callable[[int], None]:
-    """Returns step(i): one training step on batches[i], finished (float(loss)) on return."""
+def make_loop(
+    workload: Workload, backend: str, batches: Sequence[dict[str, np.ndarray]], test_x: np.ndarray, device: str
+) -> tuple[Callable[[int], None], Callable[[], np.ndarray]]:
+    """Returns step(i), one training step on batches[i], finished (float(loss)) on return, and
+    evaluate(), the predicted classes of test_x (training=False, chunks of EVAL_BATCH)."""
     mod = importlib.import_module(f"impls.keras.{workload.model}")
-    tf_device = "/GPU:0" if device == "cuda" else "/CPU:0"
-    with tf.device(tf_device):
+    with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
         model = mod.build(workload)["net"]
         opt = common.make_optimizer(workload.optimizer)
         opt.build(model.trainable_variables)
         prepare = getattr(mod, "prepare", lambda b: b)
         data = [(tf.constant(p["x"]), tf.constant(p["y"])) for p in map(prepare, batches)]
+        test = [tf.constant(prepare({"x": test_x[i : i + EVAL_BATCH]})["x"]) for i in range(0, len(test_x), EVAL_BATCH)]
 
     @tf.function(jit_compile=JIT[backend])
     def train(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -49,7 +52,14 @@ def make_step(
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    @tf.function(jit_compile=JIT[backend], reduce_retracing=True)
+    def predict(x: tf.Tensor) -> tf.Tensor:
+        return tf.argmax(model(x, training=False), axis=1)
+
     def step(i: int) -> None:
         float(train(*data[i]))
 
-    return step
+    def evaluate() -> np.ndarray:
+        return np.concatenate([predict(x).numpy() for x in test])
+
+    return step, evaluate

@@ -1,13 +1,15 @@
 """A bare PyTorch training loop, as a user would write it: the overhead check's reference.
 
 No adapter, no harness: the twin model, an optimizer, and
-`zero_grad / forward / cross_entropy / backward / step / loss.item()` over pre-made tensors. The
-overhead check times each call of the returned step with the harness's clock (two clock reads).
+`zero_grad / forward / cross_entropy / backward / step / loss.item()` over pre-made tensors, and
+an evaluation of the test set between epochs. The overhead check times each call of the returned
+step with the harness's clock (two clock reads); the evaluation is untimed, as in the harness.
 Classification workloads only (the overhead check runs on those).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -17,6 +19,8 @@ from torch.nn import functional as F
 from bench.spec import Workload
 from impls.torch import common
 
+EVAL_BATCH = 1024  # as bench.tasks.ClassifyTask.eval_batch
+
 TRANSFORMS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
     "torch-eager": lambda m: m,
     "torchscript": torch.jit.script,
@@ -24,12 +28,11 @@ TRANSFORMS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
 }
 
 
-def make_step(
-    workload: Workload, backend: str, batches: Sequence[dict[str, np.ndarray]], device: str
-) -> Callable[[int], None]:
-    """Returns step(i): one training step on batches[i], finished (loss.item()) on return."""
-    import importlib
-
+def make_loop(
+    workload: Workload, backend: str, batches: Sequence[dict[str, np.ndarray]], test_x: np.ndarray, device: str
+) -> tuple[Callable[[int], None], Callable[[], np.ndarray]]:
+    """Returns step(i), one training step on batches[i], finished (loss.item()) on return, and
+    evaluate(), the predicted classes of test_x (eval mode, no_grad, chunks of EVAL_BATCH)."""
     mod = importlib.import_module(f"impls.torch.{workload.model}")
     net = mod.build(workload)["net"].to(device)
     prepare = getattr(mod, "prepare", lambda b: b)
@@ -37,6 +40,10 @@ def make_step(
     opt = common.make_optimizer(workload.optimizer, model.parameters(), device)
     data = [
         tuple(torch.from_numpy(np.ascontiguousarray(prepare(b)[k])).to(device) for k in ("x", "y")) for b in batches
+    ]
+    test = [
+        torch.from_numpy(np.ascontiguousarray(prepare({"x": test_x[i : i + EVAL_BATCH]})["x"])).to(device)
+        for i in range(0, len(test_x), EVAL_BATCH)
     ]
 
     def step(i: int) -> None:
@@ -47,4 +54,11 @@ def make_step(
         opt.step()
         loss.item()
 
-    return step
+    def evaluate() -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            classes = [model(x).argmax(dim=1).cpu().numpy() for x in test]
+        model.train()
+        return np.concatenate(classes)
+
+    return step, evaluate
