@@ -19,6 +19,7 @@ from bench.errors import UsageError
 from bench.spec import PROFILES
 
 EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 1  # the machine refused (full disk, unwritable folder): results written so far stay
 
 
 class Parser(argparse.ArgumentParser):
@@ -261,6 +262,11 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 128 + signum
+    except OSError as e:  # a full disk mid-suite: the file keeps every run saved before it
+        saved = results.run_path(out, run_id)
+        hint = f"; {saved} keeps every saved run: finish with `fwbench run --resume {run_id} --out {out}`"
+        print(f"fwbench: error: {e}" + (hint if saved.exists() else ""), file=sys.stderr)
+        return EXIT_ENVIRONMENT
     finally:
         signal.signal(signal.SIGTERM, previous)
     suite = results.load(path)
@@ -331,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"fwbench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:  # e.g. "[Errno 28] No space left on device: 'results/runs/...'"
+        print(f"fwbench: error: {e}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         print("fwbench: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT

@@ -9,8 +9,9 @@ each twin, counted from impls/ by bench/codesize.py.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class Cell:
     status: str
     reason: str
     runs: list[Result]  # the ok runs
+    failed: list[Result] = field(default_factory=list)  # repeats that did not finish (status not ok)
 
     @property
     def ok(self) -> bool:
@@ -106,10 +108,11 @@ def cells(suites: Sequence[Suite]) -> list[Cell]:
     out = []
     for (w, b, d, m), rs in sorted(groups.items(), key=lambda kv: rank(kv[0])):
         ok = [r for r in rs if r.ok]
+        failed = [r for r in rs if not r.ok]
         if ok:
-            out.append(Cell(w, b, d, m, "ok", "", ok))
+            out.append(Cell(w, b, d, m, "ok", "", ok, failed))
         else:
-            out.append(Cell(w, b, d, m, rs[0].status, rs[0].reason, []))
+            out.append(Cell(w, b, d, m, rs[0].status, rs[0].reason, [], failed))
     return out
 
 
@@ -163,6 +166,15 @@ def time_to_target(c: Cell) -> str:
     return fmt(float(np.median(reached))) if len(reached) == len(tta) else "not reached"
 
 
+def runs_text(c: Cell) -> str:
+    """'3', or '2 of 3 (1 timeout)' where repeats failed: the figures come from the ok runs only."""
+    if not c.failed:
+        return str(len(c.runs))
+    counts = collections.Counter(r.status for r in c.failed)
+    failed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"{len(c.runs)} of {len(c.runs) + len(c.failed)} ({failed})"
+
+
 def gflops(c: Cell) -> str:
     g = c.median_of("achieved_gflops")
     if g is None:
@@ -194,7 +206,7 @@ def headline(cs: Sequence[Cell]) -> pd.DataFrame:
                 "peak MiB": f"{fmt(mem)} ({MEMORY_SHORT.get(kind, kind)})" if mem is not None else "-",
                 "first step ms": fmt(c.median_of("first_step_ms")),
                 "GFLOP/s": gflops(c),
-                "runs": str(len(c.runs)),
+                "runs": runs_text(c),
             }
         )
         rows.append(row)

@@ -104,6 +104,26 @@ def test_failed_and_unsupported_cells_show_their_reason() -> None:
     assert "| failed " in text.split("**Execution mode**")[1]  # the seed table says so too
 
 
+def test_a_cell_with_failed_repeats_says_how_many_and_uses_the_ok_runs_only() -> None:
+    suite = results.load(FIXTURE)
+    (keras,) = [r for r in suite.results if r.backend == "keras"]
+    repeats = [
+        dataclasses.replace(keras, repeat=1),
+        dataclasses.replace(
+            keras, repeat=2, step_ms=[t * 3 for t in keras.step_ms], median_step_ms=keras.median_step_ms * 3
+        ),
+        dataclasses.replace(
+            keras, repeat=3, status="timeout", reason="time limit 60 s", step_ms=[], median_step_ms=None
+        ),
+    ]
+    others = [r for r in suite.results if r.backend != "keras"]
+    row = headline_row(report.render([dataclasses.replace(suite, results=others + repeats)]), "mlp-iris", "keras")
+    assert "| 2 of 3 (1 timeout) |" in row
+    (cell,) = [c for c in report.cells([dataclasses.replace(suite, results=others + repeats)]) if c.backend == "keras"]
+    assert len(cell.runs) == 2 and [r.status for r in cell.failed] == ["timeout"]
+    assert report.runs_text(cell) == "2 of 3 (1 timeout)"
+
+
 def test_gflops_are_shown_where_recorded() -> None:
     suite = results.load(FIXTURE)
     rs = [dataclasses.replace(r, achieved_gflops=1.234, peak_fraction=0.05) for r in suite.results]
