@@ -72,12 +72,7 @@ def settle_index(times_ms: list[float], min_warmup: int) -> int:
 
 def time_calls(fn: Callable[[], object], calls: int) -> list[float]:
     """Milliseconds of each of `calls` calls of `fn` (which returns once its work is done)."""
-    out = []
-    for _ in range(calls):
-        t0 = clock_ns()
-        fn()
-        out.append((clock_ns() - t0) / 1e6)
-    return out
+    return time_each(lambda _: fn(), range(calls))
 
 
 def time_each(fn: Callable[[int], object], items: Iterable[int]) -> list[float]:
