@@ -245,11 +245,11 @@ def overhead_blocks(
     batches = [b for e in range(epochs) for b in task.batches(e, backend)]
     bare = importlib.import_module(info.module.rsplit(".", 1)[0] + ".bare")
     if bare_first:
-        bare_step, bare_evaluate = bare.make_loop(wl, backend_name, batches, full.ds.x_test, device)
+        bare_step, bare_evaluate = bare.make_loop(wl, backend_name, batches, full.ds.x_test, full.eval_batch, device)
         backend.build(wl, None)
     else:
         backend.build(wl, None)
-        bare_step, bare_evaluate = bare.make_loop(wl, backend_name, batches, full.ds.x_test, device)
+        bare_step, bare_evaluate = bare.make_loop(wl, backend_name, batches, full.ds.x_test, full.eval_batch, device)
 
     def harness_block() -> list[float]:
         m = harness.run(backend, task, epochs, 0)

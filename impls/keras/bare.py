@@ -25,14 +25,19 @@ from bench.spec import Workload
 from impls.keras import common
 
 JIT = {"keras": False, "keras-xla": True}
-EVAL_BATCH = 1024  # as bench.tasks.ClassifyTask.eval_batch
 
 
 def make_loop(
-    workload: Workload, backend: str, batches: Sequence[dict[str, np.ndarray]], test_x: np.ndarray, device: str
+    workload: Workload,
+    backend: str,
+    batches: Sequence[dict[str, np.ndarray]],
+    test_x: np.ndarray,
+    eval_batch: int,
+    device: str,
 ) -> tuple[Callable[[int], None], Callable[[], np.ndarray]]:
     """Returns step(i), one training step on batches[i], finished (float(loss)) on return, and
-    evaluate(), the predicted classes of test_x (training=False, chunks of EVAL_BATCH)."""
+    evaluate(), the predicted classes of test_x (training=False; in chunks of eval_batch, as the
+    task evaluates)."""
     mod = importlib.import_module(f"impls.keras.{workload.model}")
     with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
         model = mod.build(workload)["net"]
@@ -40,7 +45,7 @@ def make_loop(
         opt.build(model.trainable_variables)
         prepare = getattr(mod, "prepare", lambda b: b)
         data = [(tf.constant(p["x"]), tf.constant(p["y"])) for p in map(prepare, batches)]
-        test = [tf.constant(prepare({"x": test_x[i : i + EVAL_BATCH]})["x"]) for i in range(0, len(test_x), EVAL_BATCH)]
+        test = [tf.constant(prepare({"x": test_x[i : i + eval_batch]})["x"]) for i in range(0, len(test_x), eval_batch)]
 
     @tf.function(jit_compile=JIT[backend])
     def train(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:

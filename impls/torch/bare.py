@@ -19,8 +19,6 @@ from torch.nn import functional as F
 from bench.spec import Workload
 from impls.torch import common
 
-EVAL_BATCH = 1024  # as bench.tasks.ClassifyTask.eval_batch
-
 TRANSFORMS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
     "torch-eager": lambda m: m,
     "torchscript": torch.jit.script,
@@ -29,10 +27,16 @@ TRANSFORMS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
 
 
 def make_loop(
-    workload: Workload, backend: str, batches: Sequence[dict[str, np.ndarray]], test_x: np.ndarray, device: str
+    workload: Workload,
+    backend: str,
+    batches: Sequence[dict[str, np.ndarray]],
+    test_x: np.ndarray,
+    eval_batch: int,
+    device: str,
 ) -> tuple[Callable[[int], None], Callable[[], np.ndarray]]:
     """Returns step(i), one training step on batches[i], finished (loss.item()) on return, and
-    evaluate(), the predicted classes of test_x (eval mode, no_grad, chunks of EVAL_BATCH)."""
+    evaluate(), the predicted classes of test_x (eval mode, no_grad; in chunks of eval_batch, as the
+    task evaluates)."""
     mod = importlib.import_module(f"impls.torch.{workload.model}")
     net = mod.build(workload)["net"].to(device)
     prepare = getattr(mod, "prepare", lambda b: b)
@@ -42,8 +46,8 @@ def make_loop(
         tuple(torch.from_numpy(np.ascontiguousarray(prepare(b)[k])).to(device) for k in ("x", "y")) for b in batches
     ]
     test = [
-        torch.from_numpy(np.ascontiguousarray(prepare({"x": test_x[i : i + EVAL_BATCH]})["x"])).to(device)
-        for i in range(0, len(test_x), EVAL_BATCH)
+        torch.from_numpy(np.ascontiguousarray(prepare({"x": test_x[i : i + eval_batch]})["x"])).to(device)
+        for i in range(0, len(test_x), eval_batch)
     ]
 
     def step(i: int) -> None:
