@@ -93,7 +93,13 @@ def build_parser() -> Parser:
         help="intra-op threads for both frameworks (default: the CPUs this process may use)",
     )
     r.add_argument("--interop-threads", type=positive_int, default=1, help="inter-op threads for both (default 1)")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="the first training seed, and the data's seed (default 0)")
+    r.add_argument(
+        "--seeds",
+        type=positive_int,
+        help="training seeds per (workload, backend): seed, seed+1, ... each with its own initial weights, batch "
+        "order and dropout (shared by every backend), interleaved like repeats (default: the profile's)",
+    )
     r.add_argument("--deterministic", action="store_true", help="deterministic kernels in both frameworks")
     r.add_argument("--time-limit", type=positive_float, help="seconds per run before it is killed (default: profile's)")
     r.add_argument("--epochs", type=positive_int, help="override every workload's epoch budget (smoke runs)")
@@ -230,6 +236,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             device=a.device,
             profile=a.profile,
             repeats=a.repeats or profile.repeats,
+            seeds=a.seeds or profile.seeds,
             seed=a.seed,
             init=a.init,
             threads=a.threads or len(os.sched_getaffinity(0)),
@@ -247,7 +254,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     run_id = suite.run_id if a.resume else launch.new_run_id()
     previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: clean up like Ctrl-C
     try:
-        with Progress(len(plan.triples()) - (len(suite.results) if a.resume else 0)) as progress:
+        with Progress(len(plan.runs()) - (len(suite.results) if a.resume else 0)) as progress:
             path = launch.run_suite(
                 plan, out, ["fwbench", *argv], progress=progress.update, resume_path=path, run_id=run_id
             )

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from bench import contention
 from bench.backends import Backend
 from bench.tasks import Task
 
@@ -29,7 +30,9 @@ SETTLE_TOLERANCE = 0.10
 SETTLE_RULE = (
     f"steady state starts after the first step and the profile's warm-up steps, at the first window of "
     f"{SETTLE_WINDOW} consecutive steps whose mean is within {SETTLE_TOLERANCE:.0%} of the median of the "
-    f"second half of the run (or right after the warm-up steps if no window qualifies)"
+    f"second half of the run; the window is searched in the first half of the steps only, so at most half "
+    f"of a run is excluded; a run with no such window has not settled: its steady state starts right after "
+    f"the warm-up steps and the record says `settled: false`"
 )
 
 
@@ -49,25 +52,30 @@ class Measurement:
     time_to_target_s: float | None
     epochs_to_target: int | None
     diverged_at_step: int | None = None
+    settled: bool = True  # whether SETTLE_RULE found a window (False: steady state = all steps after warm-up)
+    window_s: float = 0.0  # wall time of the whole training loop (steps, batch making, evaluations)
+    cpu_start: contention.Snapshot | None = None  # CPU counters at the window's start and end
+    cpu_end: contention.Snapshot | None = None
 
 
 def clock_ns() -> int:
     return time.perf_counter_ns()
 
 
-def settle_index(times_ms: list[float], min_warmup: int) -> int:
-    """Index into the steps after the first where steady state starts, by SETTLE_RULE.
+def settle_index(times_ms: list[float], min_warmup: int) -> tuple[int, bool]:
+    """(index into the steps after the first where steady state starts, whether the run settled), by SETTLE_RULE.
 
     Applied after the run to the raw times, so that the rule cannot perturb the measurement.
     """
     n = len(times_ms)
     if n <= min_warmup + SETTLE_WINDOW:
-        return min(min_warmup, n)
+        return min(min_warmup, n), True
     reference = statistics.median(times_ms[n // 2 :])
-    for i in range(min_warmup, n - SETTLE_WINDOW + 1):
+    last_start = max(min_warmup, n // 2 - SETTLE_WINDOW + 1)  # windows inside the first half only
+    for i in range(min_warmup, min(last_start, n - SETTLE_WINDOW) + 1):
         if abs(statistics.fmean(times_ms[i : i + SETTLE_WINDOW]) - reference) <= SETTLE_TOLERANCE * reference:
-            return i
-    return min_warmup
+            return i, True
+    return min_warmup, False
 
 
 def time_calls(fn: Callable[[], object], calls: int) -> list[float]:
@@ -116,6 +124,8 @@ def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_ste
     tta_s: float | None = None
     tta_epochs: int | None = None
     metrics: dict[str, float] = {}
+    cpu_start = contention.snapshot()
+    window_start = clock_ns()
     for epoch in range(epochs):
         losses: list[float] = []
         for prepared in device_batches(backend, task, epoch, step, poison_step):
@@ -130,16 +140,20 @@ def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_ste
             step += 1
             losses.append(loss)
             if not math.isfinite(loss):
+                window_s = (clock_ns() - window_start) / 1e9
                 return Measurement(
                     first_ms, rest, [], step, train_ns / 1e9, loss, epoch_loss, history, metrics, tta_s, tta_epochs,
-                    diverged_at_step=step - 1,
+                    diverged_at_step=step - 1, window_s=window_s, cpu_start=cpu_start, cpu_end=contention.snapshot(),
                 )  # fmt: skip
         epoch_loss.append(sum(losses) / max(len(losses), 1))
         metrics = task.evaluate(backend)
         history.append({"epoch": epoch + 1, "train_time_s": train_ns / 1e9, **metrics})
         if tta_s is None and wl.target is not None and metrics[wl.metric] >= wl.target:
             tta_s, tta_epochs = train_ns / 1e9, epoch + 1
-    k = settle_index(rest, warmup_steps)
+    window_s = (clock_ns() - window_start) / 1e9
+    cpu_end = contention.snapshot()
+    k, settled = settle_index(rest, warmup_steps)
     return Measurement(
-        first_ms, rest[:k], rest[k:], step, train_ns / 1e9, loss, epoch_loss, history, metrics, tta_s, tta_epochs
+        first_ms, rest[:k], rest[k:], step, train_ns / 1e9, loss, epoch_loss, history, metrics, tta_s, tta_epochs,
+        settled=settled, window_s=window_s, cpu_start=cpu_start, cpu_end=cpu_end,
     )  # fmt: skip

@@ -34,6 +34,7 @@ OOM_MARKERS = ("MemoryError", "out of memory", "OutOfMemoryError", "OOM when all
 FAULTS = ("crash", "hang", "raise", "oom", "diverge")  # bench.worker.inject: the failure-isolation tests
 FAULT_ENV = "FWBENCH_FAULT"  # testing hook read by the CLI: "workload/backend[#repeat]=fault,..."
 MAX_SEED = 2**32 - 1  # PYTHONHASHSEED's and scikit-learn's limit
+RunKey = tuple[str, str, int, int]  # (workload, backend, seed, repeat): one worker process
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class SuitePlan:
     data_dir: str | None = None
     epochs_override: int | None = None
     fault: dict[str, str] | None = None  # "workload/backend" or "workload/backend#repeat" -> fault (tests only)
+    seeds: int = 1  # training seeds seed, seed+1, ...: each its own initial weights, batch order and dropout
 
     def __post_init__(self) -> None:
         if not self.workloads or not self.backends:
@@ -68,7 +70,7 @@ class SuitePlan:
             raise UsageError(f"unknown device {self.device!r}; valid: cpu, cuda")
         if self.init not in ("shared", "native"):
             raise UsageError(f"unknown init {self.init!r}; valid: shared, native")
-        for name in ("repeats", "threads", "interop_threads"):
+        for name in ("repeats", "seeds", "threads", "interop_threads"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.time_limit_s < math.inf:
@@ -77,6 +79,8 @@ class SuitePlan:
             raise UsageError(f"--epochs must be >= 1, got {self.epochs_override}")
         if not 0 <= self.seed <= MAX_SEED:
             raise UsageError(f"--seed must be in 0..{MAX_SEED}, got {self.seed}")
+        if self.seed + self.seeds - 1 > MAX_SEED:
+            raise UsageError(f"--seed {self.seed} with --seeds {self.seeds} goes past the largest seed, {MAX_SEED}")
         for key, fault in (self.fault or {}).items():
             target, _, repeat = key.partition("#")
             workload, _, backend = target.partition("/")
@@ -87,9 +91,15 @@ class SuitePlan:
                     f"FAULT one of {', '.join(FAULTS)}"
                 )
 
-    def triples(self) -> list[tuple[str, str, int]]:
-        """The interleaved order: repeat-major, then workload, then backend."""
-        return [(w, b, r) for r in range(self.repeats) for w in self.workloads for b in self.backends]
+    def seed_values(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
+
+    def runs(self) -> list[RunKey]:
+        """The interleaved order: repeat-major, then seed, then workload, then backend, so that drift of a
+        shared machine hits every backend and seed alike."""
+        return [
+            (w, b, s, r) for r in range(self.repeats) for s in self.seed_values() for w in self.workloads for b in self.backends
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(vars(self))
@@ -141,38 +151,44 @@ def worker_env(plan: SuitePlan) -> dict[str, str]:
 
 
 def export_inits(
-    plan: SuitePlan, names: Sequence[str], out_dir: Path, run_id: str
-) -> tuple[dict[str, str], dict[str, str]]:
-    """The torch twins' initial weights for `--init shared`: one .npz per workload, made once per suite,
-    all in one worker process (one torch import, not one per workload). Returns (paths, errors by
-    workload): a workload whose export failed gets its runs recorded as failed with that reason."""
+    plan: SuitePlan, names: Sequence[str], out_dir: Path, run_id: str, seeds: Sequence[int] | None = None
+) -> tuple[dict[tuple[str, int], str], dict[tuple[str, int], str]]:
+    """The torch twins' initial weights for `--init shared`: one .npz per (workload, seed), made once per
+    suite, all in one worker process (one torch import, not one per workload). Returns (paths, errors),
+    both by (workload, seed): a workload whose export failed gets its runs recorded as failed with that
+    reason. `seeds` defaults to the plan's."""
+    seeds = list(seeds) if seeds is not None else plan.seed_values()
     if not backends.get("torch-eager").installed():
         raise UsageError(
             "--init shared takes the initial weights from the torch twin: install torch, or use --init native"
         )
     folder = out_dir / "init" / run_id
-    path = {w: folder / f"{w}-seed{plan.seed}.npz" for w in names}
-    missing = [w for w in names if not path[w].exists()]
+    keys = [(w, seed) for seed in seeds for w in names]
+    path = {(w, seed): folder / f"{w}-seed{seed}.npz" for w, seed in keys}
+    missing = [k for k in keys if not path[k].exists()]
     stderr = ""
     if missing:
         folder.mkdir(parents=True, exist_ok=True)
+        todo_seeds = ",".join(str(x) for x in dict.fromkeys(seed for _, seed in missing))
+        todo_names = list(dict.fromkeys(w for w, _ in missing))
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "bench.worker", "export-init", str(plan.seed), str(folder), *missing],
+                [sys.executable, "-m", "bench.worker", "export-init", todo_seeds, str(folder), *todo_names],
                 env=worker_env(plan), capture_output=True, text=True, timeout=plan.time_limit_s, check=False,
             )  # fmt: skip
             stderr = proc.stderr
         except subprocess.TimeoutExpired:
             stderr = f"exporting initial weights timed out after {plan.time_limit_s:.0f} s"
     paths, errors = {}, {}
-    for w in names:
-        error_file = path[w].with_suffix(".error.txt")
-        if path[w].exists():
-            paths[w] = str(path[w])
+    for k in keys:
+        w, seed = k
+        error_file = path[k].with_suffix(".error.txt")
+        if path[k].exists():
+            paths[k] = str(path[k])
         elif error_file.exists():
-            errors[w] = f"exporting initial weights of {w} failed: {error_file.read_text().strip()}"
+            errors[k] = f"exporting initial weights of {w} (seed {seed}) failed: {error_file.read_text().strip()}"
         else:
-            errors[w] = f"exporting initial weights of {w} failed: {tail(stderr)}"
+            errors[k] = f"exporting initial weights of {w} (seed {seed}) failed: {tail(stderr)}"
     return paths, errors
 
 
@@ -198,9 +214,8 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def run_one(
-    plan: SuitePlan, run_id: str, workload: str, backend: str, repeat: int, init_path: str | None
-) -> results.Result:
+def run_one(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) -> results.Result:
+    workload, backend, seed, repeat = key
     cfg = RunConfig(
         run_id=run_id,
         workload=workload,
@@ -208,7 +223,8 @@ def run_one(
         device=plan.device,
         profile=plan.profile,
         repeat=repeat,
-        seed=plan.seed,
+        seed=seed,
+        data_seed=plan.seed,
         init=plan.init,
         init_path=init_path,
         threads=plan.threads,
@@ -252,15 +268,13 @@ def run_one(
         reason = f"exceeded the time limit of {plan.time_limit_s:g} s\n{tail(stderr, 4)}".strip()
     elif status is None:
         status, reason = classify_failure(proc.returncode, stderr)
-    return failed_result(plan, run_id, workload, backend, repeat, status, reason, proc.pid, wall_s, started)
+    return failed_result(plan, run_id, key, status, reason, proc.pid, wall_s, started)
 
 
 def failed_result(
     plan: SuitePlan,
     run_id: str,
-    workload: str,
-    backend: str,
-    repeat: int,
+    key: RunKey,
     status: str,
     reason: str,
     pid: int | None,
@@ -268,6 +282,7 @@ def failed_result(
     started: datetime | None = None,
 ) -> results.Result:
     """The record of a run that produced no measurement: its status and why."""
+    workload, backend, seed, repeat = key
     wl = workloads.get(workload)
     return results.Result(
         run_id=run_id,
@@ -288,6 +303,7 @@ def failed_result(
         settings={},
         metric_name=wl.metric,
         target=wl.target,
+        seed=seed,
     )
 
 
@@ -325,7 +341,7 @@ def with_peak(r: results.Result, peaks: dict[str, dict[str, Any]]) -> results.Re
     return dataclasses.replace(r, matmul_peak_gflops=peak, peak_fraction=fraction)
 
 
-Progress = Callable[[tuple[str, str, int], results.Result | None], None]
+Progress = Callable[[RunKey, results.Result | None], None]
 
 
 def run_suite(
@@ -353,27 +369,25 @@ def run_suite(
         )
         path = results.create(out_dir, suite)
     peaks = suite.environment.get("matmul_peak", {})
-    done = {r.key() for r in suite.results}
-    todo = [t for t in plan.triples() if t not in done]
-    init_paths: dict[str, str | None] = dict.fromkeys(plan.workloads)
-    init_errors: dict[str, str] = {}
+    done = {r.key(plan.seed) for r in suite.results}
+    todo = [k for k in plan.runs() if k not in done]
+    init_paths: dict[tuple[str, int], str] = {}
+    init_errors: dict[tuple[str, int], str] = {}
     if plan.init == "shared" and todo:
-        exported, init_errors = export_inits(plan, list(dict.fromkeys(t[0] for t in todo)), out_dir, suite.run_id)
-        init_paths.update(exported)
-    for triple in todo:
-        workload, backend, repeat = triple
+        names = list(dict.fromkeys(k[0] for k in todo))
+        init_paths, init_errors = export_inits(plan, names, out_dir, suite.run_id, sorted({k[2] for k in todo}))
+    for key in todo:
+        workload, _, seed, _ = key
         if progress:
-            progress(triple, None)
-        if workload in init_errors:
-            result = failed_result(
-                plan, suite.run_id, workload, backend, repeat, "failed", init_errors[workload], None, 0.0
-            )
+            progress(key, None)
+        if (workload, seed) in init_errors:
+            result = failed_result(plan, suite.run_id, key, "failed", init_errors[workload, seed], None, 0.0)
         else:
-            result = with_peak(run_one(plan, suite.run_id, workload, backend, repeat, init_paths[workload]), peaks)
+            result = with_peak(run_one(plan, suite.run_id, key, init_paths.get((workload, seed))), peaks)
         suite = suite.with_result(result)
         results.save(path, suite)
         if progress:
-            progress(triple, result)
+            progress(key, result)
     if todo or suite.finished_at is None:  # resuming a finished run leaves its file as it is
         results.save(path, dataclasses.replace(suite, finished_at=datetime.now(UTC).isoformat(timespec="seconds")))
     return path

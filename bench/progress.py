@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
 from bench.report import fmt
@@ -20,8 +20,11 @@ class Progress:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),  # from the mean time per finished run so far (rich's estimate)
             console=self.console,
             transient=False,
+            speed_estimate_period=24 * 3600.0,  # the estimate averages over every finished run, not the last 30 s
         )
         self.task = self.bar.add_task("starting", total=total)
 
@@ -32,14 +35,16 @@ class Progress:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.bar.__exit__(et, ev, tb)
 
-    def update(self, triple: tuple[str, str, int], result: Result | None) -> None:
-        workload, backend, repeat = triple
+    def update(self, key: tuple[str, str, int, int], result: Result | None) -> None:
+        workload, backend, seed, repeat = key
         if result is None:
-            self.bar.update(self.task, description=f"{workload} / {backend} #{repeat}")
+            self.bar.update(self.task, description=f"{workload} / {backend} seed {seed} #{repeat}")
             return
         if result.ok:
             line = f"{result.metric_name} {fmt(result.metric)}, median step {fmt(result.median_step_ms)} ms"
         else:
             line = f"{result.status}: {(result.reason.splitlines() or [''])[-1][:100]}"
-        self.console.print(f"  {workload:<16} {backend:<14} #{repeat}  {line}")
+        if result.contended:
+            line += " (contended: other processes took its cores)"
+        self.console.print(f"  {workload:<16} {backend:<14} seed {seed} #{repeat}  {line}")
         self.bar.advance(self.task)

@@ -27,7 +27,8 @@ from bench.errors import UsageError
 from bench.spec import STATUSES
 
 SCHEMA = "fwbench.results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: seed, settled, cpu per result (seeds, contention); version 1 files are still read
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,22 @@ class Result:
     achieved_gflops: float | None = None  # flops_per_step / median step time
     matmul_peak_gflops: float | None = None  # this framework's float32 matmul, measured in the same suite
     peak_fraction: float | None = None  # achieved_gflops / matmul_peak_gflops
+    seed: int | None = None  # training seed: initial weights, batch order, dropout (None: files before seeds)
+    settled: bool | None = None  # whether the steady-state rule found a settled window (bench.harness)
+    cpu: dict[str, Any] = field(default_factory=dict)  # what CPU the run got (bench.contention.CpuUsage)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
-    def key(self) -> tuple[str, str, int]:
-        return (self.workload, self.backend, self.repeat)
+    @property
+    def contended(self) -> bool:
+        """Other processes took cores this run asked for (bench.contention): its timings are not trusted."""
+        return bool(self.cpu.get("contended"))
+
+    def key(self, default_seed: int = 0) -> tuple[str, str, int, int]:
+        """(workload, backend, seed, repeat): what the launcher runs once. Files before seeds had one seed."""
+        return (self.workload, self.backend, self.seed if self.seed is not None else default_seed, self.repeat)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -129,8 +139,11 @@ class Suite:
                 f"not an fwbench results document (schema {d.get('schema') if isinstance(d, Mapping) else None!r})"
             )
         version = d.get("schema_version")
-        if type(version) is not int or version != SCHEMA_VERSION:  # not 1.0, not true
-            raise ValueError(f"schema_version {version!r} is not supported (this fwbench reads {SCHEMA_VERSION})")
+        if type(version) is not int or version not in READABLE_VERSIONS:  # not 1.0, not true
+            raise ValueError(
+                f"schema_version {version!r} is not supported (this fwbench reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))})"
+            )
         results = d.get("results")
         if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
             raise ValueError("'results' is not a list of objects")

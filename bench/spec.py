@@ -87,14 +87,15 @@ class Profile:
 
     name: str
     warmup_steps: int  # steps after the first one that are discarded before steady state
-    repeats: int  # default processes per (workload, backend)
+    repeats: int  # default processes per (workload, backend, seed): timing noise
+    seeds: int  # default training seeds per (workload, backend): accuracy and time-to-target spread
     time_limit_s: float  # per run (one worker process)
 
 
 PROFILES: Mapping[str, Profile] = frozen_map(
     {
-        "quick": Profile("quick", warmup_steps=5, repeats=1, time_limit_s=300.0),
-        "standard": Profile("standard", warmup_steps=10, repeats=1, time_limit_s=900.0),
+        "quick": Profile("quick", warmup_steps=5, repeats=1, seeds=1, time_limit_s=300.0),
+        "standard": Profile("standard", warmup_steps=10, repeats=1, seeds=3, time_limit_s=900.0),
     }
 )
 
@@ -109,7 +110,7 @@ class RunConfig:
     device: str  # "cpu" | "cuda"
     profile: str
     repeat: int
-    seed: int
+    seed: int  # training randomness: initial weights, batch order, dropout, exploration
     init: str  # "shared" (all backends start from one weights file) | "native"
     init_path: str | None  # npz of canonical initial weights when init == "shared"
     threads: int  # intra-op threads, both frameworks
@@ -118,6 +119,7 @@ class RunConfig:
     data_dir: str | None = None
     epochs_override: int | None = None  # tests and smoke runs
     fault: str | None = None  # fault injection for tests: "crash" | "hang" | "diverge" | "raise"
+    data_seed: int | None = None  # the train/test split and synthetic data (None: `seed`); fixed across seeds
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))

@@ -48,10 +48,10 @@ class ClassifyTask:
     predict_key = "x"
     batches_ahead = True
 
-    def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
+    def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None, data_seed: int) -> None:
         self.workload = workload
         self.seed = seed
-        self.ds = data.load(workload.dataset, seed, data_dir)
+        self.ds = data.load(workload.dataset, data_seed, data_dir)
         outputs = workload.model_kwargs.get("num_classes")
         if outputs is not None and outputs != self.ds.num_classes:  # a real data folder with other classes
             raise UsageError(
@@ -90,14 +90,14 @@ class GanTask:
     predict_key = "z"
     batches_ahead = True
 
-    def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
+    def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None, data_seed: int) -> None:
         self.workload = workload
         self.seed = seed
         self.z_dim = int(workload.model_kwargs["z_dim"])
-        self.ds = data.load(workload.dataset, seed, data_dir)
+        self.ds = data.load(workload.dataset, data_seed, data_dir)
         self.samples_per_step = min(workload.batch_size, len(self.ds.x_train))
         self.scorer = GanScorer(self.ds.x_train, self.ds.y_train)  # fitted once, on the real training split
-        self.eval_z = self.noise(np.random.default_rng([seed, 1]), self.eval_samples)
+        self.eval_z = self.noise(np.random.default_rng([data_seed, 1]), self.eval_samples)  # the GAN's test set
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.standard_normal((n, self.z_dim), dtype=np.float32)
@@ -133,7 +133,7 @@ class DqnTask:
     predict_key = "obs"
     batches_ahead = False  # acting uses the weights of the step just taken
 
-    def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None) -> None:
+    def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None, data_seed: int) -> None:
         import gymnasium
 
         self.workload = workload
@@ -142,7 +142,7 @@ class DqnTask:
         self.samples_per_step = workload.batch_size
         self.env = gymnasium.make(k["env"])
         self.eval_envs = [gymnasium.make(k["env"]) for _ in range(k["eval_episodes"])]
-        self.eval_seeds = [10_000 + 100 * seed + i for i in range(k["eval_episodes"])]
+        self.eval_seeds = [10_000 + 100 * data_seed + i for i in range(k["eval_episodes"])]  # the test episodes
         self.buffer = ReplayBuffer(k["buffer_size"], k["obs_dim"])
         self.explore_rng = np.random.default_rng([seed, 3])
         self.sample_rng = np.random.default_rng([seed, 4])
@@ -233,5 +233,8 @@ def gymnasium_version() -> str:
 TASKS = {"classify": ClassifyTask, "gan": GanTask, "dqn": DqnTask}
 
 
-def make(workload: Workload, seed: int, data_dir: str | Path | None = None) -> Task:
-    return TASKS[workload.task](workload, seed, data_dir)
+def make(workload: Workload, seed: int, data_dir: str | Path | None = None, data_seed: int | None = None) -> Task:
+    """The workload's task: `seed` drives training randomness (batch order, noise, exploration),
+    `data_seed` (default: `seed`) the data itself (split, synthetic generation, evaluation episodes),
+    so that runs with several seeds are graded on the same test set."""
+    return TASKS[workload.task](workload, seed, data_dir, seed if data_seed is None else data_seed)

@@ -4,8 +4,8 @@ The launcher (bench/launch.py) starts one of these per (workload, backend, repea
 torch and tensorflow never share a process and memory peaks never mix. Thread counts come in
 through the environment (set by the launcher before the interpreter starts) and through the
 backend's constructor (before the framework's first op). Also:
-`python -m bench.worker export-init SEED FOLDER WORKLOAD...` writes each workload's torch-twin
-initial weights in canonical layout, which every backend loads under `--init shared`.
+`python -m bench.worker export-init SEED[,SEED...] FOLDER WORKLOAD...` writes each workload's
+torch-twin initial weights per seed in canonical layout, which every backend loads under `--init shared`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import backends, flops, harness, results, stats, tasks, workloads
+from bench import backends, contention, flops, harness, results, stats, tasks, workloads
 from bench.memory import NvmlSampler, peak_rss_mib, rss_mib
 from bench.spec import PROFILES, RunConfig
 
@@ -52,6 +52,7 @@ def base_result(cfg: RunConfig, framework: str, started_at: str, **kw: Any) -> r
         workload_spec=wl.to_dict(),
         metric_name=wl.metric,
         target=wl.target,
+        seed=cfg.seed,
         **kw,
     )
 
@@ -86,7 +87,7 @@ def measure(cfg: RunConfig) -> results.Result:
         warnings.simplefilter("default")
         backend = info.load()(cfg.device, cfg.threads, cfg.interop_threads, cfg.seed, cfg.deterministic)
         rss_imports = rss_mib()
-        task = tasks.make(wl, cfg.seed, cfg.data_dir)
+        task = tasks.make(wl, cfg.seed, cfg.data_dir, cfg.data_seed)
         rss_data = rss_mib()
         init = load_weights(cfg.init_path) if cfg.init == "shared" and cfg.init_path else None
         try:
@@ -127,6 +128,7 @@ def measure(cfg: RunConfig) -> results.Result:
     seen: dict[str, None] = {}
     for w in caught:
         seen.setdefault(f"{w.category.__name__}: {str(w.message).splitlines()[0][:300]}", None)
+    cpu = contention.usage(m.cpu_start, m.cpu_end, m.window_s, cfg.threads) if m.cpu_start and m.cpu_end else None
     status, reason = "ok", ""
     if m.diverged_at_step is not None:
         status, reason = "diverged", f"loss {m.final_loss} at step {m.diverged_at_step}"
@@ -162,14 +164,16 @@ def measure(cfg: RunConfig) -> results.Result:
         load_avg_1m=[load_start, os.getloadavg()[0]],
         flops_per_step=step_flops,
         achieved_gflops=step_flops / (median / 1e3) / 1e9 if step_flops and median else None,
+        settled=m.settled,
+        cpu=cpu.to_dict() if cpu else {},
     )
 
 
-def export_init(seed: int, folder: Path, names: list[str]) -> None:
-    """For each workload, the torch twin's initial weights (canonical layout) as
+def export_init(seeds: list[int], folder: Path, names: list[str]) -> None:
+    """For each seed and workload, the torch twin's initial weights (canonical layout) as
     folder/<workload>-seed<seed>.npz, or, if building it fails, the reason in <...>.error.txt."""
     info = backends.get("torch-eager")
-    for name in names:
+    for seed, name in itertools.product(seeds, names):
         out = folder / f"{name}-seed{seed}.npz"
         try:
             backend = info.load()("cpu", 1, 1, seed, False)  # seeds torch: each export starts from the seed
@@ -305,10 +309,10 @@ def main(argv: list[str]) -> int:
         results.atomic_write_json(Path(argv[5]), out)
         return 0
     if len(argv) >= 4 and argv[0] == "export-init":
-        export_init(int(argv[1]), Path(argv[2]), argv[3:])
+        export_init([int(x) for x in argv[1].split(",")], Path(argv[2]), argv[3:])
         return 0
     print(
-        "usage: python -m bench.worker run CONFIG.json OUT.json | export-init SEED FOLDER WORKLOAD..."
+        "usage: python -m bench.worker run CONFIG.json OUT.json | export-init SEED[,SEED...] FOLDER WORKLOAD..."
         " | peak BACKEND DEVICE THREADS INTEROP OUT.json"
         " | overhead BACKEND WORKLOAD DEVICE THREADS BLOCKS harness-first|bare-first OUT.json",
         file=sys.stderr,

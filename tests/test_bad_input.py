@@ -77,6 +77,8 @@ def workload_of(dataset: str) -> str:
         (["--time-limit", "soon"], "--time-limit: 'soon' is not a number"),
         (["--seed", "-1"], "--seed must be in 0..4294967295, got -1"),
         (["--seed", str(2**32)], f"--seed must be in 0..4294967295, got {2**32}"),
+        (["--seed", str(2**32 - 2), "--seeds", "3"], "--seeds 3 goes past the largest seed, 4294967295"),
+        (["--seeds", "0"], "--seeds: must be >= 1, got 0"),
         (["--workloads", ","], "no workload named; valid: mlp-iris"),
         (["--backends", "torch-eager,,keras-xl"], "unknown backend 'keras-xl'"),
     ],
@@ -179,8 +181,8 @@ def corrupt(doc_text: str, kind: str) -> str:
     if kind == "truncated":
         return doc_text[: len(doc_text) // 2]
     doc = json.loads(doc_text)
-    if kind == "schema_version 2":
-        doc["schema_version"] = 2
+    if kind == "schema_version 3":
+        doc["schema_version"] = 3
     elif kind == "a string for a number":
         doc["results"][1]["median_step_ms"] = "fast"
     elif kind == "not fwbench":
@@ -190,7 +192,7 @@ def corrupt(doc_text: str, kind: str) -> str:
 
 CORRUPTIONS = {
     "truncated": "not valid JSON",
-    "schema_version 2": "schema_version 2 is not supported (this fwbench reads 1)",
+    "schema_version 3": "schema_version 3 is not supported (this fwbench reads 1, 2)",
     "a string for a number": "results[1].median_step_ms: expected float | None, got string 'fast'",
     "not fwbench": "an fwbench results",  # report also reads pytest-benchmark JSON: "neither an fwbench results file nor ..."
 }

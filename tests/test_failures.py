@@ -179,14 +179,23 @@ def test_a_failed_weight_export_fails_that_workload_only_and_order_does_not_chan
         workloads=("mlp-iris",), backends=("torch-eager",), device="cpu", profile="quick", repeats=1, seed=0,
         init="shared", threads=1, interop_threads=1, deterministic=False, time_limit_s=300.0,
     )  # fmt: skip
-    paths, errors = launch.export_inits(plan, ["dqn-cartpole", "no-such-workload", "mlp-iris"], tmp_path, "a")
-    assert sorted(paths) == ["dqn-cartpole", "mlp-iris"]
-    (reason,) = errors.values()
-    assert reason.startswith("exporting initial weights of no-such-workload failed: ")
+    names = ["dqn-cartpole", "no-such-workload", "mlp-iris"]
+    paths, errors = launch.export_inits(plan, names, tmp_path, "a", seeds=[0, 1])
+    assert sorted(paths) == [("dqn-cartpole", 0), ("dqn-cartpole", 1), ("mlp-iris", 0), ("mlp-iris", 1)]
+    assert sorted(errors) == [("no-such-workload", 0), ("no-such-workload", 1)]
+    reason = errors["no-such-workload", 0]
+    assert reason.startswith("exporting initial weights of no-such-workload (seed 0) failed: ")
     assert "'no-such-workload'" in reason and "mlp-iris" in reason  # the bad name and the valid ones
     # every workload is seeded on its own: exported alone or after others, the same bits
     alone, _ = launch.export_inits(plan, ["mlp-iris"], tmp_path, "b")
-    with np.load(paths["mlp-iris"], allow_pickle=False) as x, np.load(alone["mlp-iris"], allow_pickle=False) as y:
-        assert sorted(x.files) == sorted(y.files) and x.files
-        for k in x.files:
-            np.testing.assert_array_equal(x[k], y[k])
+    assert list(alone) == [("mlp-iris", 0)]  # the plan's seeds by default
+
+    def load(path: str) -> dict[str, np.ndarray]:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    x, y, other = load(paths["mlp-iris", 0]), load(alone["mlp-iris", 0]), load(paths["mlp-iris", 1])
+    assert sorted(x) == sorted(y) and x
+    for k in x:
+        np.testing.assert_array_equal(x[k], y[k])
+    assert any(not np.array_equal(x[k], other[k]) for k in x)  # another seed, other initial weights

@@ -59,7 +59,10 @@ def test_first_step_and_warmup_are_kept_apart(task) -> None:
     assert m.steps == b.steps == 30  # full batch: one step per epoch
     assert m.first_step_ms is not None and m.first_step_ms > 0
     assert len(m.warmup_step_ms) >= 4  # at least the profile's warm-up; more if the times had not settled
-    assert len(m.warmup_step_ms) == harness.settle_index(m.warmup_step_ms + m.step_ms, 4)
+    assert (len(m.warmup_step_ms), m.settled) == harness.settle_index(m.warmup_step_ms + m.step_ms, 4)
+    assert m.window_s >= m.train_time_s  # the training window holds every step, and the evaluations too
+    assert m.cpu_start is not None and m.cpu_end is not None
+    assert m.cpu_end.process_cpu_s >= m.cpu_start.process_cpu_s
     assert len(m.warmup_step_ms) + len(m.step_ms) == 30 - 1
     assert all(t > 0 for t in m.step_ms)
     assert m.train_time_s == pytest.approx((m.first_step_ms + sum(m.warmup_step_ms) + sum(m.step_ms)) / 1e3)
@@ -102,9 +105,19 @@ def test_iris_split_is_stratified_and_standardised(task) -> None:
 def test_settle_rule_skips_a_slow_start() -> None:
     times = [50.0, 30.0, 20.0, 12.0, 10.5, 10.0, 10.2, 9.9, 10.1, 10.0, 10.3, 9.8, 10.0, 10.1, 10.0, 9.9] + [10.0] * 20
     k = harness.settle_index(times, min_warmup=2)
-    assert k == 3  # window [20, 12, 10.5, 10, 10.2] has mean 12.5: not settled; [12, ...] has 10.5: settled
-    assert harness.settle_index([10.0] * 30, min_warmup=4) == 4  # never earlier than the profile's warm-up
-    assert harness.settle_index([10.0] * 3, min_warmup=5) == 3  # short runs: everything is warm-up
+    assert k == (3, True)  # window [20, 12, 10.5, 10, 10.2] has mean 12.5: not settled; [12, ...] has 10.5: settled
+    assert harness.settle_index([10.0] * 30, min_warmup=4) == (4, True)  # never earlier than the profile's warm-up
+    assert harness.settle_index([10.0] * 3, min_warmup=5) == (3, True)  # short runs: everything is warm-up
+
+
+def test_a_run_that_never_settles_says_so_and_keeps_its_steps() -> None:
+    drifting = [100.0 * 0.97**i for i in range(60)]  # 3% faster every step: no window near the late median
+    assert harness.settle_index(drifting, min_warmup=5) == (5, False)
+    # settling late in the run (after the first half) is not settling: at most half a run is excluded
+    late = [30.0] * 40 + [10.0] * 20
+    assert harness.settle_index(late, min_warmup=5) == (5, False)
+    early = [30.0] * 25 + [10.0] * 35
+    assert harness.settle_index(early, min_warmup=5) == (25, True)
 
 
 class Recording(NumpySoftmax):

@@ -23,11 +23,17 @@ def plan(**kw) -> SuitePlan:
     return SuitePlan(**{**base, **kw})
 
 
-def test_interleaving_is_repeat_major_then_workload_then_backend() -> None:
+def test_interleaving_is_repeat_major_then_seed_then_workload_then_backend() -> None:
     p = plan(backends=("torch-eager", "torchscript", "keras"), repeats=2)
-    assert p.triples() == [
-        ("mlp-iris", "torch-eager", 0), ("mlp-iris", "torchscript", 0), ("mlp-iris", "keras", 0),
-        ("mlp-iris", "torch-eager", 1), ("mlp-iris", "torchscript", 1), ("mlp-iris", "keras", 1),
+    assert p.runs() == [
+        ("mlp-iris", "torch-eager", 0, 0), ("mlp-iris", "torchscript", 0, 0), ("mlp-iris", "keras", 0, 0),
+        ("mlp-iris", "torch-eager", 0, 1), ("mlp-iris", "torchscript", 0, 1), ("mlp-iris", "keras", 0, 1),
+    ]  # fmt: skip
+    p = plan(backends=("torch-eager", "keras"), repeats=2, seeds=2, seed=7)
+    assert p.runs() == [
+        ("mlp-iris", "torch-eager", 7, 0), ("mlp-iris", "keras", 7, 0), ("mlp-iris", "torch-eager", 8, 0),
+        ("mlp-iris", "keras", 8, 0), ("mlp-iris", "torch-eager", 7, 1), ("mlp-iris", "keras", 7, 1),
+        ("mlp-iris", "torch-eager", 8, 1), ("mlp-iris", "keras", 8, 1),
     ]  # fmt: skip
 
 

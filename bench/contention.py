@@ -1,0 +1,117 @@
+"""What CPU a run actually got: the worker's CPU time and everyone else's, over the training window.
+
+A verdict is only as good as the CPU time behind it. On a shared machine (a CI runner, a laptop
+with a browser open) another process can take a core the run asked for, and a framework whose
+thread pool spins at barriers (torch's OpenMP) then slows down by one to two orders of magnitude
+while one that yields (TensorFlow's Eigen pool) barely moves: the "verdict" would be the machine's.
+So every run records, over its training window (the harness's loop: steps and evaluations):
+
+- the worker's own CPU time (all its threads; psutil), and that share of wall time x threads;
+- the busy time of the CPUs this process may run on (/proc/stat, per CPU, Linux) minus the
+  worker's own: what *other* processes and the kernel used, in cores;
+- the steal time of those CPUs (a hypervisor giving the vCPU to another guest), in cores.
+
+A run is `contended` when the cores it asked for were not free: others' busy cores plus steal
+exceed the CPUs it could use minus its threads by more than CONTENDED_SLACK_CORES. With 2
+threads on 2 CPUs, one other busy process (1 core) makes a run contended; with 1 thread on 2
+CPUs it does not (that core was not asked for). Where /proc/stat is missing the run's share of
+its own CPU time is still recorded, and `contended` is None (unknown), never False.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+CONTENDED_SLACK_CORES = 0.3  # others' average use beyond the unrequested cores that still counts as idle
+PROC_STAT = Path("/proc/stat")
+# /proc/stat columns after the cpu name: user nice system idle iowait irq softirq steal guest guest_nice
+BUSY_COLUMNS = (0, 1, 2, 5, 6)  # user, nice, system, irq, softirq (guest time is already inside user)
+STEAL_COLUMN = 7
+
+
+def usable_cpus() -> list[int]:
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """CPU counters at one instant. Seconds."""
+
+    process_cpu_s: float
+    busy_s: float | None  # the usable CPUs' busy time, every process (None: no /proc/stat)
+    steal_s: float | None
+
+
+def cpu_counters(cpus: list[int]) -> tuple[float, float] | None:
+    """(busy s, steal s) summed over `cpus`, from /proc/stat; None where it cannot be read."""
+    try:
+        lines = PROC_STAT.read_text().splitlines()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    wanted = {f"cpu{i}" for i in cpus}
+    busy = steal = 0
+    seen = 0
+    for line in lines:
+        name, _, rest = line.partition(" ")
+        if name in wanted:
+            cols = [int(x) for x in rest.split()]
+            busy += sum(cols[i] for i in BUSY_COLUMNS)
+            steal += cols[STEAL_COLUMN] if len(cols) > STEAL_COLUMN else 0
+            seen += 1
+    if seen != len(wanted):
+        return None
+    return busy / tick, steal / tick
+
+
+def snapshot() -> Snapshot:
+    t = psutil.Process().cpu_times()
+    counters = cpu_counters(usable_cpus())
+    busy, steal = counters if counters else (None, None)
+    return Snapshot(t.user + t.system, busy, steal)
+
+
+@dataclass(frozen=True)
+class CpuUsage:
+    """What one run got over its training window. Cores are averages over the window."""
+
+    wall_s: float
+    threads: int  # intra-op threads the run asked for
+    cpus: int  # CPUs this process may run on
+    process_cpu_s: float  # the worker's CPU time (all threads)
+    received_share: float  # process_cpu_s / (wall_s x min(threads, cpus)); may exceed 1 (helper threads)
+    others_cores: float | None  # other processes' and the kernel's busy cores on the usable CPUs
+    steal_cores: float | None  # hypervisor steal on the usable CPUs
+    contended: bool | None  # None: unknown (no /proc/stat)
+    reason: str  # why contended, in words ("" when not)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def usage(start: Snapshot, end: Snapshot, wall_s: float, threads: int, cpus: int | None = None) -> CpuUsage:
+    """The window between two snapshots, `wall_s` long (measured by the harness's clock)."""
+    cpus = cpus or len(usable_cpus())
+    wall = max(wall_s, 1e-9)
+    own = end.process_cpu_s - start.process_cpu_s
+    asked = min(threads, cpus)
+    others = steal = None
+    contended: bool | None = None
+    reason = ""
+    if start.busy_s is not None and end.busy_s is not None and start.steal_s is not None and end.steal_s is not None:
+        others = max(0.0, (end.busy_s - start.busy_s - own) / wall)
+        steal = max(0.0, (end.steal_s - start.steal_s) / wall)
+        spare = cpus - asked  # cores the run did not ask for: others may use them freely
+        excess = others + steal - spare
+        contended = excess > CONTENDED_SLACK_CORES
+        if contended:
+            reason = (
+                f"other processes used {others:.2f} cores and steal took {steal:.2f} of {cpus} CPUs "
+                f"while the run asked for {asked} thread(s): {excess:.2f} of its cores were taken"
+            )
+    return CpuUsage(wall_s, threads, cpus, own, own / (wall * asked), others, steal, contended, reason)
