@@ -39,7 +39,7 @@ DEFAULT_THRESHOLD = 0.05
 MIN_RUNS_FOR_RUN_LEVEL_CI = report.MIN_RUNS_FOR_RUN_LEVEL_CI
 SINGLE_RUN_FACTOR = 2.0  # the minimum step-time change is this times the threshold with < 3 runs a side
 BUSY_LOAD_PER_CPU = report.BUSY_LOAD_PER_CPU
-SETTING_KEYS = ("profile", "init", "threads", "interop_threads", "deterministic", "seed", "epochs_override")
+SETTING_KEYS = ("profile", "init", "threads", "interop_threads", "deterministic", "seed", "seeds", "epochs_override")
 REGRESSION, IMPROVEMENT, UNCHANGED, INCONCLUSIVE = "REGRESSION", "improvement", "unchanged", "inconclusive"
 FAILED_STATUSES = ("failed", "diverged", "timeout", "oom")
 
@@ -104,9 +104,14 @@ class Comparison:
         return [r for r in self.rows if r.verdict == REGRESSION]
 
 
+PLAN_DEFAULTS = {"seeds": 1}  # plan fields newer than some results files, at the value they had then
+SPEC_LABELS = ("quick_speed_only",)  # workload spec fields that label a workload without changing the run
+
+
 def settings_of(s: Suite, r: Result) -> str:
-    plan = {k: s.plan.get(k) for k in SETTING_KEYS}
-    return json.dumps({"plan": plan, "device": r.device, "workload": r.workload_spec}, sort_keys=True, default=str)
+    plan = {k: s.plan.get(k, PLAN_DEFAULTS.get(k)) for k in SETTING_KEYS}
+    spec = {k: v for k, v in r.workload_spec.items() if k not in SPEC_LABELS}
+    return json.dumps({"plan": plan, "device": r.device, "workload": spec}, sort_keys=True, default=str)
 
 
 def group(suites: Sequence[Suite]) -> dict[Key, Side]:

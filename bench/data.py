@@ -36,6 +36,7 @@ class Dataset:
         return {
             "name": self.name,
             "source": self.source,
+            "synthetic": self.source.startswith("synthetic"),  # generated from a seed, not real samples
             "train": len(self.x_train),
             "test": len(self.x_test),
             "x_shape": list(self.x_train.shape[1:]),

@@ -98,7 +98,11 @@ class SuitePlan:
         """The interleaved order: repeat-major, then seed, then workload, then backend, so that drift of a
         shared machine hits every backend and seed alike."""
         return [
-            (w, b, s, r) for r in range(self.repeats) for s in self.seed_values() for w in self.workloads for b in self.backends
+            (w, b, s, r)
+            for r in range(self.repeats)
+            for s in self.seed_values()
+            for w in self.workloads
+            for b in self.backends
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -333,10 +337,12 @@ def measure_peaks(plan: SuitePlan) -> dict[str, dict[str, Any]]:
 
 
 def with_peak(r: results.Result, peaks: dict[str, dict[str, Any]]) -> results.Result:
-    """Fill in this framework's measured matmul peak and the run's fraction of it."""
-    peak = peaks.get(r.framework, {}).get("gflops_best")
-    if peak is None:
+    """Fill in the device's measured matmul peak (the best of the frameworks' rates: one denominator for
+    every run, so that shares compare across frameworks) and the run's fraction of it."""
+    rates = [p["gflops_best"] for p in peaks.values() if p.get("gflops_best")]
+    if not rates:
         return r
+    peak = max(rates)
     fraction = r.achieved_gflops / peak if r.achieved_gflops is not None else None
     return dataclasses.replace(r, matmul_peak_gflops=peak, peak_fraction=fraction)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import codesize, env, pbjson, plots, stats
+from bench import analysis, codesize, env, pbjson, plots
+from bench.analysis import (  # re-exported: compare and the tests use them through this module
+    BASELINE_BACKEND,
+    BUSY_LOAD_PER_CPU,
+    MIN_RUNS_FOR_RUN_LEVEL_CI,
+    Cell,
+    Ratio,
+    baseline_of,
+    by_workload,
+    cells,
+    is_busy,
+    provenance,
+    ratio_vs_baseline,
+    steady,
+    suite_device_model,
+)
 from bench.backends import BACKENDS, FRAMEWORK_OF
 from bench.errors import UsageError
 from bench.results import Result, Suite
-from bench.workloads import WORKLOADS
 
-BASELINE_BACKEND = "torch-eager"
-MIN_RUNS_FOR_RUN_LEVEL_CI = 3
-BUSY_LOAD_PER_CPU = 1.5  # a 1-min load average above this x logical CPUs: an oversubscribed host
 PLOTS_DIR = "plots"
 MEMORY_KINDS = {"peak_rss": "peak RSS of the worker process", "allocator_peak": "framework allocator peak"}
 MEMORY_SHORT = {"peak_rss": "RSS", "allocator_peak": "allocator"}
@@ -41,110 +52,23 @@ EXECUTION_MODE = {
 }
 
 
-@dataclass(frozen=True)
-class Cell:
-    """The aggregate of one (workload, backend, device, device model) over its repeats."""
-
-    workload: str
-    backend: str
-    device: str
-    device_model: str
-    status: str
-    reason: str
-    runs: list[Result]  # the ok runs
-    failed: list[Result] = field(default_factory=list)  # repeats that did not finish (status not ok)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def run_level(self) -> bool:
-        """Enough repeats for run-to-run noise to be in the confidence interval."""
-        return len(self.runs) >= MIN_RUNS_FOR_RUN_LEVEL_CI
-
-    def timing_sample(self, run_level: bool) -> list[float]:
-        """Per-run medians (run_level) or all steady-state step times pooled."""
-        if run_level:
-            return [r.median_step_ms for r in self.runs if r.median_step_ms is not None]
-        return [t for r in self.runs for t in r.step_ms]
-
-    def step_time(self) -> tuple[float | None, list[float] | None]:
-        """Median step time and its 95% CI (over per-run medians with >= 3 runs, else over raw steps)."""
-        sample = self.timing_sample(self.run_level)
-        if not sample:  # e.g. a source that kept only summary statistics
-            med = self.median_of("median_step_ms")
-            return med, None
-        s = stats.summarize(sample)
-        return s["median_step_ms"], s["ci95_step_ms"]  # type: ignore[return-value]
-
-    def median_of(self, attr: str) -> float | None:
-        vals = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
-        return float(np.median(vals)) if vals else None
-
-    def memory(self) -> tuple[float | None, str]:
-        vals = [r.memory.get("peak_mib") for r in self.runs if r.memory.get("peak_mib") is not None]
-        kind = self.runs[0].memory.get("kind", "") if self.runs else ""
-        return (float(np.median(vals)) if vals else None), kind
-
-
-def suite_device_model(s: Suite) -> str:
-    return env.device_model(s.environment, s.plan.get("device", "cpu"))
-
-
-def cells(suites: Sequence[Suite]) -> list[Cell]:
-    groups: dict[tuple[str, str, str, str], list[Result]] = {}
-    for s in suites:
-        model = suite_device_model(s)
-        for r in s.results:
-            groups.setdefault((r.workload, r.backend, r.device, model), []).append(r)
-    order = {b: i for i, b in enumerate(BACKENDS)}
-    wl_order = {w: i for i, w in enumerate(WORKLOADS)}  # the registry's order, unknown names after it
-
-    def rank(key: tuple[str, str, str, str]) -> tuple[str, int, str, int]:
-        w, b, _, m = key
-        return m, wl_order.get(w, len(wl_order)), w, order.get(b, len(order))
-
-    out = []
-    for (w, b, d, m), rs in sorted(groups.items(), key=lambda kv: rank(kv[0])):
-        ok = [r for r in rs if r.ok]
-        failed = [r for r in rs if not r.ok]
-        if ok:
-            out.append(Cell(w, b, d, m, "ok", "", ok, failed))
-        else:
-            out.append(Cell(w, b, d, m, rs[0].status, rs[0].reason, [], failed))
-    return out
-
-
-def baseline_of(cs: Sequence[Cell], c: Cell) -> Cell | None:
-    return next(
-        (
-            x
-            for x in cs
-            if x.backend == BASELINE_BACKEND
-            and (x.workload, x.device, x.device_model) == (c.workload, c.device, c.device_model)
-        ),
-        None,
-    )
-
-
-def ratio_vs_baseline(cell: Cell, base: Cell | None) -> tuple[float, float, float] | None:
-    if base is None or not base.ok or not cell.ok:
-        return None
-    run_level = cell.run_level and base.run_level
-    return stats.ratio_of_medians(cell.timing_sample(run_level), base.timing_sample(run_level))
-
-
 def fmt(x: float | None, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "-"
     return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
-def fmt_ratio(ratio: tuple[float, float, float] | None) -> str:
+def fmt_ratio(ratio: Ratio | None) -> str:
+    """'1.23*' where the difference is significant by the verdict rule; '1.23' otherwise."""
     if ratio is None:
         return "-"
-    return f"{ratio[0]:.2f}" + ("*" if stats.significant(ratio) else "")
+    return f"{ratio.value:.2f}" + ("*" if ratio.significant else "")
+
+
+def fmt_ci(ratio: Ratio | None) -> str:
+    if ratio is None:
+        return "-"
+    return f"{ratio.value:.2f} [{ratio.low:.2f}, {ratio.high:.2f}]" + ("*" if ratio.significant else "")
 
 
 def one_line(reason: str, limit: int = 80) -> str:
@@ -158,21 +82,44 @@ def framework_label(backend: str) -> str:
     return FRAMEWORK_OF.get(info.framework, "?") if info else "?"
 
 
+def spread(values: Sequence[float]) -> str:
+    """'0.97' for one value or equal values; '0.97 (0.95–0.98)' (median, range) for several."""
+    if not values:
+        return "-"
+    med = float(np.median(values))
+    if len(values) == 1 or np.ptp(values) == 0:
+        return fmt(med)
+    return f"{fmt(med)} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def metric_text(c: Cell) -> str:
+    """The final metric: median over seeds, with the range over seeds where there are several."""
+    return spread(list(c.metric_by_seed().values()))
+
+
 def time_to_target(c: Cell) -> str:
     if c.runs[0].target is None:
         return "-"
+    if analysis.speed_only(c):
+        return f"speed only ({c.runs[0].profile} profile)"
     tta = [r.time_to_target_s for r in c.runs]
     reached = [t for t in tta if t is not None]
-    return fmt(float(np.median(reached))) if len(reached) == len(tta) else "not reached"
+    if not reached:
+        return "not reached"
+    text = spread(reached)
+    return text if len(reached) == len(tta) else f"{text}; {len(tta) - len(reached)} of {len(tta)} not reached"
 
 
 def runs_text(c: Cell) -> str:
-    """'3', or '2 of 3 (1 timeout)' where repeats failed: the figures come from the ok runs only."""
+    """'3', '3 (1 contended)', or '2 of 3 (1 timeout)' where runs failed: figures come from the ok runs only."""
+    contended = f" ({len(c.contended)} contended)" if c.contended else ""
+    seeds = c.seeds()
+    per_seed = f", {len(seeds)} seeds" if len(seeds) > 1 else ""
     if not c.failed:
-        return str(len(c.runs))
+        return f"{len(c.runs)}{per_seed}{contended}"
     counts = collections.Counter(r.status for r in c.failed)
     failed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return f"{len(c.runs)} of {len(c.runs) + len(c.failed)} ({failed})"
+    return f"{len(c.runs)} of {len(c.runs) + len(c.failed)} ({failed}){per_seed}{contended}"
 
 
 def gflops(c: Cell) -> str:
@@ -181,6 +128,37 @@ def gflops(c: Cell) -> str:
         return "-"
     frac = c.median_of("peak_fraction")
     return fmt(g) + (f" ({frac:.0%})" if frac is not None else "")
+
+
+def step_text(c: Cell) -> str:
+    """Median [95% CI]; the mean over every step after the first beside it where it lies outside the CI."""
+    med, ci = c.step_time()
+    text = f"{fmt(med)} [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else fmt(med)
+    mean = c.mean_step_ms()
+    if ci and mean is not None and not ci[0] <= mean <= ci[1]:
+        text += f"; mean {fmt(mean)}"
+    return text
+
+
+def steady_text(c: Cell) -> str:
+    """'212 of 220 (warm-up 3% of time)', plus how many runs never settled."""
+    st = steady(c)
+    if st.steps == 0:
+        return "-"
+    share = f" (warm-up {st.excluded_time_share:.0%} of time)" if st.excluded_time_share is not None else ""
+    unsettled = f"; {st.unsettled_runs} run(s) never settled" if st.unsettled_runs else ""
+    return f"{st.steps - st.excluded} of {st.steps}{share}{unsettled}"
+
+
+def memory_text(c: Cell) -> str:
+    """'training / process peak MiB (kind)': what training added, beside the whole process's peak."""
+    mem, kind = c.memory()
+    if mem is None:
+        return "-"
+    train = c.training_memory()
+    if kind == "allocator_peak" or train is None:
+        return f"{fmt(mem)} ({MEMORY_SHORT.get(kind, kind)})"
+    return f"{fmt(train)} / {fmt(mem)} ({MEMORY_SHORT.get(kind, kind)})"
 
 
 def headline(cs: Sequence[Cell]) -> pd.DataFrame:
@@ -194,18 +172,18 @@ def headline(cs: Sequence[Cell]) -> pd.DataFrame:
             rows.append(row)
             continue
         r0 = c.runs[0]
-        med, ci = c.step_time()
-        mem, kind = c.memory()
+        med, _ = c.step_time()
         row.update(
             {
-                metric_col: fmt(c.median_of("metric")),
+                metric_col: metric_text(c),
                 "time to target (s)": time_to_target(c),
-                "step ms (median [95% CI])": f"{fmt(med)} [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else fmt(med),
+                "step ms (median [95% CI])": step_text(c),
                 f"vs {BASELINE_BACKEND}": fmt_ratio(ratio_vs_baseline(c, baseline_of(cs, c))),
                 "samples/s": fmt(r0.samples_per_step / (med / 1e3) if med and r0.samples_per_step else None),
-                "peak MiB": f"{fmt(mem)} ({MEMORY_SHORT.get(kind, kind)})" if mem is not None else "-",
+                "train / peak MiB": memory_text(c),
                 "first step ms": fmt(c.median_of("first_step_ms")),
                 "GFLOP/s": gflops(c),
+                "steady steps": steady_text(c),
                 "runs": runs_text(c),
             }
         )
@@ -223,6 +201,15 @@ def markdown(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False, disable_numparse=True)
 
 
+def dataset_text(ds: dict[str, Any], fallback: str) -> str:
+    """'`cifar10` (synthetic: oriented gratings ..., 1500 train / 500 test)': the data's provenance where it is named."""
+    kind = provenance(ds)
+    detail = ds.get("generator") or (ds.get("source") if kind != "synthetic" else "")
+    sizes = f"{ds['train']} train / {ds['test']} test" if "train" in ds and "test" in ds else ""
+    inside = ", ".join(x for x in (f"**{kind}**" + (f": {detail}" if detail else ""), sizes) if x)
+    return f"`{ds.get('name', fallback)}` ({inside})"
+
+
 def workload_line(cs: Sequence[Cell]) -> str:
     """What was trained, from the first ok run's record."""
     r = next((c.runs[0] for c in cs if c.ok), None)
@@ -230,49 +217,141 @@ def workload_line(cs: Sequence[Cell]) -> str:
         return "No backend finished a run of this workload."
     spec, ds = r.workload_spec, r.dataset
     opt = spec.get("optimizer", {})
-    sizes = f" ({ds['train']} train / {ds['test']} test)" if "train" in ds and "test" in ds else ""
     params = f", {r.num_params:,} parameters" if r.num_params else ""
     override = r.config.get("epochs_override")
     epochs = override or {"quick": spec.get("quick_epochs"), "standard": spec.get("epochs")}.get(r.profile)
     how = f"{r.profile} profile" + (f", --epochs {override}" if override else "")
     epochs_text = f", {epochs} epochs ({how})" if epochs else f", {r.steps} timed steps ({r.profile})"
     target = f"; target {r.metric_name} ≥ {fmt(r.target)}" if r.target is not None else ""
+    c0 = next(c for c in cs if c.ok)
+    if r.target is not None and analysis.speed_only(c0):
+        target += f" (**speed only in the {r.profile} profile**: its budget is too short to reach the target)"
     return (
-        f"Model `{spec.get('model', '?')}` on `{ds.get('name', spec.get('dataset', '?'))}`{sizes}{params}; "
+        f"Model `{spec.get('model', '?')}` on {dataset_text(ds, spec.get('dataset', '?'))}{params}; "
         f"batch {spec.get('batch_size', '?')}, {opt.get('name', '?')} lr {fmt(opt.get('lr'))}{epochs_text}{target}."
     )
-
-
-def by_workload(cs: Sequence[Cell]) -> dict[tuple[str, str], list[Cell]]:
-    out: dict[tuple[str, str], list[Cell]] = {}
-    for c in cs:
-        out.setdefault((c.device_model, c.workload), []).append(c)
-    return out
 
 
 def headline_section(cs: Sequence[Cell]) -> list[str]:
     groups = by_workload(cs)
     models = sorted({m for m, _ in groups})
-    lines = ["## Headline: PyTorch vs TensorFlow per workload", ""]
+    lines = ["## Per workload", ""]
     for (model, workload), group in groups.items():
         title = f"### {workload}" + (f" on {model}" if len(models) > 1 else "")
         lines += [title, "", workload_line(group), "", markdown(headline(group)), ""]
     any_within = any(c.ok and not c.run_level for c in cs)
     lines += [
-        "Step time: median of the steady-state training steps (first step and warm-up excluded); its 95% "
-        "bootstrap CI is over the per-run medians where a backend has "
-        f"{MIN_RUNS_FOR_RUN_LEVEL_CI} or more runs, else over the raw steps"
-        + (" (within-run noise only: repeat with `--repeats 3` for run-to-run noise)" if any_within else "")
-        + f". `vs {BASELINE_BACKEND}`: ratio of median step times (below 1 is faster), `*` only where the 95% "
-        "bootstrap CI of that ratio excludes 1. samples/s: samples per step / median step time. Peak memory: "
-        "the worker's peak RSS on CPU (RSS), the framework allocator's peak on GPU (allocator). First step: the first training "
-        "step, where tracing, scripting or compilation happens. GFLOP/s: analytic FLOPs per step / median step "
-        "time (in brackets: share of this framework's measured float32 matmul peak); `-` where not recorded. "
-        "Time to target: training-step time (first step included, evaluation excluded) until the metric first "
-        "reached the target. See docs/METHODOLOGY.md and docs/REPORTS.md.",
+        "Metric: median over seeds (range over seeds in brackets where there are several). Step time: median of "
+        "the steady-state training steps (first step and warm-up excluded); its 95% bootstrap CI is over the "
+        f"per-run medians where a backend has {MIN_RUNS_FOR_RUN_LEVEL_CI} or more runs, else over the raw steps"
+        + (" (within-run noise only: `--seeds 3` or `--repeats 3` adds run-to-run noise)" if any_within else "")
+        + "; `mean` follows where the mean of every step after the first lies outside that CI (slow steps the "
+        f"median hides). `vs {BASELINE_BACKEND}`: ratio of median step times (below 1 is faster); `*` only where "
+        f"both sides have {MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs, none contended, and the 95% bootstrap CI of the ratio "
+        "excludes 1: a single run is never starred. samples/s: samples per step / median step time. Memory: "
+        "training / process peak, MiB: on CPU what training added to the worker's RSS (peak minus RSS after "
+        "imports and data) beside the whole peak RSS, which includes the framework's own libraries; on GPU the "
+        "framework allocator's peak. First step: where tracing, scripting or compilation happens. GFLOP/s: "
+        "analytic FLOPs per step / median step time (in brackets: share of this device's measured float32 "
+        "matmul peak, the best of both frameworks). Steady steps: steps counted in the median of all timed steps "
+        "after the first, and the warm-up's share of training time. Time to target: training-step time (first "
+        "step included, evaluation excluded) until the metric first reached the target, median (range) over "
+        "runs. See docs/METHODOLOGY.md and docs/REPORTS.md.",
         "",
     ]
     return lines
+
+
+def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
+    """The headline answer: per workload the fastest backend of each framework, then one cross-workload line."""
+    verdicts = analysis.workload_verdicts(cs)
+    if not verdicts:
+        return []
+    rows = []
+    for v in verdicts:
+        acc = v.accuracy
+        if v.speed_only:
+            acc_text = "speed only in this profile"
+        elif acc is None:
+            acc_text = "-"
+        elif acc.p_value is None:
+            acc_text = f"{acc.difference:+.3f} ({acc.verdict})"
+        elif acc.low is not None and acc.high is not None and acc.low != acc.high:
+            acc_text = f"{acc.difference:+.3f} [{acc.low:+.3f}, {acc.high:+.3f}], p={acc.p_value:.2g}: {acc.verdict}"
+        else:
+            acc_text = f"{acc.difference:+.3f}: {acc.verdict} on every seed"
+        mem = (
+            f"{v.train_mib_tf - v.train_mib_torch:+,.0f}"
+            if v.train_mib_tf is not None and v.train_mib_torch is not None
+            else "-"
+        )
+        why = v.speed.why_not if v.speed is not None else ""
+        rows.append(
+            {
+                "workload": v.workload
+                if len({x.device_model for x in verdicts}) == 1
+                else f"{v.workload} on {v.device_model}",
+                "fastest PyTorch": v.torch.backend,
+                "fastest TensorFlow": v.tf.backend,
+                "step time TF / PT [95% CI]": fmt_ci(v.speed),
+                "faster": {"PyTorch": "PyTorch", "TensorFlow": "TensorFlow"}.get(
+                    v.winner, "no verdict" if why else "tie"
+                )
+                + (f" ({why})" if why else ""),
+                f"{v.torch.runs[0].metric_name} TF − PT (Welch)": acc_text,
+                "training MiB TF − PT": mem,
+            }
+        )
+    lines = [
+        "## Summary: PyTorch vs TensorFlow",
+        "",
+        overall_sentence(verdicts, cs, suites),
+        "",
+        markdown(blank_missing(pd.DataFrame(rows))),
+        "",
+    ]
+    lines += [
+        "Per workload, the fastest PyTorch backend against the fastest TensorFlow one (lowest median step time). "
+        "Step time TF / PT: above 1, PyTorch is faster; `*` and a verdict only with "
+        f"{MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs a side, none contended, and a 95% CI that excludes 1. Metric: "
+        f"difference of the mean final metric over seeds, with Welch's two-sided t-test (α = {analysis.ALPHA}) "
+        "and its 95% CI; one seed per side gets no test. Training memory: difference of what training added "
+        "(CPU: peak RSS minus RSS after imports and data; GPU: allocator peak).",
+        "",
+    ]
+    return lines
+
+
+def overall_sentence(verdicts: Sequence[analysis.WorkloadVerdict], cs: Sequence[Cell], suites: Sequence[Suite]) -> str:
+    o = analysis.overall(verdicts)
+    if o is None:
+        return "No workload has an ok run in both frameworks."
+    devices = ", ".join(sorted({f"{c.device_model} ({c.device})" for c in cs if c.ok}))
+    threads = sorted({int(s.plan["threads"]) for s in suites if "threads" in s.plan})
+    thread_text = f", {'/'.join(map(str, threads))} thread(s) per framework" if threads else ""
+    profiles = ", ".join(sorted({c.runs[0].profile for c in cs if c.ok}))
+    kinds: dict[str, list[str]] = {}
+    for v in verdicts:
+        ds = v.torch.runs[0].dataset
+        kinds.setdefault(provenance(ds), []).append(v.workload)
+    data_text = "; ".join(f"{kind} for {', '.join(ws)}" for kind, ws in kinds.items())
+    faster = "PyTorch" if o.geomean > 1 else "TensorFlow"
+    factor = o.geomean if o.geomean > 1 else 1 / o.geomean
+    verdict_text = (
+        f"PyTorch faster in {o.pytorch_wins}, TensorFlow faster in {o.tensorflow_wins}, no significant difference "
+        f"in {o.ties - (o.workloads - o.verdict_allowed)}"
+        + (
+            f", no verdict in {o.workloads - o.verdict_allowed} (too few runs or contended)"
+            if o.verdict_allowed < o.workloads
+            else ""
+        )
+    )
+    return (
+        f"**On {devices}{thread_text}, {profiles} profile, data {data_text}: across {o.workloads} workloads the "
+        f"fastest TensorFlow backend's step time is {o.geomean:.2f}x the fastest PyTorch backend's "
+        f"(geometric mean, 95% CI [{o.low:.2f}, {o.high:.2f}]), so {faster} is {factor:.2f}x faster on this "
+        f"suite; {verdict_text}.**"
+    )
 
 
 def execution_mode_table(cs: Sequence[Cell]) -> pd.DataFrame:
@@ -372,6 +451,7 @@ def environment_block(suites: Sequence[Suite]) -> list[str]:
             + f"), GPU: {gpus}; {e.get('platform')}",
             f"  - software: Python {e.get('python')}; "
             + (", ".join(f"{k} {v}" for k, v in pk.items()) or "package versions not recorded"),
+            *peak_lines(s),
             f"  - git commit: {e.get('git_commit')}"
             + (
                 f"; host load average (1 min) at run starts and ends: {min(loads):.1f} to {max(loads):.1f}"
@@ -386,8 +466,32 @@ def environment_block(suites: Sequence[Suite]) -> list[str]:
     return lines
 
 
+def peak_lines(s: Suite) -> list[str]:
+    """The CPU's instruction sets and clock, the measured matmul peaks and the theoretical one."""
+    e = s.environment
+    out = []
+    isa = e.get("cpu_isa")
+    if isa is not None or e.get("cpu_mhz"):
+        out.append(
+            f"  - CPU: instruction sets {', '.join(isa) if isa else 'not recorded'}; clock "
+            + (f"{e['cpu_mhz']:,.0f} MHz" if e.get("cpu_mhz") else "not recorded")
+        )
+    peaks = {fw: p for fw, p in e.get("matmul_peak", {}).items() if p.get("gflops_best")}
+    if peaks:
+        measured = ", ".join(f"{FRAMEWORK_OF.get(fw, fw)} {fmt(p['gflops_best'])}" for fw, p in peaks.items())
+        best = max(p["gflops_best"] for p in peaks.values())
+        theory = (
+            env.theoretical_peak_gflops(e, int(s.plan.get("threads") or 1)) if s.plan.get("device") != "cuda" else None
+        )
+        out.append(
+            f"  - float32 matmul peak, GFLOP/s (measured, best of 20): {measured}; the report's denominator is the "
+            f"best, {fmt(best)}" + (f"; theoretical {fmt(theory[0])} ({theory[1]})" if theory else "")
+        )
+    return out
+
+
 def busy_warning(load: float, cpus: int | None) -> str:
-    if not cpus or load <= BUSY_LOAD_PER_CPU * cpus:
+    if not is_busy(load, cpus):
         return ""
     return f" (**busy host**: above {BUSY_LOAD_PER_CPU:g} x {cpus} CPUs, so its step times are unreliable)"
 
@@ -563,13 +667,28 @@ def busy_note(suites: Sequence[Suite]) -> list[str]:
         cpus = s.environment.get("cpu_count_logical")
         if loads and busy_warning(max(loads), cpus):
             busy.append(f"`{s.run_id}` (load average up to {max(loads):.1f} on {cpus} CPUs)")
-    if not busy:
-        return []
-    return [
-        f"**Warning: busy host.** {', '.join(busy)}: other work competed for the CPUs, so step times, "
-        "throughput and time to target are unreliable; metric and memory are not affected.",
-        "",
-    ]
+    out = []
+    if busy:
+        out += [
+            f"**Warning: busy host.** {', '.join(busy)}: other work competed for the CPUs, so step times, "
+            "throughput and time to target are unreliable; metric and memory are not affected.",
+            "",
+        ]
+    contended = [r for s in suites for r in s.results if r.contended]
+    if contended:
+        total = sum(1 for s in suites for r in s.results if r.ok)
+        worst = max(contended, key=lambda r: (r.cpu.get("others_cores") or 0) + (r.cpu.get("steal_cores") or 0))
+        cells_hit = sorted({f"{r.workload}/{r.backend}" for r in contended})
+        out += [
+            f"**Warning: {len(contended)} of {total} runs were contended**: other processes took cores they asked "
+            f"for (worst: {worst.workload}/{worst.backend}: {worst.cpu.get('reason')}). Their step times reflect "
+            "the machine, not the framework, so no ratio involving them is starred. Affected: "
+            + ", ".join(cells_hit[:12])
+            + (f" and {len(cells_hit) - 12} more" if len(cells_hit) > 12 else "")
+            + ". Rerun on an idle machine, or with `--threads` at most the idle cores (docs/METHODOLOGY.md).",
+            "",
+        ]
+    return out
 
 
 def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
@@ -585,6 +704,7 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         "",
         *sources_note(suites),
         *busy_note(suites),
+        *summary_section(cs, suites),
         *headline_section(cs),
         *seed_section(cs),
         *plots_section(figures),

@@ -1,0 +1,374 @@
+"""From results to verdicts: cells, ratios with CIs, the rules for calling a difference significant,
+and the headline summary. Computed here once, rendered by bench/report.py and used by bench/compare.py.
+
+Rules (docs/METHODOLOGY.md, "Verdicts"):
+
+- A cell is one (workload, backend, device, device model) over its runs (repeats and seeds).
+- A step-time ratio is marked significant only on run-to-run evidence: at least
+  MIN_RUNS_FOR_RUN_LEVEL_CI processes on each side, no contended run on either side, and a 95%
+  bootstrap CI of the ratio of per-run medians that excludes 1. A single run shows its figure and
+  its within-run CI, never a star.
+- The summary compares, per workload, the fastest PyTorch backend with the fastest TensorFlow one
+  (median step time): their step-time ratio, their accuracies (Welch's t-test over per-seed values)
+  and their training memory; then the geometric mean of the ratios across workloads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from bench import env, stats
+from bench.backends import BACKENDS, FRAMEWORK_OF
+from bench.results import Result, Suite
+from bench.workloads import WORKLOADS
+
+BASELINE_BACKEND = "torch-eager"
+MIN_RUNS_FOR_RUN_LEVEL_CI = 3
+BUSY_LOAD_PER_CPU = 1.5  # a 1-min load average above this x logical CPUs: an oversubscribed host
+ALPHA = 0.05  # significance level of the accuracy test
+Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The aggregate of one (workload, backend, device, device model) over its runs."""
+
+    workload: str
+    backend: str
+    device: str
+    device_model: str
+    status: str
+    reason: str
+    runs: list[Result]  # the ok runs
+    failed: list[Result] = field(default_factory=list)  # runs that did not finish (status not ok)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def run_level(self) -> bool:
+        """Enough processes for run-to-run noise to be in the confidence interval."""
+        return len(self.runs) >= MIN_RUNS_FOR_RUN_LEVEL_CI
+
+    @property
+    def contended(self) -> list[Result]:
+        return [r for r in self.runs if r.contended]
+
+    @property
+    def framework(self) -> str:
+        info = BACKENDS.get(self.backend)
+        return info.framework if info else (self.runs[0].framework if self.runs else "?")
+
+    def seeds(self) -> list[int | None]:
+        return sorted({r.seed for r in self.runs}, key=lambda s: -1 if s is None else s)
+
+    def timing_sample(self, run_level: bool) -> list[float]:
+        """Per-run medians (run_level) or all steady-state step times pooled."""
+        if run_level:
+            return [r.median_step_ms for r in self.runs if r.median_step_ms is not None]
+        return [t for r in self.runs for t in r.step_ms]
+
+    def step_time(self) -> tuple[float | None, list[float] | None]:
+        """Median step time and its 95% CI (over per-run medians with >= 3 runs, else over raw steps)."""
+        sample = self.timing_sample(self.run_level)
+        if not sample:  # e.g. a source that kept only summary statistics
+            return self.median_of("median_step_ms"), None
+        s = stats.summarize(sample)
+        return s["median_step_ms"], s["ci95_step_ms"]  # type: ignore[return-value]
+
+    def mean_step_ms(self) -> float | None:
+        """The mean over every step after the first (warm-up included): what throughput over the run saw."""
+        steps = [t for r in self.runs for t in (*r.warmup_step_ms, *r.step_ms)]
+        return float(np.mean(steps)) if steps else None
+
+    def median_of(self, attr: str) -> float | None:
+        vals = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
+        return float(np.median(vals)) if vals else None
+
+    def memory(self) -> tuple[float | None, str]:
+        """The process's (or allocator's) peak, median over runs, and its kind."""
+        vals = [r.memory.get("peak_mib") for r in self.runs if r.memory.get("peak_mib") is not None]
+        kind = self.runs[0].memory.get("kind", "") if self.runs else ""
+        return (float(np.median(vals)) if vals else None), kind
+
+    def training_memory(self) -> float | None:
+        """What training added: the allocator peak on GPU, peak RSS minus RSS after data on CPU."""
+        vals = [training_mib(r) for r in self.runs]
+        kept = [v for v in vals if v is not None]
+        return float(np.median(kept)) if kept else None
+
+    def metric_by_seed(self) -> dict[int | None, float]:
+        """The final metric per seed (median over that seed's repeats)."""
+        by: dict[int | None, list[float]] = {}
+        for r in self.runs:
+            if r.metric is not None and math.isfinite(r.metric):
+                by.setdefault(r.seed, []).append(r.metric)
+        return {s: float(np.median(v)) for s, v in by.items()}
+
+
+def training_mib(r: Result) -> float | None:
+    if r.memory.get("kind") == "allocator_peak":
+        return r.memory.get("peak_mib")
+    return r.memory.get("model_share_rss_mib")
+
+
+@dataclass(frozen=True)
+class Steady:
+    """How much of a cell's runs the steady-state rule kept."""
+
+    steps: int  # timed steps after the first, every run
+    excluded: int  # of those, classed as warm-up
+    excluded_time_share: float | None  # warm-up steps' share of all timed step time (first step included)
+    unsettled_runs: int  # runs whose times never settled (bench.harness.SETTLE_RULE)
+
+
+def steady(c: Cell) -> Steady:
+    kept = sum(len(r.step_ms) for r in c.runs)
+    excluded = sum(len(r.warmup_step_ms) for r in c.runs)
+    total_ms = sum(r.train_time_s or 0.0 for r in c.runs) * 1e3
+    warm_ms = sum(sum(r.warmup_step_ms) for r in c.runs)
+    share = warm_ms / total_ms if total_ms > 0 else None
+    return Steady(kept + excluded, excluded, share, sum(1 for r in c.runs if r.settled is False))
+
+
+def suite_device_model(s: Suite) -> str:
+    return env.device_model(s.environment, s.plan.get("device", "cpu"))
+
+
+def cells(suites: Sequence[Suite]) -> list[Cell]:
+    groups: dict[tuple[str, str, str, str], list[Result]] = {}
+    for s in suites:
+        model = suite_device_model(s)
+        for r in s.results:
+            groups.setdefault((r.workload, r.backend, r.device, model), []).append(r)
+    order = {b: i for i, b in enumerate(BACKENDS)}
+    wl_order = {w: i for i, w in enumerate(WORKLOADS)}  # the registry's order, unknown names after it
+
+    def rank(key: tuple[str, str, str, str]) -> tuple[str, int, str, int]:
+        w, b, _, m = key
+        return m, wl_order.get(w, len(wl_order)), w, order.get(b, len(order))
+
+    out = []
+    for (w, b, d, m), rs in sorted(groups.items(), key=lambda kv: rank(kv[0])):
+        ok = [r for r in rs if r.ok]
+        failed = [r for r in rs if not r.ok]
+        if ok:
+            out.append(Cell(w, b, d, m, "ok", "", ok, failed))
+        else:
+            out.append(Cell(w, b, d, m, rs[0].status, rs[0].reason, [], failed))
+    return out
+
+
+def by_workload(cs: Sequence[Cell]) -> dict[tuple[str, str], list[Cell]]:
+    out: dict[tuple[str, str], list[Cell]] = {}
+    for c in cs:
+        out.setdefault((c.device_model, c.workload), []).append(c)
+    return out
+
+
+def baseline_of(cs: Sequence[Cell], c: Cell) -> Cell | None:
+    return next(
+        (
+            x
+            for x in cs
+            if x.backend == BASELINE_BACKEND
+            and (x.workload, x.device, x.device_model) == (c.workload, c.device, c.device_model)
+        ),
+        None,
+    )
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A step-time ratio a/b with its 95% CI, and whether it may be called significant (and why not)."""
+
+    value: float
+    low: float
+    high: float
+    run_level: bool  # the CI is over per-run medians (run-to-run noise inside it)
+    significant: bool  # CI excludes 1 and the evidence allows a verdict
+    why_not: str = ""  # why no verdict is allowed ("" when it is)
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return self.value, self.low, self.high
+
+
+def why_no_verdict(a: Cell, b: Cell) -> str:
+    """The reason a difference between two cells cannot be called significant, or ""."""
+    few = [c for c in (a, b) if not c.run_level]
+    if few:
+        n = min(len(c.runs) for c in few)
+        return f"{n} run{'s' if n != 1 else ''}: a verdict needs {MIN_RUNS_FOR_RUN_LEVEL_CI} processes per side"
+    contended = len(a.contended) + len(b.contended)
+    if contended:
+        return f"{contended} contended run{'s' if contended != 1 else ''}"
+    return ""
+
+
+def ratio(a: Cell, b: Cell) -> Ratio | None:
+    """median step time of a / that of b, with its CI and the verdict rule applied."""
+    if not a.ok or not b.ok:
+        return None
+    run_level = a.run_level and b.run_level
+    r = stats.ratio_of_medians(a.timing_sample(run_level), b.timing_sample(run_level))
+    if r is None:
+        return None
+    why = why_no_verdict(a, b)
+    return Ratio(*r, run_level=run_level, significant=not why and stats.significant(r), why_not=why)
+
+
+def ratio_vs_baseline(cell: Cell, base: Cell | None) -> Ratio | None:
+    return ratio(cell, base) if base is not None else None
+
+
+def is_busy(load: float, cpus: int | None) -> bool:
+    return bool(cpus) and load > BUSY_LOAD_PER_CPU * cpus  # type: ignore[operator]
+
+
+# --- the headline summary -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccuracyTest:
+    """The frameworks' final metrics compared over seeds (Welch's t-test, two-sided)."""
+
+    metric: str
+    torch_values: tuple[float, ...]  # per seed
+    tf_values: tuple[float, ...]
+    difference: float  # mean TensorFlow - mean PyTorch
+    low: float | None  # 95% CI of the difference (Welch); None without a test
+    high: float | None
+    p_value: float | None
+    verdict: str  # "differ" | "no significant difference" | "identical" | "one seed: no test"
+
+
+def accuracy_test(metric: str, a: Sequence[float], b: Sequence[float]) -> AccuracyTest:
+    """a: PyTorch's per-seed values, b: TensorFlow's."""
+    diff = float(np.mean(b) - np.mean(a))
+    if len(a) < 2 or len(b) < 2:
+        return AccuracyTest(metric, tuple(a), tuple(b), diff, None, None, None, "one seed: no test")
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        verdict = "identical" if diff == 0 else "differ"  # no spread: every seed agrees
+        return AccuracyTest(metric, tuple(a), tuple(b), diff, diff, diff, 0.0 if diff else 1.0, verdict)
+    t = sps.ttest_ind(b, a, equal_var=False)
+    ci = t.confidence_interval(1 - ALPHA)
+    p = float(t.pvalue)
+    verdict = "differ" if p < ALPHA else "no significant difference"
+    return AccuracyTest(metric, tuple(a), tuple(b), diff, float(ci.low), float(ci.high), p, verdict)
+
+
+@dataclass(frozen=True)
+class WorkloadVerdict:
+    """One workload's PyTorch-vs-TensorFlow answer: the fastest backend of each framework."""
+
+    workload: str
+    device_model: str
+    torch: Cell
+    tf: Cell
+    speed: Ratio | None  # step time TensorFlow / PyTorch (above 1: PyTorch faster)
+    accuracy: AccuracyTest | None  # None where the profile is speed only or a metric is missing
+    train_mib_torch: float | None
+    train_mib_tf: float | None
+    speed_only: bool  # the profile's budget does not reach the target: accuracy not compared
+
+    @property
+    def winner(self) -> str:
+        """'PyTorch', 'TensorFlow' or 'tie' on step time (ties include no-verdict cases)."""
+        if self.speed is None or not self.speed.significant:
+            return "tie"
+        return "PyTorch" if self.speed.value > 1 else "TensorFlow"
+
+
+def fastest(cs: Sequence[Cell], framework: str) -> Cell | None:
+    ok = [c for c in cs if c.ok and c.framework == framework and c.step_time()[0] is not None]
+    return min(ok, key=lambda c: c.step_time()[0] or math.inf) if ok else None
+
+
+def speed_only(c: Cell) -> bool:
+    """The run's profile is too short to reach the target (Workload.quick_speed_only), or there is no target."""
+    r = c.runs[0]
+    if r.target is None:
+        return True
+    spec = WORKLOADS.get(r.workload)
+    return bool(
+        r.profile == "quick" and spec is not None and spec.quick_speed_only and not r.config.get("epochs_override")
+    )
+
+
+def workload_verdicts(cs: Sequence[Cell]) -> list[WorkloadVerdict]:
+    out = []
+    for (model, workload), group in by_workload(cs).items():
+        pt, tf = fastest(group, "torch"), fastest(group, "tensorflow")
+        if pt is None or tf is None:
+            continue
+        only_speed = speed_only(pt) or speed_only(tf)
+        acc = None
+        metric = pt.runs[0].metric_name
+        a, b = list(pt.metric_by_seed().values()), list(tf.metric_by_seed().values())
+        if not only_speed and a and b:
+            acc = accuracy_test(metric, a, b)
+        out.append(
+            WorkloadVerdict(
+                workload, model, pt, tf, ratio(tf, pt), acc, pt.training_memory(), tf.training_memory(), only_speed
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Overall:
+    """Across workloads: the geometric mean of the TensorFlow/PyTorch step-time ratios, with a 95% CI."""
+
+    workloads: int
+    geomean: float
+    low: float
+    high: float
+    pytorch_wins: int
+    tensorflow_wins: int
+    ties: int
+    verdict_allowed: int  # workloads whose evidence allows a verdict
+
+
+def overall(verdicts: Sequence[WorkloadVerdict]) -> Overall | None:
+    """Geometric mean of the per-workload ratios. Its CI combines the per-workload CIs on the log scale
+    (each CI's half-width / 1.96 as that log-ratio's standard error; independent workloads): it holds
+    the measurement noise of this set of workloads, not the choice of workloads."""
+    rs = [v.speed for v in verdicts if v.speed is not None]
+    if not rs:
+        return None
+    logs = np.log([r.value for r in rs])
+    se = [(math.log(r.high) - math.log(r.low)) / (2 * Z95) if r.low > 0 else math.inf for r in rs]
+    mean = float(logs.mean())
+    half = Z95 * math.sqrt(sum(s * s for s in se)) / len(rs)
+    wins = [v.winner for v in verdicts if v.speed is not None]
+    return Overall(
+        len(rs),
+        math.exp(mean),
+        math.exp(mean - half),
+        math.exp(mean + half),
+        wins.count("PyTorch"),
+        wins.count("TensorFlow"),
+        wins.count("tie"),
+        sum(1 for r in rs if not r.why_not),
+    )
+
+
+def framework_label(framework: str) -> str:
+    return FRAMEWORK_OF.get(framework, framework)
+
+
+def provenance(ds: dict[str, Any]) -> str:
+    """'synthetic', 'real' or 'simulated': where a dataset's samples came from (its results record)."""
+    source = str(ds.get("source", ""))
+    if ds.get("synthetic") or source.startswith("synthetic"):
+        return "synthetic"
+    if source.startswith("gymnasium"):
+        return "simulated"
+    return "real" if source else "unknown"
