@@ -335,8 +335,6 @@ def overall_sentence(verdicts: Sequence[analysis.WorkloadVerdict], cs: Sequence[
         ds = v.torch.runs[0].dataset
         kinds.setdefault(provenance(ds), []).append(v.workload)
     data_text = "; ".join(f"{kind} for {', '.join(ws)}" for kind, ws in kinds.items())
-    faster = "PyTorch" if o.geomean > 1 else "TensorFlow"
-    factor = o.geomean if o.geomean > 1 else 1 / o.geomean
     verdict_text = (
         f"PyTorch faster in {o.pytorch_wins}, TensorFlow faster in {o.tensorflow_wins}, no significant difference "
         f"in {o.ties - (o.workloads - o.verdict_allowed)}"
@@ -346,11 +344,18 @@ def overall_sentence(verdicts: Sequence[analysis.WorkloadVerdict], cs: Sequence[
             else ""
         )
     )
+    if o.verdict_allowed < o.workloads:
+        conclusion = "no overall verdict: some workloads lack run-to-run evidence"
+    elif o.low > 1 or o.high < 1:
+        faster, factor = ("PyTorch", o.geomean) if o.geomean > 1 else ("TensorFlow", 1 / o.geomean)
+        conclusion = f"{faster} is {factor:.2f}x faster on this suite"
+    else:
+        conclusion = "no significant overall difference"
+    n = o.workloads
     return (
-        f"**On {devices}{thread_text}, {profiles} profile, data {data_text}: across {o.workloads} workloads the "
-        f"fastest TensorFlow backend's step time is {o.geomean:.2f}x the fastest PyTorch backend's "
-        f"(geometric mean, 95% CI [{o.low:.2f}, {o.high:.2f}]), so {faster} is {factor:.2f}x faster on this "
-        f"suite; {verdict_text}.**"
+        f"**On {devices}{thread_text}, {profiles} profile, data {data_text}: across {n} workload{'s' if n != 1 else ''} "
+        f"the fastest TensorFlow backend's step time is {o.geomean:.2f}x the fastest PyTorch backend's (geometric "
+        f"mean, 95% CI [{o.low:.2f}, {o.high:.2f}]): {conclusion}; {verdict_text}.**"
     )
 
 

@@ -51,13 +51,17 @@ def test_repeats_are_separate_processes_in_interleaved_order(tmp_path) -> None:
     assert len({r.pid for r in suite.results}) == 4
     starts = [r.started_at for r in suite.results]
     assert starts == sorted(starts)
-    # every run carries FLOPs, achieved GFLOP/s and its framework's measured matmul peak
+    # every run carries FLOPs, achieved GFLOP/s and the device's measured matmul peak: the best of both
+    # frameworks, one denominator for every run
     peaks = suite.environment["matmul_peak"]
     assert set(peaks) == {"torch", "tensorflow"} and all(p["gflops_best"] > 0 for p in peaks.values())
+    assert suite.environment["cpu_isa"] is not None and suite.environment["cpu_mhz"] > 0
     for r in suite.results:
         assert r.flops_per_step == pytest.approx(3 * 2 * 120 * (4 * 16 + 16 * 3) - 2 * 120 * 4 * 16)
         assert r.achieved_gflops == pytest.approx(r.flops_per_step / (r.median_step_ms / 1e3) / 1e9)
-        assert r.matmul_peak_gflops == peaks[r.framework]["gflops_best"]
+        assert r.matmul_peak_gflops == max(p["gflops_best"] for p in peaks.values())
+        assert r.seed == 0 and r.settled is not None
+        assert r.cpu["threads"] == 1 and r.cpu["wall_s"] > 0 and r.cpu["process_cpu_s"] > 0
         assert 0 < r.peak_fraction < 1
         assert r.memory["kind"] == "peak_rss"
         assert r.memory["peak_mib"] >= r.memory["rss_after_data_mib"] >= r.memory["rss_after_imports_mib"] > 50

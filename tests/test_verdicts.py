@@ -1,0 +1,162 @@
+"""Verdicts: when a difference may be called significant, and the summary's numbers, recomputed here
+from the results themselves (not through bench.analysis)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as sps
+
+from bench import analysis, report, results
+
+DATA = Path(__file__).parent / "data"
+FIXTURE = DATA / "suite-mlp-iris.json"  # one run per backend, mlp-iris, quick profile
+
+# Per seed: a step-time factor and a metric for every backend (torch backends, then keras ones)
+SEEDS = {0: (1.00, 0.967), 1: (1.03, 0.933), 2: (0.97, 1.0)}
+KERAS_METRIC = {0: 0.9, 1: 0.933, 2: 0.933}
+
+
+def three_seeds(suite: results.Suite) -> results.Suite:
+    """The fixture as if run with --seeds 3: each run copied per seed with scaled times and its own metric."""
+    rs = []
+    for seed, (factor, metric) in SEEDS.items():
+        for r in suite.results:
+            m = KERAS_METRIC[seed] if r.framework == "tensorflow" else metric
+            rs.append(
+                dataclasses.replace(
+                    r,
+                    seed=seed,
+                    step_ms=[t * factor for t in r.step_ms],
+                    median_step_ms=r.median_step_ms * factor,
+                    metric=m,
+                )
+            )
+    return dataclasses.replace(suite, results=rs)
+
+
+def row(text: str, workload: str, backend: str) -> str:
+    section = text.split(f"### {workload}\n", 1)[1]
+    return next(ln for ln in section.splitlines() if re.match(rf"\|\s*{re.escape(backend)}\s*\|", ln))
+
+
+def summary_row(text: str, workload: str) -> list[str]:
+    section = text.split("## Summary: PyTorch vs TensorFlow", 1)[1].split("## Per workload", 1)[0]
+    line = next(ln for ln in section.splitlines() if ln.startswith(f"| {workload} "))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_a_single_run_is_never_starred_and_says_why() -> None:
+    text = report.render([results.load(FIXTURE)])
+    # torchscript's steps are a third shorter, with a within-run CI far from 1: still no star on one run
+    assert row(text, "mlp-iris", "torchscript").split("|")[6].strip() == "0.67"
+    table_rows = [ln for ln in text.split("## Per workload", 1)[1].splitlines() if ln.startswith("| ")]
+    assert table_rows and not any(re.search(r"\d\*", ln) for ln in table_rows)
+    cells = summary_row(text, "mlp-iris")
+    assert cells[4] == "no verdict (1 run: a verdict needs 3 processes per side)"
+
+
+def test_three_seeds_star_a_real_difference_and_not_a_tie() -> None:
+    text = report.render([three_seeds(results.load(FIXTURE))])
+    assert row(text, "mlp-iris", "torchscript").split("|")[6].strip() == "0.67*"
+    assert row(text, "mlp-iris", "torch-compile").split("|")[6].strip() == "1.01"  # within 1%: no star
+    assert "| 3, 3 seeds |" in row(text, "mlp-iris", "keras")
+
+
+def test_a_contended_run_removes_the_star() -> None:
+    suite = three_seeds(results.load(FIXTURE))
+    hog = {"contended": True, "reason": "other processes used 1.00 cores", "others_cores": 1.0, "steal_cores": 0.0}
+    rs = [dataclasses.replace(r, cpu=hog) if (r.backend, r.seed) == ("torchscript", 1) else r for r in suite.results]
+    text = report.render([dataclasses.replace(suite, results=rs)])
+    assert row(text, "mlp-iris", "torchscript").split("|")[6].strip() == "0.67"
+    assert "(1 contended)" in row(text, "mlp-iris", "torchscript")
+    assert "**Warning: 1 of 15 runs were contended**" in text
+
+
+def test_the_summary_numbers_are_recomputed_from_the_results() -> None:
+    suite = three_seeds(results.load(FIXTURE))
+    text = report.render([suite])
+    by: dict[str, list[results.Result]] = {}
+    for r in suite.results:
+        by.setdefault(r.backend, []).append(r)
+
+    def median_step(b: str) -> float:
+        return float(np.median([r.median_step_ms for r in by[b]]))
+
+    pt = min(("torch-eager", "torchscript", "torch-compile"), key=median_step)
+    tf = min(("keras", "keras-xla"), key=median_step)
+    cells = summary_row(text, "mlp-iris")
+    assert cells[1:3] == [pt, tf]
+    ratio = median_step(tf) / median_step(pt)
+    assert cells[3].startswith(f"{ratio:.2f} [")
+    low, high = (float(x) for x in re.findall(r"\[([\d.]+), ([\d.]+)\]", cells[3])[0])
+    assert low <= ratio <= high
+    faster = "PyTorch" if ratio > 1 else "TensorFlow"
+    assert cells[4] == (faster if low > 1 or high < 1 else "tie")
+    # accuracy: Welch's t-test over the per-seed metrics of the two fastest backends
+    a = [r.metric for r in sorted(by[pt], key=lambda r: r.seed)]
+    b = [r.metric for r in sorted(by[tf], key=lambda r: r.seed)]
+    t = sps.ttest_ind(b, a, equal_var=False)
+    assert cells[5].startswith(f"{np.mean(b) - np.mean(a):+.3f} [")
+    assert f"p={t.pvalue:.2g}" in cells[5]
+    assert cells[5].endswith("differ" if t.pvalue < 0.05 else "no significant difference")
+    # training memory: what training added (peak RSS - RSS after data), median over runs
+    train = {b_: float(np.median([r.memory["model_share_rss_mib"] for r in by[b_]])) for b_ in (pt, tf)}
+    assert cells[6] == f"{train[tf] - train[pt]:+,.0f}"
+    # one workload: the geometric mean is that ratio, and the sentence names device, data and profile
+    head = text.split("## Summary: PyTorch vs TensorFlow", 1)[1].split("\n\n")[1]
+    assert f"step time is {ratio:.2f}x" in head
+    assert "AMD EPYC (cpu)" in head and "quick profile" in head and "data real for mlp-iris" in head
+
+
+def test_the_overall_geometric_mean_combines_per_workload_intervals() -> None:
+    def verdict(value: float, low: float, high: float, significant: bool) -> analysis.WorkloadVerdict:
+        r = analysis.Ratio(value, low, high, True, significant)
+        return analysis.WorkloadVerdict("w", "m", None, None, r, None, None, None, False)  # type: ignore[arg-type]
+
+    vs = [verdict(2.0, 1.8, 2.2, True), verdict(0.5, 0.45, 0.55, True), verdict(1.0, 0.9, 1.1, False)]
+    o = analysis.overall(vs)
+    assert o is not None
+    assert o.geomean == 1.0 and (o.pytorch_wins, o.tensorflow_wins, o.ties) == (1, 1, 1)
+    se = [(math.log(h) - math.log(lo)) / (2 * analysis.Z95) for lo, h in ((1.8, 2.2), (0.45, 0.55), (0.9, 1.1))]
+    half = analysis.Z95 * math.sqrt(sum(s * s for s in se)) / 3
+    assert math.isclose(o.low, math.exp(-half)) and math.isclose(o.high, math.exp(half))
+
+
+def test_accuracy_test_cases() -> None:
+    assert analysis.accuracy_test("accuracy", [0.9], [0.95]).verdict == "one seed: no test"
+    same = analysis.accuracy_test("accuracy", [0.9, 0.9, 0.9], [0.9, 0.9, 0.9])
+    assert same.verdict == "identical" and same.difference == 0
+    clear = analysis.accuracy_test("accuracy", [0.80, 0.81, 0.79], [0.90, 0.91, 0.89])
+    assert clear.verdict == "differ" and clear.p_value < 0.05 and clear.low > 0
+    noisy = analysis.accuracy_test("accuracy", [0.80, 0.90, 0.85], [0.82, 0.92, 0.84])
+    assert noisy.verdict == "no significant difference" and noisy.low < 0 < noisy.high
+
+
+def test_the_report_names_synthetic_data_as_synthetic() -> None:
+    suite = results.load(FIXTURE)
+    synthetic = {
+        "name": "cifar10",
+        "source": "synthetic (seeded)",
+        "generator": "oriented gratings",
+        "train": 1500,
+        "test": 500,
+    }
+    rs = [dataclasses.replace(r, dataset=synthetic) for r in suite.results]
+    text = report.render([dataclasses.replace(suite, results=rs)])
+    assert "on `cifar10` (**synthetic**: oriented gratings, 1500 train / 500 test)" in text
+    assert "data synthetic for mlp-iris" in text
+
+
+def test_speed_only_workloads_are_labelled_in_the_quick_profile() -> None:
+    suite = results.load(FIXTURE)
+    spec = {**suite.results[0].workload_spec, "name": "cnn-cifar10"}
+    rs = [dataclasses.replace(r, workload="cnn-cifar10", workload_spec=spec) for r in suite.results]
+    text = report.render([dataclasses.replace(suite, results=rs)])
+    assert "**speed only in the quick profile**" in text
+    assert "speed only (quick profile)" in row(text, "cnn-cifar10", "keras")
+    assert summary_row(text, "cnn-cifar10")[5] == "speed only in this profile"
