@@ -6,6 +6,7 @@ Bad input is one line on stderr naming the bad value and the valid ones, and exi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import signal
@@ -182,11 +183,31 @@ def preflight(plan: launch.SuitePlan) -> None:
         if not Path(plan.data_dir).is_dir():
             raise UsageError(f"--data-dir {plan.data_dir!r} is not a folder")
         datasets = dict.fromkeys(workloads.get(w).dataset for w in plan.workloads)
-        for name in (d for d in datasets if d in data.DATASETS):  # not: a gymnasium environment
+        for name in (d for d in datasets if data.files_found(d, plan.data_dir)):  # folder datasets found there
             try:  # read (and so validate) each dataset in the parent, numpy only
                 data.load(name, plan.seed, plan.data_dir)
             except (OSError, ValueError) as e:  # loaders raise UsageError for what they check
                 raise UsageError(f"--data-dir {plan.data_dir}: reading the {name} data failed: {e}") from None
+
+
+def with_data_found(plan: launch.SuitePlan) -> launch.SuitePlan:
+    """With --data-dir: the plan without the workloads whose dataset reads a folder and has no files in
+    this one (named on stderr); every workload if there is no --data-dir. Nothing left: UsageError."""
+    if plan.data_dir is None or not Path(plan.data_dir).is_dir():
+        return plan  # preflight names a missing folder
+    missing: dict[str, list[str]] = {}
+    for w in plan.workloads:
+        name = workloads.get(w).dataset
+        if data.files_found(name, plan.data_dir) is False:
+            missing.setdefault(name, []).append(w)
+    if not missing:
+        return plan
+    kept = tuple(w for w in plan.workloads if not any(w in ws for ws in missing.values()))
+    what = "; ".join(f"no {name} files, so not {', '.join(ws)}" for name, ws in missing.items())
+    if not kept:
+        raise UsageError(f"--data-dir {plan.data_dir}: {what}: nothing left to run")
+    print(f"fwbench: --data-dir {plan.data_dir}: {what}; running {', '.join(kept)}", file=sys.stderr)
+    return dataclasses.replace(plan, workloads=kept)
 
 
 def out_folder(text: str) -> Path:
@@ -247,6 +268,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             epochs_override=a.epochs,
             fault=launch.parse_faults(os.environ.get(launch.FAULT_ENV, "")) or None,  # testing hook
         )
+        plan = with_data_found(plan)
         preflight(plan)
         path = None
     from bench.progress import Progress

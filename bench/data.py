@@ -93,6 +93,19 @@ DATASETS: dict[str, Callable[[int, Path | None], Dataset]] = {
 }
 
 
+# The datasets that read a user-given folder (the others are embedded or generated): name -> module in
+# bench/datasets/ whose `found(data_dir)` says whether that folder holds this dataset's files.
+FOLDER_DATASETS: Mapping[str, str] = frozen_map({"cifar10": "cifar10", "audio": "audio", "text": "text"})
+
+
+def files_found(name: str, data_dir: str | Path) -> bool | None:
+    """Whether `data_dir` holds dataset `name`'s files; None for a dataset that never reads a folder."""
+    module = FOLDER_DATASETS.get(name)
+    if module is None:
+        return None
+    return bool(importlib.import_module(f"bench.datasets.{module}").found(Path(data_dir)))
+
+
 def load(name: str, seed: int, data_dir: str | Path | None = None) -> Dataset:
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}")

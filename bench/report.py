@@ -731,7 +731,10 @@ def load_history(paths: Iterable[str | Path]) -> list[Suite]:
 
 
 def write(suites: Sequence[Suite], out_dir: Path, history: Sequence[Suite] = ()) -> Path:
-    """Plots into out_dir/plots, then out_dir/REPORT.md (atomically); `history` feeds the trend plot only."""
+    """Plots into out_dir/plots, then out_dir/REPORT.md (atomically); `history` feeds the trend plot only.
+    Refuses (UsageError) to replace a report with one of nothing: the old files stay."""
+    if not any(s.results for s in suites):
+        raise UsageError("no results to report: the old report and plots are left as they are")
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = make_plots(suites, history, out_dir)
     path = out_dir / "REPORT.md"

@@ -360,7 +360,15 @@ def resolve(paths: Sequence[str | Path], out_dir: Path) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted(p.glob("*.json")))
+            found = sorted(p.glob("*.json"))
+            if not found:
+                hint = (
+                    f"; its runs/ folder has {len(list((p / 'runs').glob('*.json')))} (name {p / 'runs'})"
+                    if (p / "runs").is_dir()
+                    else ""
+                )
+                raise UsageError(f"{p} holds no results files (*.json at its top level){hint}")
+            files.extend(found)
         else:
             files.append(p)
     return files

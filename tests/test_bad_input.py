@@ -15,6 +15,7 @@ value); one case runs the real CLI to show the same from a fresh process.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import wave
 from pathlib import Path
@@ -273,3 +274,22 @@ def test_resume_refuses_plan_options_and_unknown_runs(capsys, tmp_path: Path) ->
         line = one_line_error(capsys, "run", "--resume", not_an_id, "--out", str(tmp_path))
         assert f"--resume {not_an_id!r}: expected a run id" in line, line
     assert snapshot(tmp_path) == before
+
+
+def test_data_dir_runs_the_workloads_whose_files_it_finds_and_names_the_others(capsys, tmp_path: Path) -> None:
+    write_cifar(tmp_path / "cifar-10-batches-bin", truncate_test_by=0)  # CIFAR-10 only: no aclImdb, no clips
+    plan = launch.SuitePlan(
+        workloads=("mlp-iris", "lstm-sentiment", "cnn-cifar10", "conv1d-audio"), backends=("torch-eager",),
+        device="cpu", profile="quick", repeats=1, seed=0, init="shared", threads=1, interop_threads=1,
+        deterministic=False, time_limit_s=60.0, data_dir=str(tmp_path),
+    )  # fmt: skip
+    kept = cli.with_data_found(plan)
+    assert kept.workloads == ("mlp-iris", "cnn-cifar10")  # iris is embedded; CIFAR-10 is there
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"fwbench: --data-dir {tmp_path}: no text files, so not lstm-sentiment; no audio files, so not "
+        "conv1d-audio; running mlp-iris, cnn-cifar10"
+    )
+    nothing = dataclasses.replace(plan, workloads=("lstm-sentiment",))
+    with pytest.raises(cli.UsageError, match="no text files, so not lstm-sentiment: nothing left to run"):
+        cli.with_data_found(nothing)

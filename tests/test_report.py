@@ -263,3 +263,33 @@ def test_a_busy_host_is_flagged_up_front() -> None:
     busy = report.render([results.load(DATA / "compare-repeat-a.json")])  # recorded at load 5-7 on 2 CPUs
     assert "**Warning: busy host.** `20261125T191537Z-1240cc` (load average up to 6.7 on 2 CPUs)" in busy
     assert "busy host" not in report.render([results.load(FIXTURE)])  # no load recorded: no claim
+
+
+def test_report_on_a_folder_without_results_files_touches_nothing(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "results"
+    report.write([results.load(FIXTURE)], out)  # a results folder: REPORT.md, plots/ ...
+    (out / "runs").mkdir()
+    (out / "runs" / "run.json").write_bytes(FIXTURE.read_bytes())
+    copy = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(out, copy)
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert cli.main(["report", str(copy), "--out", str(copy)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [
+        f"fwbench: error: {copy} holds no results files (*.json at its top level); its runs/ folder has 1 "
+        f"(name {copy / 'runs'})"
+    ]
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before  # nothing deleted or rewritten
+    # the folder it names works
+    assert cli.main(["report", str(copy / "runs"), "--out", str(copy)]) == 0
+
+
+def test_a_report_of_nothing_is_refused_and_keeps_the_old_one(tmp_path: Path) -> None:
+    report.write([results.load(FIXTURE)], tmp_path)
+    old = (tmp_path / "REPORT.md").read_text()
+    empty = dataclasses.replace(results.load(FIXTURE), results=[])
+    with pytest.raises(cli.UsageError, match="no results to report"):
+        report.write([empty], tmp_path)
+    assert (tmp_path / "REPORT.md").read_text() == old and (tmp_path / "plots" / "step_time.png").exists()

@@ -73,6 +73,11 @@ def check_splittable(data_dir: Path, labels: list[str], y: np.ndarray) -> None:
         )
 
 
+def found(data_dir: Path) -> bool:
+    """Whether `data_dir` holds <label>/*.wav clips."""
+    return data_dir.is_dir() and any(data_dir.glob("*/*.wav"))
+
+
 def find_clips(data_dir: Path) -> tuple[list[str], list[Path]]:
     """Sorted class names and every WAV below them."""
     if not data_dir.is_dir():

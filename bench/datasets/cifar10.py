@@ -63,6 +63,12 @@ def standardise_channels(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.nd
     return (x_train - mean) / std, (x_test - mean) / std
 
 
+def found(data_dir: Path) -> bool:
+    """Whether `data_dir` holds CIFAR-10 files (any of them, binary or pickle: a wrong set is then an error)."""
+    names = (*TRAIN_FILES, TEST_FILE, "data_batch_1", "test_batch")
+    return any((d / n).is_file() for d in (data_dir, data_dir / SUBFOLDER) for n in names)
+
+
 def batches_folder(data_dir: Path) -> Path:
     """The folder holding the .bin files: `data_dir` itself or its cifar-10-batches-bin/ subfolder."""
     if not data_dir.is_dir():

@@ -191,6 +191,11 @@ IMDB_SPLITS = ("train", "test")
 IMDB_LABELS = (("neg", 0), ("pos", 1))
 
 
+def found(data_dir: Path) -> bool:
+    """Whether `data_dir` holds the aclImdb folder (or is one)."""
+    return imdb_root(data_dir).is_dir()
+
+
 def imdb_root(data_dir: Path) -> Path:
     """data_dir/aclImdb if present, else data_dir itself when it has the aclImdb layout."""
     nested = data_dir / "aclImdb"
