@@ -304,6 +304,16 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     print(f"results: {path}\nreport:  {written}")
     if bad:
         print(f"{len(bad)} run(s) did not finish: " + ", ".join(f"{r.workload}/{r.backend}: {r.status}" for r in bad))
+    contended = [r for r in suite.results if r.contended]
+    if contended:
+        print(
+            f"warning: {len(contended)} of {len(suite.results)} run(s) were contended (other processes took cores "
+            f"they asked for), so their step times are not trusted and no ratio involving them is starred: "
+            + ", ".join(f"{r.workload}/{r.backend} seed {r.seed} #{r.repeat}" for r in contended[:8])
+            + (" ..." if len(contended) > 8 else "")
+            + f". Rerun on an idle machine or with --threads {max(1, plan.threads - 1)} or fewer.",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -10,7 +10,8 @@ are per device model: a baseline from one GPU model is never compared with a run
   bootstrap CI (bench.stats.ratio_of_medians). With >= 3 runs on both sides the sample is the
   per-run medians, so run-to-run noise is inside the interval; with fewer it is the raw steps
   (within-run noise only) and the minimum change is doubled, since run-to-run drift of one run
-  per side is not measured. A run whose host was busy (1-min load average above BUSY_LOAD_PER_CPU
+  per side is not measured. A contended run (bench.contention: other processes took cores it asked
+  for) makes the step-time verdict "inconclusive", as does one whose host was busy (1-min load average above BUSY_LOAD_PER_CPU
   x logical CPUs at its start or end) makes the step-time verdict "inconclusive";
 - peak memory (lower is better) and the workload's metric (higher is better): ratio of medians
   over runs, with a bootstrap CI when both sides have >= 3 runs.
@@ -192,7 +193,13 @@ def step_time_row(key: Key, b: Side, c: Side, threshold: float) -> Row:
     min_change = threshold if run_level else threshold * SINGLE_RUN_FACTOR
     change, verdict = judge(ratio, min_change, lower_is_better=True, has_ci=True)
     busy = [(name, side.busy_load(), side.cpus) for name, side in (("baseline", b), ("current", c))]
-    note = "; ".join(f"{n} host busy (load {load:.1f} on {cpus} CPUs)" for n, load, cpus in busy if load is not None)
+    notes = [f"{n} host busy (load {load:.1f} on {cpus} CPUs)" for n, load, cpus in busy if load is not None]
+    notes += [
+        f"{n}: {k} of {len(side.ok)} runs contended"
+        for n, side in (("baseline", b), ("current", c))
+        if (k := sum(1 for r in side.ok if r.contended))
+    ]
+    note = "; ".join(notes)
     if note and verdict != UNCHANGED:
         verdict = INCONCLUSIVE
     return Row(
@@ -324,7 +331,7 @@ def render(c: Comparison, show_all: bool = False) -> str:
     counts = {v: sum(r.verdict == v for r in c.rows) for v in (REGRESSION, IMPROVEMENT, INCONCLUSIVE, UNCHANGED)}
     lines.append(
         f"{counts[REGRESSION]} regression(s), {counts[IMPROVEMENT]} improvement(s), "
-        f"{counts[INCONCLUSIVE]} inconclusive (busy host), {counts[UNCHANGED]} unchanged"
+        f"{counts[INCONCLUSIVE]} inconclusive (busy host or contended runs), {counts[UNCHANGED]} unchanged"
         + ("" if show_all or not counts[UNCHANGED] else " (not listed; --all lists them)")
         + f" over {len(c.rows)} comparisons."
     )

@@ -553,17 +553,24 @@ def step_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
 
 
 def memory_panels(cs: Sequence[Cell]) -> tuple[list[plots.Panel], str]:
-    """Panels of peak memory, and what the memory figure is (the kinds of peak measured)."""
+    """Per workload, a panel of what training added and one of the process's peak (on CPU; on GPU the
+    allocator peak is the training share, one panel), and what the memory figure is (the kinds measured)."""
     out: list[plots.Panel] = []
     kinds: set[str] = set()
     for (_, workload), group in by_workload(cs).items():
-        bars = []
+        peak, train = [], []
         for c in group:
             mem, kind = c.memory() if c.ok else (None, "")
             kinds |= {kind} - {""}
-            bars.append(plots.Bar(c.backend, mem, status=(c.status if not c.ok else "not recorded")))
-        if any(b.value is not None for b in bars):
-            out.append(plots.Panel(workload, "peak memory (MiB)", bars=tuple(bars)))
+            status = c.status if not c.ok else "not recorded"
+            peak.append(plots.Bar(c.backend, mem, status=status))
+            train.append(
+                plots.Bar(c.backend, c.training_memory() if c.ok and kind != "allocator_peak" else None, status=status)
+            )
+        if any(b.value is not None for b in train):
+            out.append(plots.Panel(f"{workload}: training", "training share (MiB)", bars=tuple(train)))
+        if any(b.value is not None for b in peak):
+            out.append(plots.Panel(f"{workload}: process", "peak memory (MiB)", bars=tuple(peak)))
     return out, " / ".join(sorted(MEMORY_KINDS.get(k, k) for k in kinds))
 
 
@@ -638,7 +645,11 @@ def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path)
         )
     mem, kinds = memory_panels(cs)
     if mem:
-        add("Peak memory per backend", "memory.png", plots.bars_figure(mem, f"Peak memory per backend ({kinds})"))
+        add(
+            "Memory per backend",
+            "memory.png",
+            plots.bars_figure(mem, f"Memory per backend: what training added, and the peak ({kinds})"),
+        )
     for model, series in trend_series([*suites, *history]).items():
         add(
             f"Step time over runs on {model}",

@@ -181,6 +181,18 @@ def test_a_busy_host_makes_step_time_inconclusive_not_a_regression(tmp_path: Pat
     assert "| keras " in row and "current host busy (load 9.0 on 2 CPUs)" in row
 
 
+def test_a_contended_run_makes_step_time_inconclusive_not_a_regression(tmp_path: Path, capsys) -> None:
+    def contended_and_slow(r: dict[str, Any]) -> None:
+        scale_steps(1.3, "keras")(r)
+        r["cpu"] = {"contended": True, "reason": "other processes used 1.00 cores", "others_cores": 1.0}
+
+    slow = edited(FIXTURE, tmp_path / "contended.json", contended_and_slow)
+    code, out, _ = main(capsys, "compare", str(FIXTURE), str(slow))
+    assert code == 0, out
+    row = next(ln for ln in out.splitlines() if "| inconclusive" in ln)
+    assert "| keras " in row and "current: 1 of 1 runs contended" in row
+
+
 def test_threshold_option(tmp_path: Path, capsys) -> None:
     slow = edited(FIXTURE, tmp_path / "slow.json", scale_steps(1.2, "keras"))
     assert main(capsys, "compare", str(FIXTURE), str(slow), "--threshold", "0.05")[0] == 1
