@@ -90,9 +90,10 @@ def test_nightly_runs_the_standard_profile_on_a_gpu_runner_and_fails_on_regressi
     assert job["runs-on"] == ["self-hosted", "linux", "x64", "gpu"]
     text = run_lines(job)
     assert "pip install -e '.[cuda,test]'" in text
-    assert 'fwbench run --device cuda --profile "$PROFILE" --repeats "$REPEATS"' in text
+    assert 'fwbench run --device cuda --profile "$PROFILE" --seeds "$SEEDS" --repeats "$REPEATS"' in text
     assert "${{ inputs.profile || 'standard' }}" == job["env"]["PROFILE"]
-    assert "${{ inputs.repeats || 3 }}" == job["env"]["REPEATS"]
+    assert "${{ inputs.seeds || 3 }}" == job["env"]["SEEDS"]  # 3 seeds: 3 processes per cell, an accuracy test
+    assert "${{ inputs.repeats || 1 }}" == job["env"]["REPEATS"]
     assert 'fwbench compare "$baseline" "$current"' in text and 'exit "$status"' in text
     assert 'baseline="baselines/$SLUG.json"' in text
     upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact"))
