@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bench import backends, compare, data, launch, pbjson, report, results, workloads
+from bench import backends, compare, contention, data, launch, pbjson, report, results, workloads
 from bench.errors import UsageError
 from bench.spec import PROFILES
 
@@ -91,7 +91,8 @@ def build_parser() -> Parser:
         "--threads",
         type=positive_int,
         default=None,
-        help="intra-op threads for both frameworks (default: the CPUs this process may use)",
+        help="intra-op threads for both frameworks (default: the usable CPUs found idle over one second before "
+        "the suite, at least 1: a thread whose core another process takes slows torch down 25-100x)",
     )
     r.add_argument("--interop-threads", type=positive_int, default=1, help="inter-op threads for both (default 1)")
     r.add_argument("--seed", type=int, default=0, help="the first training seed, and the data's seed (default 0)")
@@ -115,7 +116,7 @@ def build_parser() -> Parser:
         "--repeats", type=positive_int, default=2, help="worker processes per (workload, backend) (default 2)"
     )
     o.add_argument("--blocks", type=positive_int, default=10, help="harness/bare block pairs per process (default 10)")
-    o.add_argument("--threads", type=positive_int, default=None)
+    o.add_argument("--threads", type=positive_int, default=None, help="default: the idle CPUs, as for run")
     o.add_argument("--device", default="cpu")
     o.add_argument("--out", default="results", help="writes OUT/overhead/<id>.json")
 
@@ -190,6 +191,18 @@ def preflight(plan: launch.SuitePlan) -> None:
                 raise UsageError(f"--data-dir {plan.data_dir}: reading the {name} data failed: {e}") from None
 
 
+def default_threads(given: int | None) -> tuple[contention.IdleCpus, str]:
+    """--threads, or else the CPUs found idle over one second (bench.contention.idle_cpus), said on stderr
+    when that is fewer than the usable CPUs. Returns the choice and how it was made, for the plan."""
+    if given:
+        cpus = len(contention.usable_cpus())
+        return contention.IdleCpus(cpus, None, given), "--threads"
+    idle = contention.idle_cpus()
+    if idle.threads < idle.cpus:
+        print(f"fwbench: {idle.describe()}; pass --threads to choose", file=sys.stderr)
+    return idle, f"measured: {idle.describe()}"
+
+
 def with_data_found(plan: launch.SuitePlan) -> launch.SuitePlan:
     """With --data-dir: the plan without the workloads whose dataset reads a folder and has no files in
     this one (named on stderr); every workload if there is no --data-dir. Nothing left: UsageError."""
@@ -247,6 +260,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         if a.profile not in PROFILES:
             raise UsageError(f"unknown profile {a.profile!r}; valid: {', '.join(PROFILES)}")
         profile = PROFILES[a.profile]
+        threads, threads_source = default_threads(a.threads)
         installed = [b.name for b in backends.BACKENDS.values() if b.installed()]
         chosen = names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed)
         if not chosen:
@@ -260,7 +274,8 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             seeds=a.seeds or profile.seeds,
             seed=a.seed,
             init=a.init,
-            threads=a.threads or len(os.sched_getaffinity(0)),
+            threads=threads.threads,
+            threads_source=threads_source,
             interop_threads=a.interop_threads,
             deterministic=a.deterministic,
             time_limit_s=a.time_limit or profile.time_limit_s,
@@ -333,7 +348,7 @@ def cmd_overhead(a: argparse.Namespace) -> int:
         workloads=chosen,
         backends=names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed),
         device=a.device, profile="quick", repeats=a.repeats, seed=0, init="native",
-        threads=a.threads or len(os.sched_getaffinity(0)), interop_threads=1, deterministic=False,
+        threads=default_threads(a.threads)[0].threads, interop_threads=1, deterministic=False,
         time_limit_s=PROFILES["quick"].time_limit_s,
     )  # fmt: skip
     preflight(plan)

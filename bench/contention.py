@@ -115,3 +115,37 @@ def usage(start: Snapshot, end: Snapshot, wall_s: float, threads: int, cpus: int
                 f"while the run asked for {asked} thread(s): {excess:.2f} of its cores were taken"
             )
     return CpuUsage(wall_s, threads, cpus, own, own / (wall * asked), others, steal, contended, reason)
+
+
+@dataclass(frozen=True)
+class IdleCpus:
+    """The usable CPUs not busy with other work, sampled over `sample_s` before a suite starts."""
+
+    cpus: int
+    busy_cores: float | None  # every process's busy time plus steal, averaged (None: no /proc/stat)
+    threads: int  # the default thread count: max(1, floor(cpus - busy_cores + CONTENDED_SLACK_CORES))
+
+    def describe(self) -> str:
+        if self.busy_cores is None:
+            return f"{self.threads} thread(s): all {self.cpus} usable CPUs (no /proc/stat to see other work)"
+        return (
+            f"{self.threads} thread(s): {self.cpus - self.busy_cores:.1f} of {self.cpus} usable CPUs were idle "
+            f"(other work used {self.busy_cores:.2f} cores) when the suite started"
+        )
+
+
+def idle_cpus(sample_s: float = 1.0) -> IdleCpus:
+    """How many threads a run can have without sharing its cores: measured, not assumed (see the module
+    docstring and docs/METHODOLOGY.md: torch's OpenMP pool slows down 25-100x when one of its threads'
+    cores is taken, so the default is the idle cores, not all of them)."""
+    import time
+
+    cpus = usable_cpus()
+    before = cpu_counters(cpus)
+    time.sleep(sample_s)
+    after = cpu_counters(cpus)
+    if before is None or after is None:
+        return IdleCpus(len(cpus), None, len(cpus))
+    busy = max(0.0, (after[0] - before[0] + after[1] - before[1]) / sample_s)
+    threads = max(1, min(len(cpus), int(len(cpus) - busy + CONTENDED_SLACK_CORES)))
+    return IdleCpus(len(cpus), busy, threads)

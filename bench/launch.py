@@ -54,6 +54,7 @@ class SuitePlan:
     epochs_override: int | None = None
     fault: dict[str, str] | None = None  # "workload/backend" or "workload/backend#repeat" -> fault (tests only)
     seeds: int = 1  # training seeds seed, seed+1, ...: each its own initial weights, batch order and dropout
+    threads_source: str = "--threads"  # how `threads` was chosen: given, or measured (bench.contention.idle_cpus)
 
     def __post_init__(self) -> None:
         if not self.workloads or not self.backends:

@@ -443,9 +443,12 @@ def environment_block(suites: Sequence[Suite]) -> list[str]:
         loads = [x for r in s.results for x in r.load_avg_1m]
         source = f"; converted from pytest-benchmark JSON `{plan['source_file']}`" if plan.get("source_file") else ""
         threads = (
-            f"threads {plan['threads']} intra / {plan.get('interop_threads')} inter-op" if "threads" in plan else None
+            f"threads {plan['threads']} intra / {plan.get('interop_threads')} inter-op"
+            + (f" ({plan['threads_source']})" if plan.get("threads_source", "--threads") != "--threads" else "")
+            if "threads" in plan
+            else None
         )
-        settings = [f"{k} {plan[k]}" for k in ("profile", "repeats", "init") if k in plan]
+        settings = [f"{k} {plan[k]}" for k in ("profile", "seeds", "repeats", "init") if k in plan]
         settings += [threads] if threads else []
         settings += [f"{k} {plan[k]}" for k in ("deterministic", "seed") if k in plan]
         lines += [

@@ -230,9 +230,12 @@ def overhead_blocks(
     Each block trains OVERHEAD_BLOCK_STEPS steps (whole epochs of the workload's first batches),
     evaluates the test set after each epoch, and keeps every step's time: for the harness, its own
     per-step clock (batches made and moved ahead in chunks, evaluation through the task and the
-    adapter, as in a real run); for the bare loop, the same clock around each call of its step
-    (pre-made tensors, a plain predict loop). One block of each first warms both up (tracing,
+    adapter, as in a real run); for the bare loop, the same clock around each call of its step. One block of each first warms both up (tracing,
     compilation, caches); then `blocks` pairs run in ABBA order so that drift hits both alike.
+    Both sides do the same untimed work between steps: each epoch's numpy batches made into tensors
+    (the harness 32 ahead, the bare loop at the epoch's start) and the test set graded through
+    `ClassifyTask.grade` after each epoch (the harness via the adapter's predict, the bare loop via its
+    own plain predict), so that what differs is the timed step and what the harness does around it.
     `bare_first` builds the bare loop's model first and starts with a bare block: the launcher
     alternates it from process to process, so that neither side always gets the first-allocated
     model.
@@ -249,11 +252,11 @@ def overhead_blocks(
     batches = [b for e in range(epochs) for b in task.batches(e, backend)]
     bare = importlib.import_module(info.module.rsplit(".", 1)[0] + ".bare")
     if bare_first:
-        bare_step, bare_evaluate = bare.make_loop(wl, backend_name, batches, full.ds.x_test, full.eval_batch, device)
+        bare_prepare, bare_step, bare_predict = bare.make_loop(wl, backend_name, device)
         backend.build(wl, None)
     else:
         backend.build(wl, None)
-        bare_step, bare_evaluate = bare.make_loop(wl, backend_name, batches, full.ds.x_test, full.eval_batch, device)
+        bare_prepare, bare_step, bare_predict = bare.make_loop(wl, backend_name, device)
 
     def harness_block() -> list[float]:
         m = harness.run(backend, task, epochs, 0)
@@ -262,8 +265,9 @@ def overhead_blocks(
     def bare_block() -> list[float]:
         times: list[float] = []
         for e in range(epochs):
-            times += harness.time_each(bare_step, range(e * per_epoch, (e + 1) * per_epoch))
-            bare_evaluate()
+            ready = [bare_prepare(b) for b in batches[e * per_epoch : (e + 1) * per_epoch]]
+            times += harness.time_each(lambda i: bare_step(ready[i]), range(len(ready)))  # noqa: B023
+            full.grade(bare_predict)
         return times
 
     harness_block()

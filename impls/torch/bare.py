@@ -1,16 +1,17 @@
 """A bare PyTorch training loop, as a user would write it: the overhead check's reference.
 
 No adapter, no harness: the twin model, an optimizer, and
-`zero_grad / forward / cross_entropy / backward / step / loss.item()` over pre-made tensors, and
-an evaluation of the test set between epochs. The overhead check times each call of the returned
-step with the harness's clock (two clock reads); the evaluation is untimed, as in the harness.
+`zero_grad / forward / cross_entropy / backward / step / loss.item()` over tensors made from the
+numpy batches at the start of each epoch, and a plain predict of the test set between epochs. The
+overhead check times each call of the returned step with the harness's clock (two clock reads);
+making tensors and evaluating are untimed, as in the harness.
 Classification workloads only (the overhead check runs on those).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -27,42 +28,39 @@ TRANSFORMS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
 
 
 def make_loop(
-    workload: Workload,
-    backend: str,
-    batches: Sequence[dict[str, np.ndarray]],
-    test_x: np.ndarray,
-    eval_batch: int,
-    device: str,
-) -> tuple[Callable[[int], None], Callable[[], np.ndarray]]:
-    """Returns step(i), one training step on batches[i], finished (loss.item()) on return, and
-    evaluate(), the predicted classes of test_x (eval mode, no_grad; in chunks of eval_batch, as the
-    task evaluates)."""
+    workload: Workload, backend: str, device: str
+) -> tuple[
+    Callable[[dict[str, np.ndarray]], tuple[torch.Tensor, ...]],
+    Callable[[tuple[torch.Tensor, ...]], None],
+    Callable[[np.ndarray], np.ndarray],
+]:
+    """Returns prepare(batch), a numpy batch as device tensors (what the user's loop does with its data,
+    untimed); step(tensors), one training step, finished (loss.item()) on return; and predict(x), the
+    logits of a numpy chunk (eval mode, no_grad), which the overhead check grades as the task does."""
     mod = importlib.import_module(f"impls.torch.{workload.model}")
     net = mod.build(workload)["net"].to(device)
-    prepare = getattr(mod, "prepare", lambda b: b)
+    layout = getattr(mod, "prepare", lambda b: b)
     model = TRANSFORMS[backend](net)
     opt = common.make_optimizer(workload.optimizer, model.parameters(), device)
-    data = [
-        tuple(torch.from_numpy(np.ascontiguousarray(prepare(b)[k])).to(device) for k in ("x", "y")) for b in batches
-    ]
-    test = [
-        torch.from_numpy(np.ascontiguousarray(prepare({"x": test_x[i : i + eval_batch]})["x"])).to(device)
-        for i in range(0, len(test_x), eval_batch)
-    ]
 
-    def step(i: int) -> None:
-        x, y = data[i]
+    def prepare(batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
+        b = layout(batch)
+        return tuple(torch.from_numpy(np.ascontiguousarray(b[k])).to(device) for k in ("x", "y"))
+
+    def step(tensors: tuple[torch.Tensor, ...]) -> None:
+        x, y = tensors
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         loss.item()
 
-    def evaluate() -> np.ndarray:
+    def predict(x: np.ndarray) -> np.ndarray:
+        xt = torch.from_numpy(np.ascontiguousarray(layout({"x": x})["x"])).to(device)
         model.eval()
         with torch.no_grad():
-            classes = [model(x).argmax(dim=1).cpu().numpy() for x in test]
+            logits = model(xt).cpu().numpy()
         model.train()
-        return np.concatenate(classes)
+        return logits
 
-    return step, evaluate
+    return prepare, step, predict
