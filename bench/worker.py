@@ -232,8 +232,9 @@ def overhead_blocks(
     per-step clock (batches made and moved ahead in chunks, evaluation through the task and the
     adapter, as in a real run); for the bare loop, the same clock around each call of its step. One block of each first warms both up (tracing,
     compilation, caches); then `blocks` pairs run in ABBA order so that drift hits both alike.
-    Both sides do the same untimed work between steps: each epoch's numpy batches made into tensors
-    (the harness 32 ahead, the bare loop at the epoch's start) and the test set graded through
+    Both sides do the same untimed work between steps: each epoch's numpy batches drawn from the task
+    (fresh arrays, as a shuffling loader gives) and made into tensors (the harness 32 ahead, the bare
+    loop at the epoch's start) and the test set graded through
     `ClassifyTask.grade` after each epoch (the harness via the adapter's predict, the bare loop via its
     own plain predict), so that what differs is the timed step and what the harness does around it.
     `bare_first` builds the bare loop's model first and starts with a bare block: the launcher
@@ -249,7 +250,7 @@ def overhead_blocks(
     per_epoch = min(OVERHEAD_BLOCK_STEPS, sum(1 for _ in full.batches(0, backend)))
     epochs = -(-OVERHEAD_BLOCK_STEPS // per_epoch)
     task = FirstSteps(full, per_epoch)
-    batches = [b for e in range(epochs) for b in task.batches(e, backend)]
+    steps_per_block = sum(1 for e in range(epochs) for _ in task.batches(e, backend))
     bare = importlib.import_module(info.module.rsplit(".", 1)[0] + ".bare")
     if bare_first:
         bare_prepare, bare_step, bare_predict = bare.make_loop(wl, backend_name, device)
@@ -265,14 +266,14 @@ def overhead_blocks(
     def bare_block() -> list[float]:
         times: list[float] = []
         for e in range(epochs):
-            ready = [bare_prepare(b) for b in batches[e * per_epoch : (e + 1) * per_epoch]]
+            ready = [bare_prepare(b) for b in task.batches(e, backend)]  # the same numpy batches, made afresh
             times += harness.time_each(lambda i: bare_step(ready[i]), range(len(ready)))  # noqa: B023
             full.grade(bare_predict)
         return times
 
     harness_block()
     bare_block()
-    out: dict[str, Any] = {"steps_per_block": len(batches), "harness_step_ms": [], "bare_step_ms": []}
+    out: dict[str, Any] = {"steps_per_block": steps_per_block, "harness_step_ms": [], "bare_step_ms": []}
     first, second = ("bare", "harness") if bare_first else ("harness", "bare")
     for i in range(blocks):
         for mode in (first, second) if i % 2 == 0 else (second, first):
