@@ -63,42 +63,61 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class BackendInfo:
+    """One backend: everything the rest of the suite needs to run, show and check it. Adding a backend is
+    an adapter class and one entry in BACKENDS; nothing else lists backends."""
+
     name: str
-    framework: str  # "torch" | "tensorflow": the package whose presence `fwbench list` checks
+    framework: str  # "torch" | "tensorflow": which framework's runs it belongs to (the summary, the seed table)
     module: str  # where the adapter class lives
     cls: str
-    description: str
+    description: str  # `fwbench list`
+    label: str  # its execution mode in the report's seed table, e.g. "PyTorch eager"
+    color: str  # in every plot: PyTorch backends blues, TensorFlow ones oranges
+    packages: tuple[str, ...]  # importable packages it needs (`fwbench list`, preflight)
+    bare: str | None = None  # module with `make_loop(workload, backend, device)`: its bare loop for `fwbench overhead`
 
     def installed(self) -> bool:
-        packages = ("torch",) if self.framework == "torch" else ("tensorflow", "keras")
-        return all(importlib.util.find_spec(p) is not None for p in packages)
+        return all(importlib.util.find_spec(p) is not None for p in self.packages)
 
     def load(self) -> type[Backend]:
         return getattr(importlib.import_module(self.module), self.cls)
 
+    def bare_loop(self) -> Any:
+        """The bare loop's `make_loop` (imports the framework: workers only)."""
+        if self.bare is None:
+            raise UsageError(f"backend {self.name!r} has no bare loop, so `fwbench overhead` cannot check it")
+        return importlib.import_module(self.bare).make_loop
 
-BACKENDS: Mapping[str, BackendInfo] = {
+
+TORCH = ("torch",)
+TENSORFLOW = ("tensorflow", "keras")
+
+BACKENDS: dict[str, BackendInfo] = {
     b.name: b
     for b in (
-        BackendInfo("torch-eager", "torch", "impls.torch.backend", "TorchEager", "PyTorch eager mode"),
         BackendInfo(
-            "torchscript", "torch", "impls.torch.backend", "TorchScript", "torch.jit.script (deprecated upstream)"
+            "torch-eager", "torch", "impls.torch.backend", "TorchEager", "PyTorch eager mode",
+            "PyTorch eager", "#1f77b4", TORCH, "impls.torch.bare",
         ),
         BackendInfo(
-            "torch-compile", "torch", "impls.torch.backend", "TorchCompile", "torch.compile, default mode, inductor"
+            "torchscript", "torch", "impls.torch.backend", "TorchScript", "torch.jit.script (deprecated upstream)",
+            "TorchScript (graph)", "#74add1", TORCH, "impls.torch.bare",
         ),
         BackendInfo(
-            "keras", "tensorflow", "impls.keras.backend", "KerasGraph", "Keras 3 on TensorFlow, tf.function step"
+            "torch-compile", "torch", "impls.torch.backend", "TorchCompile", "torch.compile, default mode, inductor",
+            "torch.compile (compiled)", "#08306b", TORCH, "impls.torch.bare",
         ),
         BackendInfo(
-            "keras-xla",
-            "tensorflow",
-            "impls.keras.backend",
-            "KerasXLA",
-            "Keras 3 on TensorFlow, tf.function(jit_compile=True)",
+            "keras", "tensorflow", "impls.keras.backend", "KerasGraph", "Keras 3 on TensorFlow, tf.function step",
+            "Keras tf.function (graph)", "#fd8d3c", TENSORFLOW, "impls.keras.bare",
+        ),
+        BackendInfo(
+            "keras-xla", "tensorflow", "impls.keras.backend", "KerasXLA",
+            "Keras 3 on TensorFlow, tf.function(jit_compile=True)", "Keras + XLA (compiled)", "#a63603", TENSORFLOW,
+            "impls.keras.bare",
         ),
     )
-}
+}  # fmt: skip
 
 FRAMEWORK_OF = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
 

@@ -21,6 +21,7 @@ from bench.spec import PROFILES
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1  # the machine refused (full disk, unwritable folder): results written so far stay
+EXIT_FAILED_RUNS = 1  # `fwbench overhead`: some worker processes failed or timed out (each named on stderr)
 
 
 class Parser(argparse.ArgumentParser):
@@ -118,6 +119,9 @@ def build_parser() -> Parser:
     o.add_argument("--blocks", type=positive_int, default=10, help="harness/bare block pairs per process (default 10)")
     o.add_argument("--threads", type=positive_int, default=None, help="default: the idle CPUs, as for run")
     o.add_argument("--device", default="cpu")
+    o.add_argument(
+        "--time-limit", type=positive_float, help="seconds per worker process before it is killed (default: 300)"
+    )
     o.add_argument("--out", default="results", help="writes OUT/overhead/<id>.json")
 
     rep = sub.add_parser("report", help="render REPORT.md from results files")
@@ -335,6 +339,23 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
 OVERHEAD_WORKLOADS = ("mlp-iris", "cnn-cifar10", "lstm-sentiment")
 
 
+def overhead_plan(a: argparse.Namespace, chosen: tuple[str, ...]) -> launch.SuitePlan:
+    """The backends named (or every installed one with a bare loop) on the chosen workloads."""
+    with_bare = [b.name for b in backends.BACKENDS.values() if b.bare is not None]
+    if a.backends:
+        picked = names(a.backends, list(backends.BACKENDS), "backend")
+        lacking = [b for b in picked if b not in with_bare]
+        if lacking:
+            raise UsageError(f"no bare loop to compare with for {', '.join(lacking)}; valid: {', '.join(with_bare)}")
+    else:
+        picked = tuple(b for b in with_bare if backends.get(b).installed())
+    return launch.SuitePlan(
+        workloads=chosen, backends=picked, device=a.device, profile="quick", repeats=a.repeats, seed=0,
+        init="native", threads=default_threads(a.threads)[0].threads, interop_threads=1, deterministic=False,
+        time_limit_s=a.time_limit or PROFILES["quick"].time_limit_s,
+    )  # fmt: skip
+
+
 def cmd_overhead(a: argparse.Namespace) -> int:
     from bench import overhead
 
@@ -343,21 +364,17 @@ def cmd_overhead(a: argparse.Namespace) -> int:
     not_supervised = [w for w in chosen if workloads.get(w).task != "classify"]
     if not_supervised:
         raise UsageError(f"overhead runs classification workloads only; not: {', '.join(not_supervised)}")
-    installed = [b.name for b in backends.BACKENDS.values() if b.installed()]
-    plan = launch.SuitePlan(
-        workloads=chosen,
-        backends=names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed),
-        device=a.device, profile="quick", repeats=a.repeats, seed=0, init="native",
-        threads=default_threads(a.threads)[0].threads, interop_threads=1, deterministic=False,
-        time_limit_s=PROFILES["quick"].time_limit_s,
-    )  # fmt: skip
+    plan = overhead_plan(a, chosen)
     preflight(plan)
-    rows = overhead.run(plan, a.blocks, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
-    print(report.markdown(overhead.table(rows)))
+    rows, failures = overhead.run(plan, a.blocks, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
+    if rows:
+        print(report.markdown(overhead.table(rows)))
     path = Path(a.out) / "overhead" / f"{launch.new_run_id()}.json"
-    results.atomic_write_json(path, overhead.to_json(rows, plan))
+    results.atomic_write_json(path, overhead.to_json(rows, plan, failures))
     print(f"written: {path}")
-    return 0
+    for f in failures:
+        print(f"fwbench: overhead {f.line()}", file=sys.stderr)
+    return EXIT_FAILED_RUNS if failures else 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:

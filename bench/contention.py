@@ -6,7 +6,8 @@ thread pool spins at barriers (torch's OpenMP) then slows down by one to two ord
 while one that yields (TensorFlow's Eigen pool) barely moves: the "verdict" would be the machine's.
 So every run records, over its training window (the harness's loop: steps and evaluations):
 
-- the worker's own CPU time (all its threads; psutil), and that share of wall time x threads;
+- the worker's own CPU time (all its threads, and the processes it starts, such as torch.compile's
+  C++ compiler; psutil), and that share of wall time x threads;
 - the busy time of the CPUs this process may run on (/proc/stat, per CPU, Linux) minus the
   worker's own: what *other* processes and the kernel used, in cores;
 - the steal time of those CPUs (a hypervisor giving the vCPU to another guest), in cores.
@@ -69,11 +70,24 @@ def cpu_counters(cpus: list[int]) -> tuple[float, float] | None:
     return busy / tick, steal / tick
 
 
+def tree_cpu_s() -> float:
+    """CPU time of this process and its descendants, live or reaped: the run's own work includes what it
+    starts (torch.compile's C++ compiler and compile workers)."""
+    me = psutil.Process()
+    total = 0.0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:  # ended between listing and reading: its time is in its parent's children_*
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def snapshot() -> Snapshot:
-    t = psutil.Process().cpu_times()
     counters = cpu_counters(usable_cpus())
     busy, steal = counters if counters else (None, None)
-    return Snapshot(t.user + t.system, busy, steal)
+    return Snapshot(tree_cpu_s(), busy, steal)
 
 
 @dataclass(frozen=True)
@@ -83,7 +97,7 @@ class CpuUsage:
     wall_s: float
     threads: int  # intra-op threads the run asked for
     cpus: int  # CPUs this process may run on
-    process_cpu_s: float  # the worker's CPU time (all threads)
+    process_cpu_s: float  # the worker's CPU time (all threads, and its child processes)
     received_share: float  # process_cpu_s / (wall_s x min(threads, cpus)); may exceed 1 (helper threads)
     others_cores: float | None  # other processes' and the kernel's busy cores on the usable CPUs
     steal_cores: float | None  # hypervisor steal on the usable CPUs

@@ -176,14 +176,8 @@ def export_inits(
         folder.mkdir(parents=True, exist_ok=True)
         todo_seeds = ",".join(str(x) for x in dict.fromkeys(seed for _, seed in missing))
         todo_names = list(dict.fromkeys(w for w, _ in missing))
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "bench.worker", "export-init", todo_seeds, str(folder), *todo_names],
-                env=worker_env(plan), capture_output=True, text=True, timeout=plan.time_limit_s, check=False,
-            )  # fmt: skip
-            stderr = proc.stderr
-        except subprocess.TimeoutExpired:
-            stderr = f"exporting initial weights timed out after {plan.time_limit_s:.0f} s"
+        done = spawn(["export-init", todo_seeds, str(folder), *todo_names], plan)
+        stderr = done.reason if done.status == "timeout" else done.stderr
     paths, errors = {}, {}
     for k in keys:
         w, seed = k
@@ -195,6 +189,10 @@ def export_inits(
         else:
             errors[k] = f"exporting initial weights of {w} (seed {seed}) failed: {tail(stderr)}"
     return paths, errors
+
+
+def one_line_reason(done: Spawned) -> str:
+    return done.reason.splitlines()[0] if done.status == "timeout" else tail(done.stderr, 4)
 
 
 def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
@@ -219,6 +217,58 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+@dataclass(frozen=True)
+class Spawned:
+    """How a worker process ended: `status` "ok" (exit 0), "timeout" (killed at the limit), or a failure
+    status from classify_failure ("failed", "oom"), with the reason and the tail of its stderr."""
+
+    status: str
+    reason: str
+    pid: int
+    returncode: int | None
+    stderr: str
+    wall_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def spawn(args: Sequence[str], plan: SuitePlan, time_limit_s: float | None = None) -> Spawned:
+    """Run `python -m bench.worker ARGS...` in its own session with the plan's environment: the one place
+    that starts workers (run, export-init, peak, overhead). Past the time limit the worker and whatever it
+    started are killed and the status is "timeout"; Ctrl-C kills them too and is re-raised."""
+    limit = plan.time_limit_s if time_limit_s is None else time_limit_s
+    started = datetime.now(UTC)
+    with tempfile.TemporaryFile(mode="w+", prefix="fwbench-stderr-") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", *args],
+            env=worker_env(plan),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+        timed_out = False
+        try:
+            proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            timed_out = True
+        except BaseException:  # Ctrl-C: take the worker down with us, lose nothing already saved
+            kill_group(proc)
+            raise
+        err.seek(0)
+        stderr = err.read()
+    wall_s = (datetime.now(UTC) - started).total_seconds()
+    if timed_out:
+        reason = f"exceeded the time limit of {limit:g} s\n{tail(stderr, 4)}".strip()
+        return Spawned("timeout", reason, proc.pid, None, stderr, wall_s)
+    if proc.returncode == 0:
+        return Spawned("ok", "", proc.pid, 0, stderr, wall_s)
+    status, reason = classify_failure(proc.returncode, stderr)
+    return Spawned(status, reason, proc.pid, proc.returncode, stderr, wall_s)
+
+
 def run_one(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) -> results.Result:
     workload, backend, seed, repeat = key
     cfg = RunConfig(
@@ -241,39 +291,20 @@ def run_one(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) ->
     )
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="fwbench-") as tmp:
-        cfg_path, out_path, err_path = Path(tmp, "config.json"), Path(tmp, "result.json"), Path(tmp, "stderr.txt")
+        cfg_path, out_path = Path(tmp, "config.json"), Path(tmp, "result.json")
         cfg_path.write_text(json.dumps(cfg.to_dict()))
-        with open(err_path, "w") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.worker", "run", str(cfg_path), str(out_path)],
-                env=worker_env(plan),
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                start_new_session=True,
-            )
-            try:
-                proc.wait(timeout=plan.time_limit_s)
-                status = None
-            except subprocess.TimeoutExpired:
-                kill_group(proc)
-                status = "timeout"
-            except BaseException:  # Ctrl-C: take the worker down with us, lose nothing already saved
-                kill_group(proc)
-                raise
-        wall_s = (datetime.now(UTC) - started).total_seconds()
-        stderr = err_path.read_text(errors="replace")
-        if status is None and proc.returncode == 0 and out_path.exists():
+        done = spawn(["run", str(cfg_path), str(out_path)], plan)
+        status, reason = done.status, done.reason
+        if done.ok and out_path.exists():
             try:
                 d = results.parse_json(out_path.read_text())
-                d["wall_s"] = wall_s
+                d["wall_s"] = done.wall_s
                 return results.Result.from_dict(d)
             except (ValueError, TypeError) as e:  # a worker out of step with this launcher's schema
                 status, reason = "failed", f"the worker wrote a result this fwbench cannot read: {e}"
-    if status == "timeout":
-        reason = f"exceeded the time limit of {plan.time_limit_s:g} s\n{tail(stderr, 4)}".strip()
-    elif status is None:
-        status, reason = classify_failure(proc.returncode, stderr)
-    return failed_result(plan, run_id, key, status, reason, proc.pid, wall_s, started)
+        elif done.ok:
+            status, reason = "failed", f"the worker exited 0 without a result\n{tail(done.stderr)}".strip()
+    return failed_result(plan, run_id, key, status, reason, done.pid, done.wall_s, started)
 
 
 def failed_result(
@@ -321,19 +352,11 @@ def measure_peaks(plan: SuitePlan) -> dict[str, dict[str, Any]]:
             continue
         with tempfile.TemporaryDirectory(prefix="fwbench-peak-") as tmp:
             dest = Path(tmp, "peak.json")
-            cmd = [sys.executable, "-m", "bench.worker", "peak", b, plan.device, str(plan.threads)]
-            try:
-                proc = subprocess.run(
-                    [*cmd, str(plan.interop_threads), str(dest)], env=worker_env(plan), capture_output=True,
-                    text=True, timeout=plan.time_limit_s, check=False,
-                )  # fmt: skip
-            except subprocess.TimeoutExpired:  # a peak that hangs must not stop the suite
-                out[framework] = {"backend": b, "error": f"exceeded the time limit of {plan.time_limit_s:g} s"}
-                continue
-            if proc.returncode == 0 and dest.exists():
+            done = spawn(["peak", b, plan.device, str(plan.threads), str(plan.interop_threads), str(dest)], plan)
+            if done.ok and dest.exists():
                 out[framework] = json.loads(dest.read_text())
-            else:
-                out[framework] = {"backend": b, "error": tail(proc.stderr, 4)}
+            else:  # a peak that fails or hangs must not stop the suite
+                out[framework] = {"backend": b, "error": one_line_reason(done)}
     return out
 
 

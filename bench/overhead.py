@@ -21,8 +21,6 @@ over the pairs of all processes (bench.stats.paired_ratio):
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
-from bench.launch import SuitePlan, tail, worker_env
+from bench.launch import Spawned, SuitePlan, spawn
 
 GOAL = 1.02
 
@@ -58,37 +56,61 @@ def pooled_median_ms(blocks: list[list[float]]) -> float:
     return float(np.median(np.concatenate(blocks)))
 
 
-def blocks_in_process(plan: SuitePlan, workload: str, backend: str, blocks: int, bare_first: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Failure:
+    """A worker process of the check that did not finish: its cell, status ("timeout", "failed", "oom") and why."""
+
+    workload: str
+    backend: str
+    process: int
+    status: str
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.workload}/{self.backend} process {self.process}: {self.status}: {self.reason.splitlines()[0]}"
+
+
+def blocks_in_process(
+    plan: SuitePlan, workload: str, backend: str, blocks: int, bare_first: bool
+) -> dict[str, Any] | Spawned:
+    """One worker's blocks, or how the worker ended when it produced none (bench.launch.spawn)."""
     with tempfile.TemporaryDirectory(prefix="fwbench-overhead-") as tmp:
         out = Path(tmp, "out.json")
         order = "bare-first" if bare_first else "harness-first"
-        args = ["overhead", backend, workload, plan.device, str(plan.threads), str(blocks), order, str(out)]
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.worker", *args], env=worker_env(plan), capture_output=True, text=True,
-            timeout=plan.time_limit_s, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0 or not out.exists():
-            raise RuntimeError(f"overhead {workload}/{backend} failed: {tail(proc.stderr, 6)}")
-        return dict(json.loads(out.read_text()))
+        done = spawn(
+            ["overhead", backend, workload, plan.device, str(plan.threads), str(blocks), order, str(out)], plan
+        )
+        if done.ok and out.exists():
+            return dict(json.loads(out.read_text()))
+        return done
 
 
-def run(plan: SuitePlan, blocks: int, progress: Any = None) -> list[OverheadRow]:
+def run(plan: SuitePlan, blocks: int, progress: Any = None) -> tuple[list[OverheadRow], list[Failure]]:
     """`plan.repeats` worker processes per (workload, backend), interleaved across backends; odd
-    processes build the bare loop's model first and start with a bare block."""
+    processes build the bare loop's model first and start with a bare block. A process that fails or
+    runs past the plan's time limit is a Failure; the others still make their cell's row."""
     got: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    failures: list[Failure] = []
     for r in range(plan.repeats):
         for w in plan.workloads:
             for b in plan.backends:
                 if progress:
                     progress(f"{w} / {b} / process {r + 1} of {plan.repeats}")
-                got.setdefault((w, b), []).append(blocks_in_process(plan, w, b, blocks, bare_first=r % 2 == 1))
-    return [
+                d = blocks_in_process(plan, w, b, blocks, bare_first=r % 2 == 1)
+                if isinstance(d, Spawned):
+                    failures.append(Failure(w, b, r + 1, d.status, d.reason or "no output"))
+                    if progress:
+                        progress(failures[-1].line())
+                else:
+                    got.setdefault((w, b), []).append(d)
+    rows = [
         OverheadRow(
             w, b, [x for d in ds for x in d["bare_step_ms"]], [x for d in ds for x in d["harness_step_ms"]], len(ds),
             ds[0]["steps_per_block"],
         )
         for (w, b), ds in got.items()
     ]  # fmt: skip
+    return rows, failures
 
 
 def ci_text(ratio: tuple[float, float, float] | None) -> str:
@@ -115,10 +137,11 @@ def table(rows: list[OverheadRow]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def to_json(rows: list[OverheadRow], plan: SuitePlan) -> dict[str, Any]:
+def to_json(rows: list[OverheadRow], plan: SuitePlan, failures: list[Failure] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     return {
         "plan": plan.to_dict(),
         "goal": GOAL,
+        "failures": [vars(f) for f in failures],
         "rows": [
             {"workload": r.workload, "backend": r.backend, "bare_step_ms": r.bare_step_ms,
              "harness_step_ms": r.harness_step_ms, "processes": r.processes, "steps_per_block": r.steps_per_block,

@@ -51,7 +51,7 @@ def run_side(backend_name: str, workload: str, init_path: Path, out_path: Path, 
     backend.build(wl, init)
     outputs = backend.predict(batch[task.predict_key])
     loss = backend.train_step(backend.prepare(batch))
-    after = backend.get_weights()
+    after = fold(backend.get_weights(), getattr(backend.mod, "PARITY_FOLDS", {}))
     np.savez(
         out_path,
         outputs=outputs,
@@ -61,13 +61,18 @@ def run_side(backend_name: str, workload: str, init_path: Path, out_path: Path, 
     )
 
 
-def fold(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Canonical weights with torch's redundant pairs merged (LSTM b_ih + b_hh -> one bias)."""
+def fold(weights: dict[str, np.ndarray], folds: dict[str, str]) -> dict[str, np.ndarray]:
+    """Canonical weights with the redundant pairs a twin module declares (`PARITY_FOLDS`, source -> target)
+    merged by addition: e.g. nn.LSTM's b_ih + b_hh, which Keras' LSTM holds as one bias. Only declared
+    pairs fold: a GRU's two biases are not interchangeable, so a GRU twin declares none. Both twins
+    declare the same pairs; if they do not, the weight names differ and `compare` says which."""
     out = dict(weights)
-    for k in list(out):
-        if "bias_hh_l" in k:
-            twin = k.replace("bias_hh_l", "bias_ih_l")
-            out[twin] = out[twin] + out.pop(k)
+    for source, target in folds.items():
+        if source not in out or target not in out:
+            raise ValueError(
+                f"PARITY_FOLDS names {source} -> {target}, but the weights lack {source if source not in out else target}"
+            )
+        out[target] = out[target] + out.pop(source)
     return out
 
 
@@ -78,7 +83,7 @@ def load_side(path: Path) -> dict[str, Any]:
             "outputs": z["outputs"],
             "loss": float(z["loss"]),
             "num_params": int(z["num_params"]),
-            "weights": fold(w),
+            "weights": w,
         }
 
 

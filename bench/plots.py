@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # matplotlib itself is imported when the first figure is draw
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+from bench.backends import BACKENDS
+
 DPI = 110
 PANEL_W_IN, PANEL_H_IN = 4.6, 3.5
 MIN_FIG_W_IN = 7.0
@@ -28,15 +30,7 @@ LEGEND_ENTRY_W_IN = 1.4
 MAX_COLS = 3
 LOG_SPAN = 50.0  # a time axis spanning more than this factor is drawn on a log scale
 
-# PyTorch backends in blues, TensorFlow/Keras ones in oranges: the framework reads at a glance.
-BACKEND_COLORS = {
-    "torch-eager": "#1f77b4",
-    "torchscript": "#74add1",
-    "torch-compile": "#08306b",
-    "keras": "#fd8d3c",
-    "keras-xla": "#a63603",
-}
-OTHER_COLOR = "#7f7f7f"
+OTHER_COLOR = "#7f7f7f"  # a backend this fwbench does not know (an old results file)
 
 
 @dataclass(frozen=True)
@@ -72,7 +66,9 @@ class Panel:
 
 
 def color(backend: str) -> str:
-    return BACKEND_COLORS.get(backend, OTHER_COLOR)
+    """The backend's registered colour (bench/backends.py: PyTorch blues, TensorFlow oranges)."""
+    info = BACKENDS.get(backend)
+    return info.color if info else OTHER_COLOR
 
 
 def unique(names: Iterable[str]) -> list[str]:

@@ -42,14 +42,6 @@ from bench.results import Result, Suite
 PLOTS_DIR = "plots"
 MEMORY_KINDS = {"peak_rss": "peak RSS of the worker process", "allocator_peak": "framework allocator peak"}
 MEMORY_SHORT = {"peak_rss": "RSS", "allocator_peak": "allocator"}
-# What each backend is, in the seed table's terms (execution mode).
-EXECUTION_MODE = {
-    "torch-eager": "PyTorch eager",
-    "torchscript": "TorchScript (graph)",
-    "torch-compile": "torch.compile (compiled)",
-    "keras": "Keras tf.function (graph)",
-    "keras-xla": "Keras + XLA (compiled)",
-}
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
@@ -366,7 +358,7 @@ def execution_mode_table(cs: Sequence[Cell]) -> pd.DataFrame:
     for (model, workload), group in groups.items():
         row: dict[str, Any] = {"workload": f"{workload} on {model}" if several else workload}
         ok = [c for c in group if c.ok and c.step_time()[0] is not None]
-        for b, label in EXECUTION_MODE.items():
+        for b, label in ((info.name, info.label) for info in BACKENDS.values()):
             c = next((x for x in group if x.backend == b), None)
             if c is None:
                 row[label] = ""

@@ -11,7 +11,6 @@ torch-twin initial weights per seed in canonical layout, which every backend loa
 from __future__ import annotations
 
 import contextlib
-import importlib
 import itertools
 import json
 import os
@@ -251,13 +250,13 @@ def overhead_blocks(
     epochs = -(-OVERHEAD_BLOCK_STEPS // per_epoch)
     task = FirstSteps(full, per_epoch)
     steps_per_block = sum(1 for e in range(epochs) for _ in task.batches(e, backend))
-    bare = importlib.import_module(info.module.rsplit(".", 1)[0] + ".bare")
+    make_loop = info.bare_loop()
     if bare_first:
-        bare_prepare, bare_step, bare_predict = bare.make_loop(wl, backend_name, device)
+        bare_prepare, bare_step, bare_predict = make_loop(wl, backend, device)
         backend.build(wl, None)
     else:
         backend.build(wl, None)
-        bare_prepare, bare_step, bare_predict = bare.make_loop(wl, backend_name, device)
+        bare_prepare, bare_step, bare_predict = make_loop(wl, backend, device)
 
     def harness_block() -> list[float]:
         m = harness.run(backend, task, epochs, 0)

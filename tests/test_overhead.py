@@ -76,3 +76,25 @@ def test_processes_interleave_backends_and_alternate_which_side_goes_first(monke
         ("mlp-iris", "torch-eager", False), ("mlp-iris", "keras", False),
     ]  # fmt: skip
     assert [(r.backend, r.processes, len(r.bare_step_ms)) for r in rows] == [("torch-eager", 3, 6), ("keras", 3, 6)]
+
+
+def test_overhead_workers_past_their_time_limit_are_recorded_as_timed_out_not_a_traceback(tmp_path) -> None:
+    installed = [b for b in ("torch-eager", "keras") if backends.get(b).installed()]
+    if not installed:
+        pytest.skip("no backend installed")
+    p = fwbench(
+        "overhead", "--workloads", "mlp-iris", "--backends", *installed, "--repeats", "2", "--blocks", "1",
+        "--threads", "1", "--time-limit", "0.5", "--out", str(tmp_path), timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 1, p.stderr
+    assert "Traceback" not in p.stderr + p.stdout
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("fwbench: overhead ")]
+    assert len(lines) == 2 * len(installed)  # one line per worker that ran out of time
+    for ln in lines:
+        assert "timeout: exceeded the time limit of 0.5 s" in ln, ln
+    (path,) = (tmp_path / "overhead").glob("*.json")
+    doc = json.loads(path.read_text())
+    assert doc["rows"] == [] and {f["status"] for f in doc["failures"]} == {"timeout"}
+    assert sorted((f["backend"], f["process"]) for f in doc["failures"]) == sorted(
+        (b, r) for b in installed for r in (1, 2)
+    )

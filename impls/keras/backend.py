@@ -110,7 +110,7 @@ class KerasGraph:
         return weights.get_canonical(self.maps)
 
     def set_weights(self, w: Mapping[str, np.ndarray]) -> None:
-        weights.set_canonical(self.maps, w)
+        weights.set_canonical(self.maps, w, models=self.parts.values())
 
     def num_params(self) -> int:
         count = getattr(self.mod, "count_params", None)

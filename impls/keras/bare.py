@@ -24,12 +24,11 @@ import tensorflow as tf
 
 from bench.spec import Workload
 from impls.keras import common
-
-JIT = {"keras": False, "keras-xla": True}
+from impls.keras.backend import KerasGraph
 
 
 def make_loop(
-    workload: Workload, backend: str, device: str
+    workload: Workload, backend: KerasGraph, device: str
 ) -> tuple[
     Callable[[dict[str, np.ndarray]], tuple[tf.Tensor, ...]],
     Callable[[tuple[tf.Tensor, ...]], None],
@@ -45,7 +44,7 @@ def make_loop(
         opt.build(model.trainable_variables)
     layout = getattr(mod, "prepare", lambda b: b)
 
-    @tf.function(jit_compile=JIT[backend])
+    @tf.function(jit_compile=backend.jit_compile)
     def train(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(
@@ -55,7 +54,7 @@ def make_loop(
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    @tf.function(jit_compile=JIT[backend], reduce_retracing=True)
+    @tf.function(jit_compile=backend.jit_compile, reduce_retracing=True)
     def logits(x: tf.Tensor) -> tf.Tensor:
         return model(x, training=False)
 

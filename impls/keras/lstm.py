@@ -14,6 +14,8 @@ import keras
 from bench.spec import Workload
 from impls.keras.weights import LayerMap
 
+PARITY_FOLDS = {"net.lstm.bias_hh_l0": "net.lstm.bias_ih_l0"}  # as impls/torch/lstm.py: Keras' one bias = b_ih + b_hh
+
 
 def build(workload: Workload) -> dict[str, keras.Model]:
     k = workload.model_kwargs

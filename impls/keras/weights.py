@@ -7,7 +7,7 @@ do the conversion (docs/FRAMEWORK_DIFFERENCES.md has the table).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +96,12 @@ def _lstm_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[s
     }
 
 
+def _batchnorm_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> list[np.ndarray]:
+    if f"{p}.num_batches_tracked" in w:  # torch's step counter (for momentum=None): no keras counterpart
+        w[f"{p}.num_batches_tracked"]  # read, so that it does not count as unused
+    return _copy_to(("weight", "bias", "running_mean", "running_var"))(w, p, extra)
+
+
 # kind -> (canonical -> keras weight list, keras weight list -> canonical)
 RULES: dict[str, tuple[Callable[..., list[np.ndarray]], Callable[..., dict[str, np.ndarray]]]] = {
     "dense": (_dense_to, _dense_from),
@@ -104,17 +110,47 @@ RULES: dict[str, tuple[Callable[..., list[np.ndarray]], Callable[..., dict[str, 
     "embedding": (_copy_to(("weight",)), _copy_from(("weight",))),
     "layernorm": (_copy_to(("weight", "bias")), _copy_from(("weight", "bias"))),
     "batchnorm": (
-        _copy_to(("weight", "bias", "running_mean", "running_var")),
+        _batchnorm_to,
         _copy_from(("weight", "bias", "running_mean", "running_var")),
     ),
     "lstm": (_lstm_to, _lstm_from),
 }
 
 
-def set_canonical(maps: list[LayerMap], weights: Mapping[str, np.ndarray]) -> None:
+class Reads(Mapping[str, np.ndarray]):
+    """A read-only view of the canonical weights that remembers which names the rules read."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
+        self.weights = weights
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            value = self.weights[key]
+        except KeyError:
+            raise ValueError(f"canonical weights lack {key!r}") from None
+        self.read.add(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.weights)
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+
+def set_canonical(maps: list[LayerMap], weights: Mapping[str, np.ndarray], models: Iterable[Any] = ()) -> None:
+    """Load canonical weights into the mapped keras layers. Fails loudly (ValueError naming them) when a
+    canonical weight is read by no layer rule, or when a trainable weight of `models` is in no mapped
+    layer: such a weight would keep Keras' own initialisation and `--init shared` would share nothing."""
+    mapped = {id(v) for m in maps for v in m.layer.weights}
+    uncovered = [v.path for model in models for v in model.trainable_weights if id(v) not in mapped]
+    if uncovered:
+        raise ValueError(f"the layer map covers no canonical weights for keras weights {uncovered}")
+    reads = Reads(weights)
     for m in maps:
         to_keras, _ = RULES[m.kind]
-        values = to_keras(weights, m.prefix, m.extra)
+        values = to_keras(reads, m.prefix, m.extra)
         current = m.layer.get_weights()
         if [v.shape for v in current] != [np.shape(v) for v in values]:
             raise ValueError(
@@ -122,6 +158,9 @@ def set_canonical(maps: list[LayerMap], weights: Mapping[str, np.ndarray]) -> No
                 f"!= mapped {[np.shape(v) for v in values]}"
             )
         m.layer.set_weights([np.asarray(v, dtype=c.dtype) for v, c in zip(values, current, strict=True)])
+    unused = sorted(set(weights) - reads.read)
+    if unused:
+        raise ValueError(f"canonical weights {unused} are used by no keras layer (the layer map lacks them)")
 
 
 def get_canonical(maps: list[LayerMap]) -> dict[str, np.ndarray]:

@@ -100,11 +100,15 @@ class TorchEager:
         }
 
     def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        known = {f"{part}.{k}" for part, m in self.raw.items() for k in m.state_dict()}
+        unused = sorted(set(weights) - known)
+        if unused:
+            raise ValueError(f"weights {unused} match no tensor of model {self.workload.model}")
         for part, m in self.raw.items():
             state = m.state_dict()
             missing = [f"{part}.{k}" for k in state if f"{part}.{k}" not in weights]
             if missing:
-                raise ValueError(f"weights lack {missing[:3]} (model {self.workload.model})")
+                raise ValueError(f"weights lack {missing} (model {self.workload.model})")
             m.load_state_dict({k: torch.from_numpy(np.asarray(weights[f"{part}.{k}"])) for k in state})
 
     def num_params(self) -> int:

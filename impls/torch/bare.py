@@ -19,16 +19,11 @@ from torch.nn import functional as F
 
 from bench.spec import Workload
 from impls.torch import common
-
-TRANSFORMS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
-    "torch-eager": lambda m: m,
-    "torchscript": torch.jit.script,
-    "torch-compile": torch.compile,
-}
+from impls.torch.backend import TorchEager
 
 
 def make_loop(
-    workload: Workload, backend: str, device: str
+    workload: Workload, backend: TorchEager, device: str
 ) -> tuple[
     Callable[[dict[str, np.ndarray]], tuple[torch.Tensor, ...]],
     Callable[[tuple[torch.Tensor, ...]], None],
@@ -40,7 +35,7 @@ def make_loop(
     mod = importlib.import_module(f"impls.torch.{workload.model}")
     net = mod.build(workload)["net"].to(device)
     layout = getattr(mod, "prepare", lambda b: b)
-    model = TRANSFORMS[backend](net)
+    model = backend.transform(net, "net")  # the backend variant's one method: identity, script or compile
     opt = common.make_optimizer(workload.optimizer, model.parameters(), device)
 
     def prepare(batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
