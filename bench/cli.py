@@ -264,7 +264,6 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         if a.profile not in PROFILES:
             raise UsageError(f"unknown profile {a.profile!r}; valid: {', '.join(PROFILES)}")
         profile = PROFILES[a.profile]
-        threads, threads_source = default_threads(a.threads)
         installed = [b.name for b in backends.BACKENDS.values() if b.installed()]
         chosen = names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed)
         if not chosen:
@@ -278,8 +277,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             seeds=a.seeds or profile.seeds,
             seed=a.seed,
             init=a.init,
-            threads=threads.threads,
-            threads_source=threads_source,
+            threads=a.threads or len(contention.usable_cpus()),  # checked first; measured below unless given
             interop_threads=a.interop_threads,
             deterministic=a.deterministic,
             time_limit_s=a.time_limit or profile.time_limit_s,
@@ -289,6 +287,9 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         )
         plan = with_data_found(plan)
         preflight(plan)
+        if not a.threads:  # the input is valid: now spend a second measuring the idle CPUs
+            idle, source = default_threads(None)
+            plan = dataclasses.replace(plan, threads=idle.threads, threads_source=source)
         path = None
     from bench.progress import Progress
 
@@ -351,7 +352,7 @@ def overhead_plan(a: argparse.Namespace, chosen: tuple[str, ...]) -> launch.Suit
         picked = tuple(b for b in with_bare if backends.get(b).installed())
     return launch.SuitePlan(
         workloads=chosen, backends=picked, device=a.device, profile="quick", repeats=a.repeats, seed=0,
-        init="native", threads=default_threads(a.threads)[0].threads, interop_threads=1, deterministic=False,
+        init="native", threads=a.threads or len(contention.usable_cpus()), interop_threads=1, deterministic=False,
         time_limit_s=a.time_limit or PROFILES["quick"].time_limit_s,
     )  # fmt: skip
 
@@ -366,6 +367,8 @@ def cmd_overhead(a: argparse.Namespace) -> int:
         raise UsageError(f"overhead runs classification workloads only; not: {', '.join(not_supervised)}")
     plan = overhead_plan(a, chosen)
     preflight(plan)
+    if not a.threads:
+        plan = dataclasses.replace(plan, threads=default_threads(None)[0].threads)
     rows, failures = overhead.run(plan, a.blocks, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
     if rows:
         print(report.markdown(overhead.table(rows)))

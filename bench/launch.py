@@ -269,9 +269,9 @@ def spawn(args: Sequence[str], plan: SuitePlan, time_limit_s: float | None = Non
     return Spawned(status, reason, proc.pid, proc.returncode, stderr, wall_s)
 
 
-def run_one(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) -> results.Result:
+def run_config(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) -> RunConfig:
     workload, backend, seed, repeat = key
-    cfg = RunConfig(
+    return RunConfig(
         run_id=run_id,
         workload=workload,
         backend=backend,
@@ -289,6 +289,10 @@ def run_one(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) ->
         epochs_override=plan.epochs_override,
         fault=plan.fault_for(workload, backend, repeat),
     )
+
+
+def run_one(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) -> results.Result:
+    cfg = run_config(plan, run_id, key, init_path)
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="fwbench-") as tmp:
         cfg_path, out_path = Path(tmp, "config.json"), Path(tmp, "result.json")
@@ -304,42 +308,21 @@ def run_one(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) ->
                 status, reason = "failed", f"the worker wrote a result this fwbench cannot read: {e}"
         elif done.ok:
             status, reason = "failed", f"the worker exited 0 without a result\n{tail(done.stderr)}".strip()
-    return failed_result(plan, run_id, key, status, reason, done.pid, done.wall_s, started)
+    return failed_result(cfg, status, reason, done.pid, done.wall_s, started)
 
 
 def failed_result(
-    plan: SuitePlan,
-    run_id: str,
-    key: RunKey,
-    status: str,
-    reason: str,
-    pid: int | None,
-    wall_s: float,
-    started: datetime | None = None,
+    cfg: RunConfig, status: str, reason: str, pid: int | None, wall_s: float, started: datetime | None = None
 ) -> results.Result:
     """The record of a run that produced no measurement: its status and why."""
-    workload, backend, seed, repeat = key
-    wl = workloads.get(workload)
-    return results.Result(
-        run_id=run_id,
-        workload=workload,
-        backend=backend,
-        framework=backends.get(backend).framework,
-        device=plan.device,
-        profile=plan.profile,
-        repeat=repeat,
-        status=status,
-        reason=reason,
-        pid=pid,
-        started_at=(started or datetime.now(UTC)).isoformat(timespec="seconds"),
+    return results.new_result(
+        cfg,
+        backends.get(cfg.backend).framework,
+        status,
+        reason,
+        (started or datetime.now(UTC)).isoformat(timespec="seconds"),
+        pid,
         wall_s=wall_s,
-        config={"plan": plan.to_dict()},
-        workload_spec=wl.to_dict(),
-        dataset={},
-        settings={},
-        metric_name=wl.metric,
-        target=wl.target,
-        seed=seed,
     )
 
 
@@ -411,7 +394,8 @@ def run_suite(
         if progress:
             progress(key, None)
         if (workload, seed) in init_errors:
-            result = failed_result(plan, suite.run_id, key, "failed", init_errors[workload, seed], None, 0.0)
+            cfg = run_config(plan, suite.run_id, key, None)
+            result = failed_result(cfg, "failed", init_errors[workload, seed], None, 0.0)
         else:
             result = with_peak(run_one(plan, suite.run_id, key, init_paths.get((workload, seed))), peaks)
         suite = suite.with_result(result)

@@ -23,8 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from bench import workloads
 from bench.errors import UsageError
-from bench.spec import STATUSES
+from bench.spec import STATUSES, RunConfig
 
 SCHEMA = "fwbench.results"
 SCHEMA_VERSION = 2  # 2: seed, settled, cpu per result (seeds, contention); version 1 files are still read
@@ -105,6 +106,33 @@ class Result:
         if r.status not in STATUSES:
             raise ValueError(f"{where}: status {r.status!r} is not one of {', '.join(STATUSES)}")
         return r
+
+
+def new_result(
+    cfg: RunConfig, framework: str, status: str, reason: str, started_at: str, pid: int | None, **measured: Any
+) -> Result:
+    """Every Result is made here, ok or not: identity, config and workload spec from the RunConfig; the
+    measurements (or nothing, for a run that produced none) as keyword fields."""
+    wl = workloads.get(cfg.workload)
+    return Result(
+        run_id=cfg.run_id,
+        workload=cfg.workload,
+        backend=cfg.backend,
+        framework=framework,
+        device=cfg.device,
+        profile=cfg.profile,
+        repeat=cfg.repeat,
+        seed=cfg.seed,
+        status=status,
+        reason=reason,
+        pid=pid,
+        started_at=started_at,
+        config=cfg.to_dict(),
+        workload_spec=wl.to_dict(),
+        metric_name=wl.metric,
+        target=wl.target,
+        **{"wall_s": None, "dataset": {}, "settings": {}, **measured},
+    )
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,17 @@ class OptimizerSpec:
 
 
 @dataclass(frozen=True)
+class ParityCase:
+    """How tests/test_parity.py proves a workload's twins are the same network (float32, CPU)."""
+
+    params: int  # trainable parameters, counted by hand (the workload's entry shows the sum)
+    outputs_tol: float = 1e-5  # max |torch - keras| of the forward outputs from the same weights
+    loss_tol: float = 1e-5  # of the loss of one SGD step
+    weights_tol: float = 1e-6  # of every weight after that step
+    mutant_activation: str = "tanh"  # the keras side is rebuilt with this activation: outputs must then differ
+
+
+@dataclass(frozen=True)
 class Workload:
     """One training job, identical for every backend."""
 
@@ -58,6 +69,7 @@ class Workload:
     # The quick profile's epochs are too few to reach the target in every backend: in that profile the
     # workload measures speed only, and the report says so instead of comparing accuracy or time to target.
     quick_speed_only: bool = False
+    parity: ParityCase | None = None  # the parity test's case; the completeness test requires one
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.epochs <= 0 or self.quick_epochs <= 0:

@@ -35,25 +35,7 @@ def load_weights(path: str) -> dict[str, np.ndarray]:
 
 
 def base_result(cfg: RunConfig, framework: str, started_at: str, **kw: Any) -> results.Result:
-    wl = workloads.get(cfg.workload)
-    return results.Result(
-        run_id=cfg.run_id,
-        workload=cfg.workload,
-        backend=cfg.backend,
-        framework=framework,
-        device=cfg.device,
-        profile=cfg.profile,
-        repeat=cfg.repeat,
-        pid=os.getpid(),
-        started_at=started_at,
-        wall_s=None,
-        config=cfg.to_dict(),
-        workload_spec=wl.to_dict(),
-        metric_name=wl.metric,
-        target=wl.target,
-        seed=cfg.seed,
-        **kw,
-    )
+    return results.new_result(cfg, framework, kw.pop("status"), kw.pop("reason"), started_at, os.getpid(), **kw)
 
 
 def inject(fault: str | None) -> None:

@@ -1,7 +1,8 @@
 """The workloads: framework-neutral specs, every hyperparameter explicit.
 
-Adding a workload = one entry here + impls/torch/<model>.py + impls/keras/<model>.py + a parity
-case in tests/test_parity.py (docs/ADDING_A_WORKLOAD.md).
+Adding a workload = one entry here (with its ParityCase) + impls/torch/<model>.py +
+impls/keras/<model>.py, and for a new model family its FLOPs in bench/flops.py
+(docs/ADDING_A_WORKLOAD.md; tests/test_completeness.py says what is missing).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bench.errors import UsageError
-from bench.spec import OptimizerSpec, Workload
+from bench.spec import OptimizerSpec, ParityCase, Workload
 
 MLP_IRIS = Workload(
     name="mlp-iris",
@@ -26,6 +27,7 @@ MLP_IRIS = Workload(
     model_kwargs={"in_features": 4, "hidden": 16, "num_classes": 3, "activation": "relu"},
     description="The seed's Iris network: 4 -> 16 ReLU -> 3 logits, full batch",
     seed_use_case="Iris classification example",
+    parity=ParityCase(131, weights_tol=1e-5),  # (4*16 + 16) + (16*3 + 3) = 80 + 51
 )
 
 LSTM_SENTIMENT = Workload(
@@ -52,6 +54,11 @@ LSTM_SENTIMENT = Workload(
     description="Embedding(1000, 32) -> LSTM(64), last hidden state -> Dense(2) logits; torch's b_hh zeroed, frozen",
     seed_use_case="Sentiment analysis: LSTM + Embedding + Dense",
     quick_speed_only=True,  # quick profile: one epoch: the 0.95 target is reached or missed by a handful of test sentences
+    # embedding 1000*32 + LSTM (4*64*32 + 4*64*64 + 4*64) + fc (64*2 + 2) = 32000 + 24832 + 130: one 4H bias, as
+    # torch's b_hh is zeroed and frozen. Embedding rows are N(0, 1) (|w| up to ~4.5, float32 spacing 4.8e-7):
+    # they end up a few ulps apart (seen 7e-7..1.7e-6; all other weights < 2e-8), so the weight tolerance is
+    # 5e-6, still far below the ~6e-5 by which the step moves them. Mutant: relu (the LSTM's own is tanh).
+    parity=ParityCase(56962, weights_tol=5e-6, mutant_activation="relu"),
 )
 
 TRANSFORMER_TEXT = Workload(
@@ -82,6 +89,10 @@ TRANSFORMER_TEXT = Workload(
     "mean over tokens -> Dense(2) logits",
     seed_use_case="NLP & Transformers: BERT",
     quick_speed_only=True,  # quick profile: one epoch: the encoder reaches 0.9 in epochs 4-6
+    # token 1000*64 + position 16*64 + LayerNorm 2*64 + 2 layers * (4 * (64*64 + 64) + 2 * 2*64 + (64*128 + 128)
+    # + (128*64 + 64)) + fc (64*2 + 2) = 64000 + 1024 + 128 + 2*33472 + 130. Embedding weights as for the
+    # LSTM (seen 9.5e-7..1.5e-6; all other weights < 2e-8).
+    parity=ParityCase(132226, weights_tol=5e-6),
 )
 
 CNN_DIGITS = Workload(
@@ -108,6 +119,9 @@ CNN_DIGITS = Workload(
     },
     description="Small CNN on scikit-learn's digits: 2 x (conv 3x3 same -> ReLU -> max-pool 2) -> 64 -> 10",
     seed_use_case="Image classification: CNNs",
+    # conv1 (1*16*9 + 16) + conv2 (16*32*9 + 32) + fc1 (2*2*32*64 + 64) + fc2 (64*10 + 10) = 160 + 4640 + 8256 + 650.
+    # fc1 follows Flatten: its rows are reordered CHW -> HWC (seen: outputs 3e-8, weights 7e-9).
+    parity=ParityCase(13706),
 )
 
 CNN_CIFAR10 = Workload(
@@ -135,6 +149,9 @@ CNN_CIFAR10 = Workload(
     description="The seed's CIFAR-10 CNN: conv 32 -> pool -> conv 64 -> pool -> 128 -> 10",
     seed_use_case="Image classifier on CIFAR-10: CNN with Conv2D, Pooling, ReLU",
     quick_speed_only=True,  # quick profile: two epochs: below the 0.8 target in every backend
+    # conv1 (3*32*9 + 32) + conv2 (32*64*9 + 64) + fc1 (8*8*64*128 + 128) + fc2 (128*10 + 10)
+    # = 896 + 18496 + 524416 + 1290 (seen: outputs 2e-7, weights 1.5e-8).
+    parity=ParityCase(545098),
 )
 
 CONV1D_AUDIO = Workload(
@@ -160,6 +177,9 @@ CONV1D_AUDIO = Workload(
     },
     description="1-D CNN on raw waveforms: 3 valid convs (first strided), max-pooling, global average pool, 8 logits",
     seed_use_case="Audio analysis: speaker detection",
+    # conv1 (1*16*32 + 16) + conv2 (16*32*5 + 32) + conv3 (32*64*5 + 64) + fc (64*8 + 8)
+    # = 528 + 2592 + 10304 + 520; channels-last input transposed to NCL on the torch side (seen: 3e-8, 7e-9).
+    parity=ParityCase(13944),
 )
 
 DCGAN_DIGITS = Workload(
@@ -187,6 +207,10 @@ DCGAN_DIGITS = Workload(
     description="DCGAN on scikit-learn's 8x8 digits: Dense + transposed conv -> sigmoid; 2 strided convs -> logit",
     seed_use_case="GAN image generator",
     quick_speed_only=True,  # quick profile: two epochs: gan_quality is about 0 in every backend
+    # generator (32*512 + 512) + (32*1*16 + 1) = 16896 + 513, discriminator (1*16*16 + 16) + (16*32*16 + 32)
+    # + (128 + 1) = 272 + 8224 + 129. One step updates D, then G through the new D; G moves by ~1e-5..1e-3
+    # under SGD 0.1, so the weight tolerance is 1e-6.
+    parity=ParityCase(26034),
 )
 
 DQN_CARTPOLE = Workload(
@@ -220,6 +244,9 @@ DQN_CARTPOLE = Workload(
     },
     description="DQN on CartPole-v1: MLP 4 -> 64 -> 64 -> 2 Q-values, target network, replay, epsilon-greedy",
     seed_use_case="Reinforcement learning: agents, gym environments, Q-learning",
+    # q only (the target is a copy): (4*64 + 64) + (64*64 + 64) + (64*2 + 2) = 320 + 4160 + 130. The example
+    # batch sets sync_target: a twin that skipped the target <- q copy would differ in target.* by ~1e-3.
+    parity=ParityCase(4610),
 )
 
 WORKLOADS: Mapping[str, Workload] = {

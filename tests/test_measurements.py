@@ -41,7 +41,7 @@ def test_interleaving_is_repeat_major_then_seed_then_workload_then_backend() -> 
 def test_repeats_are_separate_processes_in_interleaved_order(tmp_path) -> None:
     p = fwbench(
         "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", "--repeats", "2", "--epochs", "12",
-        "--out", str(tmp_path),
+        "--threads", "1", "--out", str(tmp_path),
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
     suite = results.load(next((tmp_path / "runs").glob("*.json")))

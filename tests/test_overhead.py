@@ -69,7 +69,8 @@ def test_processes_interleave_backends_and_alternate_which_side_goes_first(monke
         workloads=("mlp-iris",), backends=("torch-eager", "keras"), device="cpu", profile="quick", repeats=3,
         seed=0, init="native", threads=1, interop_threads=1, deterministic=False, time_limit_s=60.0,
     )  # fmt: skip
-    rows = overhead.run(plan, blocks=2)
+    rows, failures = overhead.run(plan, blocks=2)
+    assert failures == []
     assert calls == [
         ("mlp-iris", "torch-eager", False), ("mlp-iris", "keras", False),
         ("mlp-iris", "torch-eager", True), ("mlp-iris", "keras", True),
