@@ -262,16 +262,19 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
     rows = []
     for v in verdicts:
         acc = v.accuracy
+        metric = v.torch.runs[0].metric_name
         if v.speed_only:
             acc_text = "speed only in this profile"
         elif acc is None:
             acc_text = "-"
         elif acc.p_value is None:
-            acc_text = f"{acc.difference:+.3f} ({acc.verdict})"
+            acc_text = f"{metric} {acc.difference:+.3g} ({acc.verdict})"
         elif acc.low is not None and acc.high is not None and acc.low != acc.high:
-            acc_text = f"{acc.difference:+.3f} [{acc.low:+.3f}, {acc.high:+.3f}], p={acc.p_value:.2g}: {acc.verdict}"
+            acc_text = (
+                f"{metric} {acc.difference:+.3g} [{acc.low:+.3g}, {acc.high:+.3g}], p={acc.p_value:.2g}: {acc.verdict}"
+            )
         else:
-            acc_text = f"{acc.difference:+.3f}: {acc.verdict} on every seed"
+            acc_text = f"{metric} {acc.difference:+.3g}: {acc.verdict} on every seed"
         mem = (
             f"{v.train_mib_tf - v.train_mib_torch:+,.0f}"
             if v.train_mib_tf is not None and v.train_mib_torch is not None
@@ -290,7 +293,7 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
                     v.winner, "no verdict" if why else "tie"
                 )
                 + (f" ({why})" if why else ""),
-                f"{v.torch.runs[0].metric_name} TF − PT (Welch)": acc_text,
+                "final metric TF − PT (Welch)": acc_text,
                 "training MiB TF − PT": mem,
             }
         )

@@ -101,7 +101,7 @@ def test_the_summary_numbers_are_recomputed_from_the_results() -> None:
     a = [r.metric for r in sorted(by[pt], key=lambda r: r.seed)]
     b = [r.metric for r in sorted(by[tf], key=lambda r: r.seed)]
     t = sps.ttest_ind(b, a, equal_var=False)
-    assert cells[5].startswith(f"{np.mean(b) - np.mean(a):+.3f} [")
+    assert cells[5].startswith(f"accuracy {np.mean(b) - np.mean(a):+.3g} [")
     assert f"p={t.pvalue:.2g}" in cells[5]
     assert cells[5].endswith("differ" if t.pvalue < 0.05 else "no significant difference")
     # training memory: what training added (peak RSS - RSS after data), median over runs
