@@ -292,14 +292,16 @@ def fastest(cs: Sequence[Cell], framework: str) -> Cell | None:
 
 
 def speed_only(c: Cell) -> bool:
-    """The run's profile is too short to reach the target (Workload.quick_speed_only), or there is no target."""
+    """The run's profile is too short to reach the target (Workload.quick_speed_only, as its record states it;
+    the registry's value for records written before the field existed), or there is no target."""
     r = c.runs[0]
     if r.target is None:
         return True
-    spec = WORKLOADS.get(r.workload)
-    return bool(
-        r.profile == "quick" and spec is not None and spec.quick_speed_only and not r.config.get("epochs_override")
-    )
+    label = r.workload_spec.get("quick_speed_only")
+    if label is None:
+        spec = WORKLOADS.get(r.workload)
+        label = spec is not None and spec.quick_speed_only
+    return bool(r.profile == "quick" and label and not r.config.get("epochs_override"))
 
 
 def workload_verdicts(cs: Sequence[Cell]) -> list[WorkloadVerdict]:

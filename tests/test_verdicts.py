@@ -160,3 +160,11 @@ def test_speed_only_workloads_are_labelled_in_the_quick_profile() -> None:
     assert "**speed only in the quick profile**" in text
     assert "speed only (quick profile)" in row(text, "cnn-cifar10", "keras")
     assert summary_row(text, "cnn-cifar10")[5] == "speed only in this profile"
+
+
+def test_the_speed_only_label_is_read_from_the_record() -> None:
+    suite = results.load(FIXTURE)  # mlp-iris: reaches its target in the quick profile
+    rs = [dataclasses.replace(r, workload_spec={**r.workload_spec, "quick_speed_only": True}) for r in suite.results]
+    assert "**speed only in the quick profile**" in report.render([dataclasses.replace(suite, results=rs)])
+    rs = [dataclasses.replace(r, workload_spec={**r.workload_spec, "quick_speed_only": False}) for r in suite.results]
+    assert "speed only" not in report.render([dataclasses.replace(suite, results=rs)])
