@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats as sps
 
 from bench import env, stats
-from bench.backends import BACKENDS, FRAMEWORK_OF
+from bench.backends import BACKENDS
 from bench.results import Result, Suite
 from bench.workloads import WORKLOADS
 
@@ -196,9 +196,6 @@ class Ratio:
     significant: bool  # CI excludes 1 and the evidence allows a verdict
     why_not: str = ""  # why no verdict is allowed ("" when it is)
 
-    def as_tuple(self) -> tuple[float, float, float]:
-        return self.value, self.low, self.high
-
 
 def why_no_verdict(a: Cell, b: Cell) -> str:
     """The reason a difference between two cells cannot be called significant, or ""."""
@@ -360,10 +357,6 @@ def overall(verdicts: Sequence[WorkloadVerdict]) -> Overall | None:
         wins.count("tie"),
         sum(1 for r in rs if not r.why_not),
     )
-
-
-def framework_label(framework: str) -> str:
-    return FRAMEWORK_OF.get(framework, framework)
 
 
 def provenance(ds: dict[str, Any]) -> str:
