@@ -28,8 +28,8 @@ from bench.errors import UsageError
 from bench.spec import STATUSES, RunConfig
 
 SCHEMA = "fwbench.results"
-SCHEMA_VERSION = 2  # 2: seed, settled, cpu per result (seeds, contention); version 1 files are still read
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3  # 3: scenario per result; 2: seed, settled, cpu (seeds, contention); 1 and 2 are still read
+READABLE_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class Result:
     seed: int | None = None  # training seed: initial weights, batch order, dropout (None: files before seeds)
     settled: bool | None = None  # whether the steady-state rule found a settled window (bench.harness)
     cpu: dict[str, Any] = field(default_factory=dict)  # what CPU the run got (bench.contention.CpuUsage)
+    scenario: str = "train"  # what the run measured (bench.spec.SCENARIOS); files before scenarios: "train"
 
     @property
     def ok(self) -> bool:
