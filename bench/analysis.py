@@ -1,9 +1,15 @@
 """From results to verdicts: cells, ratios with CIs, the rules for calling a difference significant,
-and the headline summary. Computed here once, rendered by bench/report.py and used by bench/compare.py.
+and the headline summary. Computed here once, rendered by bench/report.py and used by bench/compare.py
+(which matches cells of two sets of results and judges them); the text is bench/formatting.py's.
 
 Rules (docs/METHODOLOGY.md, "Verdicts"):
 
-- A cell is one (workload, backend, device, device model) over its runs (repeats and seeds).
+- A cell is one (scenario, workload, backend, device, device model) over its runs (repeats and seeds).
+  Scenarios (train, inference ...) never mix: a baseline or a ratio is always within one scenario.
+- A step-time sample is the per-run medians where both sides have MIN_RUNS_FOR_RUN_LEVEL_CI runs or
+  more (run-to-run noise inside the CI), else the raw steady-state steps pooled (within-run noise only).
+- A host is busy when a run's 1-min load average exceeds BUSY_LOAD_PER_CPU x its logical CPUs; a run is
+  contended when other processes took cores it asked for (bench.contention). Neither is trusted for time.
 - A step-time ratio is marked significant only on run-to-run evidence: at least
   MIN_RUNS_FOR_RUN_LEVEL_CI processes on each side, no contended run on either side, and a 95%
   bootstrap CI of the ratio of per-run medians that excludes 1. A single run shows its figure and
@@ -16,9 +22,9 @@ Rules (docs/METHODOLOGY.md, "Verdicts"):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import stats as sps
@@ -33,12 +39,38 @@ MIN_RUNS_FOR_RUN_LEVEL_CI = 3
 BUSY_LOAD_PER_CPU = 1.5  # a 1-min load average above this x logical CPUs: an oversubscribed host
 ALPHA = 0.05  # significance level of the accuracy test
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
+FAILED_STATUSES = ("failed", "diverged", "timeout", "oom")  # a run that broke ("unsupported" is not one)
+DEFAULT_SCENARIO = "train"
+
+
+def enough_runs(*counts: int) -> bool:
+    """Whether every side has enough processes for run-to-run noise to be in a confidence interval."""
+    return all(n >= MIN_RUNS_FOR_RUN_LEVEL_CI for n in counts)
+
+
+class Memory(NamedTuple):
+    """What a run's memory record says (Result.memory)."""
+
+    kind: str  # "peak_rss" | "allocator_peak" | "" (not recorded)
+    peak_mib: float | None  # the process's peak RSS or the allocator's peak
+    model_share_rss_mib: float | None  # on CPU: peak RSS minus RSS after imports and data
+
+
+def memory_of(r: Result) -> Memory:
+    """The one place that reads Result.memory."""
+    return Memory(r.memory.get("kind", ""), r.memory.get("peak_mib"), r.memory.get("model_share_rss_mib"))
+
+
+def epochs_override(r: Result) -> int | None:
+    """The run's --epochs, if given: the one place that reads Result.config."""
+    return r.config.get("epochs_override")
 
 
 @dataclass(frozen=True)
 class Cell:
-    """The aggregate of one (workload, backend, device, device model) over its runs."""
+    """The aggregate of one (scenario, workload, backend, device, device model) over its runs."""
 
+    scenario: str
     workload: str
     backend: str
     device: str
@@ -47,6 +79,8 @@ class Cell:
     reason: str
     runs: list[Result]  # the ok runs
     failed: list[Result] = field(default_factory=list)  # runs that did not finish (status not ok)
+    cpus: int | None = None  # logical CPUs of the host (the first suite's that records it)
+    settings: str = ""  # what split the cell further (cells(settings=...)); "" when nothing did
 
     @property
     def ok(self) -> bool:
@@ -55,11 +89,16 @@ class Cell:
     @property
     def run_level(self) -> bool:
         """Enough processes for run-to-run noise to be in the confidence interval."""
-        return len(self.runs) >= MIN_RUNS_FOR_RUN_LEVEL_CI
+        return enough_runs(len(self.runs))
 
     @property
     def contended(self) -> list[Result]:
         return [r for r in self.runs if r.contended]
+
+    @property
+    def failures(self) -> list[Result]:
+        """The runs that broke (FAILED_STATUSES), in order."""
+        return [r for r in self.failed if r.status in FAILED_STATUSES]
 
     @property
     def framework(self) -> str:
@@ -69,11 +108,16 @@ class Cell:
     def seeds(self) -> list[int | None]:
         return sorted({r.seed for r in self.runs}, key=lambda s: -1 if s is None else s)
 
-    def timing_sample(self, run_level: bool) -> list[float]:
-        """Per-run medians (run_level) or all steady-state step times pooled."""
+    def per_run_medians(self) -> list[float]:
+        return [r.median_step_ms for r in self.runs if r.median_step_ms is not None]
+
+    def timing_sample(self, run_level: bool, summary_fallback: bool = False) -> list[float]:
+        """Per-run medians (run_level) or all steady-state step times pooled; with summary_fallback the
+        per-run medians also where the source kept no steps (pytest-benchmark JSON without its data)."""
         if run_level:
-            return [r.median_step_ms for r in self.runs if r.median_step_ms is not None]
-        return [t for r in self.runs for t in r.step_ms]
+            return self.per_run_medians()
+        raw = [t for r in self.runs for t in r.step_ms]
+        return raw or (self.per_run_medians() if summary_fallback else [])
 
     def step_time(self) -> tuple[float | None, list[float] | None]:
         """Median step time and its 95% CI (over per-run medians with >= 3 runs, else over raw steps)."""
@@ -94,8 +138,8 @@ class Cell:
 
     def memory(self) -> tuple[float | None, str]:
         """The process's (or allocator's) peak, median over runs, and its kind."""
-        vals = [r.memory.get("peak_mib") for r in self.runs if r.memory.get("peak_mib") is not None]
-        kind = self.runs[0].memory.get("kind", "") if self.runs else ""
+        vals = [m.peak_mib for m in map(memory_of, self.runs) if m.peak_mib is not None]
+        kind = memory_of(self.runs[0]).kind if self.runs else ""
         return (float(np.median(vals)) if vals else None), kind
 
     def training_memory(self) -> float | None:
@@ -114,9 +158,8 @@ class Cell:
 
 
 def training_mib(r: Result) -> float | None:
-    if r.memory.get("kind") == "allocator_peak":
-        return r.memory.get("peak_mib")
-    return r.memory.get("model_share_rss_mib")
+    m = memory_of(r)
+    return m.peak_mib if m.kind == "allocator_peak" else m.model_share_rss_mib
 
 
 @dataclass(frozen=True)
@@ -142,47 +185,65 @@ def suite_device_model(s: Suite) -> str:
     return env.device_model(s.environment, s.plan.get("device", "cpu"))
 
 
-def cells(suites: Sequence[Suite]) -> list[Cell]:
-    groups: dict[tuple[str, str, str, str], list[Result]] = {}
+def grouped(suites: Sequence[Suite], settings: Callable[[Suite, Result], str] | None = None) -> list[Cell]:
+    """The cells in the order their first run appears; `settings(suite, result)` splits them further
+    (fwbench compare keeps runs made with other settings apart)."""
+    groups: dict[tuple[str, ...], list[Result]] = {}
+    cpus: dict[tuple[str, ...], int | None] = {}
     for s in suites:
         model = suite_device_model(s)
+        n = s.environment.get("cpu_count_logical")
         for r in s.results:
-            groups.setdefault((r.workload, r.backend, r.device, model), []).append(r)
-    order = {b: i for i, b in enumerate(BACKENDS)}
-    wl_order = {w: i for i, w in enumerate(WORKLOADS)}  # the registry's order, unknown names after it
-
-    def rank(key: tuple[str, str, str, str]) -> tuple[str, int, str, int]:
-        w, b, _, m = key
-        return m, wl_order.get(w, len(wl_order)), w, order.get(b, len(order))
-
+            key = (r.scenario, r.workload, r.backend, r.device, model, settings(s, r) if settings else "")
+            groups.setdefault(key, []).append(r)
+            cpus[key] = cpus.get(key) or n
     out = []
-    for (w, b, d, m), rs in sorted(groups.items(), key=lambda kv: rank(kv[0])):
+    for key, rs in groups.items():
         ok = [r for r in rs if r.ok]
-        failed = [r for r in rs if not r.ok]
-        if ok:
-            out.append(Cell(w, b, d, m, "ok", "", ok, failed))
-        else:
-            out.append(Cell(w, b, d, m, rs[0].status, rs[0].reason, [], failed))
+        status, reason = ("ok", "") if ok else (rs[0].status, rs[0].reason)
+        out.append(Cell(*key[:5], status, reason, ok, [r for r in rs if not r.ok], cpus[key], key[5]))
     return out
 
 
-def by_workload(cs: Sequence[Cell]) -> dict[tuple[str, str], list[Cell]]:
-    out: dict[tuple[str, str], list[Cell]] = {}
+def cells(suites: Sequence[Suite]) -> list[Cell]:
+    """The cells by device model, then workload (the registry's order, unknown names after it), then
+    scenario (train first), then backend (the registry's order)."""
+    order = {b: i for i, b in enumerate(BACKENDS)}
+    wl_order = {w: i for i, w in enumerate(WORKLOADS)}
+
+    def rank(c: Cell) -> tuple[str, int, str, bool, str, int]:
+        return (
+            c.device_model,
+            wl_order.get(c.workload, len(wl_order)),
+            c.workload,
+            c.scenario != DEFAULT_SCENARIO,
+            c.scenario,
+            order.get(c.backend, len(order)),
+        )
+
+    return sorted(grouped(suites), key=rank)
+
+
+def names_scenarios(cs: Iterable[Cell]) -> bool:
+    """Whether the cells hold more than one scenario (then the scenario is named wherever a workload is)."""
+    return len({c.scenario for c in cs}) > 1
+
+
+def by_workload(cs: Sequence[Cell]) -> dict[tuple[str, str, str], list[Cell]]:
+    """{(device model, scenario, workload): its cells}."""
+    out: dict[tuple[str, str, str], list[Cell]] = {}
     for c in cs:
-        out.setdefault((c.device_model, c.workload), []).append(c)
+        out.setdefault((c.device_model, c.scenario, c.workload), []).append(c)
     return out
+
+
+def same_place(a: Cell, b: Cell) -> bool:
+    """Two backends' cells that may be compared: one scenario, workload, device and device model."""
+    return (a.scenario, a.workload, a.device, a.device_model) == (b.scenario, b.workload, b.device, b.device_model)
 
 
 def baseline_of(cs: Sequence[Cell], c: Cell) -> Cell | None:
-    return next(
-        (
-            x
-            for x in cs
-            if x.backend == BASELINE_BACKEND
-            and (x.workload, x.device, x.device_model) == (c.workload, c.device, c.device_model)
-        ),
-        None,
-    )
+    return next((x for x in cs if x.backend == BASELINE_BACKEND and same_place(x, c)), None)
 
 
 @dataclass(frozen=True)
@@ -209,12 +270,18 @@ def why_no_verdict(a: Cell, b: Cell) -> str:
     return ""
 
 
-def ratio(a: Cell, b: Cell) -> Ratio | None:
-    """median step time of a / that of b, with its CI and the verdict rule applied."""
-    if not a.ok or not b.ok:
-        return None
+def step_samples(a: Cell, b: Cell, summary_fallback: bool = False) -> tuple[list[float], list[float], bool]:
+    """The two cells' step-time samples for a ratio, and whether they are run-level (per-run medians)."""
     run_level = a.run_level and b.run_level
-    r = stats.ratio_of_medians(a.timing_sample(run_level), b.timing_sample(run_level))
+    return a.timing_sample(run_level, summary_fallback), b.timing_sample(run_level, summary_fallback), run_level
+
+
+def ratio(a: Cell, b: Cell) -> Ratio | None:
+    """median step time of a / that of b, with its CI and the verdict rule applied (None across scenarios)."""
+    if not a.ok or not b.ok or a.scenario != b.scenario:
+        return None
+    sa, sb, run_level = step_samples(a, b)
+    r = stats.ratio_of_medians(sa, sb)
     if r is None:
         return None
     why = why_no_verdict(a, b)
@@ -227,6 +294,12 @@ def ratio_vs_baseline(cell: Cell, base: Cell | None) -> Ratio | None:
 
 def is_busy(load: float, cpus: int | None) -> bool:
     return bool(cpus) and load > BUSY_LOAD_PER_CPU * cpus  # type: ignore[operator]
+
+
+def busy_load(rs: Iterable[Result], cpus: int | None) -> float | None:
+    """The highest load average the runs recorded if it says the host was busy, else None."""
+    top = max((x for r in rs for x in r.load_avg_1m), default=None)
+    return top if top is not None and is_busy(top, cpus) else None
 
 
 # --- the headline summary -----------------------------------------------------------------
@@ -298,12 +371,12 @@ def speed_only(c: Cell) -> bool:
     if label is None:
         spec = WORKLOADS.get(r.workload)
         label = spec is not None and spec.quick_speed_only
-    return bool(r.profile == "quick" and label and not r.config.get("epochs_override"))
+    return bool(r.profile == "quick" and label and not epochs_override(r))
 
 
 def workload_verdicts(cs: Sequence[Cell]) -> list[WorkloadVerdict]:
     out = []
-    for (model, workload), group in by_workload(cs).items():
+    for (model, _, workload), group in by_workload(cs).items():
         pt, tf = fastest(group, "torch"), fastest(group, "tensorflow")
         if pt is None or tf is None:
             continue

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from bench.errors import UsageError
-from bench.spec import Workload
+from bench.spec import BackendOptions, Workload
 
 Weights = dict[str, np.ndarray]  # canonical layout: the torch twin's state_dict names and shapes
 
@@ -27,7 +27,7 @@ class Backend(Protocol):
     name: ClassVar[str]
     framework: ClassVar[str]
 
-    def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
+    def __init__(self, opts: BackendOptions) -> None:
         """Apply thread, seed, determinism and device settings before the framework's first op."""
 
     def build(self, workload: Workload, init: Weights | None) -> None:
@@ -81,6 +81,10 @@ class BackendInfo:
 
     def load(self) -> type[Backend]:
         return getattr(importlib.import_module(self.module), self.cls)
+
+    def make(self, opts: BackendOptions) -> Backend:
+        """The adapter, constructed (imports its framework: workers and tests only)."""
+        return self.load()(opts)
 
     def bare_loop(self) -> Any:
         """The bare loop's `make_loop` (imports the framework: workers only)."""

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bench import backends, compare, contention, data, launch, pbjson, report, results, workloads
+from bench import backends, compare, contention, data, launch, pbjson, report, results, typedjson, workloads
 from bench.errors import UsageError
+from bench.plan import FAULT_ENV, SuitePlan, parse_faults
 from bench.spec import PROFILES
 
 EXIT_USAGE = 2
@@ -177,7 +178,7 @@ def cuda_available() -> bool:
     return bool(gpus())
 
 
-def preflight(plan: launch.SuitePlan) -> None:
+def preflight(plan: SuitePlan) -> None:
     for b in plan.backends:
         info = backends.get(b)
         if not info.installed():
@@ -207,7 +208,7 @@ def default_threads(given: int | None) -> tuple[contention.IdleCpus, str]:
     return idle, f"measured: {idle.describe()}"
 
 
-def with_data_found(plan: launch.SuitePlan) -> launch.SuitePlan:
+def with_data_found(plan: SuitePlan) -> SuitePlan:
     """With --data-dir: the plan without the workloads whose dataset reads a folder and has no files in
     this one (named on stderr); every workload if there is no --data-dir. Nothing left: UsageError."""
     if plan.data_dir is None or not Path(plan.data_dir).is_dir():
@@ -256,7 +257,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             raise UsageError(f"--resume {a.resume!r}: no such run under {out / 'runs'}")
         suite = results.load(path)
         try:
-            plan = launch.SuitePlan.from_dict(suite.plan)
+            plan = SuitePlan.from_dict(suite.plan)
         except (UsageError, ValueError, TypeError) as e:
             raise UsageError(f"{path}: its plan cannot be resumed: {e}") from None
         preflight(plan)
@@ -268,7 +269,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         chosen = names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed)
         if not chosen:
             raise UsageError("no backend is installed: pip install -e '.[cpu]'")
-        plan = launch.SuitePlan(
+        plan = SuitePlan(
             workloads=names(a.workloads, list(workloads.WORKLOADS), "workload"),
             backends=chosen,
             device=a.device,
@@ -283,7 +284,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             time_limit_s=a.time_limit or profile.time_limit_s,
             data_dir=a.data_dir,
             epochs_override=a.epochs,
-            fault=launch.parse_faults(os.environ.get(launch.FAULT_ENV, "")) or None,  # testing hook
+            fault=parse_faults(os.environ.get(FAULT_ENV, "")) or None,  # testing hook
         )
         plan = with_data_found(plan)
         preflight(plan)
@@ -340,7 +341,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
 OVERHEAD_WORKLOADS = ("mlp-iris", "cnn-cifar10", "lstm-sentiment")
 
 
-def overhead_plan(a: argparse.Namespace, chosen: tuple[str, ...]) -> launch.SuitePlan:
+def overhead_plan(a: argparse.Namespace, chosen: tuple[str, ...]) -> SuitePlan:
     """The backends named (or every installed one with a bare loop) on the chosen workloads."""
     with_bare = [b.name for b in backends.BACKENDS.values() if b.bare is not None]
     if a.backends:
@@ -350,7 +351,7 @@ def overhead_plan(a: argparse.Namespace, chosen: tuple[str, ...]) -> launch.Suit
             raise UsageError(f"no bare loop to compare with for {', '.join(lacking)}; valid: {', '.join(with_bare)}")
     else:
         picked = tuple(b for b in with_bare if backends.get(b).installed())
-    return launch.SuitePlan(
+    return SuitePlan(
         workloads=chosen, backends=picked, device=a.device, profile="quick", repeats=a.repeats, seed=0,
         init="native", threads=a.threads or len(contention.usable_cpus()), interop_threads=1, deterministic=False,
         time_limit_s=a.time_limit or PROFILES["quick"].time_limit_s,
@@ -373,7 +374,7 @@ def cmd_overhead(a: argparse.Namespace) -> int:
     if rows:
         print(report.markdown(overhead.table(rows)))
     path = Path(a.out) / "overhead" / f"{launch.new_run_id()}.json"
-    results.atomic_write_json(path, overhead.to_json(rows, plan, failures))
+    typedjson.atomic_write_json(path, overhead.to_json(rows, plan, failures))
     print(f"written: {path}")
     for f in failures:
         print(f"fwbench: overhead {f.line()}", file=sys.stderr)

@@ -1,18 +1,18 @@
 """Regression tracking: `fwbench compare BASELINE CURRENT`.
 
-Results are matched by (workload, backend, device model, settings): the device model is the GPU
-name on cuda and the CPU model on cpu (bench.env.device_model), the settings are the plan's
-profile, init, threads, determinism, seed and epoch override and the workload's spec. Baselines
-are per device model: a baseline from one GPU model is never compared with a run on another
-(bad input, exit 2). For each match three quantities are judged:
+Each side's results are grouped into bench/analysis.py's cells, matched by (scenario, workload,
+backend, device model, settings): the device model is the GPU name on cuda and the CPU model on cpu
+(bench.env.device_model), the settings are the plan's profile, init, threads, determinism, seed and
+epoch override and the workload's spec. Baselines are per device model: a baseline from one GPU model
+is never compared with a run on another (bad input, exit 2). For each match three quantities are judged:
 
 - step time (lower is better): the ratio of median step times, current / baseline, with a 95%
-  bootstrap CI (bench.stats.ratio_of_medians). With >= 3 runs on both sides the sample is the
-  per-run medians, so run-to-run noise is inside the interval; with fewer it is the raw steps
-  (within-run noise only) and the minimum change is doubled, since run-to-run drift of one run
-  per side is not measured. A contended run (bench.contention: other processes took cores it asked
-  for) makes the step-time verdict "inconclusive", as does one whose host was busy (1-min load average above BUSY_LOAD_PER_CPU
-  x logical CPUs at its start or end) makes the step-time verdict "inconclusive";
+  bootstrap CI (bench.stats.ratio_of_medians) over analysis's step-time samples: with >= 3 runs on
+  both sides the per-run medians, so run-to-run noise is inside the interval; with fewer the raw
+  steps (within-run noise only), and the minimum change is doubled, since run-to-run drift of one
+  run per side is not measured. A contended run (bench.contention: other processes took cores it
+  asked for) or a busy host (analysis.busy_load: the 1-min load average at a run's start or end above
+  BUSY_LOAD_PER_CPU x logical CPUs) makes the step-time verdict "inconclusive";
 - peak memory (lower is better) and the workload's metric (higher is better): ratio of medians
   over runs, with a bootstrap CI when both sides have >= 3 runs.
 
@@ -24,55 +24,35 @@ is a regression. Exit code: 1 on any regression, 0 otherwise; bad input raises U
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bench import env, pbjson, report, stats
+from bench import analysis, pbjson, stats
+from bench.analysis import DEFAULT_SCENARIO, MIN_RUNS_FOR_RUN_LEVEL_CI, Cell
 from bench.errors import UsageError
+from bench.formatting import blank_missing, fmt_change, fmt_interval, fmt_runs, markdown, one_line, workload_label
 from bench.results import Result, Suite
 
 DEFAULT_THRESHOLD = 0.05
-MIN_RUNS_FOR_RUN_LEVEL_CI = report.MIN_RUNS_FOR_RUN_LEVEL_CI
 SINGLE_RUN_FACTOR = 2.0  # the minimum step-time change is this times the threshold with < 3 runs a side
-BUSY_LOAD_PER_CPU = report.BUSY_LOAD_PER_CPU
 SETTING_KEYS = ("profile", "init", "threads", "interop_threads", "deterministic", "seed", "seeds", "epochs_override")
 REGRESSION, IMPROVEMENT, UNCHANGED, INCONCLUSIVE = "REGRESSION", "improvement", "unchanged", "inconclusive"
-FAILED_STATUSES = ("failed", "diverged", "timeout", "oom")
 
 
 @dataclass(frozen=True)
 class Key:
     """What makes two results comparable."""
 
+    scenario: str
     workload: str
     backend: str
     device_model: str
     settings: str  # canonical JSON of the plan settings and the workload spec
-
-
-@dataclass(frozen=True)
-class Side:
-    """One side's runs of one Key, with what the busy-host rule needs."""
-
-    results: list[Result] = field(default_factory=list)
-    cpus: int | None = None
-
-    @property
-    def ok(self) -> list[Result]:
-        return [r for r in self.results if r.ok]
-
-    def busy_load(self) -> float | None:
-        """The highest recorded load average if it says the host was oversubscribed, else None."""
-        loads = [x for r in self.ok for x in r.load_avg_1m]
-        if not loads or not self.cpus:
-            return None
-        top = max(loads)
-        return top if top > BUSY_LOAD_PER_CPU * self.cpus else None
 
 
 @dataclass(frozen=True)
@@ -88,6 +68,7 @@ class Row:
     ci: tuple[float, float] | None  # 95% CI of the ratio current / baseline
     verdict: str
     note: str = ""
+    scenario: str = DEFAULT_SCENARIO
 
 
 @dataclass(frozen=True)
@@ -115,24 +96,20 @@ def settings_of(s: Suite, r: Result) -> str:
     return json.dumps({"plan": plan, "device": r.device, "workload": spec}, sort_keys=True, default=str)
 
 
-def group(suites: Sequence[Suite]) -> dict[Key, Side]:
-    out: dict[Key, Side] = {}
-    for s in suites:
-        model = env.device_model(s.environment, s.plan.get("device", "cpu"))
-        cpus = s.environment.get("cpu_count_logical")
-        for r in s.results:
-            key = Key(r.workload, r.backend, model, settings_of(s, r))
-            side = out.get(key, Side(cpus=cpus))
-            out[key] = Side([*side.results, r], side.cpus or cpus)
-    return out
+def group(suites: Sequence[Suite]) -> dict[Key, Cell]:
+    """One side's cells by Key, in the order their first run appears."""
+    return {
+        Key(c.scenario, c.workload, c.backend, c.device_model, c.settings): c
+        for c in analysis.grouped(suites, settings_of)
+    }
 
 
 def describe_settings(key: Key) -> dict[str, Any]:
     d = json.loads(key.settings)
-    return {**d["plan"], "device": d["device"], "workload spec": d["workload"]}
+    return {"scenario": key.scenario, **d["plan"], "device": d["device"], "workload spec": d["workload"]}
 
 
-def why_nothing_matches(base: dict[Key, Side], cur: dict[Key, Side]) -> str:
+def why_nothing_matches(base: dict[Key, Cell], cur: dict[Key, Cell]) -> str:
     base_models = sorted({k.device_model for k in base})
     cur_models = sorted({k.device_model for k in cur})
     if not set(base_models) & set(cur_models):
@@ -174,55 +151,55 @@ def judge(
     return change, REGRESSION if worse else IMPROVEMENT if better else UNCHANGED
 
 
-def fmt_runs(value: float | None, n: int, unit: str) -> str:
-    return f"{report.fmt(value)}{unit} ({n} run{'s' if n != 1 else ''})"
+def doubts(b: Cell, c: Cell) -> str:
+    """Why the step times of a side are not trusted: a busy host, contended runs ("" when trusted)."""
+    sides = (("baseline", b), ("current", c))
+    notes = [
+        f"{n} host busy (load {load:.1f} on {side.cpus} CPUs)"
+        for n, side in sides
+        if (load := analysis.busy_load(side.runs, side.cpus)) is not None
+    ]
+    notes += [f"{n}: {len(side.contended)} of {len(side.runs)} runs contended" for n, side in sides if side.contended]
+    return "; ".join(notes)
 
 
-def step_time_row(key: Key, b: Side, c: Side, threshold: float) -> Row:
-    bo, co = b.ok, c.ok
-    run_level = len(bo) >= MIN_RUNS_FOR_RUN_LEVEL_CI and len(co) >= MIN_RUNS_FOR_RUN_LEVEL_CI
-
-    def sample(rs: list[Result]) -> list[float]:
-        if run_level:
-            return [r.median_step_ms for r in rs if r.median_step_ms is not None]
-        raw = [t for r in rs for t in r.step_ms]
-        return raw or [r.median_step_ms for r in rs if r.median_step_ms is not None]
-
-    bs, cs = sample(bo), sample(co)
-    ratio = stats.ratio_of_medians(cs, bs) if bs and cs else None
+def step_time_row(key: Key, b: Cell, c: Cell, threshold: float) -> Row:
+    cs, bs, run_level = analysis.step_samples(c, b, summary_fallback=True)
+    ratio = stats.ratio_of_medians(cs, bs)
     min_change = threshold if run_level else threshold * SINGLE_RUN_FACTOR
     change, verdict = judge(ratio, min_change, lower_is_better=True, has_ci=True)
-    busy = [(name, side.busy_load(), side.cpus) for name, side in (("baseline", b), ("current", c))]
-    notes = [f"{n} host busy (load {load:.1f} on {cpus} CPUs)" for n, load, cpus in busy if load is not None]
-    notes += [
-        f"{n}: {k} of {len(side.ok)} runs contended"
-        for n, side in (("baseline", b), ("current", c))
-        if (k := sum(1 for r in side.ok if r.contended))
-    ]
-    note = "; ".join(notes)
+    note = doubts(b, c)
     if note and verdict != UNCHANGED:
         verdict = INCONCLUSIVE
     return Row(
         key.workload,
         key.backend,
         "median step time",
-        fmt_runs(float(np.median(bs)) if bs else None, len(bo), " ms"),
-        fmt_runs(float(np.median(cs)) if cs else None, len(co), " ms"),
+        fmt_runs(float(np.median(bs)) if bs else None, len(b.runs), " ms"),
+        fmt_runs(float(np.median(cs)) if cs else None, len(c.runs), " ms"),
         change,
         (ratio[1], ratio[2]) if ratio else None,
         verdict,
         note,
+        key.scenario,
     )
 
 
 def per_run_row(
-    key: Key, b: Side, c: Side, threshold: float, quantity: str, unit: str, values: Any, lower_is_better: bool
+    key: Key,
+    b: Cell,
+    c: Cell,
+    threshold: float,
+    quantity: str,
+    unit: str,
+    values: Callable[[Result], float | None],
+    lower_is_better: bool,
 ) -> Row | None:
-    bv = [v for v in (values(r) for r in b.ok) if v is not None]
-    cv = [v for v in (values(r) for r in c.ok) if v is not None]
+    bv = [v for v in map(values, b.runs) if v is not None]
+    cv = [v for v in map(values, c.runs) if v is not None]
     if not bv or not cv:
         return None
-    has_ci = len(bv) >= MIN_RUNS_FOR_RUN_LEVEL_CI and len(cv) >= MIN_RUNS_FOR_RUN_LEVEL_CI
+    has_ci = analysis.enough_runs(len(bv), len(cv))
     bm, cm = float(np.median(bv)), float(np.median(cv))
     if bm <= 0:  # a ratio means nothing here (e.g. a return that can be negative)
         ratio, note = None, "baseline median <= 0: not judged"
@@ -241,17 +218,20 @@ def per_run_row(
         (ratio[1], ratio[2]) if ratio and has_ci else None,
         verdict,
         note,
+        key.scenario,
     )
 
 
-def status_row(key: Key, b: Side, c: Side) -> Row | None:
+def status_row(key: Key, b: Cell, c: Cell) -> Row | None:
     """A backend that ran before and now fails (or the reverse)."""
-    now_failed = [r for r in c.results if r.status in FAILED_STATUSES]
-    if b.ok and not c.ok and now_failed:
-        reason = report.one_line(now_failed[0].reason)
-        return Row(key.workload, key.backend, "status", "ok", now_failed[0].status, None, None, REGRESSION, reason)
-    if c.ok and not b.ok and any(r.status in FAILED_STATUSES for r in b.results):
-        return Row(key.workload, key.backend, "status", b.results[0].status, "ok", None, None, IMPROVEMENT, "")
+
+    def row(before: str, now: str, verdict: str, note: str) -> Row:
+        return Row(key.workload, key.backend, "status", before, now, None, None, verdict, note, key.scenario)
+
+    if b.ok and not c.ok and c.failures:
+        return row("ok", c.failures[0].status, REGRESSION, one_line(c.failures[0].reason))
+    if c.ok and not b.ok and b.failures:
+        return row(b.status, "ok", IMPROVEMENT, "")
     return None
 
 
@@ -270,10 +250,10 @@ def compare(baseline: Sequence[Suite], current: Sequence[Suite], threshold: floa
             rows.append(st)
         if not (b.ok and c.ok):
             continue
-        metric_name = c.ok[0].metric_name or "metric"
+        metric_name = c.runs[0].metric_name or "metric"
         rows.append(step_time_row(key, b, c, threshold))
         for row in (
-            per_run_row(key, b, c, threshold, "peak memory", " MiB", lambda r: r.memory.get("peak_mib"), True),
+            per_run_row(key, b, c, threshold, "peak memory", " MiB", lambda r: analysis.memory_of(r).peak_mib, True),
             per_run_row(key, b, c, threshold, metric_name, "", lambda r: r.metric, False),
         ):
             if row:
@@ -290,16 +270,9 @@ def compare(baseline: Sequence[Suite], current: Sequence[Suite], threshold: floa
     )
 
 
-def fmt_change(x: float | None) -> str:
-    return "-" if x is None else f"{x:+.1%}"
-
-
-def fmt_ci(ci: tuple[float, float] | None) -> str:
-    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-"
-
-
 def render(c: Comparison, show_all: bool = False) -> str:
     shown = [r for r in c.rows if show_all or r.verdict != UNCHANGED]
+    named = len({r.scenario for r in c.rows} | {k.scenario for k in (*c.only_baseline, *c.only_current)}) > 1
     lines = [
         "# fwbench compare",
         "",
@@ -314,20 +287,20 @@ def render(c: Comparison, show_all: bool = False) -> str:
         df = pd.DataFrame(
             [
                 {
-                    "workload": r.workload,
+                    "workload": workload_label(r.workload, r.scenario, named),
                     "backend": r.backend,
                     "quantity": r.quantity,
                     "baseline": r.baseline,
                     "current": r.current,
                     "change": fmt_change(r.change),
-                    "95% CI of ratio": fmt_ci(r.ci),
+                    "95% CI of ratio": fmt_interval(r.ci),
                     "verdict": r.verdict,
                     "note": r.note,
                 }
                 for r in shown
             ]
         )
-        lines += [report.markdown(report.blank_missing(df)), ""]
+        lines += [markdown(blank_missing(df)), ""]
     counts = {v: sum(r.verdict == v for r in c.rows) for v in (REGRESSION, IMPROVEMENT, INCONCLUSIVE, UNCHANGED)}
     lines.append(
         f"{counts[REGRESSION]} regression(s), {counts[IMPROVEMENT]} improvement(s), "
@@ -337,10 +310,13 @@ def render(c: Comparison, show_all: bool = False) -> str:
     )
     for keys, where in ((c.only_baseline, "the baseline"), (c.only_current, "the current run")):
         if keys:
-            names = ", ".join(dict.fromkeys(f"{k.workload}/{k.backend}" for k in keys))
+            names = ", ".join(
+                dict.fromkeys(f"{workload_label(k.workload, k.scenario, named)}/{k.backend}" for k in keys)
+            )
             lines.append(f"Not compared, only in {where} (or with other settings there): {names}.")
     for r in c.regressions:
-        lines.append(f"REGRESSION: {r.workload}/{r.backend} {r.quantity} {fmt_change(r.change)} {r.note}".rstrip())
+        label = workload_label(r.workload, r.scenario, named)
+        lines.append(f"REGRESSION: {label}/{r.backend} {r.quantity} {fmt_change(r.change)} {r.note}".rstrip())
     return "\n".join(lines) + "\n"
 
 

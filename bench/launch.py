@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import secrets
 import signal
@@ -25,111 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import backends, env, results, workloads
+from bench import backends, env, results
 from bench.errors import UsageError
-from bench.spec import PROFILES, RunConfig
+from bench.plan import SuitePlan
+from bench.spec import BackendOptions, ExportInitJob, Job, PeakJob, RunConfig, RunKey, job_document
+from bench.typedjson import parse_json
 
 STDERR_TAIL_LINES = 12
 OOM_MARKERS = ("MemoryError", "out of memory", "OutOfMemoryError", "OOM when allocating", "ResourceExhaustedError")
-FAULTS = ("crash", "hang", "raise", "oom", "diverge")  # bench.worker.inject: the failure-isolation tests
-FAULT_ENV = "FWBENCH_FAULT"  # testing hook read by the CLI: "workload/backend[#repeat]=fault,..."
-MAX_SEED = 2**32 - 1  # PYTHONHASHSEED's and scikit-learn's limit
-RunKey = tuple[str, str, int, int]  # (workload, backend, seed, repeat): one worker process
-
-
-@dataclass(frozen=True)
-class SuitePlan:
-    workloads: tuple[str, ...]
-    backends: tuple[str, ...]
-    device: str
-    profile: str
-    repeats: int
-    seed: int
-    init: str  # "shared" | "native"
-    threads: int
-    interop_threads: int
-    deterministic: bool
-    time_limit_s: float
-    data_dir: str | None = None
-    epochs_override: int | None = None
-    fault: dict[str, str] | None = None  # "workload/backend" or "workload/backend#repeat" -> fault (tests only)
-    seeds: int = 1  # training seeds seed, seed+1, ...: each its own initial weights, batch order and dropout
-    threads_source: str = "--threads"  # how `threads` was chosen: given, or measured (bench.contention.idle_cpus)
-
-    def __post_init__(self) -> None:
-        if not self.workloads or not self.backends:
-            raise UsageError("no workload or no backend chosen: nothing to run")
-        if len(set(self.workloads)) < len(self.workloads) or len(set(self.backends)) < len(self.backends):
-            raise UsageError("a workload or backend is named twice: each run would be made twice")
-        for w in self.workloads:
-            workloads.get(w)
-        for b in self.backends:
-            backends.get(b)
-        if self.profile not in PROFILES:
-            raise UsageError(f"unknown profile {self.profile!r}; valid: {', '.join(PROFILES)}")
-        if self.device not in ("cpu", "cuda"):
-            raise UsageError(f"unknown device {self.device!r}; valid: cpu, cuda")
-        if self.init not in ("shared", "native"):
-            raise UsageError(f"unknown init {self.init!r}; valid: shared, native")
-        for name in ("repeats", "seeds", "threads", "interop_threads"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if not 0 < self.time_limit_s < math.inf:
-            raise UsageError(f"--time-limit must be a finite number of seconds > 0, got {self.time_limit_s}")
-        if self.epochs_override is not None and self.epochs_override < 1:
-            raise UsageError(f"--epochs must be >= 1, got {self.epochs_override}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise UsageError(f"--seed must be in 0..{MAX_SEED}, got {self.seed}")
-        if self.seed + self.seeds - 1 > MAX_SEED:
-            raise UsageError(f"--seed {self.seed} with --seeds {self.seeds} goes past the largest seed, {MAX_SEED}")
-        for key, fault in (self.fault or {}).items():
-            target, _, repeat = key.partition("#")
-            workload, _, backend = target.partition("/")
-            planned = workload in self.workloads and backend in self.backends and (not repeat or repeat.isdigit())
-            if not planned or fault not in FAULTS:
-                raise UsageError(
-                    f"fault {key}={fault}: expected WORKLOAD/BACKEND[#REPEAT]=FAULT naming a planned run, "
-                    f"FAULT one of {', '.join(FAULTS)}"
-                )
-
-    def seed_values(self) -> list[int]:
-        return [self.seed + i for i in range(self.seeds)]
-
-    def runs(self) -> list[RunKey]:
-        """The interleaved order: repeat-major, then seed, then workload, then backend, so that drift of a
-        shared machine hits every backend and seed alike."""
-        return [
-            (w, b, s, r)
-            for r in range(self.repeats)
-            for s in self.seed_values()
-            for w in self.workloads
-            for b in self.backends
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(vars(self))
-        d["workloads"], d["backends"] = list(self.workloads), list(self.backends)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SuitePlan:
-        """A plan read back from a results file: every field type-checked (ValueError), then validated (UsageError)."""
-        return cls(**results.typed_fields(cls, d, "plan"))
-
-    def fault_for(self, workload: str, backend: str, repeat: int) -> str | None:
-        faults = self.fault or {}
-        return faults.get(f"{workload}/{backend}#{repeat}", faults.get(f"{workload}/{backend}"))
-
-
-def parse_faults(text: str) -> dict[str, str]:
-    """The FWBENCH_FAULT testing hook: comma-separated WORKLOAD/BACKEND[#REPEAT]=FAULT (checked by SuitePlan)."""
-    faults: dict[str, str] = {}
-    for entry in filter(None, (e.strip() for e in text.split(","))):
-        key, sep, fault = entry.partition("=")
-        if not sep:
-            raise UsageError(f"{FAULT_ENV}: {entry!r} is not WORKLOAD/BACKEND[#REPEAT]=FAULT")
-        faults[key.strip()] = fault.strip()
-    return faults
 
 
 def new_run_id() -> str:
@@ -171,23 +73,25 @@ def export_inits(
     keys = [(w, seed) for seed in seeds for w in names]
     path = {(w, seed): folder / f"{w}-seed{seed}.npz" for w, seed in keys}
     missing = [k for k in keys if not path[k].exists()]
-    stderr = ""
+    failed: dict[str, str] = {}  # "workload/seed" -> why, from the worker's document
+    why = ""  # how the worker ended, when it wrote no document
     if missing:
         folder.mkdir(parents=True, exist_ok=True)
-        todo_seeds = ",".join(str(x) for x in dict.fromkeys(seed for _, seed in missing))
-        todo_names = list(dict.fromkeys(w for w, _ in missing))
-        done = spawn(["export-init", todo_seeds, str(folder), *todo_names], plan)
-        stderr = done.reason if done.status == "timeout" else done.stderr
+        job = ExportInitJob(
+            seeds=tuple(dict.fromkeys(seed for _, seed in missing)),
+            workloads=tuple(dict.fromkeys(w for w, _ in missing)),
+            folder=str(folder),
+        )
+        doc, done = run_job(job, plan)
+        failed, why = (doc["errors"], "") if doc is not None else ({}, done.reason)
     paths, errors = {}, {}
     for k in keys:
         w, seed = k
-        error_file = path[k].with_suffix(".error.txt")
         if path[k].exists():
             paths[k] = str(path[k])
-        elif error_file.exists():
-            errors[k] = f"exporting initial weights of {w} (seed {seed}) failed: {error_file.read_text().strip()}"
         else:
-            errors[k] = f"exporting initial weights of {w} (seed {seed}) failed: {tail(stderr)}"
+            reason = failed.get(f"{w}/{seed}") or why or "the worker wrote no weights and no reason"
+            errors[k] = f"exporting initial weights of {w} (seed {seed}) failed: {reason}"
     return paths, errors
 
 
@@ -269,16 +173,35 @@ def spawn(args: Sequence[str], plan: SuitePlan, time_limit_s: float | None = Non
     return Spawned(status, reason, proc.pid, proc.returncode, stderr, wall_s)
 
 
+def run_job(job: Job, plan: SuitePlan, time_limit_s: float | None = None) -> tuple[Any, Spawned]:
+    """Give one worker one job document (bench.spec.job_document) and read back the one document it
+    writes: (that document, or None, and how the worker ended). A worker that exits 0 without a
+    readable document ends "failed", with why."""
+    with tempfile.TemporaryDirectory(prefix="fwbench-") as tmp:
+        job_path, out_path = Path(tmp, f"{job.kind}-job.json"), Path(tmp, f"{job.kind}-out.json")
+        job_path.write_text(json.dumps(job_document(job)))
+        done = spawn([str(job_path), str(out_path)], plan, time_limit_s)
+        if not done.ok:
+            return None, done
+        if not out_path.exists():
+            why = f"the worker exited 0 without writing its result\n{tail(done.stderr)}".strip()
+            return None, dataclasses.replace(done, status="failed", reason=why)
+        try:
+            return parse_json(out_path.read_text()), done
+        except ValueError as e:
+            why = f"the worker wrote a document this fwbench cannot read: {e}"
+            return None, dataclasses.replace(done, status="failed", reason=why)
+
+
 def run_config(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) -> RunConfig:
-    workload, backend, seed, repeat = key
     return RunConfig(
         run_id=run_id,
-        workload=workload,
-        backend=backend,
+        workload=key.workload,
+        backend=key.backend,
         device=plan.device,
         profile=plan.profile,
-        repeat=repeat,
-        seed=seed,
+        repeat=key.repeat,
+        seed=key.seed,
         data_seed=plan.seed,
         init=plan.init,
         init_path=init_path,
@@ -287,27 +210,21 @@ def run_config(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None)
         deterministic=plan.deterministic,
         data_dir=plan.data_dir,
         epochs_override=plan.epochs_override,
-        fault=plan.fault_for(workload, backend, repeat),
+        fault=plan.fault_for(key.workload, key.backend, key.repeat),
+        scenario=key.scenario,
     )
 
 
 def run_one(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None) -> results.Result:
     cfg = run_config(plan, run_id, key, init_path)
     started = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(prefix="fwbench-") as tmp:
-        cfg_path, out_path = Path(tmp, "config.json"), Path(tmp, "result.json")
-        cfg_path.write_text(json.dumps(cfg.to_dict()))
-        done = spawn(["run", str(cfg_path), str(out_path)], plan)
-        status, reason = done.status, done.reason
-        if done.ok and out_path.exists():
-            try:
-                d = results.parse_json(out_path.read_text())
-                d["wall_s"] = done.wall_s
-                return results.Result.from_dict(d)
-            except (ValueError, TypeError) as e:  # a worker out of step with this launcher's schema
-                status, reason = "failed", f"the worker wrote a result this fwbench cannot read: {e}"
-        elif done.ok:
-            status, reason = "failed", f"the worker exited 0 without a result\n{tail(done.stderr)}".strip()
+    doc, done = run_job(cfg, plan)
+    status, reason = done.status, done.reason
+    if doc is not None:
+        try:
+            return results.Result.from_dict({**doc, "wall_s": done.wall_s})
+        except (ValueError, TypeError) as e:  # a worker out of step with this launcher's schema
+            status, reason = "failed", f"the worker wrote a result this fwbench cannot read: {e}"
     return failed_result(cfg, status, reason, done.pid, done.wall_s, started)
 
 
@@ -333,13 +250,9 @@ def measure_peaks(plan: SuitePlan) -> dict[str, dict[str, Any]]:
         framework = backends.get(b).framework
         if framework in out:
             continue
-        with tempfile.TemporaryDirectory(prefix="fwbench-peak-") as tmp:
-            dest = Path(tmp, "peak.json")
-            done = spawn(["peak", b, plan.device, str(plan.threads), str(plan.interop_threads), str(dest)], plan)
-            if done.ok and dest.exists():
-                out[framework] = json.loads(dest.read_text())
-            else:  # a peak that fails or hangs must not stop the suite
-                out[framework] = {"backend": b, "error": one_line_reason(done)}
+        doc, done = run_job(PeakJob(b, BackendOptions(plan.device, plan.threads, plan.interop_threads)), plan)
+        # a peak that fails or hangs must not stop the suite
+        out[framework] = doc if doc is not None else {"backend": b, "error": one_line_reason(done)}
     return out
 
 
@@ -387,10 +300,10 @@ def run_suite(
     init_paths: dict[tuple[str, int], str] = {}
     init_errors: dict[tuple[str, int], str] = {}
     if plan.init == "shared" and todo:
-        names = list(dict.fromkeys(k[0] for k in todo))
-        init_paths, init_errors = export_inits(plan, names, out_dir, suite.run_id, sorted({k[2] for k in todo}))
+        names = list(dict.fromkeys(k.workload for k in todo))
+        init_paths, init_errors = export_inits(plan, names, out_dir, suite.run_id, sorted({k.seed for k in todo}))
     for key in todo:
-        workload, _, seed, _ = key
+        workload, seed = key.workload, key.seed
         if progress:
             progress(key, None)
         if (workload, seed) in init_errors:

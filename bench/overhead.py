@@ -20,18 +20,17 @@ over the pairs of all processes (bench.stats.paired_ratio):
 
 from __future__ import annotations
 
-import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bench import stats
-from bench.launch import Spawned, SuitePlan, spawn
+from bench.launch import Spawned, run_job
+from bench.plan import SuitePlan
+from bench.spec import BackendOptions, OverheadJob
 
 GOAL = 1.02
 
@@ -73,16 +72,10 @@ class Failure:
 def blocks_in_process(
     plan: SuitePlan, workload: str, backend: str, blocks: int, bare_first: bool
 ) -> dict[str, Any] | Spawned:
-    """One worker's blocks, or how the worker ended when it produced none (bench.launch.spawn)."""
-    with tempfile.TemporaryDirectory(prefix="fwbench-overhead-") as tmp:
-        out = Path(tmp, "out.json")
-        order = "bare-first" if bare_first else "harness-first"
-        done = spawn(
-            ["overhead", backend, workload, plan.device, str(plan.threads), str(blocks), order, str(out)], plan
-        )
-        if done.ok and out.exists():
-            return dict(json.loads(out.read_text()))
-        return done
+    """One worker's blocks, or how the worker ended when it produced none (bench.launch.run_job)."""
+    options = BackendOptions(plan.device, plan.threads, plan.interop_threads, plan.seed)
+    doc, done = run_job(OverheadJob(backend, workload, options, blocks, bare_first), plan)
+    return dict(doc) if doc is not None else done
 
 
 def run(plan: SuitePlan, blocks: int, progress: Any = None) -> tuple[list[OverheadRow], list[Failure]]:

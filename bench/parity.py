@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench import backends, tasks, workloads
-from bench.spec import OptimizerSpec, Workload
+from bench.spec import BackendOptions, OptimizerSpec, Workload
 
 PARITY_SGD = OptimizerSpec("sgd", lr=0.1, momentum=0.0)
 
@@ -45,7 +45,7 @@ def run_side(backend_name: str, workload: str, init_path: Path, out_path: Path, 
     wl = parity_workload(workload, overrides)
     with np.load(init_path, allow_pickle=False) as z:
         init = {k: z[k] for k in z.files}
-    backend = backends.get(backend_name).load()("cpu", 1, 1, 0, True)
+    backend = backends.get(backend_name).make(BackendOptions("cpu", 1, 1, 0, deterministic=True))
     task = tasks.make(wl, seed=0)
     batch = task.example_batch()
     backend.build(wl, init)

@@ -8,8 +8,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
-from bench.report import fmt
+from bench.formatting import fmt
 from bench.results import Result
+from bench.spec import RunKey
 
 
 class Progress:
@@ -35,8 +36,10 @@ class Progress:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.bar.__exit__(et, ev, tb)
 
-    def update(self, key: tuple[str, str, int, int], result: Result | None) -> None:
-        workload, backend, seed, repeat = key
+    def update(self, key: RunKey, result: Result | None) -> None:
+        workload, backend, seed, repeat = key.workload, key.backend, key.seed, key.repeat
+        if key.scenario != "train":  # the only scenario so far: its name would be noise
+            workload = f"{workload} ({key.scenario})"
         if result is None:
             self.bar.update(self.task, description=f"{workload} / {backend} seed {seed} #{repeat}")
             return

@@ -1,8 +1,9 @@
 """The report people read: results/REPORT.md and results/plots/*.png, from results files only.
 
 `write(suites, out_dir, history)` draws the plots and writes REPORT.md; `render(suites, figures)`
-returns the markdown. Repeats of one (workload, backend, device model) are aggregated into a
-`Cell` (docs/METHODOLOGY.md); `history` adds earlier runs for the trend plot only. How to read
+returns the markdown. It renders bench/analysis.py's cells (repeats of one scenario, workload, backend
+and device model; docs/METHODOLOGY.md) with bench/formatting.py's text; `history` adds earlier runs for
+the trend plot only. How to read
 the report: docs/REPORTS.md. The only number not read from a results file is the code size of
 each twin, counted from impls/ by bench/codesize.py.
 """
@@ -16,20 +17,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from bench import analysis, codesize, env, pbjson, plots
-from bench.analysis import (  # re-exported: compare and the tests use them through this module
+from bench.analysis import (
     BASELINE_BACKEND,
     BUSY_LOAD_PER_CPU,
     MIN_RUNS_FOR_RUN_LEVEL_CI,
     Cell,
-    Ratio,
     baseline_of,
     by_workload,
     cells,
     is_busy,
+    names_scenarios,
     provenance,
     ratio_vs_baseline,
     steady,
@@ -37,6 +37,17 @@ from bench.analysis import (  # re-exported: compare and the tests use them thro
 )
 from bench.backends import BACKENDS, FRAMEWORK_OF
 from bench.errors import UsageError
+from bench.formatting import (
+    blank_missing,
+    fmt,
+    fmt_ci,
+    fmt_ratio,
+    markdown,
+    one_line,
+    slug,
+    spread,
+    workload_label,
+)
 from bench.results import Result, Suite
 
 PLOTS_DIR = "plots"
@@ -44,44 +55,9 @@ MEMORY_KINDS = {"peak_rss": "peak RSS of the worker process", "allocator_peak": 
 MEMORY_SHORT = {"peak_rss": "RSS", "allocator_peak": "allocator"}
 
 
-def fmt(x: float | None, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "-"
-    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
-
-
-def fmt_ratio(ratio: Ratio | None) -> str:
-    """'1.23*' where the difference is significant by the verdict rule; '1.23' otherwise."""
-    if ratio is None:
-        return "-"
-    return f"{ratio.value:.2f}" + ("*" if ratio.significant else "")
-
-
-def fmt_ci(ratio: Ratio | None) -> str:
-    if ratio is None:
-        return "-"
-    return f"{ratio.value:.2f} [{ratio.low:.2f}, {ratio.high:.2f}]" + ("*" if ratio.significant else "")
-
-
-def one_line(reason: str, limit: int = 80) -> str:
-    line = next((ln for ln in reversed(reason.splitlines()) if ln.strip()), "")
-    line = line.replace("|", "/")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def framework_label(backend: str) -> str:
     info = BACKENDS.get(backend)
     return FRAMEWORK_OF.get(info.framework, "?") if info else "?"
-
-
-def spread(values: Sequence[float]) -> str:
-    """'0.97' for one value or equal values; '0.97 (0.95–0.98)' (median, range) for several."""
-    if not values:
-        return "-"
-    med = float(np.median(values))
-    if len(values) == 1 or np.ptp(values) == 0:
-        return fmt(med)
-    return f"{fmt(med)} ({fmt(min(values))}–{fmt(max(values))})"
 
 
 def metric_text(c: Cell) -> str:
@@ -183,16 +159,6 @@ def headline(cs: Sequence[Cell]) -> pd.DataFrame:
     return blank_missing(pd.DataFrame(rows))
 
 
-def blank_missing(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.astype(object)
-    return df.where(df.notna(), "")
-
-
-def markdown(df: pd.DataFrame) -> str:
-    """Cells verbatim (numbers are already formatted: tabulate must not re-parse '21,447')."""
-    return df.to_markdown(index=False, disable_numparse=True)
-
-
 def dataset_text(ds: dict[str, Any], fallback: str) -> str:
     """'`cifar10` (synthetic: oriented gratings ..., 1500 train / 500 test)': the data's provenance where it is named."""
     kind = provenance(ds)
@@ -210,7 +176,7 @@ def workload_line(cs: Sequence[Cell]) -> str:
     spec, ds = r.workload_spec, r.dataset
     opt = spec.get("optimizer", {})
     params = f", {r.num_params:,} parameters" if r.num_params else ""
-    override = r.config.get("epochs_override")
+    override = analysis.epochs_override(r)
     epochs = override or {"quick": spec.get("quick_epochs"), "standard": spec.get("epochs")}.get(r.profile)
     how = f"{r.profile} profile" + (f", --epochs {override}" if override else "")
     epochs_text = f", {epochs} epochs ({how})" if epochs else f", {r.steps} timed steps ({r.profile})"
@@ -226,10 +192,11 @@ def workload_line(cs: Sequence[Cell]) -> str:
 
 def headline_section(cs: Sequence[Cell]) -> list[str]:
     groups = by_workload(cs)
-    models = sorted({m for m, _ in groups})
+    models = sorted({m for m, _, _ in groups})
+    named = names_scenarios(cs)
     lines = ["## Per workload", ""]
-    for (model, workload), group in groups.items():
-        title = f"### {workload}" + (f" on {model}" if len(models) > 1 else "")
+    for (model, scenario, workload), group in groups.items():
+        title = f"### {workload_label(workload, scenario, named)}" + (f" on {model}" if len(models) > 1 else "")
         lines += [title, "", workload_line(group), "", markdown(headline(group)), ""]
     any_within = any(c.ok and not c.run_level for c in cs)
     lines += [
@@ -260,6 +227,7 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
     if not verdicts:
         return []
     rows = []
+    named = names_scenarios(cs)
     for v in verdicts:
         acc = v.accuracy
         metric = v.torch.runs[0].metric_name
@@ -281,11 +249,10 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
             else "-"
         )
         why = v.speed.why_not if v.speed is not None else ""
+        label = workload_label(v.workload, v.torch.scenario, named)
         rows.append(
             {
-                "workload": v.workload
-                if len({x.device_model for x in verdicts}) == 1
-                else f"{v.workload} on {v.device_model}",
+                "workload": label if len({x.device_model for x in verdicts}) == 1 else f"{label} on {v.device_model}",
                 "fastest PyTorch": v.torch.backend,
                 "fastest TensorFlow": v.tf.backend,
                 "step time TF / PT [95% CI]": fmt_ci(v.speed),
@@ -357,9 +324,11 @@ def overall_sentence(verdicts: Sequence[analysis.WorkloadVerdict], cs: Sequence[
 def execution_mode_table(cs: Sequence[Cell]) -> pd.DataFrame:
     rows = []
     groups = by_workload(cs)
-    several = len({m for m, _ in groups}) > 1
-    for (model, workload), group in groups.items():
-        row: dict[str, Any] = {"workload": f"{workload} on {model}" if several else workload}
+    several = len({m for m, _, _ in groups}) > 1
+    named = names_scenarios(cs)
+    for (model, scenario, workload), group in groups.items():
+        label = workload_label(workload, scenario, named)
+        row: dict[str, Any] = {"workload": f"{label} on {model}" if several else label}
         ok = [c for c in group if c.ok and c.step_time()[0] is not None]
         for b, label in ((info.name, info.label) for info in BACKENDS.values()):
             c = next((x for x in group if x.backend == b), None)
@@ -535,13 +504,15 @@ class PlotLink:
     path: str
 
 
-def slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-") or "device"
+def panel_titles(cs: Sequence[Cell]) -> list[tuple[str, list[Cell]]]:
+    """Each workload's cells under its panel title (the workload, with its scenario where there are several)."""
+    named = names_scenarios(cs)
+    return [(workload_label(w, sc, named), group) for (_, sc, w), group in by_workload(cs).items()]
 
 
 def step_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
     out = []
-    for (_, workload), group in by_workload(cs).items():
+    for workload, group in panel_titles(cs):
         bars = []
         for c in group:
             med, ci = c.step_time() if c.ok else (None, None)
@@ -555,7 +526,7 @@ def memory_panels(cs: Sequence[Cell]) -> tuple[list[plots.Panel], str]:
     allocator peak is the training share, one panel), and what the memory figure is (the kinds measured)."""
     out: list[plots.Panel] = []
     kinds: set[str] = set()
-    for (_, workload), group in by_workload(cs).items():
+    for workload, group in panel_titles(cs):
         peak, train = [], []
         for c in group:
             mem, kind = c.memory() if c.ok else (None, "")
@@ -574,7 +545,7 @@ def memory_panels(cs: Sequence[Cell]) -> tuple[list[plots.Panel], str]:
 
 def curve_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
     out = []
-    for (_, workload), group in by_workload(cs).items():
+    for workload, group in panel_titles(cs):
         curves, metric, target = [], "", None
         for c in group:
             for i, r in enumerate(c.runs):
@@ -589,7 +560,8 @@ def curve_panels(cs: Sequence[Cell]) -> list[plots.Panel]:
 
 
 def trend_series(suites: Iterable[Suite]) -> dict[str, dict[str, dict[str, list[tuple[datetime, float]]]]]:
-    """{device model: {workload: {backend: [(run start, median of per-run median step ms)]}}}, 2+ runs only."""
+    """{device model: {workload: {backend: [(run start, median of per-run median step ms)]}}}, 2+ runs only
+    (the workload named with its scenario where the runs hold several)."""
     by_model: dict[str, dict[str, Suite]] = {}
     for s in suites:
         by_model.setdefault(suite_device_model(s), {})[s.run_id] = s
@@ -597,13 +569,15 @@ def trend_series(suites: Iterable[Suite]) -> dict[str, dict[str, dict[str, list[
     for model, runs in sorted(by_model.items()):
         if len(runs) < 2:
             continue
+        per_run = [(datetime.fromisoformat(s.created_at), cells([s])) for s in runs.values()]
+        named = names_scenarios(c for _, cs in per_run for c in cs)
         series: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
-        for s in runs.values():
-            when = datetime.fromisoformat(s.created_at)
-            for c in cells([s]):
+        for when, cs in per_run:
+            for c in cs:
                 med = c.median_of("median_step_ms")
                 if c.ok and med is not None:
-                    series.setdefault(c.workload, {}).setdefault(c.backend, []).append((when, med))
+                    label = workload_label(c.workload, c.scenario, named)
+                    series.setdefault(label, {}).setdefault(c.backend, []).append((when, med))
         series = {
             w: {b: pts for b, pts in by_b.items() if len(pts) >= 2} for w, by_b in sorted(series.items())
         }  # a trend needs two runs of the same (workload, backend)
@@ -677,10 +651,10 @@ def busy_note(suites: Sequence[Suite]) -> list[str]:
     """A warning up front when a run's host was oversubscribed (its timings are not trustworthy)."""
     busy = []
     for s in suites:
-        loads = [x for r in s.results for x in r.load_avg_1m]
         cpus = s.environment.get("cpu_count_logical")
-        if loads and busy_warning(max(loads), cpus):
-            busy.append(f"`{s.run_id}` (load average up to {max(loads):.1f} on {cpus} CPUs)")
+        load = analysis.busy_load(s.results, cpus)
+        if load is not None:
+            busy.append(f"`{s.run_id}` (load average up to {load:.1f} on {cpus} CPUs)")
     out = []
     if busy:
         out += [

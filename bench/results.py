@@ -9,23 +9,16 @@ No pickle anywhere: JSON only.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import math
-import os
-import tempfile
-import types
-import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bench import workloads
 from bench.errors import UsageError
-from bench.spec import STATUSES, RunConfig
+from bench.spec import STATUSES, RunConfig, RunKey
+from bench.typedjson import atomic_write_json, parse_json, typed_fields
 
 SCHEMA = "fwbench.results"
 SCHEMA_VERSION = 3  # 3: scenario per result; 2: seed, settled, cpu (seeds, contention); 1 and 2 are still read
@@ -94,9 +87,10 @@ class Result:
         """Other processes took cores this run asked for (bench.contention): its timings are not trusted."""
         return bool(self.cpu.get("contended"))
 
-    def key(self, default_seed: int = 0) -> tuple[str, str, int, int]:
-        """(workload, backend, seed, repeat): what the launcher runs once. Files before seeds had one seed."""
-        return (self.workload, self.backend, self.seed if self.seed is not None else default_seed, self.repeat)
+    def key(self, default_seed: int = 0) -> RunKey:
+        """What the launcher runs once. Files before seeds had one seed."""
+        seed = self.seed if self.seed is not None else default_seed
+        return RunKey(self.workload, self.backend, seed, self.repeat, self.scenario)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -124,6 +118,7 @@ def new_result(
         profile=cfg.profile,
         repeat=cfg.repeat,
         seed=cfg.seed,
+        scenario=cfg.scenario,
         status=status,
         reason=reason,
         pid=pid,
@@ -182,139 +177,6 @@ class Suite:
         return dataclasses.replace(self, results=[*self.results, r])
 
 
-def _clean(x: Any) -> Any:
-    """JSON has no NaN/inf: store them as strings so that nothing is silently turned into a number."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    return x
-
-
-NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}  # how _clean stores them
-
-
-def json_kind(v: Any) -> str:
-    """What a JSON value is, for messages: 'string 'abc'', 'null', 'a list' ..."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return f"boolean {str(v).lower()}"
-    if isinstance(v, int | float):
-        return f"number {v!r}"
-    if isinstance(v, str):
-        return f"string {v[:40]!r}"
-    return {dict: "an object", list: "a list"}.get(type(v), type(v).__name__)
-
-
-def type_name(hint: Any) -> str:
-    if hint is type(None):
-        return "None"
-    if isinstance(hint, type) and typing.get_origin(hint) is None:
-        return hint.__name__
-    return str(hint).replace("typing.", "")
-
-
-PLAIN: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), float: (float, int)}  # exact types (no bool)
-
-
-def conform(value: Any, hint: Any, where: str) -> Any:
-    """A value read from JSON, checked against a field's type annotation (recursively).
-
-    Returns the value as stored, except that a float written as "nan"/"inf"/"-inf" (see _clean) is
-    a float again. Anything else of the wrong type is a ValueError naming `where`: never coerced.
-    An int is accepted where a float is expected (JSON does not tell 1 from 1.0); a bool is not.
-    """
-    if hint is Any or (type(value) is hint and hint in (str, int, float, bool)):  # the common case, quickly
-        return value
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        options = [a for a in args if a is not type(None)]
-        for a in options:
-            try:
-                return conform(value, a, where)
-            except ValueError as e:  # X | None: X's own message when the fault lies deeper inside the value
-                if len(options) == 1 and not str(e).startswith(f"{where}: expected "):
-                    raise
-    elif dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-        return hint.from_dict(value, where)
-    elif origin in (list, tuple) and isinstance(value, list | tuple):
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            if len(value) != len(args):
-                raise ValueError(f"{where}: expected {len(args)} items, got {len(value)}")
-            return tuple(conform(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-        item = args[0] if args else Any
-        if item in PLAIN and all(type(v) in PLAIN[item] for v in value):  # e.g. step_ms, quickly
-            return list(value) if origin is list else tuple(value)
-        items = [conform(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    elif origin in (dict, Mapping) and isinstance(value, Mapping):
-        vtype = args[1] if args else Any
-        bad = [k for k in value if not isinstance(k, str)]
-        if bad:
-            raise ValueError(f"{where}: key {bad[0]!r} is not a string")
-        if vtype in PLAIN and all(type(v) in PLAIN[vtype] for v in value.values()):  # e.g. metrics, quickly
-            return dict(value)
-        return {k: conform(v, vtype, f"{where}.{k}") for k, v in value.items()}
-    elif hint is float:
-        if isinstance(value, str) and value in NON_FINITE:
-            return NON_FINITE[value]
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif origin is None and hint is not type(None) and isinstance(hint, type) and isinstance(value, hint):
-        return value
-    raise ValueError(f"{where}: expected {type_name(hint)}, got {json_kind(value)}")
-
-
-@functools.cache
-def field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def typed_fields(cls: type, d: Any, where: str, ignore: Sequence[str] = ()) -> dict[str, Any]:
-    """The fields of dataclass `cls` from a JSON object, each checked against its annotation.
-
-    Required fields must be present, unknown keys (other than `ignore`) are refused; fields with a
-    default may be absent (files written before the field existed). `where` names the object."""
-    if not isinstance(d, Mapping):
-        raise ValueError(f"{where or 'the document'}: expected an object, got {json_kind(d)}")
-    fields = dataclasses.fields(cls)
-    missing = [
-        f.name
-        for f in fields
-        if f.name not in d and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ValueError(f"{where or 'the document'} lacks {missing}")
-    names = {f.name for f in fields}
-    unknown = sorted(k for k in d if k not in names and k not in ignore)
-    if unknown:
-        raise ValueError(f"{where or 'the document'} has unknown fields {unknown}")
-    hints = field_types(cls)
-    return {k: conform(v, hints[k], f"{where}.{k}" if where else k) for k, v in d.items() if k in names}
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_clean(obj), f, indent=1, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_path(out_dir: Path, run_id: str) -> Path:
     return out_dir / "runs" / f"{run_id}.json"
 
@@ -355,30 +217,6 @@ def load(path: str | Path) -> Suite:
         raise UsageError(f"{p}: {e}") from None
 
 
-def parse_json(text: str) -> Any:
-    """json.loads, stricter: no bare NaN/Infinity, no number overflowing to inf, no key twice in an
-    object (Python would keep the last silently). The writer never produces any of these."""
-
-    def constant(name: str) -> Any:
-        raise ValueError(f"bare {name} is not JSON (non-finite numbers are stored as strings)")
-
-    def finite(number: str) -> float:
-        v = float(number)
-        if not math.isfinite(v):
-            raise ValueError(f"number {number[:40]} is out of range")
-        return v
-
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        d: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in d:
-                raise ValueError(f"key {k!r} appears twice in one object")
-            d[k] = v
-        return d
-
-    return json.loads(text, parse_constant=constant, parse_float=finite, object_pairs_hook=unique)
-
-
 def resolve(paths: Sequence[str | Path], out_dir: Path) -> list[Path]:
     """Files to report on: those given (files or folders), else every run under out_dir/runs."""
     if not paths:
@@ -401,55 +239,3 @@ def resolve(paths: Sequence[str | Path], out_dir: Path) -> list[Path]:
         else:
             files.append(p)
     return files
-
-
-def load_all(paths: Iterable[str | Path]) -> list[Suite]:
-    return [load(p) for p in paths]
-
-
-SCALAR_COLUMNS = (
-    "run_id",
-    "workload",
-    "backend",
-    "framework",
-    "device",
-    "profile",
-    "repeat",
-    "status",
-    "reason",
-    "pid",
-    "metric_name",
-    "metric",
-    "target",
-    "final_loss",
-    "num_params",
-    "samples_per_step",
-    "steps",
-    "first_step_ms",
-    "median_step_ms",
-    "mean_step_ms",
-    "iqr_step_ms",
-    "throughput_samples_s",
-    "train_time_s",
-    "time_to_target_s",
-    "epochs_to_target",
-    "flops_per_step",
-    "achieved_gflops",
-)
-
-
-def to_frame(suites: Iterable[Suite]) -> pd.DataFrame:
-    """One row per result: the scalar fields, CI bounds, memory figures, and the raw step list."""
-    rows = []
-    for s in suites:
-        for r in s.results:
-            row: dict[str, Any] = {c: getattr(r, c) for c in SCALAR_COLUMNS}
-            row["created_at"] = s.created_at
-            row["ci95_low_ms"], row["ci95_high_ms"] = r.ci95_step_ms if r.ci95_step_ms else (None, None)
-            for k, v in r.memory.items():
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    row[f"mem_{k}"] = v
-            row["memory_kind"] = r.memory.get("kind")
-            row["step_ms"] = r.step_ms
-            rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else [*SCALAR_COLUMNS, "created_at"])

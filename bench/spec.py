@@ -6,10 +6,13 @@ otherwise default is written out, because the defaults differ (docs/FRAMEWORK_DI
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
+
+from bench.typedjson import typed_fields
 
 
 def frozen_map(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -116,10 +119,39 @@ PROFILES: Mapping[str, Profile] = frozen_map(
 )
 
 
+SCENARIOS = ("train",)  # what a run measures; inference, export and distributed runs are later scenarios
+
+
+class RunKey(NamedTuple):
+    """What the launcher runs once, in one worker process."""
+
+    workload: str
+    backend: str
+    seed: int
+    repeat: int
+    scenario: str = "train"
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How a backend adapter is constructed: settings applied before its framework's first op."""
+
+    device: str  # "cpu" | "cuda"
+    threads: int  # intra-op threads
+    interop_threads: int
+    seed: int = 0  # seeds the framework's global RNGs
+    deterministic: bool = False
+
+
+# Worker jobs: each entry point of bench.worker gets one of these as a tagged JSON document
+# ({"job": KIND, ...fields}: job_document / read_job) and writes one JSON document back.
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one worker process needs to do one measured run. Serialised to JSON."""
+    """Everything one worker process needs to do one measured run (job "run")."""
 
+    kind: ClassVar[str] = "run"
     run_id: str
     workload: str
     backend: str
@@ -136,13 +168,66 @@ class RunConfig:
     epochs_override: int | None = None  # tests and smoke runs
     fault: str | None = None  # fault injection for tests: "crash" | "hang" | "diverge" | "raise"
     data_seed: int | None = None  # the train/test split and synthetic data (None: `seed`); fixed across seeds
+    scenario: str = "train"  # one of SCENARIOS
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}")
+
+    def backend_options(self) -> BackendOptions:
+        return BackendOptions(self.device, self.threads, self.interop_threads, self.seed, self.deterministic)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
-        return cls(**d)
+
+@dataclass(frozen=True)
+class ExportInitJob:
+    """The torch twins' initial weights for `--init shared`, per (seed, workload), into `folder`."""
+
+    kind: ClassVar[str] = "export-init"
+    seeds: tuple[int, ...]
+    workloads: tuple[str, ...]
+    folder: str
+
+
+@dataclass(frozen=True)
+class PeakJob:
+    """A framework's float32 matmul rate on this device (through one of its backends)."""
+
+    kind: ClassVar[str] = "peak"
+    backend: str
+    options: BackendOptions
+
+
+@dataclass(frozen=True)
+class OverheadJob:
+    """`fwbench overhead`: harness and bare-loop blocks of one (workload, backend) in one process."""
+
+    kind: ClassVar[str] = "overhead"
+    backend: str
+    workload: str
+    options: BackendOptions
+    blocks: int  # pairs of (harness, bare) blocks after the warm-up pair
+    bare_first: bool  # build the bare loop's model first and start with a bare block
+
+
+Job = RunConfig | ExportInitJob | PeakJob | OverheadJob
+JOBS: Mapping[str, type[Job]] = frozen_map({c.kind: c for c in (RunConfig, ExportInitJob, PeakJob, OverheadJob)})
+
+
+def job_document(job: Job) -> dict[str, Any]:
+    """The JSON document a worker receives: the job's kind under "job", then its fields."""
+    return {"job": job.kind, **dataclasses.asdict(job)}
+
+
+def read_job(doc: Any) -> Job:
+    """A job from its document, every field type-checked (ValueError naming the bad field)."""
+    if not isinstance(doc, Mapping) or doc.get("job") not in JOBS:
+        got = doc.get("job") if isinstance(doc, Mapping) else doc
+        raise ValueError(f"job {got!r} is not one of {', '.join(JOBS)}")
+    cls = JOBS[doc["job"]]
+    return cls(**typed_fields(cls, doc, f"job {doc['job']}", ignore=("job",)))
 
 
 STATUSES = ("ok", "failed", "diverged", "timeout", "oom", "unsupported")

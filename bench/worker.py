@@ -1,18 +1,23 @@
-"""One measured run in a fresh process: `python -m bench.worker run CONFIG.json OUT.json`.
+"""A fresh process doing one job: `python -m bench.worker JOB.json OUT.json`.
 
-The launcher (bench/launch.py) starts one of these per (workload, backend, repeat), so that
-torch and tensorflow never share a process and memory peaks never mix. Thread counts come in
-through the environment (set by the launcher before the interpreter starts) and through the
-backend's constructor (before the framework's first op). Also:
-`python -m bench.worker export-init SEED[,SEED...] FOLDER WORKLOAD...` writes each workload's
-torch-twin initial weights per seed in canonical layout, which every backend loads under `--init shared`.
+JOB.json is one tagged job document (bench.spec.job_document: {"job": KIND, ...}); the worker does
+that job and writes one JSON document to OUT.json:
+- "run" (bench.spec.RunConfig): one measured run of one scenario -> a bench.results.Result;
+- "export-init" (ExportInitJob): each workload's torch-twin initial weights per seed, in canonical
+  layout, which every backend loads under `--init shared` -> {"written": [...], "errors": {...}};
+- "peak" (PeakJob): the framework's float32 matmul rate -> {"gflops_best": ...};
+- "overhead" (OverheadJob): harness and bare-loop blocks for `fwbench overhead`.
+
+The launcher (bench/launch.py, `run_job`) starts one per job, so that torch and tensorflow never
+share a process and memory peaks never mix. Thread counts come in through the environment (set
+by the launcher before the interpreter starts) and through the backend's constructor
+(BackendOptions, applied before the framework's first op). This module never imports pandas.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import signal
 import sys
@@ -26,16 +31,13 @@ import numpy as np
 
 from bench import backends, contention, flops, harness, results, stats, tasks, workloads
 from bench.memory import NvmlSampler, peak_rss_mib, rss_mib
-from bench.spec import PROFILES, RunConfig
+from bench.spec import PROFILES, BackendOptions, ExportInitJob, OverheadJob, PeakJob, RunConfig, read_job
+from bench.typedjson import atomic_write_json, parse_json
 
 
 def load_weights(path: str) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
-
-
-def base_result(cfg: RunConfig, framework: str, started_at: str, **kw: Any) -> results.Result:
-    return results.new_result(cfg, framework, kw.pop("status"), kw.pop("reason"), started_at, os.getpid(), **kw)
 
 
 def inject(fault: str | None) -> None:
@@ -58,7 +60,8 @@ def inject(fault: str | None) -> None:
         np.empty(2**33, dtype=np.uint8)  # 8 GiB, never touched: fails at the mapping, takes no memory
 
 
-def measure(cfg: RunConfig) -> results.Result:
+def train(cfg: RunConfig) -> results.Result:
+    """Scenario "train": the workload's training budget, timed step by step, then its evaluation."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     load_start = os.getloadavg()[0]
     info = backends.get(cfg.backend)
@@ -66,7 +69,7 @@ def measure(cfg: RunConfig) -> results.Result:
     profile = PROFILES[cfg.profile]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        backend = info.load()(cfg.device, cfg.threads, cfg.interop_threads, cfg.seed, cfg.deterministic)
+        backend = info.make(cfg.backend_options())
         rss_imports = rss_mib()
         task = tasks.make(wl, cfg.seed, cfg.data_dir, cfg.data_seed)
         rss_data = rss_mib()
@@ -74,12 +77,13 @@ def measure(cfg: RunConfig) -> results.Result:
         try:
             backend.build(wl, init)
         except NotImplementedError as e:
-            return base_result(
+            return results.new_result(
                 cfg,
                 info.framework,
+                "unsupported",
+                str(e),
                 started_at,
-                status="unsupported",
-                reason=str(e),
+                os.getpid(),
                 dataset=task.describe(),
                 settings=backend.settings(),
             )
@@ -113,12 +117,13 @@ def measure(cfg: RunConfig) -> results.Result:
     status, reason = "ok", ""
     if m.diverged_at_step is not None:
         status, reason = "diverged", f"loss {m.final_loss} at step {m.diverged_at_step}"
-    return base_result(
+    return results.new_result(
         cfg,
         info.framework,
+        status,
+        reason,
         started_at,
-        status=status,
-        reason=reason,
+        os.getpid(),
         dataset=task.describe(),
         settings=backend.settings(),
         warnings=list(seen)[:20],
@@ -150,34 +155,39 @@ def measure(cfg: RunConfig) -> results.Result:
     )
 
 
-def export_init(seeds: list[int], folder: Path, names: list[str]) -> None:
+def export_init(job: ExportInitJob) -> dict[str, Any]:
     """For each seed and workload, the torch twin's initial weights (canonical layout) as
-    folder/<workload>-seed<seed>.npz, or, if building it fails, the reason in <...>.error.txt."""
+    <folder>/<workload>-seed<seed>.npz; a workload whose build fails is in "errors" ("workload/seed":
+    why) and the others go on."""
     info = backends.get("torch-eager")
-    for seed, name in itertools.product(seeds, names):
-        out = folder / f"{name}-seed{seed}.npz"
+    written: list[str] = []
+    errors: dict[str, str] = {}
+    for seed, name in itertools.product(job.seeds, job.workloads):
+        out = Path(job.folder) / f"{name}-seed{seed}.npz"
         try:
-            backend = info.load()("cpu", 1, 1, seed, False)  # seeds torch: each export starts from the seed
+            backend = info.make(BackendOptions("cpu", 1, 1, seed))  # seeds torch: each export starts from the seed
             backend.build(workloads.get(name), None)
             w = backend.get_weights()
         except Exception as e:  # recorded for the launcher; the other workloads go on
-            out.with_suffix(".error.txt").write_text(f"{type(e).__name__}: {e}")
+            errors[f"{name}/{seed}"] = f"{type(e).__name__}: {e}"
             continue
         tmp = out.with_suffix(".tmp.npz")
         np.savez(tmp, **w)
         os.replace(tmp, out)
+        written.append(str(out))
+    return {"written": written, "errors": errors}
 
 
-def matmul_peak(backend_name: str, device: str, threads: int, interop_threads: int) -> dict[str, Any]:
+def matmul_peak(job: PeakJob) -> dict[str, Any]:
     """The framework's float32 matmul rate on this machine: the best of 20 timed calls after 3 warm-ups."""
-    n = 4096 if device == "cuda" else 1024
-    backend = backends.get(backend_name).load()(device, threads, interop_threads, 0, False)
+    n = 4096 if job.options.device == "cuda" else 1024
+    backend = backends.get(job.backend).make(job.options)
     call = backend.matmul(n)
     harness.time_calls(call, 3)
     times_ms = harness.time_calls(call, 20)
     gflop = 2.0 * n**3 / 1e9
     return {
-        "backend": backend_name,
+        "backend": job.backend,
         "n": n,
         "gflops_best": gflop / (min(times_ms) / 1e3),
         "gflops_median": gflop / (float(np.median(times_ms)) / 1e3),
@@ -203,9 +213,7 @@ class FirstSteps:
 OVERHEAD_BLOCK_STEPS = 48  # steps per block: long enough that a block mean is stable, short enough to alternate often
 
 
-def overhead_blocks(
-    backend_name: str, workload: str, device: str, threads: int, blocks: int, bare_first: bool
-) -> dict[str, Any]:
+def overhead_blocks(job: OverheadJob) -> dict[str, Any]:
     """The harness and a bare loop in one process, on the same batches, in alternating blocks.
 
     Each block trains OVERHEAD_BLOCK_STEPS steps (whole epochs of the workload's first batches),
@@ -218,16 +226,17 @@ def overhead_blocks(
     loop at the epoch's start) and the test set graded through
     `ClassifyTask.grade` after each epoch (the harness via the adapter's predict, the bare loop via its
     own plain predict), so that what differs is the timed step and what the harness does around it.
-    `bare_first` builds the bare loop's model first and starts with a bare block: the launcher
+    `job.bare_first` builds the bare loop's model first and starts with a bare block: the launcher
     alternates it from process to process, so that neither side always gets the first-allocated
     model.
     """
-    info = backends.get(backend_name)
-    wl = workloads.get(workload)
-    backend = info.load()(device, threads, 1, 0, False)
-    full = tasks.make(wl, 0)
+    info = backends.get(job.backend)
+    wl = workloads.get(job.workload)
+    device, blocks, bare_first = job.options.device, job.blocks, job.bare_first
+    backend = info.make(job.options)
+    full = tasks.make(wl, job.options.seed)
     if not isinstance(full, tasks.ClassifyTask):
-        raise ValueError(f"overhead runs classification workloads only; not: {workload}")
+        raise ValueError(f"overhead runs classification workloads only; not: {job.workload}")
     per_epoch = min(OVERHEAD_BLOCK_STEPS, sum(1 for _ in full.batches(0, backend)))
     epochs = -(-OVERHEAD_BLOCK_STEPS // per_epoch)
     task = FirstSteps(full, per_epoch)
@@ -279,31 +288,31 @@ def die_with_launcher() -> None:
             sys.exit("fwbench worker: the launcher is gone")
 
 
+SCENARIOS = {"train": train}  # bench.spec.SCENARIOS: what a "run" job measures, by its scenario
+
+
+def do(job: Any) -> dict[str, Any]:
+    """The one document a job produces."""
+    match job:
+        case RunConfig():
+            return SCENARIOS[job.scenario](job).to_dict()
+        case ExportInitJob():
+            return export_init(job)
+        case PeakJob():
+            return matmul_peak(job)
+        case OverheadJob():
+            return overhead_blocks(job)
+    raise TypeError(f"no worker for job {job!r}")
+
+
 def main(argv: list[str]) -> int:
     die_with_launcher()
-    if len(argv) == 3 and argv[0] == "run":
-        cfg = RunConfig.from_dict(json.loads(Path(argv[1]).read_text()))
-        result = measure(cfg)
-        results.atomic_write_json(Path(argv[2]), result.to_dict())
-        return 0
-    if len(argv) == 8 and argv[0] == "overhead":
-        out = overhead_blocks(argv[1], argv[2], argv[3], int(argv[4]), int(argv[5]), argv[6] == "bare-first")
-        results.atomic_write_json(Path(argv[7]), out)
-        return 0
-    if len(argv) == 6 and argv[0] == "peak":
-        out = matmul_peak(argv[1], argv[2], int(argv[3]), int(argv[4]))
-        results.atomic_write_json(Path(argv[5]), out)
-        return 0
-    if len(argv) >= 4 and argv[0] == "export-init":
-        export_init([int(x) for x in argv[1].split(",")], Path(argv[2]), argv[3:])
-        return 0
-    print(
-        "usage: python -m bench.worker run CONFIG.json OUT.json | export-init SEED[,SEED...] FOLDER WORKLOAD..."
-        " | peak BACKEND DEVICE THREADS INTEROP OUT.json"
-        " | overhead BACKEND WORKLOAD DEVICE THREADS BLOCKS harness-first|bare-first OUT.json",
-        file=sys.stderr,
-    )
-    return 2
+    if len(argv) != 2:
+        print("usage: python -m bench.worker JOB.json OUT.json (JOB: a bench.spec job document)", file=sys.stderr)
+        return 2
+    job = read_job(parse_json(Path(argv[0]).read_text()))
+    atomic_write_json(Path(argv[1]), do(job))
+    return 0
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from bench import backends, cli, launch, workloads
+from bench.plan import FAULT_ENV, SuitePlan
 
 from .conftest import fwbench
 
@@ -100,7 +101,7 @@ def test_out_naming_a_file(capsys, tmp_path: Path) -> None:
 
 
 def test_a_malformed_fault_hook(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(launch.FAULT_ENV, "mlp-iris/torch-eager:crash")
+    monkeypatch.setenv(FAULT_ENV, "mlp-iris/torch-eager:crash")
     line = one_line_error(capsys, "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "--out", str(tmp_path))
     assert "FWBENCH_FAULT: 'mlp-iris/torch-eager:crash' is not WORKLOAD/BACKEND[#REPEAT]=FAULT" in line
 
@@ -278,7 +279,7 @@ def test_resume_refuses_plan_options_and_unknown_runs(capsys, tmp_path: Path) ->
 
 def test_data_dir_runs_the_workloads_whose_files_it_finds_and_names_the_others(capsys, tmp_path: Path) -> None:
     write_cifar(tmp_path / "cifar-10-batches-bin", truncate_test_by=0)  # CIFAR-10 only: no aclImdb, no clips
-    plan = launch.SuitePlan(
+    plan = SuitePlan(
         workloads=("mlp-iris", "lstm-sentiment", "cnn-cifar10", "conv1d-audio"), backends=("torch-eager",),
         device="cpu", profile="quick", repeats=1, seed=0, init="shared", threads=1, interop_threads=1,
         deterministic=False, time_limit_s=60.0, data_dir=str(tmp_path),

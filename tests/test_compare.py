@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from bench import cli, compare, results
+from bench.errors import UsageError
 
 from .conftest import fwbench
 
@@ -263,3 +264,26 @@ def test_a_baseline_from_another_gpu_model_exits_2_from_the_command_line(tmp_pat
         "baselines are per device model and are never compared across models; use a baseline made on "
         "'NVIDIA H100 80GB HBM3'"
     ]
+
+
+def as_scenario(s: results.Suite, scenario: str) -> results.Suite:
+    return dataclasses.replace(s, results=[dataclasses.replace(r, scenario=scenario) for r in s.results])
+
+
+def test_a_different_scenario_does_not_match() -> None:
+    train = results.load(FIXTURE)
+    inference = as_scenario(train, "inference")
+    with pytest.raises(UsageError, match=r"different settings \(scenario: train in the baseline, inference now\)"):
+        compare.compare([train], [inference])
+    # both scenarios on both sides: each is compared with its own, a slowdown of one is named with it
+    both = dataclasses.replace(train, results=[*train.results, *inference.results])
+    slow = dataclasses.replace(train, results=[*train.results, *slowed(inference, "mlp-iris", "keras", 1.3).results])
+    c = compare.compare([both], [slow])
+    assert {r.scenario for r in c.rows} == {"train", "inference"} and c.only_baseline == c.only_current == []
+    assert [(r.scenario, r.backend, r.quantity) for r in c.regressions] == [("inference", "keras", "median step time")]
+    text = compare.render(c)
+    assert "REGRESSION: mlp-iris (inference)/keras median step time +30.0%" in text
+    # a scenario only one side has is listed as not compared, never matched with another
+    c = compare.compare([train], [slow])
+    assert {r.scenario for r in c.rows} == {"train"} and c.regressions == []
+    assert {k.scenario for k in c.only_current} == {"inference"} and c.only_baseline == []

@@ -21,6 +21,7 @@ import pytest
 
 from bench import backends, launch, report, results
 from bench.errors import UsageError
+from bench.plan import SuitePlan, parse_faults
 
 from .conftest import REPO
 
@@ -148,11 +149,11 @@ def test_classify_failure_names_oom_and_signals() -> None:
     assert launch.classify_failure(3, "a\n\nb\n") == ("failed", "worker exit code 3\na\nb")
 
 
-def plan(fault: str, repeats: int = 1) -> launch.SuitePlan:
-    return launch.SuitePlan(
+def plan(fault: str, repeats: int = 1) -> SuitePlan:
+    return SuitePlan(
         workloads=("mlp-iris",), backends=("torch-eager",), device="cpu", profile="quick", repeats=repeats, seed=0,
         init="native", threads=1, interop_threads=1, deterministic=False, time_limit_s=10,
-        fault=launch.parse_faults(fault),
+        fault=parse_faults(fault),
     )  # fmt: skip
 
 
@@ -168,14 +169,14 @@ def test_a_bad_fault_hook_is_a_usage_error(text: str) -> None:
 def test_a_repeat_fault_wins_and_a_resumed_plan_keeps_its_faults() -> None:
     p = plan("mlp-iris/torch-eager=raise, mlp-iris/torch-eager#1=hang", repeats=3)
     assert [p.fault_for("mlp-iris", "torch-eager", r) for r in range(3)] == ["raise", "hang", "raise"]
-    assert launch.SuitePlan.from_dict(p.to_dict()) == p
+    assert SuitePlan.from_dict(p.to_dict()) == p
 
 
 @needs_torch
 def test_a_failed_weight_export_fails_that_workload_only_and_order_does_not_change_weights(tmp_path) -> None:
     import numpy as np
 
-    plan = launch.SuitePlan(
+    plan = SuitePlan(
         workloads=("mlp-iris",), backends=("torch-eager",), device="cpu", profile="quick", repeats=1, seed=0,
         init="shared", threads=1, interop_threads=1, deterministic=False, time_limit_s=300.0,
     )  # fmt: skip

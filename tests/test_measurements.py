@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from bench import results
-from bench.launch import SuitePlan
+from bench.plan import SuitePlan
 
 from .conftest import REPO, fwbench
 
@@ -23,17 +23,17 @@ def plan(**kw) -> SuitePlan:
     return SuitePlan(**{**base, **kw})
 
 
-def test_interleaving_is_repeat_major_then_seed_then_workload_then_backend() -> None:
+def test_interleaving_is_repeat_major_then_seed_then_scenario_then_workload_then_backend() -> None:
     p = plan(backends=("torch-eager", "torchscript", "keras"), repeats=2)
     assert p.runs() == [
-        ("mlp-iris", "torch-eager", 0, 0), ("mlp-iris", "torchscript", 0, 0), ("mlp-iris", "keras", 0, 0),
-        ("mlp-iris", "torch-eager", 0, 1), ("mlp-iris", "torchscript", 0, 1), ("mlp-iris", "keras", 0, 1),
+        ("mlp-iris", "torch-eager", 0, 0, "train"), ("mlp-iris", "torchscript", 0, 0, "train"), ("mlp-iris", "keras", 0, 0, "train"),
+        ("mlp-iris", "torch-eager", 0, 1, "train"), ("mlp-iris", "torchscript", 0, 1, "train"), ("mlp-iris", "keras", 0, 1, "train"),
     ]  # fmt: skip
     p = plan(backends=("torch-eager", "keras"), repeats=2, seeds=2, seed=7)
     assert p.runs() == [
-        ("mlp-iris", "torch-eager", 7, 0), ("mlp-iris", "keras", 7, 0), ("mlp-iris", "torch-eager", 8, 0),
-        ("mlp-iris", "keras", 8, 0), ("mlp-iris", "torch-eager", 7, 1), ("mlp-iris", "keras", 7, 1),
-        ("mlp-iris", "torch-eager", 8, 1), ("mlp-iris", "keras", 8, 1),
+        ("mlp-iris", "torch-eager", 7, 0, "train"), ("mlp-iris", "keras", 7, 0, "train"), ("mlp-iris", "torch-eager", 8, 0, "train"),
+        ("mlp-iris", "keras", 8, 0, "train"), ("mlp-iris", "torch-eager", 7, 1, "train"), ("mlp-iris", "keras", 7, 1, "train"),
+        ("mlp-iris", "torch-eager", 8, 1, "train"), ("mlp-iris", "keras", 8, 1, "train"),
     ]  # fmt: skip
 
 
@@ -79,7 +79,7 @@ MEMORY_PROBE = textwrap.dedent(
     cfg = RunConfig(run_id="probe", workload=wl.name, backend=sys.argv[2], device="cpu", profile="quick", repeat=0,
                     seed=0, init="native", init_path=None, threads=1, interop_threads=1, deterministic=False,
                     epochs_override=3)
-    r = worker.measure(cfg)
+    r = worker.train(cfg)
     print(json.dumps({"params": r.num_params, **r.memory}))
     """
 )

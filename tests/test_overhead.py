@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bench import backends, overhead
-from bench.launch import SuitePlan
+from bench.plan import SuitePlan
 
 from .conftest import fwbench
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, codesize, pbjson, report, results
+from bench import analysis, cli, codesize, formatting, pbjson, report, results
 
 from .conftest import fwbench
 
@@ -71,13 +71,13 @@ def test_every_number_in_the_headline_comes_from_the_results_file() -> None:
     text = report.render([suite])
     for r in suite.results:
         row = headline_row(text, r.workload, r.backend)
-        assert report.fmt(r.median_step_ms) in row
-        assert report.fmt(r.ci95_step_ms[0]) in row and report.fmt(r.ci95_step_ms[1]) in row
-        assert report.fmt(r.metric) in row
-        assert report.fmt(r.first_step_ms) in row
-        assert report.fmt(r.memory["peak_mib"]) in row
-        assert report.fmt(r.time_to_target_s) in row
-        assert report.fmt(r.throughput_samples_s) in row
+        assert formatting.fmt(r.median_step_ms) in row
+        assert formatting.fmt(r.ci95_step_ms[0]) in row and formatting.fmt(r.ci95_step_ms[1]) in row
+        assert formatting.fmt(r.metric) in row
+        assert formatting.fmt(r.first_step_ms) in row
+        assert formatting.fmt(r.memory["peak_mib"]) in row
+        assert formatting.fmt(r.time_to_target_s) in row
+        assert formatting.fmt(r.throughput_samples_s) in row
 
 
 def test_failed_and_unsupported_cells_show_their_reason() -> None:
@@ -111,7 +111,9 @@ def test_a_cell_with_failed_repeats_says_how_many_and_uses_the_ok_runs_only() ->
     others = [r for r in suite.results if r.backend != "keras"]
     row = headline_row(report.render([dataclasses.replace(suite, results=others + repeats)]), "mlp-iris", "keras")
     assert "| 2 of 3 (1 timeout) |" in row
-    (cell,) = [c for c in report.cells([dataclasses.replace(suite, results=others + repeats)]) if c.backend == "keras"]
+    (cell,) = [
+        c for c in analysis.cells([dataclasses.replace(suite, results=others + repeats)]) if c.backend == "keras"
+    ]
     assert len(cell.runs) == 2 and [r.status for r in cell.failed] == ["timeout"]
     assert report.runs_text(cell) == "2 of 3 (1 timeout)"
 
@@ -216,8 +218,8 @@ def test_pytest_benchmark_json_gives_the_same_table_shape_with_its_own_numbers()
     assert columns(text) == columns(fixture_text)
     for bm in doc["benchmarks"]:
         row = headline_row(text, "mlp-iris", bm["extra_info"]["backend"])
-        assert report.fmt(bm["stats"]["median"] * 1e3) in row
-        assert report.fmt(bm["extra_info"]["metric_after_rounds"]) in row
+        assert formatting.fmt(bm["stats"]["median"] * 1e3) in row
+        assert formatting.fmt(bm["extra_info"]["metric_after_rounds"]) in row
         cells = [c.strip() for c in row.split("|")[1:-1]]
         assert cells[3] == "-" and cells[7] == "-" and cells[8] == "-"  # time to target, memory, first step
     assert "not recorded by pytest-benchmark" in text
@@ -293,3 +295,52 @@ def test_a_report_of_nothing_is_refused_and_keeps_the_old_one(tmp_path: Path) ->
     with pytest.raises(cli.UsageError, match="no results to report"):
         report.write([empty], tmp_path)
     assert (tmp_path / "REPORT.md").read_text() == old and (tmp_path / "plots" / "step_time.png").exists()
+
+
+def with_inference(suite: results.Suite, factor: float = 0.1) -> results.Suite:
+    """The fixture with every run copied as an inference scenario whose steps take `factor` as long."""
+    inference = [
+        dataclasses.replace(
+            r, scenario="inference", step_ms=[t * factor for t in r.step_ms], median_step_ms=r.median_step_ms * factor
+        )
+        for r in suite.results
+    ]
+    return dataclasses.replace(suite, results=[*suite.results, *inference])
+
+
+def test_scenarios_are_never_mixed() -> None:
+    suite = results.load(FIXTURE)
+    both = with_inference(suite)
+    cs = analysis.cells([both])
+    # a cell per (scenario, backend), each holding its own scenario's runs only; train first
+    assert [(c.scenario, c.backend) for c in cs] == [
+        (scenario, r.backend) for scenario in ("train", "inference") for r in suite.results
+    ]
+    assert all({r.scenario for r in c.runs} == {c.scenario} for c in cs)
+    # baselines and ratios stay within a scenario
+    by = {(c.scenario, c.backend): c for c in cs}
+    for c in cs:
+        base = analysis.baseline_of(cs, c)
+        assert base is not None and (base.scenario, base.backend) == (c.scenario, analysis.BASELINE_BACKEND)
+    assert analysis.ratio(by["inference", "keras"], by["train", "torch-eager"]) is None
+    train_ratio = analysis.ratio(by["train", "keras"], by["train", "torch-eager"])
+    inference_ratio = analysis.ratio(by["inference", "keras"], by["inference", "torch-eager"])
+    assert train_ratio is not None and inference_ratio is not None
+    assert inference_ratio.value == pytest.approx(train_ratio.value)  # both scenarios scaled alike
+    verdicts = analysis.workload_verdicts(cs)
+    assert sorted(v.torch.scenario for v in verdicts) == ["inference", "train"]
+    assert all(v.torch.scenario == v.tf.scenario for v in verdicts)
+    # the report names the scenario in its sections and summary rows; each row is its own scenario's
+    text = report.render([both])
+    assert "### mlp-iris (train)\n" in text and "### mlp-iris (inference)\n" in text
+    summary = text.split("## Summary: PyTorch vs TensorFlow", 1)[1].split("## Per workload", 1)[0]
+    assert "| mlp-iris (train) " in summary and "| mlp-iris (inference) " in summary
+    for r in suite.results:
+        train_row = headline_row(text, "mlp-iris (train)", r.backend)
+        inference_row = headline_row(text, "mlp-iris (inference)", r.backend)
+        assert formatting.fmt(r.median_step_ms) in train_row
+        assert formatting.fmt(r.median_step_ms * 0.1) in inference_row
+        assert train_row.split("|")[6].strip() == inference_row.split("|")[6].strip()  # vs torch-eager, per scenario
+    # one scenario alone: not named, whichever it is
+    only = dataclasses.replace(both, results=[r for r in both.results if r.scenario == "inference"])
+    assert "### mlp-iris\n" in report.render([only])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
+from bench import frames, results, typedjson
 from bench.errors import UsageError
 
 FIXTURE = Path(__file__).parent / "data" / "suite-mlp-iris.json"
@@ -29,7 +29,7 @@ def test_a_run_is_never_overwritten(tmp_path: Path) -> None:
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
-    results.atomic_write_json(tmp_path / "a.json", {"x": [1.0, float("nan")]})
+    typedjson.atomic_write_json(tmp_path / "a.json", {"x": [1.0, float("nan")]})
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": [1.0, "nan"]}
 
@@ -61,7 +61,7 @@ def test_unknown_field_or_status_is_rejected(tmp_path: Path) -> None:
 
 def test_frame_has_a_row_per_result() -> None:
     suite = results.load(FIXTURE)
-    df = results.to_frame([suite])
+    df = frames.to_frame([suite])
     assert len(df) == len(suite.results)
     assert set(df["backend"]) == {r.backend for r in suite.results}
     assert (df["median_step_ms"] > 0).all()

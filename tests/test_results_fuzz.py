@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bench import results
+from bench import results, typedjson
 from bench.errors import UsageError
 
 FIXTURE = Path(__file__).parent / "data" / "suite-mlp-iris.json"
@@ -61,7 +61,7 @@ def with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
 
 def as_stored(suite: results.Suite) -> Any:
     """The Suite written back the way the writer writes it (non-finite floats as strings)."""
-    return json.loads(json.dumps(results._clean(suite.to_dict()), allow_nan=False))
+    return json.loads(json.dumps(typedjson.clean(suite.to_dict()), allow_nan=False))
 
 
 def assert_faithful(suite: results.Suite, file_doc: Any) -> None:
@@ -112,7 +112,7 @@ def allows(hint: Any, value: Any) -> bool:
     return (
         hint is Any
         or (value is None and type(None) in options)
-        or (float in options and isinstance(value, str) and value in results.NON_FINITE)
+        or (float in options and isinstance(value, str) and value in typedjson.NON_FINITE)
     )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench.errors import UsageError
-from bench.spec import Workload
+from bench.spec import BackendOptions, Workload
 from impls.keras import common, weights
 
 
@@ -34,13 +34,14 @@ class KerasGraph:
     framework: ClassVar[str] = "tensorflow"
     jit_compile: ClassVar[bool] = False
 
-    def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
+    def __init__(self, opts: BackendOptions) -> None:
+        device, deterministic = opts.device, opts.deterministic
         # Settable only before TensorFlow initialises its runtime (the first op): a second backend in
         # one process (pytest-benchmark) finds them already set.
-        if tf.config.threading.get_intra_op_parallelism_threads() != threads:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-        if tf.config.threading.get_inter_op_parallelism_threads() != interop_threads:
-            tf.config.threading.set_inter_op_parallelism_threads(interop_threads)
+        if tf.config.threading.get_intra_op_parallelism_threads() != opts.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(opts.threads)
+        if tf.config.threading.get_inter_op_parallelism_threads() != opts.interop_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(opts.interop_threads)
         gpus = tf.config.list_physical_devices("GPU")
         if device == "cuda":
             if not gpus:
@@ -49,7 +50,7 @@ class KerasGraph:
                 if not tf.config.experimental.get_memory_growth(g):
                     tf.config.experimental.set_memory_growth(g, True)
             tf.config.experimental.enable_tensor_float_32_execution(False)  # as torch: TF32 off
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(opts.seed)
         if deterministic:
             tf.config.experimental.enable_op_determinism()
         self.device = device

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from bench.errors import UsageError
-from bench.spec import Workload
+from bench.spec import BackendOptions, Workload
 from impls.torch import common
 
 
@@ -26,11 +26,12 @@ class TorchEager:
     name: ClassVar[str] = "torch-eager"
     framework: ClassVar[str] = "torch"
 
-    def __init__(self, device: str, threads: int, interop_threads: int, seed: int, deterministic: bool) -> None:
-        torch.set_num_threads(threads)
-        if torch.get_num_interop_threads() != interop_threads:  # settable once per process, before any op
-            torch.set_num_interop_threads(interop_threads)
-        torch.manual_seed(seed)
+    def __init__(self, opts: BackendOptions) -> None:
+        device, deterministic = opts.device, opts.deterministic
+        torch.set_num_threads(opts.threads)
+        if torch.get_num_interop_threads() != opts.interop_threads:  # settable once per process, before any op
+            torch.set_num_interop_threads(opts.interop_threads)
+        torch.manual_seed(opts.seed)
         torch.use_deterministic_algorithms(deterministic)
         if device == "cuda":
             if not torch.cuda.is_available():

@@ -15,7 +15,7 @@ import pytest
 
 from bench import tasks, workloads
 from bench.backends import BACKENDS
-from bench.spec import PROFILES
+from bench.spec import PROFILES, BackendOptions
 
 from .conftest import other_framework_loaded
 
@@ -48,7 +48,7 @@ def test_train_step(benchmark, workload: str, backend: str) -> None:
         )
     wl = workloads.get(workload)
     profile = PROFILES["quick"]
-    b = info.load()("cpu", THREADS, 1, 0, False)
+    b = info.make(BackendOptions("cpu", THREADS, 1))
     try:
         b.build(wl, None)
     except NotImplementedError as e:

@@ -1,0 +1,121 @@
+"""The plan of a suite run: which runs, with which settings. Part of the spec layer: frozen, typed,
+stored in every results file (`Suite.plan`), and read back by `fwbench run --resume`.
+
+Only the registries are imported (no framework), so the launcher can check a plan before any
+worker starts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from bench import backends, workloads
+from bench.errors import UsageError
+from bench.spec import PROFILES, SCENARIOS, RunKey
+from bench.typedjson import typed_fields
+
+FAULTS = ("crash", "hang", "raise", "oom", "diverge")  # bench.worker.inject: the failure-isolation tests
+FAULT_ENV = "FWBENCH_FAULT"  # testing hook read by the CLI: "workload/backend[#repeat]=fault,..."
+MAX_SEED = 2**32 - 1  # PYTHONHASHSEED's and scikit-learn's limit
+
+
+@dataclass(frozen=True)
+class SuitePlan:
+    workloads: tuple[str, ...]
+    backends: tuple[str, ...]
+    device: str
+    profile: str
+    repeats: int
+    seed: int
+    init: str  # "shared" | "native"
+    threads: int
+    interop_threads: int
+    deterministic: bool
+    time_limit_s: float
+    data_dir: str | None = None
+    epochs_override: int | None = None
+    fault: dict[str, str] | None = None  # "workload/backend" or "workload/backend#repeat" -> fault (tests only)
+    seeds: int = 1  # training seeds seed, seed+1, ...: each its own initial weights, batch order and dropout
+    threads_source: str = "--threads"  # how `threads` was chosen: given, or measured (bench.contention.idle_cpus)
+    scenarios: tuple[str, ...] = ("train",)  # what each (workload, backend, seed, repeat) measures (spec.SCENARIOS)
+
+    def __post_init__(self) -> None:
+        if not self.workloads or not self.backends:
+            raise UsageError("no workload or no backend chosen: nothing to run")
+        if len(set(self.workloads)) < len(self.workloads) or len(set(self.backends)) < len(self.backends):
+            raise UsageError("a workload or backend is named twice: each run would be made twice")
+        for w in self.workloads:
+            workloads.get(w)
+        for b in self.backends:
+            backends.get(b)
+        for sc in self.scenarios or ("",):
+            if sc not in SCENARIOS:
+                raise UsageError(f"unknown scenario {sc!r}; valid: {', '.join(SCENARIOS)}")
+        if self.profile not in PROFILES:
+            raise UsageError(f"unknown profile {self.profile!r}; valid: {', '.join(PROFILES)}")
+        if self.device not in ("cpu", "cuda"):
+            raise UsageError(f"unknown device {self.device!r}; valid: cpu, cuda")
+        if self.init not in ("shared", "native"):
+            raise UsageError(f"unknown init {self.init!r}; valid: shared, native")
+        for name in ("repeats", "seeds", "threads", "interop_threads"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.time_limit_s < math.inf:
+            raise UsageError(f"--time-limit must be a finite number of seconds > 0, got {self.time_limit_s}")
+        if self.epochs_override is not None and self.epochs_override < 1:
+            raise UsageError(f"--epochs must be >= 1, got {self.epochs_override}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed must be in 0..{MAX_SEED}, got {self.seed}")
+        if self.seed + self.seeds - 1 > MAX_SEED:
+            raise UsageError(f"--seed {self.seed} with --seeds {self.seeds} goes past the largest seed, {MAX_SEED}")
+        for key, fault in (self.fault or {}).items():
+            target, _, repeat = key.partition("#")
+            workload, _, backend = target.partition("/")
+            planned = workload in self.workloads and backend in self.backends and (not repeat or repeat.isdigit())
+            if not planned or fault not in FAULTS:
+                raise UsageError(
+                    f"fault {key}={fault}: expected WORKLOAD/BACKEND[#REPEAT]=FAULT naming a planned run, "
+                    f"FAULT one of {', '.join(FAULTS)}"
+                )
+
+    def seed_values(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
+
+    def runs(self) -> list[RunKey]:
+        """The interleaved order: repeat-major, then seed, then scenario, then workload, then backend, so
+        that drift of a shared machine hits every backend and seed alike."""
+        return [
+            RunKey(w, b, s, r, sc)
+            for r in range(self.repeats)
+            for s in self.seed_values()
+            for sc in self.scenarios
+            for w in self.workloads
+            for b in self.backends
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(vars(self))
+        d["workloads"], d["backends"], d["scenarios"] = list(self.workloads), list(self.backends), list(self.scenarios)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SuitePlan:
+        """A plan read back from a results file: every field type-checked (ValueError), then validated (UsageError)."""
+        return cls(**typed_fields(cls, d, "plan"))
+
+    def fault_for(self, workload: str, backend: str, repeat: int) -> str | None:
+        faults = self.fault or {}
+        return faults.get(f"{workload}/{backend}#{repeat}", faults.get(f"{workload}/{backend}"))
+
+
+def parse_faults(text: str) -> dict[str, str]:
+    """The FWBENCH_FAULT testing hook: comma-separated WORKLOAD/BACKEND[#REPEAT]=FAULT (checked by SuitePlan)."""
+    faults: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        key, sep, fault = entry.partition("=")
+        if not sep:
+            raise UsageError(f"{FAULT_ENV}: {entry!r} is not WORKLOAD/BACKEND[#REPEAT]=FAULT")
+        faults[key.strip()] = fault.strip()
+    return faults
