@@ -24,14 +24,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
 from bench import env, stats
 from bench.backends import BACKENDS
-from bench.results import Result, Suite
+from bench.results import Memory, Result, Suite
 from bench.workloads import WORKLOADS
 
 BASELINE_BACKEND = "torch-eager"
@@ -48,22 +48,14 @@ def enough_runs(*counts: int) -> bool:
     return all(n >= MIN_RUNS_FOR_RUN_LEVEL_CI for n in counts)
 
 
-class Memory(NamedTuple):
-    """What a run's memory record says (Result.memory)."""
-
-    kind: str  # "peak_rss" | "allocator_peak" | "" (not recorded)
-    peak_mib: float | None  # the process's peak RSS or the allocator's peak
-    model_share_rss_mib: float | None  # on CPU: peak RSS minus RSS after imports and data
-
-
 def memory_of(r: Result) -> Memory:
     """The one place that reads Result.memory."""
-    return Memory(r.memory.get("kind", ""), r.memory.get("peak_mib"), r.memory.get("model_share_rss_mib"))
+    return r.memory
 
 
 def epochs_override(r: Result) -> int | None:
     """The run's --epochs, if given: the one place that reads Result.config."""
-    return r.config.get("epochs_override")
+    return r.config.epochs_override if r.config else None
 
 
 @dataclass(frozen=True)
@@ -181,8 +173,15 @@ def steady(c: Cell) -> Steady:
     return Steady(kept + excluded, excluded, share, sum(1 for r in c.runs if r.settled is False))
 
 
+def suite_device(s: Suite) -> str:
+    """The suite's device: its plan's, or for a converted file (no plan) its records'."""
+    if s.plan is not None:
+        return s.plan.device
+    return s.results[0].device if s.results else "cpu"
+
+
 def suite_device_model(s: Suite) -> str:
-    return env.device_model(s.environment, s.plan.get("device", "cpu"))
+    return env.device_model(s.environment, suite_device(s))
 
 
 def grouped(suites: Sequence[Suite], settings: Callable[[Suite, Result], str] | None = None) -> list[Cell]:

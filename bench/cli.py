@@ -256,9 +256,12 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         if not path.exists():
             raise UsageError(f"--resume {a.resume!r}: no such run under {out / 'runs'}")
         suite = results.load(path)
+        if suite.plan is None:
+            raise UsageError(f"{path}: converted from {suite.source.tool if suite.source else '?'}: nothing to resume")
+        plan = suite.plan
         try:
-            plan = SuitePlan.from_dict(suite.plan)
-        except (UsageError, ValueError, TypeError) as e:
+            plan.check_registered()
+        except UsageError as e:
             raise UsageError(f"{path}: its plan cannot be resumed: {e}") from None
         preflight(plan)
     else:
@@ -291,15 +294,15 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         if not a.threads:  # the input is valid: now spend a second measuring the idle CPUs
             idle, source = default_threads(None)
             plan = dataclasses.replace(plan, threads=idle.threads, threads_source=source)
-        path = None
+        suite = None
     from bench.progress import Progress
 
-    run_id = suite.run_id if a.resume else launch.new_run_id()
+    run_id = suite.run_id if suite else launch.new_run_id()
     previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: clean up like Ctrl-C
     try:
-        with Progress(len(plan.runs()) - (len(suite.results) if a.resume else 0)) as progress:
+        with Progress(len(plan.runs()) - (len(suite.results) if suite else 0)) as progress:
             path = launch.run_suite(
-                plan, out, ["fwbench", *argv], progress=progress.update, resume_path=path, run_id=run_id
+                plan, out, ["fwbench", *argv], progress=progress.update, resumed=suite, run_id=run_id
             )
     except KeyboardInterrupt as e:
         signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT

@@ -91,7 +91,8 @@ SPEC_LABELS = ("quick_speed_only",)  # workload spec fields that label a workloa
 
 
 def settings_of(s: Suite, r: Result) -> str:
-    plan = {k: s.plan.get(k, PLAN_DEFAULTS.get(k)) for k in SETTING_KEYS}
+    given = s.plan.to_dict() if s.plan else {}
+    plan = {k: given.get(k, PLAN_DEFAULTS.get(k)) for k in SETTING_KEYS}
     spec = {k: v for k, v in r.workload_spec.items() if k not in SPEC_LABELS}
     return json.dumps({"plan": plan, "device": r.device, "workload": spec}, sort_keys=True, default=str)
 

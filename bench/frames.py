@@ -5,6 +5,7 @@ Kept out of bench.results so that worker processes, which write results, never i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,10 +52,10 @@ def to_frame(suites: Iterable[Suite]) -> pd.DataFrame:
             row: dict[str, Any] = {c: getattr(r, c) for c in SCALAR_COLUMNS}
             row["created_at"] = s.created_at
             row["ci95_low_ms"], row["ci95_high_ms"] = r.ci95_step_ms if r.ci95_step_ms else (None, None)
-            for k, v in r.memory.items():
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    row[f"mem_{k}"] = v
-            row["memory_kind"] = r.memory.get("kind")
+            mem = dataclasses.asdict(r.memory)
+            figures = {**{k: v for k, v in mem.items() if k.endswith("_mib")}, **mem["device"]}
+            row.update({f"mem_{k}": v for k, v in figures.items() if v is not None})
+            row["memory_kind"] = r.memory.kind or None
             row["step_ms"] = r.step_ms
             rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else [*SCALAR_COLUMNS, "created_at"])

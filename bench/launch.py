@@ -275,21 +275,21 @@ def run_suite(
     out_dir: Path,
     command: Sequence[str],
     progress: Progress | None = None,
-    resume_path: Path | None = None,
+    resumed: results.Suite | None = None,
     run_id: str | None = None,
 ) -> Path:
-    """Run every missing triple of the plan; return the suite document's path (out_dir/runs/RUN_ID.json)."""
-    if resume_path is not None:
-        suite = results.load(resume_path)
-        path = resume_path
-        plan = SuitePlan.from_dict(suite.plan)
+    """Run every missing run of the plan; return the suite document's path (out_dir/runs/RUN_ID.json).
+    `resumed`: a suite read back from out_dir (`--resume`), whose own plan `plan` is."""
+    plan.check_registered()
+    if resumed is not None:
+        suite, path = resumed, results.run_path(out_dir, resumed.run_id)
     else:
         run_id = run_id or new_run_id()
         suite = results.Suite(
             run_id=run_id,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             command=list(command),
-            plan=plan.to_dict(),
+            plan=plan,
             environment={**env.collect(), "matmul_peak": measure_peaks(plan)},
             results=[],
         )

@@ -20,10 +20,15 @@ from typing import Any
 from bench import results, stats, workloads
 from bench.backends import BACKENDS
 from bench.errors import UsageError
-from bench.results import Result, Suite
+from bench.results import Result, Source, Suite
 
 PROFILE = "pytest-benchmark"
 NOT_RECORDED = "memory, first-step time, time to target, FLOP/s and backend settings"
+NOTE = (
+    "pytest-benchmark JSON: step times are its timed rounds (warm-up rounds excluded), "
+    "the metric is the value after those rounds (not after a full training budget), and "
+    f"{NOT_RECORDED} are not recorded by pytest-benchmark (shown as `-`)."
+)
 
 
 def is_pytest_benchmark(doc: Any) -> bool:
@@ -77,7 +82,8 @@ def to_result(bm: Mapping[str, Any], run_id: str, started_at: str, where: str) -
         pid=None,
         started_at=started_at,
         wall_s=None,
-        config={"source": "pytest-benchmark", "name": bm.get("fullname") or bm.get("name")},
+        config=None,
+        source=Source("pytest-benchmark", Path(where).name, NOTE, str(bm.get("fullname") or bm.get("name") or "")),
         workload_spec=spec,
         dataset={"name": spec.get("dataset", "?")},
         settings={},
@@ -112,28 +118,15 @@ def to_suite(doc: Mapping[str, Any], path: Path) -> Suite:
             raise UsageError(f"{path}: benchmarks[{i}] is not a pytest-benchmark record ({e})") from None
     if not rs:
         raise UsageError(f"{path}: pytest-benchmark JSON without benchmarks (was it run with --benchmark-only?)")
-    devices = sorted({r.device for r in rs})
-    plan = {
-        "workloads": sorted({r.workload for r in rs}),
-        "backends": sorted({r.backend for r in rs}),
-        "device": devices[0],
-        "profile": PROFILE,
-        "repeats": 1,
-        "source_file": path.name,
-        "source_note": (
-            "pytest-benchmark JSON: step times are its timed rounds (warm-up rounds excluded), "
-            "the metric is the value after those rounds (not after a full training budget), and "
-            f"{NOT_RECORDED} are not recorded by pytest-benchmark (shown as `-`)."
-        ),
-    }
     return Suite(
         run_id=run_id,
         created_at=when,
         command=["pytest", "--benchmark-only", f"--benchmark-json={path.name}"],
-        plan=plan,
+        plan=None,
         environment=environment(doc),
         results=rs,
         finished_at=when,
+        source=Source("pytest-benchmark", path.name, NOTE),
     )
 
 

@@ -23,6 +23,10 @@ MAX_SEED = 2**32 - 1  # PYTHONHASHSEED's and scikit-learn's limit
 
 @dataclass(frozen=True)
 class SuitePlan:
+    """What `fwbench run` was asked to do. Checked on construction (UsageError naming the bad value);
+    whether its workloads and backends still exist is `check_registered`, so that a results file of a
+    workload since renamed still reads."""
+
     workloads: tuple[str, ...]
     backends: tuple[str, ...]
     device: str
@@ -46,10 +50,6 @@ class SuitePlan:
             raise UsageError("no workload or no backend chosen: nothing to run")
         if len(set(self.workloads)) < len(self.workloads) or len(set(self.backends)) < len(self.backends):
             raise UsageError("a workload or backend is named twice: each run would be made twice")
-        for w in self.workloads:
-            workloads.get(w)
-        for b in self.backends:
-            backends.get(b)
         for sc in self.scenarios or ("",):
             if sc not in SCENARIOS:
                 raise UsageError(f"unknown scenario {sc!r}; valid: {', '.join(SCENARIOS)}")
@@ -80,6 +80,13 @@ class SuitePlan:
                     f"FAULT one of {', '.join(FAULTS)}"
                 )
 
+    def check_registered(self) -> None:
+        """UsageError unless every workload and backend of the plan is in its registry (before running)."""
+        for w in self.workloads:
+            workloads.get(w)
+        for b in self.backends:
+            backends.get(b)
+
     def seed_values(self) -> list[int]:
         return [self.seed + i for i in range(self.seeds)]
 
@@ -101,9 +108,9 @@ class SuitePlan:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SuitePlan:
+    def from_dict(cls, d: Any, where: str = "plan") -> SuitePlan:
         """A plan read back from a results file: every field type-checked (ValueError), then validated (UsageError)."""
-        return cls(**typed_fields(cls, d, "plan"))
+        return cls(**typed_fields(cls, d, where))
 
     def fault_for(self, workload: str, backend: str, repeat: int) -> str | None:
         faults = self.fault or {}

@@ -289,7 +289,7 @@ def overall_sentence(verdicts: Sequence[analysis.WorkloadVerdict], cs: Sequence[
     if o is None:
         return "No workload has an ok run in both frameworks."
     devices = ", ".join(sorted({f"{c.device_model} ({c.device})" for c in cs if c.ok}))
-    threads = sorted({int(s.plan["threads"]) for s in suites if "threads" in s.plan})
+    threads = sorted({s.plan.threads for s in suites if s.plan})
     thread_text = f", {'/'.join(map(str, threads))} thread(s) per framework" if threads else ""
     profiles = ", ".join(sorted({c.runs[0].profile for c in cs if c.ok}))
     kinds: dict[str, list[str]] = {}
@@ -405,18 +405,17 @@ def environment_block(suites: Sequence[Suite]) -> list[str]:
         gpus = ", ".join(f"{g['name']} (driver {g.get('driver')})" for g in e.get("gpus", [])) or "none"
         plan = s.plan
         loads = [x for r in s.results for x in r.load_avg_1m]
-        source = f"; converted from pytest-benchmark JSON `{plan['source_file']}`" if plan.get("source_file") else ""
-        threads = (
-            f"threads {plan['threads']} intra / {plan.get('interop_threads')} inter-op"
-            + (f" ({plan['threads_source']})" if plan.get("threads_source", "--threads") != "--threads" else "")
-            if "threads" in plan
-            else None
-        )
-        settings = [f"{k} {plan[k]}" for k in ("profile", "seeds", "repeats", "init") if k in plan]
-        settings += [threads] if threads else []
-        settings += [f"{k} {plan[k]}" for k in ("deterministic", "seed") if k in plan]
+        source = f"; converted from {s.source.tool} JSON `{s.source.file}`" if s.source else ""
+        if plan is None:  # a converted file: what its records say
+            settings = [f"profile {p}" for p in sorted({r.profile for r in s.results})]
+        else:
+            threads = f"threads {plan.threads} intra / {plan.interop_threads} inter-op" + (
+                f" ({plan.threads_source})" if plan.threads_source != "--threads" else ""
+            )
+            settings = [f"profile {plan.profile}", f"seeds {plan.seeds}", f"repeats {plan.repeats}"]
+            settings += [f"init {plan.init}", threads, f"deterministic {plan.deterministic}", f"seed {plan.seed}"]
         lines += [
-            f"- run `{s.run_id}` ({s.created_at}){source}: device {plan.get('device')} "
+            f"- run `{s.run_id}` ({s.created_at}){source}: device {analysis.suite_device(s)} "
             f"({suite_device_model(s)}), " + ", ".join(settings),
             f"  - hardware: {e.get('cpu_model')} ({e.get('cpu_count_logical')} logical CPUs"
             + (f", {e['memory_gib']} GiB" if e.get("memory_gib") else "")
@@ -453,7 +452,7 @@ def peak_lines(s: Suite) -> list[str]:
         measured = ", ".join(f"{FRAMEWORK_OF.get(fw, fw)} {fmt(p['gflops_best'])}" for fw, p in peaks.items())
         best = max(p["gflops_best"] for p in peaks.values())
         theory = (
-            env.theoretical_peak_gflops(e, int(s.plan.get("threads") or 1)) if s.plan.get("device") != "cuda" else None
+            env.theoretical_peak_gflops(e, s.plan.threads) if s.plan and s.plan.device != "cuda" else None
         )
         out.append(
             f"  - float32 matmul peak, GFLOP/s (measured, best of 20): {measured}; the report's denominator is the "
@@ -642,8 +641,8 @@ def plots_section(figures: Sequence[PlotLink]) -> list[str]:
 
 def sources_note(suites: Sequence[Suite]) -> list[str]:
     """One note per kind of source that lacks some of the numbers (pytest-benchmark JSON)."""
-    notes = dict.fromkeys(s.plan["source_note"] for s in suites if s.plan.get("source_note"))
-    files = ", ".join(f"`{s.plan['source_file']}`" for s in suites if s.plan.get("source_note"))
+    notes = dict.fromkeys(s.source.note for s in suites if s.source and s.source.note)
+    files = ", ".join(f"`{s.source.file}`" for s in suites if s.source and s.source.note)
     return [line for n in notes for line in (f"Note ({files}): {n}", "")]
 
 

@@ -17,12 +17,51 @@ from typing import Any
 
 from bench import workloads
 from bench.errors import UsageError
+from bench.plan import SuitePlan
 from bench.spec import STATUSES, RunConfig, RunKey
 from bench.typedjson import atomic_write_json, parse_json, typed_fields
 
 SCHEMA = "fwbench.results"
-SCHEMA_VERSION = 3  # 3: scenario per result; 2: seed, settled, cpu (seeds, contention); 1 and 2 are still read
-READABLE_VERSIONS = (1, 2, 3)
+# 3: scenario per result; typed memory (device allocator figures under memory.device); `source` for
+#    records fwbench converted rather than ran. 2: seed, settled, cpu (seeds, contention).
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # older files are read as they are; written back (resume) as the current one
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A run's memory figures (MiB). `peak_mib` is the one compared: the process's peak RSS on CPU, the
+    framework allocator's peak on GPU (`kind` says which; bench.memory and docs/METHODOLOGY.md)."""
+
+    kind: str = ""  # "peak_rss" | "allocator_peak" | "" (not measured: a failed or converted run)
+    peak_mib: float | None = None
+    peak_rss_mib: float | None = None  # the worker process, whole lifetime
+    rss_after_imports_mib: float | None = None  # framework imported, backend constructed
+    rss_after_data_mib: float | None = None  # the dataset loaded
+    model_share_rss_mib: float | None = None  # peak_rss - rss_after_data: what building and training added
+    device: dict[str, float] = field(default_factory=dict)  # allocator statistics (Backend.device_memory())
+    nvml_process_peak_mib: float | None = None  # the driver's view of the process (cuda)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "memory") -> Memory:
+        """Files before schema 3 kept the allocator statistics as flat `device_<name>` keys."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{where}: expected an object")
+        flat = {k.removeprefix("device_"): v for k, v in d.items() if k.startswith("device_")}
+        d = {k: v for k, v in d.items() if not k.startswith("device_")}
+        if flat:
+            d["device"] = {**flat, **(d.get("device") or {})}
+        return cls(**typed_fields(cls, d, where))
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a record came from when fwbench did not run it: a converted file of another tool."""
+
+    tool: str  # "pytest-benchmark"
+    file: str  # its name
+    note: str = ""  # what that tool does not record, for the report
+    name: str = ""  # the record's own name in that file (a benchmark's fullname)
 
 
 @dataclass(frozen=True)
@@ -41,7 +80,7 @@ class Result:
     pid: int | None  # the worker process (repeats are separate processes)
     started_at: str  # ISO 8601 UTC
     wall_s: float | None  # worker process lifetime as seen by the launcher
-    config: dict[str, Any]  # the RunConfig
+    config: RunConfig | None  # what the worker was given (None: a converted record, see `source`)
     workload_spec: dict[str, Any]
     dataset: dict[str, Any]
     settings: dict[str, Any]  # versions, threads, XLA, TF32, compile mode ... (backend.settings())
@@ -67,7 +106,7 @@ class Result:
     train_time_s: float | None = None  # all timed steps
     time_to_target_s: float | None = None  # None: not reached
     epochs_to_target: int | None = None
-    memory: dict[str, Any] = field(default_factory=dict)  # peak_rss_mib, rss_after_setup_mib, device_* ...
+    memory: Memory = field(default_factory=Memory)
     load_avg_1m: list[float] = field(default_factory=list)  # host load average at the run's start and end
     flops_per_step: float | None = None  # analytic (bench/flops.py), the same for every backend
     achieved_gflops: float | None = None  # flops_per_step / median step time
@@ -77,6 +116,7 @@ class Result:
     settled: bool | None = None  # whether the steady-state rule found a settled window (bench.harness)
     cpu: dict[str, Any] = field(default_factory=dict)  # what CPU the run got (bench.contention.CpuUsage)
     scenario: str = "train"  # what the run measured (bench.spec.SCENARIOS); files before scenarios: "train"
+    source: Source | None = None  # set when fwbench converted this record rather than ran it
 
     @property
     def ok(self) -> bool:
@@ -123,7 +163,7 @@ def new_result(
         reason=reason,
         pid=pid,
         started_at=started_at,
-        config=cfg.to_dict(),
+        config=cfg,
         workload_spec=wl.to_dict(),
         metric_name=wl.metric,
         target=wl.target,
@@ -138,10 +178,11 @@ class Suite:
     run_id: str
     created_at: str
     command: list[str]
-    plan: dict[str, Any]  # workloads, backends, device, profile, repeats, seed, init, threads
+    plan: SuitePlan | None  # what was asked (None: a converted file, see `source`)
     environment: dict[str, Any]
     results: list[Result]
     finished_at: str | None = None
+    source: Source | None = None  # set when fwbench converted this document from another tool's file
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,9 +192,10 @@ class Suite:
             "created_at": self.created_at,
             "finished_at": self.finished_at,
             "command": self.command,
-            "plan": self.plan,
+            "plan": self.plan.to_dict() if self.plan else None,
             "environment": self.environment,
             "results": [r.to_dict() for r in self.results],
+            "source": dataclasses.asdict(self.source) if self.source else None,
         }
 
     @classmethod
@@ -213,6 +255,8 @@ def load(path: str | Path) -> Suite:
         raise UsageError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
     except RecursionError:
         raise UsageError(f"{p}: nested too deeply to be an fwbench results document") from None
+    except UsageError as e:  # a value the plan refuses
+        raise UsageError(f"{p}: {e}") from None
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise UsageError(f"{p}: {e}") from None
 

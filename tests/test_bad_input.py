@@ -260,7 +260,7 @@ def test_a_run_whose_plan_cannot_be_resumed(capsys, tmp_path: Path, change: dict
     run_id, path = write_run(tmp_path, json.dumps(doc))
     before = snapshot(tmp_path)
     line = one_line_error(capsys, "run", "--resume", run_id, "--out", str(tmp_path))
-    assert line.startswith(f"fwbench: error: {path}: its plan cannot be resumed: ") and expected in line, line
+    assert line.startswith(f"fwbench: error: {path}: ") and expected in line, line
     assert snapshot(tmp_path) == before
 
 

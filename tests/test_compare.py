@@ -82,7 +82,7 @@ def test_two_ordinary_repeat_runs_of_the_same_code_exit_0() -> None:
     """Recorded back to back on the shared 2-core development machine while other work ran on it
     (load average 4-7): step times of the same code varied up to 250x between processes."""
     a, b = results.load(REPEAT_A), results.load(REPEAT_B)
-    assert a.run_id != b.run_id and a.plan["repeats"] == b.plan["repeats"] == 3
+    assert a.run_id != b.run_id and a.plan.repeats == b.plan.repeats == 3
     assert all(x.step_ms != y.step_ms for x, y in zip(a.results, b.results))  # measured twice, not copied
     p = fwbench("compare", str(REPEAT_A), str(REPEAT_B), "--all", timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -132,7 +132,7 @@ def runs(medians: list[float], memory: float = 400.0, metric: float = 0.95) -> r
             repeat=i,
             step_ms=[m * f for f in (0.98, 0.99, 1.0, 1.01, 1.02)],
             median_step_ms=m,
-            memory={"kind": "peak_rss", "peak_mib": memory + i},
+            memory=results.Memory(kind="peak_rss", peak_mib=memory + i),
             metric=metric,
         )
         for i, m in enumerate(medians)

@@ -54,7 +54,7 @@ def test_timings_are_recorded_raw_and_apart_from_the_first_step(iris_run) -> Non
         assert r.first_step_ms > 0 and len(r.step_ms) == r.steps - 1 - len(r.warmup_step_ms)
         assert r.median_step_ms == pytest.approx(sorted(r.step_ms)[len(r.step_ms) // 2], rel=0.5)
         assert r.ci95_step_ms[0] <= r.median_step_ms <= r.ci95_step_ms[1]
-        assert r.memory["kind"] == "peak_rss" and r.memory["peak_mib"] > r.memory["rss_after_imports_mib"] * 0.5
+        assert r.memory.kind == "peak_rss" and r.memory.peak_mib > r.memory.rss_after_imports_mib * 0.5
 
 
 def test_torchscript_deprecation_is_recorded(iris_run) -> None:

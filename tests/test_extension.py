@@ -1,18 +1,30 @@
-"""The extension cost the docs claim: a backend is one adapter plus one registry entry.
+"""The extension cost the docs claim, measured by doing it.
 
-A fake backend registered in bench.backends.BACKENDS alone (here reusing the eager adapter and bare
-loop) shows up in `fwbench list`, the report (its tables and its seed-table label), the plots
-(its colour) and the overhead plan, without another file knowing its name."""
+- A backend is one adapter plus one registry entry: a fake backend registered in
+  bench.backends.BACKENDS alone (reusing the eager adapter and bare loop) shows up in `fwbench list`,
+  the report (its tables and its seed-table label), the plots (its colour) and the overhead plan,
+  without another file knowing its name.
+- A workload on an existing model is one registry entry, and a backend variant one subclass
+  (tests/variant_backend.py) plus one entry: both are added in a worker-like process here, trained
+  for real in both frameworks, and rendered (test_a_tiny_workload_and_a_backend_variant_run_end_to_end).
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from bench import backends, cli, plots, report, results
+from bench import backends, cli, plots, report, results, workloads
+from bench.spec import ParityCase
+
+from .conftest import REPO
 
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "suite-mlp-iris.json"
@@ -71,3 +83,57 @@ def test_a_backend_without_a_bare_loop_is_refused_by_overhead_by_name(monkeypatc
     )
     with pytest.raises(cli.UsageError, match="no bare loop to compare with for nobare; valid: torch-eager"):
         cli.overhead_plan(a, ("mlp-iris",))
+
+
+TINY = dataclasses.replace(
+    workloads.get("mlp-iris"),
+    name="mlp-tiny",
+    model_kwargs={"in_features": 4, "hidden": 4, "num_classes": 3, "activation": "relu"},
+    epochs=5,
+    quick_epochs=5,
+    description="4 -> 4 ReLU -> 3: the extension test's workload",
+    parity=ParityCase(35),  # (4*4 + 4) + (4*3 + 3)
+)
+VARIANT = dataclasses.replace(
+    FAKE, name="torch-variant", module="tests.variant_backend", cls="TorchEagerVariant", label="Variant (test)"
+)
+ADD_AND_TRAIN = textwrap.dedent(
+    """
+    import json, sys
+    from bench import backends, worker, workloads
+    from bench.spec import RunConfig
+    from tests.test_extension import TINY, VARIANT
+    workloads.WORKLOADS[TINY.name] = TINY  # the workload: one entry
+    backends.BACKENDS[VARIANT.name] = VARIANT  # the variant: its class and one entry
+    cfg = RunConfig(run_id="ext", workload=TINY.name, backend=sys.argv[1], device="cpu", profile="quick",
+                    repeat=0, seed=0, init="native", init_path=None, threads=1, interop_threads=1,
+                    deterministic=False)
+    print(json.dumps(worker.train(cfg).to_dict()))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_tiny_workload_and_a_backend_variant_run_end_to_end(monkeypatch, tmp_path: Path) -> None:
+    from tests.test_completeness import missing
+
+    monkeypatch.setitem(workloads.WORKLOADS, TINY.name, TINY)
+    monkeypatch.setitem(backends.BACKENDS, VARIANT.name, VARIANT)
+    assert missing(TINY.name) == []  # twins, FLOPs, parity case, dataset: all found from the registry
+    runs = []
+    for backend in ("torch-variant", "keras"):  # one process per framework
+        p = subprocess.run(
+            [sys.executable, "-c", ADD_AND_TRAIN, backend], cwd=REPO, capture_output=True, text=True, timeout=600
+        )
+        assert p.returncode == 0, p.stderr[-3000:]
+        runs.append(results.Result.from_dict(json.loads(p.stdout.strip().splitlines()[-1])))
+    assert [(r.backend, r.status, r.num_params, r.steps) for r in runs] == [
+        ("torch-variant", "ok", 35, 5),
+        ("keras", "ok", 35, 5),
+    ]
+    assert all(r.flops_per_step and r.metric is not None for r in runs)
+    suite = dataclasses.replace(results.load(FIXTURE), results=runs)
+    text = report.write([suite], tmp_path).read_text()
+    section = text.split("### mlp-tiny\n", 1)[1]
+    assert any(ln.startswith("| torch-variant ") for ln in section.splitlines())
+    assert "Variant (test)" in text

@@ -63,8 +63,8 @@ def test_repeats_are_separate_processes_in_interleaved_order(tmp_path) -> None:
         assert r.seed == 0 and r.settled is not None
         assert r.cpu["threads"] == 1 and r.cpu["wall_s"] > 0 and r.cpu["process_cpu_s"] > 0
         assert 0 < r.peak_fraction < 1
-        assert r.memory["kind"] == "peak_rss"
-        assert r.memory["peak_mib"] >= r.memory["rss_after_data_mib"] >= r.memory["rss_after_imports_mib"] > 50
+        assert r.memory.kind == "peak_rss"
+        assert r.memory.peak_mib >= r.memory.rss_after_data_mib >= r.memory.rss_after_imports_mib > 50
 
 
 MEMORY_PROBE = textwrap.dedent(
@@ -80,7 +80,7 @@ MEMORY_PROBE = textwrap.dedent(
                     seed=0, init="native", init_path=None, threads=1, interop_threads=1, deterministic=False,
                     epochs_override=3)
     r = worker.train(cfg)
-    print(json.dumps({"params": r.num_params, **r.memory}))
+    print(json.dumps({"params": r.num_params, **dataclasses.asdict(r.memory)}))
     """
 )
 

@@ -75,7 +75,7 @@ def test_every_number_in_the_headline_comes_from_the_results_file() -> None:
         assert formatting.fmt(r.ci95_step_ms[0]) in row and formatting.fmt(r.ci95_step_ms[1]) in row
         assert formatting.fmt(r.metric) in row
         assert formatting.fmt(r.first_step_ms) in row
-        assert formatting.fmt(r.memory["peak_mib"]) in row
+        assert formatting.fmt(r.memory.peak_mib) in row
         assert formatting.fmt(r.time_to_target_s) in row
         assert formatting.fmt(r.throughput_samples_s) in row
 

@@ -41,22 +41,40 @@ def load_text(tmp_path: Path, data: bytes) -> results.Suite:
     return results.load(p)
 
 
+def dataclass_in(hint: Any) -> Any:
+    """The dataclass a field holds (X, X | None, list[X]), or None."""
+    if dataclasses.is_dataclass(hint):
+        return hint
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType, list) and len(args) == 1:
+        return dataclass_in(args[0])
+    return None
+
+
+def fill(cls: type, d: Any) -> Any:
+    """A stored object of dataclass `cls` as the reader must see it: absent optional fields at their
+    defaults, nested records filled the same way."""
+    if not isinstance(d, dict):
+        return d
+    out = dict(d)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in out and f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.name not in out and f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+        inner = dataclass_in(hints[f.name])
+        if inner is not None and out[f.name] is not None:
+            v = out[f.name]
+            out[f.name] = [fill(inner, x) for x in v] if isinstance(v, list) else fill(inner, v)
+    return out
+
+
 def with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
-    """The document as the reader must see it: absent optional fields at their dataclass defaults."""
-
-    def fill(cls: type, d: dict[str, Any]) -> dict[str, Any]:
-        out = dict(d)
-        for f in dataclasses.fields(cls):
-            if f.name not in out and f.default is not dataclasses.MISSING:
-                out[f.name] = f.default
-            elif f.name not in out and f.default_factory is not dataclasses.MISSING:
-                out[f.name] = f.default_factory()
-        return out
-
+    """The document as the reader must see it, written back: optional fields at their defaults."""
     top = fill(results.Suite, doc)
     top["schema_version"] = results.SCHEMA_VERSION  # older readable versions are written back as the current one
-    top["results"] = [fill(results.Result, r) for r in doc["results"]]
-    return top
+    return json.loads(json.dumps(typedjson.clean(top), default=lambda x: dataclasses.asdict(x)))
 
 
 def as_stored(suite: results.Suite) -> Any:
@@ -89,20 +107,20 @@ def get(doc: Any, path: Path_) -> Any:
 
 
 def hint_at(path: Path_) -> Any:
-    """The type annotation governing `path`: Any inside free-form fields (plan, config ...), None for
-    the schema keys (checked by value)."""
+    """The type annotation governing `path`: Any inside free-form fields (environment, settings ...),
+    None for the schema keys (checked by value)."""
     hint: Any = results.Suite
     for k in path:
         if hint is Any:
             return Any
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
         if dataclasses.is_dataclass(hint):
             if k in ("schema", "schema_version"):
                 return None
             hint = typing.get_type_hints(hint)[k]
             continue
-        if typing.get_origin(hint) in (typing.Union, types.UnionType):
-            (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        hint = typing.get_args(hint)[-1]  # list[X] -> X, dict[str, X] -> X
+        hint = typing.get_args(hint)[0 if typing.get_origin(hint) in (list, tuple) else -1]  # list/tuple/dict -> item
     return hint
 
 
@@ -140,8 +158,10 @@ JSON_VALUES = st.one_of(
 def test_the_fixture_reads_as_it_is_stored() -> None:
     assert_faithful(ORIGINAL, DOC)
     assert hint_at(("results", 0, "step_ms", 3)) is float
-    assert hint_at(("results", 0, "config", "seed")) is Any
-    assert hint_at(("plan", "repeats")) is Any
+    assert hint_at(("results", 0, "config", "seed")) is int
+    assert hint_at(("results", 0, "memory", "peak_mib")) == float | None
+    assert hint_at(("plan", "repeats")) is int
+    assert hint_at(("plan", "workloads", 0)) is str
 
 
 @FUZZ
@@ -180,8 +200,8 @@ def test_deleted_keys(tmp_path: Path, path: Path_) -> None:
             assert repr(key) in str(e) or key == "results" or key.startswith("schema"), str(e)
         return
     # accepted: only an optional field of a Result or the Suite, a list item, or free-form content
-    hint = hint_at(path[:-1])
-    if dataclasses.is_dataclass(hint):
+    hint = dataclass_in(hint_at(path[:-1])) if isinstance(key, str) else None
+    if hint is not None:
         field = next(f for f in dataclasses.fields(hint) if f.name == key)
         assert field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
     assert_faithful(suite, doc)

@@ -105,7 +105,7 @@ def test_the_summary_numbers_are_recomputed_from_the_results() -> None:
     assert f"p={t.pvalue:.2g}" in cells[5]
     assert cells[5].endswith("differ" if t.pvalue < 0.05 else "no significant difference")
     # training memory: what training added (peak RSS - RSS after data), median over runs
-    train = {b_: float(np.median([r.memory["model_share_rss_mib"] for r in by[b_]])) for b_ in (pt, tf)}
+    train = {b_: float(np.median([r.memory.model_share_rss_mib for r in by[b_]])) for b_ in (pt, tf)}
     assert cells[6] == f"{train[tf] - train[pt]:+,.0f}"
     # one workload: the geometric mean is that ratio, and the sentence names device, data and profile
     head = text.split("## Summary: PyTorch vs TensorFlow", 1)[1].split("\n\n")[1]
