@@ -451,9 +451,7 @@ def peak_lines(s: Suite) -> list[str]:
     if peaks:
         measured = ", ".join(f"{FRAMEWORK_OF.get(fw, fw)} {fmt(p['gflops_best'])}" for fw, p in peaks.items())
         best = max(p["gflops_best"] for p in peaks.values())
-        theory = (
-            env.theoretical_peak_gflops(e, s.plan.threads) if s.plan and s.plan.device != "cuda" else None
-        )
+        theory = env.theoretical_peak_gflops(e, s.plan.threads) if s.plan and s.plan.device != "cuda" else None
         out.append(
             f"  - float32 matmul peak, GFLOP/s (measured, best of 20): {measured}; the report's denominator is the "
             f"best, {fmt(best)}" + (f"; theoretical {fmt(theory[0])} ({theory[1]})" if theory else "")
