@@ -82,11 +82,3 @@ def paired_ratio(a: Sequence[float], b: Sequence[float], seed: int = 0) -> tuple
 def significant(ci: tuple[float, float, float] | None) -> bool:
     """A ratio differs from 1 only when its whole confidence interval lies on one side of 1."""
     return ci is not None and (ci[1] > 1.0 or ci[2] < 1.0)
-
-
-def cv(values: Sequence[float]) -> float | None:
-    """Coefficient of variation (sample std / mean): run-to-run spread of per-run medians."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size < 2 or v.mean() == 0:
-        return None
-    return float(v.std(ddof=1) / v.mean())

@@ -73,7 +73,7 @@ def test_a_folder_the_machine_refuses_is_one_line_and_exit_1(tmp_path) -> None:
 def test_a_full_disk_mid_suite_names_the_run_to_resume(tmp_path, monkeypatch, capsys) -> None:
     from bench import cli, launch, results
 
-    def full_disk(plan, out, command, progress, resume_path, run_id) -> None:
+    def full_disk(plan, out, command, progress, resumed, run_id) -> None:
         results.run_path(out, run_id).parent.mkdir(parents=True)
         results.run_path(out, run_id).write_text("{}")  # the file as saved after the runs before the failure
         raise OSError(28, "No space left on device", str(out / "runs" / f".{run_id}.json.tmp"))
@@ -82,7 +82,7 @@ def test_a_full_disk_mid_suite_names_the_run_to_resume(tmp_path, monkeypatch, ca
     monkeypatch.setattr(launch, "new_run_id", lambda: "RUN1")
     code = cli.main(["run", "--workloads", "mlp-iris", "--backends", "torch-eager", "--out", str(tmp_path)])
     err = capsys.readouterr().err
-    (line,) = [ln for ln in err.splitlines() if ln.startswith("fwbench:")]  # the progress display aside
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("fwbench: error:")]  # progress and thread notes aside
     assert code == 1 and "Traceback" not in err
     assert line.startswith("fwbench: error: [Errno 28] No space left on device:")
     assert line.endswith(f"finish with `fwbench run --resume RUN1 --out {tmp_path}`")

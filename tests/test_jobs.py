@@ -76,3 +76,9 @@ def test_a_job_past_its_time_limit_is_killed_and_is_a_status() -> None:
     doc, done = launch.run_job(job, plan(), time_limit_s=3.0)
     assert doc is None and done.status == "timeout"
     assert done.reason.startswith("exceeded the time limit of 3 s")
+
+
+def test_every_scenario_has_a_worker() -> None:
+    from bench import worker
+
+    assert set(worker.SCENARIOS) == set(spec.SCENARIOS)

@@ -47,12 +47,6 @@ def test_ci_contains_the_true_median_most_of_the_time() -> None:
     assert hits >= 50  # nominal 95% of 60 = 57; allow the percentile method's small-sample undercoverage
 
 
-def test_cv() -> None:
-    assert stats.cv([1.0]) is None
-    assert stats.cv([2.0, 2.0, 2.0]) == 0.0
-    assert stats.cv([1.0, 3.0]) == pytest.approx(np.std([1.0, 3.0], ddof=1) / 2.0)
-
-
 def test_pairing_finds_a_small_shift_that_shared_drift_hides_from_unpaired_medians() -> None:
     """Pairs share a large drift (process effect, machine load); one member is 3% slower."""
     rng = np.random.default_rng(3)

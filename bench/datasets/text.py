@@ -187,7 +187,6 @@ def _info(vocab_used: int) -> dict[str, object]:
 
 
 # --- IMDB (aclImdb) ---------------------------------------------------------------------------
-IMDB_SPLITS = ("train", "test")
 IMDB_LABELS = (("neg", 0), ("pos", 1))
 
 
