@@ -360,6 +360,46 @@ def fastest(cs: Sequence[Cell], framework: str) -> Cell | None:
     return min(ok, key=lambda c: c.step_time()[0] or math.inf) if ok else None
 
 
+def tier_of(c: Cell) -> str:
+    """The cell's backend tier (bench.backends.BackendInfo.tier); an unregistered backend counts as tuned."""
+    info = BACKENDS.get(c.backend)
+    return info.tier if info else "tuned"
+
+
+@dataclass(frozen=True)
+class TierComparison:
+    """One workload out of the box and tuned: per framework the fastest cell of each backend tier."""
+
+    workload: str
+    scenario: str
+    device_model: str
+    fastest: dict[tuple[str, str], Cell]  # (framework, tier) -> the tier's fastest ok cell
+
+    def cell(self, framework: str, tier: str) -> Cell | None:
+        return self.fastest.get((framework, tier))
+
+    def ratio(self, tier: str) -> Ratio | None:
+        """TensorFlow / PyTorch step time within one tier (above 1: PyTorch faster)."""
+        pt, tf = self.cell("torch", tier), self.cell("tensorflow", tier)
+        return ratio(tf, pt) if pt is not None and tf is not None else None
+
+
+def tier_comparisons(cs: Sequence[Cell]) -> list[TierComparison]:
+    """Workloads that ran a default-tier and a tuned backend of some framework: what a user gets from
+    the documented path against the fastest path one opts into."""
+    out = []
+    for (model, scenario, workload), group in by_workload(cs).items():
+        best = {
+            (fw, tier): cell
+            for fw in ("torch", "tensorflow")
+            for tier in ("default", "tuned")
+            if (cell := fastest([c for c in group if tier_of(c) == tier], fw)) is not None
+        }
+        if any((fw, "default") in best and (fw, "tuned") in best for fw in ("torch", "tensorflow")):
+            out.append(TierComparison(workload, scenario, model, best))
+    return out
+
+
 def speed_only(c: Cell) -> bool:
     """The run's profile is too short to reach the target (Workload.quick_speed_only, as its record states it;
     the registry's value for records written before the field existed), or there is no target."""

@@ -18,6 +18,7 @@ import numpy as np
 from bench.errors import UsageError
 from bench.spec import BackendOptions, Workload
 
+TIERS = ("default", "tuned")  # BackendInfo.tier
 Weights = dict[str, np.ndarray]  # canonical layout: the torch twin's state_dict names and shapes
 
 
@@ -75,6 +76,13 @@ class BackendInfo:
     color: str  # in every plot: PyTorch backends blues, TensorFlow ones oranges
     packages: tuple[str, ...]  # importable packages it needs (`fwbench list`, preflight)
     bare: str | None = None  # module with `make_loop(workload, backend, device)`: its bare loop for `fwbench overhead`
+    tier: str = (
+        "tuned"  # "default": the path the framework's documentation teaches; "tuned": a faster path one opts into
+    )
+
+    def __post_init__(self) -> None:
+        if self.tier not in TIERS:
+            raise ValueError(f"backend {self.name}: tier {self.tier!r} is not one of {', '.join(TIERS)}")
 
     def installed(self) -> bool:
         return all(importlib.util.find_spec(p) is not None for p in self.packages)
@@ -101,7 +109,7 @@ BACKENDS: dict[str, BackendInfo] = {
     for b in (
         BackendInfo(
             "torch-eager", "torch", "impls.torch.backend", "TorchEager", "PyTorch eager mode",
-            "PyTorch eager", "#1f77b4", TORCH, "impls.torch.bare",
+            "PyTorch eager", "#1f77b4", TORCH, "impls.torch.bare", tier="default",
         ),
         BackendInfo(
             "torchscript", "torch", "impls.torch.backend", "TorchScript", "torch.jit.script (deprecated upstream)",
@@ -110,6 +118,21 @@ BACKENDS: dict[str, BackendInfo] = {
         BackendInfo(
             "torch-compile", "torch", "impls.torch.backend", "TorchCompile", "torch.compile, default mode, inductor",
             "torch.compile (compiled)", "#08306b", TORCH, "impls.torch.bare",
+        ),
+        BackendInfo(
+            "torch-compile-step", "torch", "impls.torch.backend", "TorchCompileStep",
+            "torch.compile of the whole step: forward, loss, backward, optimizer", "torch.compile, whole step",
+            "#4292c6", TORCH, "impls.torch.bare",
+        ),
+        BackendInfo(
+            "keras-fit", "tensorflow", "impls.keras.backend", "KerasFit",
+            "Keras 3 on TensorFlow, Model.compile + train_on_batch (Keras' defaults)", "Keras fit (default)",
+            "#e6550d", TENSORFLOW, "impls.keras.bare", tier="default",
+        ),
+        BackendInfo(
+            "keras-eager", "tensorflow", "impls.keras.backend", "KerasEager",
+            "Keras 3 on TensorFlow, train_on_batch with run_eagerly=True", "TensorFlow eager (optional)",
+            "#fdd0a2", TENSORFLOW, "impls.keras.bare", tier="default",
         ),
         BackendInfo(
             "keras", "tensorflow", "impls.keras.backend", "KerasGraph", "Keras 3 on TensorFlow, tf.function step",

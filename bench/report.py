@@ -284,6 +284,47 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
     return lines
 
 
+def tiers_section(cs: Sequence[Cell]) -> list[str]:
+    """Out of the box vs tuned: per framework the fastest default-tier backend (the path its documentation
+    teaches) and the fastest tuned one, and the TensorFlow / PyTorch ratio within each tier."""
+    comparisons = analysis.tier_comparisons(cs)
+    if not comparisons:
+        return []
+    named = names_scenarios(cs)
+
+    def shown(c: Cell | None, against: Cell | None = None) -> str:
+        if c is None:
+            return "-"
+        ms = c.step_time()[0]
+        base = against.step_time()[0] if against is not None else None
+        speedup = f", {base / ms:.2f}x" if base and ms and against is not c else ""
+        return f"{c.backend} {fmt(ms)} ms{speedup}"
+
+    rows = [
+        {
+            "workload": workload_label(t.workload, t.scenario, named),
+            "PyTorch out of the box": shown(t.cell("torch", "default")),
+            "PyTorch tuned": shown(t.cell("torch", "tuned"), t.cell("torch", "default")),
+            "TensorFlow out of the box": shown(t.cell("tensorflow", "default")),
+            "TensorFlow tuned": shown(t.cell("tensorflow", "tuned"), t.cell("tensorflow", "default")),
+            "TF / PT out of the box [95% CI]": fmt_ci(t.ratio("default")),
+            "TF / PT tuned [95% CI]": fmt_ci(t.ratio("tuned")),
+        }
+        for t in comparisons
+    ]
+    defaults = ", ".join(b.name for b in BACKENDS.values() if b.tier == "default")
+    return [
+        "### Out of the box vs tuned",
+        "",
+        markdown(blank_missing(pd.DataFrame(rows))),
+        "",
+        f"Out of the box: the fastest backend on the path each framework's documentation teaches ({defaults}); "
+        "tuned: the fastest of the others (graph capture, compilation, XLA), with its speed-up over out of the "
+        "box. Median step time; the ratios follow the summary's verdict rule.",
+        "",
+    ]
+
+
 def overall_sentence(verdicts: Sequence[analysis.WorkloadVerdict], cs: Sequence[Cell], suites: Sequence[Suite]) -> str:
     o = analysis.overall(verdicts)
     if o is None:
@@ -690,6 +731,7 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         *sources_note(suites),
         *busy_note(suites),
         *summary_section(cs, suites),
+        *tiers_section(cs),
         *headline_section(cs),
         *seed_section(cs),
         *plots_section(figures),

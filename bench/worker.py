@@ -98,17 +98,16 @@ def train(cfg: RunConfig) -> results.Result:
     median = summary["median_step_ms"]
     peak = peak_rss_mib()
     device_mem = backend.device_memory()
-    memory: dict[str, Any] = {
-        "kind": "allocator_peak" if device_mem else "peak_rss",
-        "peak_mib": device_mem.get("allocator_peak_allocated_mib", peak) if device_mem else peak,
-        "peak_rss_mib": peak,
-        "rss_after_imports_mib": rss_imports,
-        "rss_after_data_mib": rss_data,
-        "model_share_rss_mib": peak - rss_data,
-        **{f"device_{k}": v for k, v in device_mem.items()},
-    }
-    if nvml is not None:
-        memory["nvml_process_peak_mib"] = nvml.peak_mib
+    memory = results.Memory(
+        kind="allocator_peak" if device_mem else "peak_rss",
+        peak_mib=device_mem.get("allocator_peak_allocated_mib", peak) if device_mem else peak,
+        peak_rss_mib=peak,
+        rss_after_imports_mib=rss_imports,
+        rss_after_data_mib=rss_data,
+        model_share_rss_mib=peak - rss_data,
+        device=device_mem,
+        nvml_process_peak_mib=nvml.peak_mib if nvml is not None else None,
+    )
     step_flops = flops.train_step_flops(wl, task.samples_per_step)
     seen: dict[str, None] = {}
     for w in caught:

@@ -21,9 +21,10 @@ COUNT_SCRIPT = """
 import sys
 from torch.utils.flop_counter import FlopCounterMode
 from bench import tasks, workloads
+from bench.spec import BackendOptions
 from impls.torch.backend import TorchEager
 wl = workloads.get(sys.argv[1])
-backend = TorchEager("cpu", 1, 1, 0, False)
+backend = TorchEager(BackendOptions("cpu", 1, 1))
 backend.build(wl, None)
 batch = backend.prepare(tasks.make(wl, 0).example_batch())
 with FlopCounterMode(display=False) as counter:

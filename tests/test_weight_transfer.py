@@ -30,8 +30,9 @@ KERAS_SETUP = """
     import numpy as np
     from bench import workloads
     from impls.keras import weights
+    from bench.spec import BackendOptions
     from impls.keras.backend import KerasGraph
-    b = KerasGraph("cpu", 1, 1, 0, False)
+    b = KerasGraph(BackendOptions("cpu", 1, 1))
     b.build(workloads.get("mlp-iris"), None)
     canonical = b.get_weights()
 """
@@ -79,8 +80,9 @@ def test_torch_refuses_missing_and_unused_canonical_weights() -> None:
         """
     import numpy as np
     from bench import workloads
+    from bench.spec import BackendOptions
     from impls.torch.backend import TorchEager
-    b = TorchEager("cpu", 1, 1, 0, False)
+    b = TorchEager(BackendOptions("cpu", 1, 1))
     b.build(workloads.get("mlp-iris"), None)
     w = b.get_weights()
     for bad in ({**w, "net.9.weight": np.zeros(3, np.float32)}, {k: v for k, v in w.items() if k != sorted(w)[0]}):

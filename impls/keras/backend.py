@@ -164,3 +164,54 @@ class KerasGraph:
 class KerasXLA(KerasGraph):
     name: ClassVar[str] = "keras-xla"
     jit_compile: ClassVar[bool] = True
+
+
+class KerasFit(KerasGraph):
+    """The path the Keras documentation teaches: `model.compile(optimizer, loss)` with Keras' own
+    defaults (`jit_compile="auto"`), then one `train_on_batch` per step, so that every step is timed
+    by the harness like any other backend's (`fit` over an epoch would hide the per-step times).
+    Only for models trained by one optimizer on one loss: twins with their own `train_step` (the GAN,
+    DQN) have no `fit` path and their cells say so."""
+
+    name: ClassVar[str] = "keras-fit"
+    run_eagerly: ClassVar[bool] = False
+
+    def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
+        mod = importlib.import_module(f"impls.keras.{workload.model}")
+        if hasattr(mod, "train_step"):
+            raise NotImplementedError(
+                f"model {workload.model!r} trains through its own step (impls/keras/{workload.model}.py "
+                "train_step); Model.fit and train_on_batch drive one model on one loss"
+            )
+        super().build(workload, init)
+        net = self.parts["net"]
+        with tf.device(self.tf_device):
+            net.compile(
+                optimizer=self.optimizers["net"],
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                run_eagerly=self.run_eagerly,
+            )  # jit_compile left at Keras' default, "auto": settings() records what it resolved to
+
+    def train_step(self, batch: Mapping[str, tf.Tensor]) -> float:
+        net = self.parts["net"]
+        if not self.step_scope:
+            return float(net.train_on_batch(batch["x"], batch["y"]))
+        with tf.device(self.tf_device):
+            return float(net.train_on_batch(batch["x"], batch["y"]))
+
+    def settings(self) -> dict[str, Any]:
+        net = self.parts["net"] if hasattr(self, "parts") else None
+        return {
+            **super().settings(),
+            "jit_compile": getattr(net, "jit_compile", None),  # what "auto" resolved to for this model
+            "run_eagerly": self.run_eagerly,
+            "compile": "Model.compile + train_on_batch" + (" (run_eagerly=True)" if self.run_eagerly else ""),
+        }
+
+
+class KerasEager(KerasFit):
+    """TensorFlow's optional eager mode (the seed table's row): the same as keras-fit with
+    `run_eagerly=True`, every op dispatched from Python."""
+
+    name: ClassVar[str] = "keras-eager"
+    run_eagerly: ClassVar[bool] = True

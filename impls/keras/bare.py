@@ -1,7 +1,8 @@
 """A bare Keras/TensorFlow training loop, as a user would write it: the overhead check's reference.
 
 No adapter, no harness: the twin model, a Keras optimizer and a plain `@tf.function` step
-(GradientTape, apply_gradients, `float(loss)`) over tensors made from the numpy batches at the
+(GradientTape, apply_gradients, `float(loss)`), or for keras-fit and keras-eager `model.compile`
+and `train_on_batch`, over tensors made from the numpy batches at the
 start of each epoch, called without a device scope as a user would (the model's variables are
 placed at build), and a plain predict of the test set between epochs. The overhead check times
 each call of the returned step with the harness's clock (two clock reads); making tensors and
@@ -24,7 +25,7 @@ import tensorflow as tf
 
 from bench.spec import Workload
 from impls.keras import common
-from impls.keras.backend import KerasGraph
+from impls.keras.backend import KerasFit, KerasGraph
 
 
 def make_loop(
@@ -61,6 +62,14 @@ def make_loop(
     def prepare(batch: dict[str, np.ndarray]) -> tuple[tf.Tensor, ...]:
         b = layout(batch)
         return tuple(tf.convert_to_tensor(b[k]) for k in ("x", "y"))
+
+    if isinstance(backend, KerasFit):  # the documented path: compile, then train_on_batch
+        model.compile(
+            optimizer=opt,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            run_eagerly=backend.run_eagerly,
+        )
+        train = model.train_on_batch
 
     def step(tensors: tuple[tf.Tensor, ...]) -> None:
         float(train(*tensors))

@@ -43,9 +43,12 @@ class TorchEager:
         self.device = device
         self.deterministic = deterministic
 
-    # Backend variants override this one method.
+    # Backend variants override these: what runs each part, and what runs the whole step.
     def transform(self, module: nn.Module, part: str) -> nn.Module:
         return module
+
+    def wrap_step(self, step: Callable[[Any], torch.Tensor]) -> Callable[[Any], torch.Tensor]:
+        return step
 
     def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
         self.workload = workload
@@ -66,7 +69,9 @@ class TorchEager:
             self.optimizers = {
                 "net": common.make_optimizer(workload.optimizer, self.parts["net"].parameters(), self.device)
             }
-        self._step = getattr(self.mod, "train_step", common.classification_step)
+        step = getattr(self.mod, "train_step", common.classification_step)
+        parts, optimizers = self.parts, self.optimizers
+        self._step = self.wrap_step(lambda batch: step(parts, optimizers, batch))
         self._predict = getattr(self.mod, "predict", common.classification_predict)
         self._prepare = getattr(self.mod, "prepare", None)
 
@@ -81,7 +86,7 @@ class TorchEager:
         return out
 
     def train_step(self, batch: Mapping[str, torch.Tensor]) -> float:
-        return self._step(self.parts, self.optimizers, batch).item()
+        return self._step(batch).item()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         xt = self.prepare({"x": x})["x"]
@@ -228,3 +233,38 @@ def graph_breaks(counter: str) -> int | None:
     except ImportError:
         return None
     return int(sum(counters[counter].values()))
+
+
+class TorchCompileStep(TorchCompile):
+    """The tuned PyTorch path: torch.compile of the twin's whole training step (zero_grad, forward,
+    loss, backward through traced autograd ops, optimizer step) rather than of the model alone. Where
+    dynamo cannot capture the step whole (it does not trace `Optimizer.zero_grad`, for one) it splits
+    it at graph breaks and runs the pieces between eagerly: `settings()` records how many breaks and
+    why, so the cell says what was compiled."""
+
+    name: ClassVar[str] = "torch-compile-step"
+
+    def transform(self, module: nn.Module, part: str) -> nn.Module:
+        return module  # the step is compiled, not each module
+
+    def wrap_step(self, step: Callable[[Any], torch.Tensor]) -> Callable[[Any], torch.Tensor]:
+        import torch._dynamo
+
+        torch._dynamo.config.trace_autograd_ops = True  # backward inside the compiled step
+        return torch.compile(step, mode=self.mode)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **super().settings(),
+            "compile": f"torch.compile(step, mode={self.mode!r}, backend='inductor'), trace_autograd_ops",
+            "graph_break_reasons": graph_break_reasons(),
+        }
+
+
+def graph_break_reasons(limit: int = 5) -> list[str]:
+    """The first line of each distinct graph-break reason dynamo counted in this process."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return []
+    return [str(reason).strip().splitlines()[0][:200] for reason in list(counters["graph_break"])[:limit]]

@@ -35,20 +35,24 @@ def make_loop(
     mod = importlib.import_module(f"impls.torch.{workload.model}")
     net = mod.build(workload)["net"].to(device)
     layout = getattr(mod, "prepare", lambda b: b)
-    model = backend.transform(net, "net")  # the backend variant's one method: identity, script or compile
+    model = backend.transform(net, "net")  # the backend variant's module: identity, script or compile
     opt = common.make_optimizer(workload.optimizer, model.parameters(), device)
+
+    def train(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = backend.wrap_step(lambda xy: train(*xy))  # the variant's step: as is, or compiled whole
 
     def prepare(batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
         b = layout(batch)
         return tuple(torch.from_numpy(np.ascontiguousarray(b[k])).to(device) for k in ("x", "y"))
 
     def step(tensors: tuple[torch.Tensor, ...]) -> None:
-        x, y = tensors
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        loss.item()
+        run(tensors).item()
 
     def predict(x: np.ndarray) -> np.ndarray:
         xt = torch.from_numpy(np.ascontiguousarray(layout({"x": x})["x"])).to(device)
