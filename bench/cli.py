@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bench import backends, compare, contention, data, launch, pbjson, report, results, typedjson, workloads
+from bench import backends, compare, contention, data, formatting, launch, pbjson, report, results, typedjson, workloads
 from bench.errors import UsageError
 from bench.plan import FAULT_ENV, SuitePlan, parse_faults
 from bench.spec import PROFILES
@@ -375,7 +375,7 @@ def cmd_overhead(a: argparse.Namespace) -> int:
         plan = dataclasses.replace(plan, threads=default_threads(None)[0].threads)
     rows, failures = overhead.run(plan, a.blocks, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
     if rows:
-        print(report.markdown(overhead.table(rows)))
+        print(formatting.markdown(overhead.table(rows)))
     path = Path(a.out) / "overhead" / f"{launch.new_run_id()}.json"
     typedjson.atomic_write_json(path, overhead.to_json(rows, plan, failures))
     print(f"written: {path}")

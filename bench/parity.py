@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench import backends, tasks, workloads
-from bench.spec import BackendOptions, OptimizerSpec, Workload
+from bench.spec import BackendOptions, ExportInitJob, OptimizerSpec, Workload, job_document
 
 PARITY_SGD = OptimizerSpec("sgd", lr=0.1, momentum=0.0)
 
@@ -116,9 +116,11 @@ def prove(
 ) -> dict[str, Any]:
     """Export init from torch, run both sides in their own processes, return `compare`'s report."""
     init = tmp / f"{workload}-seed0.npz"
-    _run(["-m", "bench.worker", "export-init", "0", str(tmp), workload])
+    job, done = tmp / "export-init-job.json", tmp / "export-init-out.json"
+    job.write_text(json.dumps(job_document(ExportInitJob(seeds=(0,), workloads=(workload,), folder=str(tmp)))))
+    _run(["-m", "bench.worker", str(job), str(done)])
     if not init.exists():
-        raise RuntimeError(f"export-init {workload}: {init.with_suffix('.error.txt').read_text()}")
+        raise RuntimeError(f"export-init {workload}: {json.loads(done.read_text())['errors']}")
     t_out, k_out = tmp / f"{workload}-torch.npz", tmp / f"{workload}-keras.npz"
     _run(["-m", "bench.parity", "torch-eager", workload, str(init), str(t_out)])
     kv = [f"{k}={json.dumps(v)}" for k, v in (keras_overrides or {}).items()]
