@@ -371,7 +371,8 @@ def execution_mode_table(cs: Sequence[Cell]) -> pd.DataFrame:
         label = workload_label(workload, scenario, named)
         row: dict[str, Any] = {"workload": f"{label} on {model}" if several else label}
         ok = [c for c in group if c.ok and c.step_time()[0] is not None]
-        for b, label in ((info.name, info.label) for info in BACKENDS.values()):
+        ran = {c.backend for c in cs}
+        for b, label in ((info.name, info.label) for info in BACKENDS.values() if info.name in ran):
             c = next((x for x in group if x.backend == b), None)
             if c is None:
                 row[label] = ""
@@ -417,8 +418,12 @@ def seed_section(cs: Sequence[Cell]) -> list[str]:
         "",
         "**Execution mode** (seed: PyTorch dynamic/eager; TensorFlow/Keras static graph, optional eager). "
         "Median step ms / first step ms per execution mode; the first step carries the tracing, scripting or "
-        "compilation cost. Keras runs as a compiled `tf.function` step in both of its backends (its default for "
-        "training); TensorFlow's eager mode is not measured.",
+        "compilation cost. Keras' `fit` path traces a `tf.function` step by default; "
+        + (
+            "`run_eagerly=True` is TensorFlow's optional eager mode."
+            if any(c.backend == "keras-eager" for c in cs)
+            else "TensorFlow's optional eager mode (`keras-eager`) was not run here."
+        ),
         "",
         markdown(execution_mode_table(cs)),
         "",
