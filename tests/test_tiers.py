@@ -28,12 +28,18 @@ def test_every_framework_has_a_default_tier_backend() -> None:
 @needs_both
 def test_default_and_tuned_paths_run_and_the_report_sets_them_side_by_side(tmp_path: Path) -> None:
     p = fwbench(
-        "run", "--workloads", "mlp-iris", "dcgan-digits", "--backends", "torch-eager", "torch-compile-step",
-        "keras", "keras-fit", "keras-eager", "--epochs", "2", "--threads", "1", "--out", str(tmp_path),
+        "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "torch-compile-step", "keras", "keras-fit",
+        "keras-eager", "--epochs", "12", "--threads", "1", "--out", str(tmp_path),
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
+    gan = fwbench(
+        "run", "--workloads", "dcgan-digits", "--backends", "keras-fit", "keras-eager", "--epochs", "1",
+        "--threads", "1", "--out", str(tmp_path / "gan"),
+    )  # fmt: skip
+    assert gan.returncode == 0, gan.stderr[-3000:]
     (path,) = (tmp_path / "runs").glob("*.json")
-    by = {(r.workload, r.backend): r for r in results.load(path).results}
+    (gan_path,) = (tmp_path / "gan" / "runs").glob("*.json")
+    by = {(r.workload, r.backend): r for p_ in (path, gan_path) for r in results.load(p_).results}
     for b in ("torch-eager", "torch-compile-step", "keras", "keras-fit", "keras-eager"):
         r = by["mlp-iris", b]
         assert r.status == "ok" and r.median_step_ms and r.metric is not None, (b, r.status, r.reason)
@@ -50,7 +56,6 @@ def test_default_and_tuned_paths_run_and_the_report_sets_them_side_by_side(tmp_p
     for b in ("keras-fit", "keras-eager"):
         r = by["dcgan-digits", b]
         assert r.status == "unsupported" and "train_on_batch" in r.reason, (r.status, r.reason)
-    assert by["dcgan-digits", "torch-compile-step"].status == "ok"
 
     text = report.write([results.load(path)], tmp_path / "r").read_text()
     section = text.split("### Out of the box vs tuned", 1)[1].split("\n#", 1)[0]
