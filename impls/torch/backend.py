@@ -237,10 +237,13 @@ def graph_breaks(counter: str) -> int | None:
 
 class TorchCompileStep(TorchCompile):
     """The tuned PyTorch path: torch.compile of the twin's whole training step (zero_grad, forward,
-    loss, backward through traced autograd ops, optimizer step) rather than of the model alone. Where
-    dynamo cannot capture the step whole (it does not trace `Optimizer.zero_grad`, for one) it splits
-    it at graph breaks and runs the pieces between eagerly: `settings()` records how many breaks and
-    why, so the cell says what was compiled."""
+    loss, backward, optimizer step) rather than of the model alone. Dynamo splits the step where it
+    cannot trace (`Optimizer.zero_grad`, `Tensor.backward`, nn.LSTM): the forward and loss become one
+    graph whose backward AOTAutograd compiles, the optimizer update another, and the pieces between
+    run eagerly; `settings()` records how many breaks and why, so the cell says what was compiled.
+    Dynamo's `trace_autograd_ops` (backward inside the graph) is not used: with a module that runs
+    eagerly between graphs (nn.LSTM) its gradients were lost and the model did not train
+    (tests/test_tiers.py checks that the compiled step trains as eager does)."""
 
     name: ClassVar[str] = "torch-compile-step"
 
@@ -248,15 +251,12 @@ class TorchCompileStep(TorchCompile):
         return module  # the step is compiled, not each module
 
     def wrap_step(self, step: Callable[[Any], torch.Tensor]) -> Callable[[Any], torch.Tensor]:
-        import torch._dynamo
-
-        torch._dynamo.config.trace_autograd_ops = True  # backward inside the compiled step
         return torch.compile(step, mode=self.mode)
 
     def settings(self) -> dict[str, Any]:
         return {
             **super().settings(),
-            "compile": f"torch.compile(step, mode={self.mode!r}, backend='inductor'), trace_autograd_ops",
+            "compile": f"torch.compile(step, mode={self.mode!r}, backend='inductor')",
             "graph_break_reasons": graph_break_reasons(),
         }
 
