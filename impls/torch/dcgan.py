@@ -59,6 +59,16 @@ def prepare(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v.transpose(0, 3, 1, 2) if k == "real" else v for k, v in batch.items()}
 
 
+# Compiled whole, the step's first graph holds G(z) and the discriminator's loss; AOTAutograd gives
+# that graph one backward node, which d_loss.backward() runs and frees, so g_loss.backward() through
+# G(z) fails ("Trying to backward through the graph a second time"). torch-compile compiles the
+# modules instead and runs this step.
+UNSUPPORTED = {
+    "torch-compile-step": "two backward passes through one compiled graph (G(z) feeds both losses): AOTAutograd "
+    "frees its saved tensors after the first; torch-compile runs the GAN with its modules compiled"
+}
+
+
 def train_step(
     parts: Mapping[str, nn.Module], optimizers: Mapping[str, torch.optim.Optimizer], batch: Mapping[str, torch.Tensor]
 ) -> torch.Tensor:
