@@ -355,9 +355,21 @@ class WorkloadVerdict:
         return "PyTorch" if self.speed.value > 1 else "TensorFlow"
 
 
-def fastest(cs: Sequence[Cell], framework: str) -> Cell | None:
-    ok = [c for c in cs if c.ok and c.framework == framework and c.step_time()[0] is not None]
+def in_headline(c: Cell) -> bool:
+    """Whether the cell answers the PyTorch-vs-TensorFlow question (BackendInfo.headline): native PyTorch or
+    Keras on TensorFlow. An unregistered backend counts by its recorded framework alone."""
+    info = BACKENDS.get(c.backend)
+    return info.headline if info else True
+
+
+def fastest_ok(cs: Iterable[Cell]) -> Cell | None:
+    ok = [c for c in cs if c.ok and c.step_time()[0] is not None]
     return min(ok, key=lambda c: c.step_time()[0] or math.inf) if ok else None
+
+
+def fastest(cs: Sequence[Cell], framework: str) -> Cell | None:
+    """The fastest ok headline cell of one framework ("torch" or "tensorflow")."""
+    return fastest_ok(c for c in cs if c.framework == framework and in_headline(c))
 
 
 def tier_of(c: Cell) -> str:
@@ -397,6 +409,54 @@ def tier_comparisons(cs: Sequence[Cell]) -> list[TierComparison]:
         }
         if any((fw, "default") in best and (fw, "tuned") in best for fw in ("torch", "tensorflow")):
             out.append(TierComparison(workload, scenario, model, best))
+    return out
+
+
+KERAS_COLUMNS = ("Keras on TensorFlow", "Keras on JAX", "Keras on PyTorch", "PyTorch eager", "PyTorch fastest")
+
+
+@dataclass(frozen=True)
+class KerasComparison:
+    """One workload on every Keras 3 backend beside native PyTorch (the Keras team's own comparison):
+    per column of KERAS_COLUMNS the fastest ok cell."""
+
+    workload: str
+    scenario: str
+    device_model: str
+    fastest: dict[str, Cell]
+
+    def ratio(self, a: str, b: str) -> Ratio | None:
+        """Step time of column a / column b (above 1: b faster)."""
+        ca, cb = self.fastest.get(a), self.fastest.get(b)
+        return ratio(ca, cb) if ca is not None and cb is not None else None
+
+
+def keras_column(c: Cell) -> str | None:
+    """The cell's column in the Keras 3 backend table: by its Keras backend, or native PyTorch eager."""
+    info = BACKENDS.get(c.backend)
+    if info is None:
+        return None
+    if info.keras_backend is not None:
+        return {"tensorflow": "Keras on TensorFlow", "jax": "Keras on JAX", "torch": "Keras on PyTorch"}[
+            info.keras_backend
+        ]
+    return "PyTorch eager" if info.tier == "default" else None
+
+
+def keras_comparisons(cs: Sequence[Cell]) -> list[KerasComparison]:
+    """Workloads with an ok cell of Keras on JAX or on PyTorch: the Keras 3 backend table's rows."""
+    out = []
+    for (model, scenario, workload), group in by_workload(cs).items():
+        best = {
+            col: cell
+            for col in KERAS_COLUMNS[:4]
+            if (cell := fastest_ok(c for c in group if keras_column(c) == col)) is not None
+        }
+        native = fastest(group, "torch")
+        if native is not None:
+            best["PyTorch fastest"] = native
+        if "Keras on JAX" in best or "Keras on PyTorch" in best:
+            out.append(KerasComparison(workload, scenario, model, best))
     return out
 
 

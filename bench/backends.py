@@ -68,7 +68,7 @@ class BackendInfo:
     an adapter class and one entry in BACKENDS; nothing else lists backends."""
 
     name: str
-    framework: str  # "torch" | "tensorflow": which framework's runs it belongs to (the summary, the seed table)
+    framework: str  # the runtime that executes the step: "torch" | "tensorflow" | "jax" (its matmul peak, installs)
     module: str  # where the adapter class lives
     cls: str
     description: str  # `fwbench list`
@@ -79,13 +79,30 @@ class BackendInfo:
     tier: str = (
         "tuned"  # "default": the path the framework's documentation teaches; "tuned": a faster path one opts into
     )
+    keras_backend: str | None = (
+        None  # the Keras 3 backend it drives ("tensorflow", "jax", "torch"); None: native PyTorch
+    )
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
             raise ValueError(f"backend {self.name}: tier {self.tier!r} is not one of {', '.join(TIERS)}")
+        if self.keras_backend not in (None, *KERAS_BACKENDS):
+            raise ValueError(
+                f"backend {self.name}: keras_backend {self.keras_backend!r} is not one of {KERAS_BACKENDS}"
+            )
+
+    @property
+    def headline(self) -> bool:
+        """Whether its runs answer the headline PyTorch-vs-TensorFlow question: native PyTorch, and Keras on
+        TensorFlow (how TensorFlow is driven). Keras on JAX and on PyTorch have the Keras 3 backend table."""
+        return self.keras_backend in (None, "tensorflow")
+
+    def missing(self) -> list[str]:
+        """Its packages that are not importable here."""
+        return [p for p in self.packages if importlib.util.find_spec(p) is None]
 
     def installed(self) -> bool:
-        return all(importlib.util.find_spec(p) is not None for p in self.packages)
+        return not self.missing()
 
     def load(self) -> type[Backend]:
         return getattr(importlib.import_module(self.module), self.cls)
@@ -101,8 +118,11 @@ class BackendInfo:
         return importlib.import_module(self.bare).make_loop
 
 
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")  # as impls.keras.KERAS_BACKENDS (not imported: it is the impls side)
 TORCH = ("torch",)
 TENSORFLOW = ("tensorflow", "keras")
+KERAS_JAX = ("jax", "keras")
+KERAS_TORCH = ("torch", "keras")
 
 BACKENDS: dict[str, BackendInfo] = {
     b.name: b
@@ -127,26 +147,37 @@ BACKENDS: dict[str, BackendInfo] = {
         BackendInfo(
             "keras-fit", "tensorflow", "impls.keras.backend", "KerasFit",
             "Keras 3 on TensorFlow, Model.compile + train_on_batch (Keras' defaults)", "Keras fit (default)",
-            "#e6550d", TENSORFLOW, "impls.keras.bare", tier="default",
+            "#e6550d", TENSORFLOW, "impls.keras.bare", tier="default", keras_backend="tensorflow",
         ),
         BackendInfo(
             "keras-eager", "tensorflow", "impls.keras.backend", "KerasEager",
             "Keras 3 on TensorFlow, train_on_batch with run_eagerly=True", "TensorFlow eager (optional)",
-            "#fdd0a2", TENSORFLOW, "impls.keras.bare", tier="default",
+            "#fdd0a2", TENSORFLOW, "impls.keras.bare", tier="default", keras_backend="tensorflow",
         ),
         BackendInfo(
             "keras", "tensorflow", "impls.keras.backend", "KerasGraph", "Keras 3 on TensorFlow, tf.function step",
-            "Keras tf.function (graph)", "#fd8d3c", TENSORFLOW, "impls.keras.bare",
+            "Keras tf.function (graph)", "#fd8d3c", TENSORFLOW, "impls.keras.bare", keras_backend="tensorflow",
         ),
         BackendInfo(
             "keras-xla", "tensorflow", "impls.keras.backend", "KerasXLA",
             "Keras 3 on TensorFlow, tf.function(jit_compile=True)", "Keras + XLA (compiled)", "#a63603", TENSORFLOW,
-            "impls.keras.bare",
+            "impls.keras.bare", keras_backend="tensorflow",
+        ),
+        BackendInfo(
+            "keras-jax", "jax", "impls.keras.jax_backend", "KerasJax",
+            "Keras 3 on JAX, stateless step under jax.jit (the Keras guide's JAX loop)", "Keras on JAX (jax.jit)",
+            "#31a354", KERAS_JAX, "impls.keras.bare_jax", tier="default", keras_backend="jax",
+        ),
+        BackendInfo(
+            "keras-torch", "torch", "impls.keras.torch_backend", "KerasTorch",
+            "Keras 3 on PyTorch, torch autograd + Keras optimizer (the Keras guide's PyTorch loop)",
+            "Keras on PyTorch (eager)", "#756bb1", KERAS_TORCH, "impls.keras.bare_torch", tier="default",
+            keras_backend="torch",
         ),
     )
 }  # fmt: skip
 
-FRAMEWORK_OF = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
+FRAMEWORK_OF = {"torch": "PyTorch", "tensorflow": "TensorFlow", "jax": "JAX"}
 
 
 def get(name: str) -> BackendInfo:

@@ -165,9 +165,10 @@ def cmd_list() -> int:
     for w in workloads.WORKLOADS.values():
         print(f"  {w.name:<18} {w.description}")
     print("backends:")
+    width = max(len(b.description) for b in backends.BACKENDS.values())
     for b in backends.BACKENDS.values():
-        state = "installed" if b.installed() else f"NOT installed ({b.framework} missing)"
-        print(f"  {b.name:<18} {b.description:<50} {state}")
+        state = "installed" if b.installed() else f"NOT installed ({', '.join(b.missing())} missing)"
+        print(f"  {b.name:<18} {b.description:<{width}}  {state}")
     return 0
 
 
@@ -182,7 +183,9 @@ def preflight(plan: SuitePlan) -> None:
     for b in plan.backends:
         info = backends.get(b)
         if not info.installed():
-            raise UsageError(f"backend {b!r} needs {info.framework}, which is not installed (pip install -e '.[cpu]')")
+            raise UsageError(
+                f"backend {b!r} needs {', '.join(info.missing())}, not installed (pip install -e '.[cpu,jax]')"
+            )
     if plan.device == "cuda" and not cuda_available():
         raise UsageError("--device cuda: no CUDA GPU found (NVML sees none); use --device cpu")
     if plan.data_dir is not None:

@@ -50,7 +50,6 @@ def worker_env(plan: SuitePlan) -> dict[str, str]:
         TF_NUM_INTEROP_THREADS=str(plan.interop_threads),
         PYTHONHASHSEED=str(plan.seed),
         TF_CPP_MIN_LOG_LEVEL="2",
-        KERAS_BACKEND="tensorflow",
         PYTHONUNBUFFERED="1",
         FWBENCH_LAUNCHER_PID=str(os.getpid()),  # the worker dies with the launcher (bench.worker.die_with_launcher)
     )

@@ -10,6 +10,9 @@ initial weights INIT.npz, and writes to OUT.npz:
 KEY=VALUE pairs override model_kwargs on this side only (the mutation check of the tests).
 Dropout is set to 0 for the step, so both sides compute the same function.
 
+A backend that cannot train WORKLOAD (its adapter raises NotImplementedError) writes no OUT.npz and
+exits 3 with `unsupported: REASON` on stderr.
+
 `compare(a, b)` gives the differences; tests/test_parity.py asserts them. The test process
 imports neither framework: torch and tensorflow never meet in one process.
 """
@@ -102,30 +105,47 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _run(args: list[str], timeout: float = 600) -> None:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow", OMP_NUM_THREADS="1")
+UNSUPPORTED_EXIT = 3
+
+
+def _run(args: list[str], timeout: float = 600) -> str | None:
+    """Runs a side; returns None, or the reason its backend does not support the workload."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+    if proc.returncode == UNSUPPORTED_EXIT:
+        return proc.stderr.strip().splitlines()[-1].removeprefix("unsupported: ")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return None
 
 
 def prove(
-    workload: str, tmp: Path, keras_overrides: dict[str, Any] | None = None, keras_backend: str = "keras"
-) -> dict[str, Any]:
-    """Export init from torch, run both sides in their own processes, return `compare`'s report."""
+    workload: str,
+    tmp: Path,
+    keras_overrides: dict[str, Any] | None = None,
+    keras_backends: tuple[str, ...] = ("keras",),
+) -> dict[str, dict[str, Any]]:
+    """Export init from torch, run the torch side and each Keras backend's side in its own process.
+    Returns {keras backend: `compare`'s report}, or {"unsupported": reason} for a backend that cannot
+    train the workload."""
     init = tmp / f"{workload}-seed0.npz"
     job, done = tmp / "export-init-job.json", tmp / "export-init-out.json"
     job.write_text(json.dumps(job_document(ExportInitJob(seeds=(0,), workloads=(workload,), folder=str(tmp)))))
     _run(["-m", "bench.worker", str(job), str(done)])
     if not init.exists():
         raise RuntimeError(f"export-init {workload}: {json.loads(done.read_text())['errors']}")
-    t_out, k_out = tmp / f"{workload}-torch.npz", tmp / f"{workload}-keras.npz"
+    t_out = tmp / f"{workload}-torch.npz"
     _run(["-m", "bench.parity", "torch-eager", workload, str(init), str(t_out)])
+    torch_side = load_side(t_out)
     kv = [f"{k}={json.dumps(v)}" for k, v in (keras_overrides or {}).items()]
-    _run(["-m", "bench.parity", keras_backend, workload, str(init), str(k_out), *kv])
-    return compare(load_side(t_out), load_side(k_out))
+    out: dict[str, dict[str, Any]] = {}
+    for backend in keras_backends:
+        k_out = tmp / f"{workload}-{backend}.npz"
+        reason = _run(["-m", "bench.parity", backend, workload, str(init), str(k_out), *kv])
+        out[backend] = {"unsupported": reason} if reason is not None else compare(torch_side, load_side(k_out))
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -133,7 +153,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [KEY=JSON ...]", file=sys.stderr)
         return 2
     overrides = {k: json.loads(v) for k, v in (a.split("=", 1) for a in argv[4:])}
-    run_side(argv[0], argv[1], Path(argv[2]), Path(argv[3]), overrides)
+    try:
+        run_side(argv[0], argv[1], Path(argv[2]), Path(argv[3]), overrides)
+    except NotImplementedError as e:
+        print(f"unsupported: {e}", file=sys.stderr)
+        return UNSUPPORTED_EXIT
     return 0
 
 

@@ -312,7 +312,7 @@ def tiers_section(cs: Sequence[Cell]) -> list[str]:
         }
         for t in comparisons
     ]
-    defaults = ", ".join(b.name for b in BACKENDS.values() if b.tier == "default")
+    defaults = ", ".join(b.name for b in BACKENDS.values() if b.tier == "default" and b.headline)
     return [
         "### Out of the box vs tuned",
         "",
@@ -321,6 +321,39 @@ def tiers_section(cs: Sequence[Cell]) -> list[str]:
         f"Out of the box: the fastest backend on the path each framework's documentation teaches ({defaults}); "
         "tuned: the fastest of the others (graph capture, compilation, XLA), with its speed-up over out of the "
         "box. Median step time; the ratios follow the summary's verdict rule.",
+        "",
+    ]
+
+
+def keras_section(cs: Sequence[Cell]) -> list[str]:
+    """The Keras 3 backend table: the same Keras twins on TensorFlow, JAX and PyTorch beside native PyTorch."""
+    comparisons = analysis.keras_comparisons(cs)
+    if not comparisons:
+        return []
+    named = names_scenarios(cs)
+
+    def shown(c: Cell | None) -> str:
+        return "-" if c is None else f"{c.backend} {fmt(c.step_time()[0])} ms"
+
+    rows = [
+        {
+            "workload": workload_label(k.workload, k.scenario, named),
+            **{col: shown(k.fastest.get(col)) for col in analysis.KERAS_COLUMNS},
+            "Keras JAX / TF [95% CI]": fmt_ci(k.ratio("Keras on JAX", "Keras on TensorFlow")),
+            "Keras on PyTorch / PyTorch eager [95% CI]": fmt_ci(k.ratio("Keras on PyTorch", "PyTorch eager")),
+        }
+        for k in comparisons
+    ]
+    return [
+        "### Keras 3 backends beside native PyTorch",
+        "",
+        markdown(blank_missing(pd.DataFrame(rows))),
+        "",
+        "The same Keras twin (one model file) trained on each Keras 3 backend, each in its own process: on "
+        "TensorFlow the fastest Keras backend, on JAX the stateless step under `jax.jit`, on PyTorch the Keras "
+        "guide's eager loop (torch autograd, Keras optimizer). PyTorch eager and the fastest native PyTorch "
+        "backend run the torch twin. Median step time; a ratio above 1 means the second is faster. Keras on JAX "
+        "and on PyTorch are not in the headline, which compares native PyTorch with Keras on TensorFlow.",
         "",
     ]
 
@@ -737,6 +770,7 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         *busy_note(suites),
         *summary_section(cs, suites),
         *tiers_section(cs),
+        *keras_section(cs),
         *headline_section(cs),
         *seed_section(cs),
         *plots_section(figures),

@@ -1,13 +1,12 @@
 """The keras backends: Keras 3 on TensorFlow, the training step as a tf.function (graph), with
 and without XLA (jit_compile=True).
 
-The step is an explicit tf.function over GradientTape + optimizer.apply_gradients: the same work
+Also the default tier: `Model.compile` + `train_on_batch` (keras-fit), and the same run eagerly
+(keras-eager). The step is an explicit tf.function over GradientTape + optimizer.apply_gradients: the same work
 Keras' compiled train function does, without `fit`'s callbacks and data adapters or
 `train_on_batch`'s per-call metric conversion (see docs/METHODOLOGY.md).
 
-A model module (impls/keras/<model>.py) provides `build(workload) -> dict[str, keras.Model]` and
-`layer_map(parts)` (the weight mapping), and may provide `train_step`, `predict`,
-`make_optimizers`, `prepare`, `count_params` and `UNSUPPORTED`.
+The model modules' interface is in impls/keras/base.py.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import os
 os.environ["KERAS_BACKEND"] = "tensorflow"  # before keras is imported anywhere in this process
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 import keras
@@ -26,13 +26,17 @@ import tensorflow as tf
 
 from bench.errors import UsageError
 from bench.spec import BackendOptions, Workload
-from impls.keras import common, weights
+from impls.keras import check_backend, common
+from impls.keras.base import KerasTwin
+
+check_backend("tensorflow")
 
 
-class KerasGraph:
+class KerasGraph(KerasTwin):
     name: ClassVar[str] = "keras"
     framework: ClassVar[str] = "tensorflow"
     jit_compile: ClassVar[bool] = False
+    runs_tf_steps: ClassVar[bool] = True
 
     def __init__(self, opts: BackendOptions) -> None:
         device, deterministic = opts.device, opts.deterministic
@@ -60,27 +64,12 @@ class KerasGraph:
         # off a visible GPU. Entering it costs 5-8 us per call, so steps skip it where it changes nothing.
         self.step_scope = device == "cpu" and bool(gpus)
 
+    def scope(self) -> AbstractContextManager[Any]:
+        return tf.device(self.tf_device)
+
     def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
-        self.workload = workload
-        self.mod = importlib.import_module(f"impls.keras.{workload.model}")
-        reason = getattr(self.mod, "UNSUPPORTED", {}).get(self.name)
-        if self.deterministic and not reason:
-            reason = getattr(self.mod, "UNSUPPORTED_DETERMINISTIC", {}).get(self.name)
-        if reason:
-            raise NotImplementedError(reason)
-        with tf.device(self.tf_device):
-            self.parts = self.mod.build(workload)
-            self.maps = self.mod.layer_map(self.parts)
-            if init is not None:
-                self.set_weights(init)
-            make_opts = getattr(self.mod, "make_optimizers", None)
-            if make_opts is not None:
-                self.optimizers = make_opts(self.parts, workload.optimizer)
-            else:
-                opt = common.make_optimizer(workload.optimizer)
-                opt.build(self.parts["net"].trainable_variables)
-                self.optimizers = {"net": opt}
-        step = getattr(self.mod, "train_step", common.classification_step)
+        self.build_twin(workload, init)
+        step = getattr(self.mod, "train_step", classification_step)
         predict = getattr(self.mod, "predict", common.classification_predict)
         parts, opts = self.parts, self.optimizers
         self._step = tf.function(lambda batch: step(parts, opts, batch), jit_compile=self.jit_compile)
@@ -107,18 +96,6 @@ class KerasGraph:
         with tf.device(self.tf_device):
             return np.asarray(self._predict(self.prepare({"x": x})["x"]))
 
-    def get_weights(self) -> dict[str, np.ndarray]:
-        return weights.get_canonical(self.maps)
-
-    def set_weights(self, w: Mapping[str, np.ndarray]) -> None:
-        weights.set_canonical(self.maps, w, models=self.parts.values())
-
-    def num_params(self) -> int:
-        count = getattr(self.mod, "count_params", None)
-        if count is not None:
-            return int(count(self.parts))
-        return int(sum(int(np.prod(v.shape)) for m in self.parts.values() for v in m.trainable_weights))
-
     def reset_peak_memory(self) -> None:
         if self.device == "cuda":
             tf.config.experimental.reset_memory_stats("GPU:0")
@@ -138,18 +115,14 @@ class KerasGraph:
 
     def settings(self) -> dict[str, Any]:
         s: dict[str, Any] = {
+            **self.keras_settings(),
             "tensorflow_version": tf.__version__,
-            "keras_version": keras.__version__,
-            "keras_backend": keras.backend.backend(),
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "deterministic": self.deterministic,
             "jit_compile": self.jit_compile,
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 CPU)"),
-            "data_format": keras.config.image_data_format(),
             "compile": "tf.function(jit_compile=True)" if self.jit_compile else "tf.function",
             "compile_cache": "none (XLA and graph caches are per process)",
-            "optimizer_impl": "keras",
         }
         if self.device == "cuda":
             s.update(
@@ -159,6 +132,20 @@ class KerasGraph:
                 cuda_build=tf.sysconfig.get_build_info().get("cuda_version"),
             )
         return s
+
+
+def classification_step(
+    parts: Mapping[str, keras.Model],
+    optimizers: Mapping[str, keras.optimizers.Optimizer],
+    batch: Mapping[str, tf.Tensor],
+) -> tf.Tensor:
+    """Cross-entropy on logits, one optimizer step (GradientTape, apply_gradients). Traced by tf.function."""
+    net = parts["net"]
+    with tf.GradientTape() as tape:
+        loss = common.classification_loss(batch["y"], net(batch["x"], training=True))
+    grads = tape.gradient(loss, net.trainable_variables)
+    optimizers["net"].apply_gradients(zip(grads, net.trainable_variables))
+    return loss
 
 
 class KerasXLA(KerasGraph):

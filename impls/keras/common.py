@@ -1,11 +1,12 @@
-"""Pieces shared by the keras twins: optimizers and the default (classification) step."""
+"""Pieces shared by the keras twins on every Keras backend: optimizers, the classification loss and
+predict. Backend-neutral (keras.ops only): the training steps that use them live in each adapter."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import keras
-import tensorflow as tf
 
 from bench.spec import OptimizerSpec
 
@@ -26,20 +27,10 @@ def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(learning_rate=spec.lr, momentum=spec.momentum)
 
 
-def classification_step(
-    parts: Mapping[str, keras.Model],
-    optimizers: Mapping[str, keras.optimizers.Optimizer],
-    batch: Mapping[str, tf.Tensor],
-) -> tf.Tensor:
-    """Cross-entropy on logits (from_logits=True), one optimizer step. Traced by tf.function."""
-    net = parts["net"]
-    with tf.GradientTape() as tape:
-        logits = net(batch["x"], training=True)
-        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(batch["y"], logits, from_logits=True))
-    grads = tape.gradient(loss, net.trainable_variables)
-    optimizers["net"].apply_gradients(zip(grads, net.trainable_variables))
-    return loss
+def classification_loss(y: Any, logits: Any) -> Any:
+    """Mean cross-entropy on logits (from_logits=True), in keras.ops: the same on TF, JAX and PyTorch."""
+    return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
 
 
-def classification_predict(parts: Mapping[str, keras.Model], x: tf.Tensor) -> tf.Tensor:
+def classification_predict(parts: Mapping[str, keras.Model], x: Any) -> Any:
     return parts["net"](x, training=False)

@@ -22,26 +22,81 @@ from bench.spec import BackendOptions, Workload
 from impls.torch import common
 
 
+def configure(opts: BackendOptions) -> None:
+    """torch's process settings for a run: threads, seed, determinism, and on CUDA TF32 off and cuDNN
+    autotuning. Also Keras on PyTorch's (impls/keras/torch_backend.py): the same runtime, set the same."""
+    torch.set_num_threads(opts.threads)
+    if torch.get_num_interop_threads() != opts.interop_threads:  # settable once per process, before any op
+        torch.set_num_interop_threads(opts.interop_threads)
+    torch.manual_seed(opts.seed)
+    torch.use_deterministic_algorithms(opts.deterministic)
+    if opts.device == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: torch sees no CUDA device (is the CUDA build installed?)")
+        # Same numerics as the keras side: TF32 off for matmul and conv, cuDNN autotuning on.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = not opts.deterministic
+
+
+def runtime_settings(device: str) -> dict[str, Any]:
+    """The torch runtime's settings that change the numbers (both native and Keras-on-PyTorch record them)."""
+    s: dict[str, Any] = {
+        "torch_version": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "intra_op_threads": torch.get_num_threads(),
+        "inter_op_threads": torch.get_num_interop_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "mkldnn_enabled": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+    }
+    if device == "cuda":
+        s.update(
+            gpu=torch.cuda.get_device_name(0),
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+            tf32_cudnn=torch.backends.cudnn.allow_tf32,
+            cudnn_benchmark=torch.backends.cudnn.benchmark,
+            cudnn_version=torch.backends.cudnn.version(),
+        )
+    return s
+
+
+def device_memory(device: str) -> dict[str, float]:
+    """The CUDA caching allocator's peaks in MiB ({} on CPU)."""
+    if device != "cuda":
+        return {}
+    mib = 1024.0**2
+    return {
+        "allocator_peak_allocated_mib": torch.cuda.max_memory_allocated() / mib,
+        "allocator_peak_reserved_mib": torch.cuda.max_memory_reserved() / mib,
+    }
+
+
+def reset_peak_memory(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def matmul(n: int, device: str) -> Callable[[], float]:
+    """One float32 n x n matmul per call, finished on return (the suite's measured peak)."""
+    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    c = torch.empty(n, n, device=device)
+
+    def call() -> float:
+        torch.mm(a, b, out=c)
+        return c[0, 0].item()
+
+    return call
+
+
 class TorchEager:
     name: ClassVar[str] = "torch-eager"
     framework: ClassVar[str] = "torch"
 
     def __init__(self, opts: BackendOptions) -> None:
-        device, deterministic = opts.device, opts.deterministic
-        torch.set_num_threads(opts.threads)
-        if torch.get_num_interop_threads() != opts.interop_threads:  # settable once per process, before any op
-            torch.set_num_interop_threads(opts.interop_threads)
-        torch.manual_seed(opts.seed)
-        torch.use_deterministic_algorithms(deterministic)
-        if device == "cuda":
-            if not torch.cuda.is_available():
-                raise UsageError("--device cuda: torch sees no CUDA device (is the CUDA build installed?)")
-            # Same numerics as the keras side: TF32 off for matmul and conv, cuDNN autotuning on.
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
-            torch.backends.cudnn.benchmark = not deterministic
-        self.device = device
-        self.deterministic = deterministic
+        configure(opts)
+        self.device = opts.device
+        self.deterministic = opts.deterministic
 
     # Backend variants override these: what runs each part, and what runs the whole step.
     def transform(self, module: nn.Module, part: str) -> nn.Module:
@@ -124,53 +179,21 @@ class TorchEager:
         return sum(p.numel() for m in self.raw.values() for p in m.parameters() if p.requires_grad)
 
     def reset_peak_memory(self) -> None:
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
+        reset_peak_memory(self.device)
 
     def device_memory(self) -> dict[str, float]:
-        if self.device != "cuda":
-            return {}
-        mib = 1024.0**2
-        return {
-            "allocator_peak_allocated_mib": torch.cuda.max_memory_allocated() / mib,
-            "allocator_peak_reserved_mib": torch.cuda.max_memory_reserved() / mib,
-        }
+        return device_memory(self.device)
 
     def matmul(self, n: int) -> Callable[[], float]:
-        """One float32 n x n matmul per call, finished on return (the suite's measured peak)."""
-        a, b = (torch.randn(n, n, device=self.device) for _ in range(2))
-        c = torch.empty(n, n, device=self.device)
-
-        def call() -> float:
-            torch.mm(a, b, out=c)
-            return c[0, 0].item()
-
-        return call
+        return matmul(n, self.device)
 
     def settings(self) -> dict[str, Any]:
-        s: dict[str, Any] = {
-            "torch_version": torch.__version__,
-            "torch_cuda": torch.version.cuda,
-            "intra_op_threads": torch.get_num_threads(),
-            "inter_op_threads": torch.get_num_interop_threads(),
-            "deterministic": torch.are_deterministic_algorithms_enabled(),
-            "mkldnn_enabled": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+        return {
+            **runtime_settings(self.device),
             "data_format": "NCHW",
             "compile": None,
+            "optimizer_impl": "fused" if self.device == "cuda" else "foreach/default",
         }
-        if self.device == "cuda":
-            s.update(
-                gpu=torch.cuda.get_device_name(0),
-                tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
-                tf32_cudnn=torch.backends.cudnn.allow_tf32,
-                cudnn_benchmark=torch.backends.cudnn.benchmark,
-                cudnn_version=torch.backends.cudnn.version(),
-                optimizer_impl="fused",
-            )
-        else:
-            s["optimizer_impl"] = "foreach/default"
-        return s
 
 
 class TorchScript(TorchEager):

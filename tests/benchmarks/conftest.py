@@ -7,7 +7,9 @@ pytest-benchmark's pedantic mode. Two frameworks in one process can crash with C
 - a keras benchmark in a process that already imported a CUDA build of torch (or the reverse)
   is skipped with the command that runs it safely: `pytest --benchmark-only -m keras`.
 CPU builds of both (this project's default install) share a process without trouble, so on a
-CPU machine one `pytest --benchmark-only` prints one table with every backend.
+CPU machine one `pytest --benchmark-only` prints one table with every backend on TensorFlow and PyTorch.
+Keras 3 runs on one backend per process: after the Keras-on-TensorFlow benchmarks, keras-jax and
+keras-torch are skipped with their command (`pytest --benchmark-only -k keras-jax`, a process of their own).
 """
 
 from __future__ import annotations
@@ -44,12 +46,25 @@ def other_framework_loaded(framework: str) -> str | None:
     return None
 
 
+def keras_backend_loaded() -> str | None:
+    """The backend keras runs on in this process, or None if keras is not imported."""
+    if "keras" not in sys.modules:
+        return None
+    from keras import backend
+
+    return backend.backend()
+
+
+RANK = {None: 0, "tensorflow": 1, "jax": 2, "torch": 3}  # native torch, then Keras by backend
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Torch benchmarks first, then keras: each framework is imported once, in order."""
+    """Native torch benchmarks first, then Keras on TensorFlow, then the other Keras backends: each
+    framework is imported once, in order."""
 
     def framework_rank(item: pytest.Item) -> int:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("backend") if callspec else None
-        return 0 if backend is None else (0 if BACKENDS[backend].framework == "torch" else 1)
+        return 0 if backend is None else RANK[BACKENDS[backend].keras_backend]
 
     items.sort(key=framework_rank)

@@ -17,7 +17,7 @@ from bench import tasks, workloads
 from bench.backends import BACKENDS
 from bench.spec import PROFILES, BackendOptions
 
-from .conftest import other_framework_loaded
+from .conftest import keras_backend_loaded, other_framework_loaded
 
 MAX_ROUNDS = 100
 THREADS = 2
@@ -31,7 +31,7 @@ def batch_stream(task: tasks.Task, backend: object, epochs: int) -> Iterator[dic
 @pytest.mark.parametrize(
     "backend",
     [
-        pytest.param(b, marks=pytest.mark.torch if i.framework == "torch" else pytest.mark.keras)
+        pytest.param(b, marks=pytest.mark.torch if i.keras_backend is None else pytest.mark.keras)
         for b, i in BACKENDS.items()
     ],
 )
@@ -46,6 +46,9 @@ def test_train_step(benchmark, workload: str, backend: str) -> None:
             f"{other} (CUDA build) is loaded in this process: run `pytest --benchmark-only -m "
             f"{'keras' if info.framework == 'tensorflow' else 'torch'}` separately"
         )
+    on = keras_backend_loaded()
+    if info.keras_backend is not None and on not in (None, info.keras_backend):
+        pytest.skip(f"keras runs on {on} in this process: run `pytest --benchmark-only -k {backend}` separately")
     wl = workloads.get(workload)
     profile = PROFILES["quick"]
     b = info.make(BackendOptions("cpu", THREADS, 1))

@@ -1,0 +1,82 @@
+"""What every Keras adapter shares, on any Keras backend: building a twin, its optimizers, and its
+weights in the canonical (torch) layout. Imports keras but no backend framework: the adapter module
+that subclasses it selects the backend first (KERAS_BACKEND, then impls.keras.check_backend).
+
+A model module (impls/keras/<model>.py) provides `build(workload) -> dict[str, keras.Model]` and
+`layer_map(parts)` (the weight mapping), and may provide `train_step`, `predict`, `make_optimizers`,
+`prepare`, `count_params`, `UNSUPPORTED = {backend: reason}` and `UNSUPPORTED_DETERMINISTIC`. A
+`train_step` is written in TensorFlow (GradientTape): only the TensorFlow adapters run it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+
+from bench.spec import Workload
+from impls.keras import common, weights
+
+
+class KerasTwin:
+    name: ClassVar[str]
+    framework: ClassVar[str]
+    deterministic: bool = False
+    runs_tf_steps: ClassVar[bool] = False  # whether the model modules' TensorFlow `train_step`s can run here
+
+    def scope(self) -> AbstractContextManager[Any]:
+        """Where variables are created (the TensorFlow adapters place them on a device)."""
+        return nullcontext()
+
+    def build_twin(self, workload: Workload, init: Mapping[str, np.ndarray] | None) -> None:
+        """The model's parts, their layer maps and optimizers, with `init` loaded; NotImplementedError
+        with the reason where this backend cannot train the model."""
+        self.workload = workload
+        self.mod = importlib.import_module(f"impls.keras.{workload.model}")
+        reason = getattr(self.mod, "UNSUPPORTED", {}).get(self.name)
+        if self.deterministic and not reason:
+            reason = getattr(self.mod, "UNSUPPORTED_DETERMINISTIC", {}).get(self.name)
+        if not reason and hasattr(self.mod, "train_step") and not self.runs_tf_steps:
+            reason = (
+                f"model {workload.model!r} trains through its own step, written in TensorFlow "
+                f"(impls/keras/{workload.model}.py train_step); there is no keras.ops version of it yet"
+            )
+        if reason:
+            raise NotImplementedError(reason)
+        with self.scope():
+            self.parts = self.mod.build(workload)
+            self.maps = self.mod.layer_map(self.parts)
+            if init is not None:
+                self.set_weights(init)
+            make_opts = getattr(self.mod, "make_optimizers", None)
+            if make_opts is not None:
+                self.optimizers = make_opts(self.parts, workload.optimizer)
+            else:
+                opt = common.make_optimizer(workload.optimizer)
+                opt.build(self.parts["net"].trainable_variables)
+                self.optimizers = {"net": opt}
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return weights.get_canonical(self.maps)
+
+    def set_weights(self, w: Mapping[str, np.ndarray]) -> None:
+        weights.set_canonical(self.maps, w, models=self.parts.values())
+
+    def num_params(self) -> int:
+        count = getattr(self.mod, "count_params", None)
+        if count is not None:
+            return int(count(self.parts))
+        return int(sum(int(np.prod(v.shape)) for m in self.parts.values() for v in m.trainable_weights))
+
+    def keras_settings(self) -> dict[str, Any]:
+        return {
+            "keras_version": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            "data_format": keras.config.image_data_format(),
+            "deterministic": self.deterministic,
+            "optimizer_impl": "keras",
+        }

@@ -1,0 +1,157 @@
+"""keras-jax: the Keras twins on Keras 3's JAX backend, trained by the stateless step of the Keras
+guide for custom training loops in JAX: `model.stateless_call` under `jax.value_and_grad`, then the
+optimizer's `stateless_apply`, the whole step under one `jax.jit`.
+
+The model's state (trainable, non-trainable and optimizer variables) lives in the adapter as JAX
+arrays, passed into and returned from the jitted step (donated, so XLA updates it in place); it is
+written back into the Keras variables only when weights are read. Model modules with a training step
+written in TensorFlow (the GAN, DQN) are unsupported here, with that reason (impls/keras/base.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["KERAS_BACKEND"] = "jax"  # before keras is imported anywhere in this process
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from bench.errors import UsageError
+from bench.spec import BackendOptions, Workload
+from impls.keras import check_backend, common
+from impls.keras.base import KerasTwin
+
+check_backend("jax")
+
+State = tuple[list[jax.Array], list[jax.Array], list[jax.Array]]  # trainable, non-trainable, optimizer
+
+
+def xla_flags(threads: int, deterministic: bool, device: str) -> str:
+    """XLA_FLAGS for this run, read by JAX when it first initialises a device (after this adapter's
+    __init__ sets them). XLA:CPU has no thread-count flag: one thread turns its multi-threaded Eigen
+    off; more threads leave XLA's own pool (one thread per usable CPU), which settings() records."""
+    flags = [os.environ.get("XLA_FLAGS", "")]
+    if device == "cpu" and threads == 1:
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+    if device == "cuda" and deterministic:
+        flags.append("--xla_gpu_deterministic_ops=true")
+    return " ".join(f for f in flags if f)
+
+
+class KerasJax(KerasTwin):
+    name: ClassVar[str] = "keras-jax"
+    framework: ClassVar[str] = "jax"
+
+    def __init__(self, opts: BackendOptions) -> None:
+        os.environ["XLA_FLAGS"] = xla_flags(opts.threads, opts.deterministic, opts.device)
+        platform = "gpu" if opts.device == "cuda" else "cpu"
+        try:
+            self.jax_device = jax.devices(platform)[0]
+        except RuntimeError:
+            raise UsageError(f"--device {opts.device}: JAX sees no {platform} (is jax[cuda12] installed?)") from None
+        jax.config.update("jax_default_device", self.jax_device)
+        keras.utils.set_random_seed(opts.seed)
+        self.device = opts.device
+        self.threads = opts.threads
+        self.deterministic = opts.deterministic
+
+    def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
+        self.build_twin(workload, init)
+        net, opt = self.parts["net"], self.optimizers["net"]
+        predict = getattr(self.mod, "predict", common.classification_predict)
+
+        def loss_fn(trainable: Any, non_trainable: Any, x: Any, y: Any) -> tuple[Any, Any]:
+            logits, non_trainable = net.stateless_call(trainable, non_trainable, x, training=True)
+            return common.classification_loss(y, logits), non_trainable
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        def step(state: State, x: Any, y: Any) -> tuple[Any, State]:
+            trainable, non_trainable, opt_vars = state
+            (loss, non_trainable), grads = grad_fn(trainable, non_trainable, x, y)
+            trainable, opt_vars = opt.stateless_apply(opt_vars, grads, trainable)
+            return loss, (trainable, non_trainable, opt_vars)
+
+        def infer(state: State, x: Any) -> Any:
+            trainable, non_trainable, _ = state
+            with keras.StatelessScope(state_mapping=self.mapping(trainable, non_trainable)):
+                return predict(self.parts, x)
+
+        self._step = jax.jit(step, donate_argnums=0)
+        self._predict = jax.jit(infer)
+        self.state = self.read_state()
+
+    def mapping(self, trainable: list[Any], non_trainable: list[Any]) -> list[tuple[Any, Any]]:
+        net = self.parts["net"]
+        return [*zip(net.trainable_variables, trainable), *zip(net.non_trainable_variables, non_trainable)]
+
+    def read_state(self) -> State:
+        """Copies of the Keras variables' values (copies: the step donates its input state)."""
+        net, opt = self.parts["net"], self.optimizers["net"]
+        return tuple(  # type: ignore[return-value]
+            [jnp.array(v.value, copy=True) for v in vs]
+            for vs in (net.trainable_variables, net.non_trainable_variables, opt.variables)
+        )
+
+    def write_state(self) -> None:
+        net, opt = self.parts["net"], self.optimizers["net"]
+        for vs, values in zip((net.trainable_variables, net.non_trainable_variables, opt.variables), self.state):
+            for v, value in zip(vs, values, strict=True):
+                v.assign(value)
+
+    def prepare(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
+        out = {k: jax.device_put(v, self.jax_device) for k, v in batch.items()}
+        jax.block_until_ready(out)  # the batch is resident before the step clock starts
+        return out
+
+    def train_step(self, batch: Mapping[str, jax.Array]) -> float:
+        # One XLA executable: its outputs (loss and new state) are ready together, so float(loss)
+        # returns when the whole step has finished.
+        loss, self.state = self._step(self.state, batch["x"], batch["y"])
+        return float(loss)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._predict(self.state, self.prepare({"x": x})["x"]))
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        self.write_state()
+        return super().get_weights()
+
+    def set_weights(self, w: Mapping[str, np.ndarray]) -> None:
+        super().set_weights(w)
+        if hasattr(self, "state"):
+            self.state = self.read_state()
+
+    def reset_peak_memory(self) -> None:
+        """JAX has no reset of its allocator peak: on GPU the peak is the process's so far (settings say so)."""
+
+    def device_memory(self) -> dict[str, float]:
+        if self.device != "cuda":
+            return {}
+        stats = self.jax_device.memory_stats() or {}
+        return {"allocator_peak_allocated_mib": stats.get("peak_bytes_in_use", 0) / 1024.0**2}
+
+    def matmul(self, n: int) -> Callable[[], float]:
+        """One float32 n x n matmul per call, finished on return (the suite's measured peak)."""
+        ka, kb = jax.random.split(jax.random.key(0))
+        a, b = jax.random.normal(ka, (n, n), jnp.float32), jax.random.normal(kb, (n, n), jnp.float32)
+        mm = jax.jit(lambda a, b: (a @ b)[0, 0])
+        return lambda: float(mm(a, b))
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **self.keras_settings(),
+            "jax_version": jax.__version__,
+            "jax_device": str(self.jax_device),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "intra_op_threads": 1 if self.threads == 1 and self.device == "cpu" else "XLA default (usable CPUs)",
+            "compile": "jax.jit(stateless step, donate state)",
+            "compile_cache": "none (JAX's compilation cache is off by default)",
+            "allocator_peak": "process peak (JAX cannot reset it)" if self.device == "cuda" else None,
+        }

@@ -1,0 +1,93 @@
+"""keras-torch: the Keras twins on Keras 3's PyTorch backend, trained as the Keras guide for custom
+training loops in PyTorch does: the Keras model called on torch tensors, `loss.backward()` through
+torch autograd, then the Keras optimizer's `apply` on the variables' `.grad` under `torch.no_grad()`.
+No compilation: the step runs eagerly, as that guide's does.
+
+The torch runtime is set as native PyTorch's is (impls.torch.backend.configure: threads, seed,
+determinism, TF32 off on CUDA), so that the gap to torch-eager is Keras' own cost. Model modules with a
+training step written in TensorFlow (the GAN, DQN) are unsupported here, with that reason
+(impls/keras/base.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported anywhere in this process
+
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+import torch
+
+from bench.spec import BackendOptions, Workload
+from impls.keras import check_backend, common
+from impls.keras.base import KerasTwin
+from impls.torch import backend as torch_runtime
+
+check_backend("torch")
+
+
+class KerasTorch(KerasTwin):
+    name: ClassVar[str] = "keras-torch"
+    framework: ClassVar[str] = "torch"
+
+    def __init__(self, opts: BackendOptions) -> None:
+        torch_runtime.configure(opts)
+        keras.utils.set_random_seed(opts.seed)
+        self.device = opts.device
+        self.deterministic = opts.deterministic
+        # Keras on torch puts tensors on its default device (CUDA when there is one); its device scope,
+        # held for this worker's life, makes that the run's device.
+        self._device_scope = ExitStack()
+        self._device_scope.enter_context(keras.device("cuda:0" if opts.device == "cuda" else "cpu"))
+
+    def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
+        self.build_twin(workload, init)
+        net, opt = self.parts["net"], self.optimizers["net"]
+        variables = list(net.trainable_variables)
+        self._predict = getattr(self.mod, "predict", common.classification_predict)
+
+        def step(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+            loss = common.classification_loss(batch["y"], net(batch["x"], training=True))
+            net.zero_grad()
+            loss.backward()
+            grads = [v.value.grad for v in variables]
+            with torch.no_grad():
+                opt.apply(grads, variables)
+            return loss
+
+        self._step = step
+
+    def prepare(self, batch: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        out = {k: keras.ops.convert_to_tensor(v) for k, v in batch.items()}
+        if self.device == "cuda":
+            torch.cuda.synchronize()  # the batch is resident before the step clock starts
+        return out
+
+    def train_step(self, batch: Mapping[str, torch.Tensor]) -> float:
+        return self._step(batch).item()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = self._predict(self.parts, self.prepare({"x": x})["x"])
+        return keras.ops.convert_to_numpy(out)
+
+    def reset_peak_memory(self) -> None:
+        torch_runtime.reset_peak_memory(self.device)
+
+    def device_memory(self) -> dict[str, float]:
+        return torch_runtime.device_memory(self.device)
+
+    def matmul(self, n: int) -> Callable[[], float]:
+        return torch_runtime.matmul(n, self.device)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **torch_runtime.runtime_settings(self.device),
+            **self.keras_settings(),
+            "compile": None,
+        }
