@@ -104,6 +104,9 @@ class BackendInfo:
     def installed(self) -> bool:
         return not self.missing()
 
+    def runs_on(self, device: str) -> bool:
+        return device in self.devices
+
     def load(self) -> type[Backend]:
         return getattr(importlib.import_module(self.module), self.cls)
 
@@ -143,6 +146,16 @@ BACKENDS: dict[str, BackendInfo] = {
             "torch-compile-step", "torch", "impls.torch.backend", "TorchCompileStep",
             "torch.compile of the whole step: forward, loss, backward, optimizer", "torch.compile, whole step",
             "#4292c6", TORCH, "impls.torch.bare",
+        ),
+        BackendInfo(
+            "torch-compile-step-autotune", "torch", "impls.torch.backend", "TorchCompileStepAutotune",
+            "torch.compile of the whole step, mode max-autotune (Triton autotuning; CUDA only)",
+            "torch.compile, whole step, max-autotune", "#2171b5", TORCH, "impls.torch.bare", devices=("cuda",),
+        ),
+        BackendInfo(
+            "torch-compile-step-cudagraphs", "torch", "impls.torch.backend", "TorchCompileStepCudaGraphs",
+            "torch.compile of the whole step, mode reduce-overhead (CUDA graphs; CUDA only)",
+            "torch.compile, whole step, CUDA graphs", "#6baed6", TORCH, "impls.torch.bare", devices=("cuda",),
         ),
         BackendInfo(
             "keras-fit", "tensorflow", "impls.keras.backend", "KerasFit",

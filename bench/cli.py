@@ -168,6 +168,8 @@ def cmd_list() -> int:
     width = max(len(b.description) for b in backends.BACKENDS.values())
     for b in backends.BACKENDS.values():
         state = "installed" if b.installed() else f"NOT installed ({', '.join(b.missing())} missing)"
+        if b.devices != ("cpu", "cuda"):
+            state += f" ({', '.join(b.devices)} only)"
         print(f"  {b.name:<18} {b.description:<{width}}  {state}")
     return 0
 
@@ -182,6 +184,12 @@ def cuda_available() -> bool:
 def preflight(plan: SuitePlan) -> None:
     for b in plan.backends:
         info = backends.get(b)
+        if not info.runs_on(plan.device):
+            here = [x.name for x in backends.BACKENDS.values() if x.runs_on(plan.device)]
+            raise UsageError(
+                f"backend {b!r} runs on {', '.join(info.devices)} only, not --device {plan.device}; "
+                f"valid there: {', '.join(here)}"
+            )
         if not info.installed():
             raise UsageError(
                 f"backend {b!r} needs {', '.join(info.missing())}, not installed (pip install -e '.[cpu,jax]')"
@@ -271,7 +279,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         if a.profile not in PROFILES:
             raise UsageError(f"unknown profile {a.profile!r}; valid: {', '.join(PROFILES)}")
         profile = PROFILES[a.profile]
-        installed = [b.name for b in backends.BACKENDS.values() if b.installed()]
+        installed = [b.name for b in backends.BACKENDS.values() if b.installed() and b.runs_on(a.device)]
         chosen = names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed)
         if not chosen:
             raise UsageError("no backend is installed: pip install -e '.[cpu]'")
@@ -356,7 +364,7 @@ def overhead_plan(a: argparse.Namespace, chosen: tuple[str, ...]) -> SuitePlan:
         if lacking:
             raise UsageError(f"no bare loop to compare with for {', '.join(lacking)}; valid: {', '.join(with_bare)}")
     else:
-        picked = tuple(b for b in with_bare if backends.get(b).installed())
+        picked = tuple(b for b in with_bare if backends.get(b).installed() and backends.get(b).runs_on(a.device))
     return SuitePlan(
         workloads=chosen, backends=picked, device=a.device, profile="quick", repeats=a.repeats, seed=0,
         init="native", threads=a.threads or len(contention.usable_cpus()), interop_threads=1, deterministic=False,

@@ -17,6 +17,7 @@ def test_list_shows_workloads_and_backends_without_running_anything() -> None:
     for b in backends.BACKENDS:
         assert b in p.stdout
     assert "installed" in p.stdout
+    assert "(cuda only)" in next(ln for ln in p.stdout.splitlines() if "torch-compile-step-autotune" in ln)
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,7 @@ def test_list_shows_workloads_and_backends_without_running_anything() -> None:
         (["run", "--workloads", "nope"], "'nope'", "mlp-iris"),
         (["run", "--workloads", "mlp-iris,cnn-digts"], "'cnn-digts'", "mlp-iris"),
         (["run", "--backends", "keras-xl"], "'keras-xl'", "keras-xla"),
+        (["run", "--backends", "torch-compile-step-cudagraphs"], "cuda only", "torch-compile-step"),
         (["run", "--device", "tpu"], "'tpu'", "cuda"),
         (["run", "--profile", "huge"], "'huge'", "standard"),
         (["run", "--init", "random"], "'random'", "native"),

@@ -32,7 +32,7 @@ def iris_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, results.Su
 
 def test_every_backend_trains_iris_to_the_target(iris_run) -> None:
     _, suite = iris_run
-    assert {r.backend for r in suite.results} == set(BACKENDS)
+    assert {r.backend for r in suite.results} == {b for b, info in BACKENDS.items() if info.runs_on("cpu")}
     for r in suite.results:
         assert r.status == "ok", (r.backend, r.reason)
         assert r.metric >= 0.9, (r.backend, r.metric)

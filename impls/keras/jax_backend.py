@@ -150,7 +150,9 @@ class KerasJax(KerasTwin):
             "jax_version": jax.__version__,
             "jax_device": str(self.jax_device),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
-            "intra_op_threads": 1 if self.threads == 1 and self.device == "cpu" else "XLA default (usable CPUs)",
+            # XLA:CPU's pool: one thread with its Eigen threading off, else one per usable CPU
+            "intra_op_threads": 1 if self.threads == 1 else len(os.sched_getaffinity(0)),
+            "inter_op_threads": 1,  # one jitted step at a time: each train_step waits for its loss
             "compile": "jax.jit(stateless step, donate state)",
             "compile_cache": "none (JAX's compilation cache is off by default)",
             "allocator_peak": "process peak (JAX cannot reset it)" if self.device == "cuda" else None,

@@ -284,6 +284,23 @@ class TorchCompileStep(TorchCompile):
         }
 
 
+class TorchCompileStepAutotune(TorchCompileStep):
+    """The whole step compiled with mode="max-autotune": inductor benchmarks Triton and cuBLAS kernel
+    choices for each matmul and convolution (long first step) and uses CUDA graphs. CUDA only
+    (BackendInfo.devices): on a CPU the mode has nothing to tune."""
+
+    name: ClassVar[str] = "torch-compile-step-autotune"
+    mode: ClassVar[str] = "max-autotune"
+
+
+class TorchCompileStepCudaGraphs(TorchCompileStep):
+    """The whole step compiled with mode="reduce-overhead": each compiled graph is replayed as a CUDA
+    graph, removing the per-kernel launch cost that dominates small models. CUDA only."""
+
+    name: ClassVar[str] = "torch-compile-step-cudagraphs"
+    mode: ClassVar[str] = "reduce-overhead"
+
+
 def graph_break_reasons(limit: int = 5) -> list[str]:
     """The first line of each distinct graph-break reason dynamo counted in this process."""
     try:
