@@ -79,9 +79,9 @@ class BackendInfo:
     tier: str = (
         "tuned"  # "default": the path the framework's documentation teaches; "tuned": a faster path one opts into
     )
-    keras_backend: str | None = (
-        None  # the Keras 3 backend it drives ("tensorflow", "jax", "torch"); None: native PyTorch
-    )
+    # the Keras 3 backend it drives ("tensorflow", "jax", "torch"); None: native PyTorch
+    keras_backend: str | None = None
+    devices: tuple[str, ...] = ("cpu", "cuda")  # where it runs; a CUDA-only variant is left out of CPU suites
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
