@@ -149,12 +149,12 @@ BACKENDS: dict[str, BackendInfo] = {
         ),
         BackendInfo(
             "torch-compile-step-autotune", "torch", "impls.torch.backend", "TorchCompileStepAutotune",
-            "torch.compile of the whole step, mode max-autotune (Triton autotuning; CUDA only)",
+            "torch.compile of the whole step, mode max-autotune (kernel autotuning, CUDA graphs)",
             "torch.compile, whole step, max-autotune", "#2171b5", TORCH, "impls.torch.bare", devices=("cuda",),
         ),
         BackendInfo(
             "torch-compile-step-cudagraphs", "torch", "impls.torch.backend", "TorchCompileStepCudaGraphs",
-            "torch.compile of the whole step, mode reduce-overhead (CUDA graphs; CUDA only)",
+            "torch.compile of the whole step, mode reduce-overhead (CUDA graphs)",
             "torch.compile, whole step, CUDA graphs", "#6baed6", TORCH, "impls.torch.bare", devices=("cuda",),
         ),
         BackendInfo(

@@ -165,12 +165,13 @@ def cmd_list() -> int:
     for w in workloads.WORKLOADS.values():
         print(f"  {w.name:<18} {w.description}")
     print("backends:")
+    name_width = max(len(b.name) for b in backends.BACKENDS.values())
     width = max(len(b.description) for b in backends.BACKENDS.values())
     for b in backends.BACKENDS.values():
         state = "installed" if b.installed() else f"NOT installed ({', '.join(b.missing())} missing)"
         if b.devices != ("cpu", "cuda"):
             state += f" ({', '.join(b.devices)} only)"
-        print(f"  {b.name:<18} {b.description:<{width}}  {state}")
+        print(f"  {b.name:<{name_width}}  {b.description:<{width}}  {state}")
     return 0
 
 
