@@ -5,6 +5,9 @@ table beside native PyTorch. Parity against the torch twin is in tests/test_pari
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,16 @@ def test_keras_on_jax_and_pytorch_train_from_the_shared_weights(tmp_path: Path) 
         assert r.status == "unsupported" and "written in TensorFlow" in r.reason, (b, r.status, r.reason)
     text = report.write([results.load(path)], tmp_path / "r").read_text()
     assert "### Keras 3 backends beside native PyTorch" in text
+
+
+@pytest.mark.skipif(not backends.get("keras-jax").installed(), reason="needs tensorflow and jax")
+def test_a_second_keras_backend_in_one_process_is_refused_by_name() -> None:
+    """Keras reads KERAS_BACKEND once per process: the JAX adapter after the TensorFlow one must refuse,
+    not silently train on TensorFlow."""
+    code = "import impls.keras.backend\nimport impls.keras.jax_backend\n"
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    assert p.returncode != 0
+    assert "UsageError: this process imported keras on 'tensorflow'; Keras on 'jax' needs its own process" in p.stderr
