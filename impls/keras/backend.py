@@ -69,10 +69,27 @@ class KerasGraph(KerasTwin):
 
     def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
         self.build_twin(workload, init)
-        step = getattr(self.mod, "train_step", classification_step)
         predict = getattr(self.mod, "predict", common.classification_predict)
         parts, opts = self.parts, self.optimizers
-        self._step = tf.function(lambda batch: step(parts, opts, batch), jit_compile=self.jit_compile)
+        own = getattr(self.mod, "train_step", None)  # a TensorFlow-written step (the GAN's)
+        if own is None:
+            net, opt, loss_of, self.copies = self.neutral_step()
+
+            def step(batch: Mapping[str, tf.Tensor]) -> tf.Tensor:
+                """The model's loss under a GradientTape, one optimizer step on the trained part."""
+                with tf.GradientTape() as tape:
+                    loss = loss_of(parts, batch)
+                grads = tape.gradient(loss, net.trainable_variables)
+                opt.apply_gradients(zip(grads, net.trainable_variables))
+                return loss
+
+        else:
+            self.copies = lambda parts, batch: []
+
+            def step(batch: Mapping[str, tf.Tensor]) -> tf.Tensor:
+                return own(parts, opts, batch)
+
+        self._step = tf.function(step, jit_compile=self.jit_compile)
         self._predict = tf.function(lambda x: predict(parts, x), jit_compile=self.jit_compile, reduce_retracing=True)
         self._prepare = getattr(self.mod, "prepare", None)
 
@@ -88,9 +105,13 @@ class KerasGraph(KerasTwin):
 
     def train_step(self, batch: Mapping[str, tf.Tensor]) -> float:
         if not self.step_scope:
-            return float(self._step(batch))
-        with tf.device(self.tf_device):
-            return float(self._step(batch))
+            loss = float(self._step(batch))
+        else:
+            with tf.device(self.tf_device):
+                loss = float(self._step(batch))
+        for dst, src in self.copies(self.parts, batch):  # e.g. DQN's target <- q, on the batch's flag
+            dst.assign(src)
+        return loss
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         with tf.device(self.tf_device):
@@ -134,20 +155,6 @@ class KerasGraph(KerasTwin):
         return s
 
 
-def classification_step(
-    parts: Mapping[str, keras.Model],
-    optimizers: Mapping[str, keras.optimizers.Optimizer],
-    batch: Mapping[str, tf.Tensor],
-) -> tf.Tensor:
-    """Cross-entropy on logits, one optimizer step (GradientTape, apply_gradients). Traced by tf.function."""
-    net = parts["net"]
-    with tf.GradientTape() as tape:
-        loss = common.classification_loss(batch["y"], net(batch["x"], training=True))
-    grads = tape.gradient(loss, net.trainable_variables)
-    optimizers["net"].apply_gradients(zip(grads, net.trainable_variables))
-    return loss
-
-
 class KerasXLA(KerasGraph):
     name: ClassVar[str] = "keras-xla"
     jit_compile: ClassVar[bool] = True
@@ -165,10 +172,11 @@ class KerasFit(KerasGraph):
 
     def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
         mod = importlib.import_module(f"impls.keras.{workload.model}")
-        if hasattr(mod, "train_step"):
+        own = [name for name in ("train_step", "loss") if hasattr(mod, name)]
+        if own:
             raise NotImplementedError(
-                f"model {workload.model!r} trains through its own step (impls/keras/{workload.model}.py "
-                "train_step); Model.fit and train_on_batch drive one model on one loss"
+                f"model {workload.model!r} trains through its own {own[0]} (impls/keras/{workload.model}.py); "
+                "Model.fit and train_on_batch drive one model on one built-in loss"
             )
         super().build(workload, init)
         net = self.parts["net"]

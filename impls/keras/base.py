@@ -5,13 +5,19 @@ that subclasses it selects the backend first (KERAS_BACKEND, then impls.keras.ch
 A model module (impls/keras/<model>.py) provides `build(workload) -> dict[str, keras.Model]` and
 `layer_map(parts)` (the weight mapping), and may provide `train_step`, `predict`, `make_optimizers`,
 `prepare`, `count_params`, `UNSUPPORTED = {backend: reason}` and `UNSUPPORTED_DETERMINISTIC`. A
-`train_step` is written in TensorFlow (GradientTape): only the TensorFlow adapters run it.
+`train_step` is written in TensorFlow (GradientTape): only the TensorFlow adapters run it, and a
+model that has one (the GAN: two optimizers, alternating) is unsupported on the other Keras backends.
+Every other model is trained from backend-neutral pieces, by each adapter its own way (a tape and
+tf.function, jax.value_and_grad and jax.jit, torch autograd): `loss(parts, batch)` (keras.ops;
+default: the classifier's cross-entropy), `TRAINED` (the part its one optimizer updates; default
+"net") and `target_copies(parts, batch)` ((destination, source) variable pairs to copy after the
+update, read on the host; e.g. DQN's target <- q every N steps; default none).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
@@ -59,6 +65,14 @@ class KerasTwin:
                 opt = common.make_optimizer(workload.optimizer)
                 opt.build(self.parts["net"].trainable_variables)
                 self.optimizers = {"net": opt}
+
+    def neutral_step(self) -> tuple[keras.Model, keras.optimizers.Optimizer, Callable[..., Any], Callable[..., Any]]:
+        """The backend-neutral pieces of the model's step: (trained part, its optimizer, loss(parts, batch),
+        target_copies(parts, batch))."""
+        trained = getattr(self.mod, "TRAINED", "net")
+        loss = getattr(self.mod, "loss", common.classification_train_loss)
+        copies = getattr(self.mod, "target_copies", lambda parts, batch: [])
+        return self.parts[trained], self.optimizers[trained], loss, copies
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return weights.get_canonical(self.maps)

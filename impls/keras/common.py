@@ -32,5 +32,10 @@ def classification_loss(y: Any, logits: Any) -> Any:
     return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
 
 
+def classification_train_loss(parts: Mapping[str, keras.Model], batch: Mapping[str, Any]) -> Any:
+    """The default `loss(parts, batch)` of a model module: the classifier's training loss on a batch."""
+    return classification_loss(batch["y"], parts["net"](batch["x"], training=True))
+
+
 def classification_predict(parts: Mapping[str, keras.Model], x: Any) -> Any:
     return parts["net"](x, training=False)

@@ -1,25 +1,29 @@
 """The CartPole DQN, keras twin of impls/torch/dqn.py.
 
 q and target: Dense(H, act) -> Dense(H, act) -> Dense(actions). Only q trains (target.trainable is
-False; only q is counted). The step, traced by tf.function:
+False; only q is counted). The loss, in keras.ops (the same on every Keras backend):
     y    = reward + discount * max_a target(next_obs)[a]      (stop_gradient)
     loss = mean Huber(q(obs)[action] - y), delta 1
-then one optimizer step on q, then target <- q inside tf.cond(sync_target) (the torch twin branches
-in Python on the same flag).
+then one optimizer step on q (`TRAINED`), then target <- q when the batch's `sync_target` flag is
+set (`target_copies`, read on the host after the step, as the torch twin branches in Python on the
+same flag). Each adapter builds its step from these (impls/keras/base.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import keras
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
 from bench.spec import OptimizerSpec, Workload
 from impls.keras.common import make_optimizer
 from impls.keras.weights import LayerMap
 
 HUBER_DELTA = 1.0  # the same constant in impls/torch/dqn.py
+TRAINED = "q"  # the part the optimizer updates
 
 
 def q_network(workload: Workload, name: str) -> keras.Model:
@@ -52,39 +56,32 @@ def make_optimizers(parts: Mapping[str, keras.Model], spec: OptimizerSpec) -> di
 
 
 def count_params(parts: Mapping[str, keras.Model]) -> int:
-    return int(sum(int(v.shape.num_elements()) for v in parts["q"].trainable_weights))
+    return int(sum(int(np.prod(v.shape)) for v in parts["q"].trainable_weights))
 
 
-def huber(error: tf.Tensor, delta: float) -> tf.Tensor:
+def huber(error: Any, delta: float) -> Any:
     """Mean Huber loss: 0.5 e^2 where |e| <= delta, delta (|e| - 0.5 delta) beyond (torch's smooth_l1 at beta 1)."""
-    abs_error = tf.abs(error)
-    quadratic = tf.minimum(abs_error, delta)
-    return tf.reduce_mean(0.5 * tf.square(quadratic) + delta * (abs_error - quadratic))
+    abs_error = ops.abs(error)
+    quadratic = ops.minimum(abs_error, delta)
+    return ops.mean(0.5 * ops.square(quadratic) + delta * (abs_error - quadratic))
 
 
-def train_step(
-    parts: Mapping[str, keras.Model],
-    optimizers: Mapping[str, keras.optimizers.Optimizer],
-    batch: Mapping[str, tf.Tensor],
-) -> tf.Tensor:
+def loss(parts: Mapping[str, keras.Model], batch: Mapping[str, Any]) -> Any:
     q, target = parts["q"], parts["target"]
-    y = tf.stop_gradient(
-        batch["reward"] + batch["discount"] * tf.reduce_max(target(batch["next_obs"], training=False), axis=1)
+    y = ops.stop_gradient(
+        batch["reward"] + batch["discount"] * ops.max(target(batch["next_obs"], training=False), axis=1)
     )
-    with tf.GradientTape() as tape:
-        q_taken = tf.gather(q(batch["obs"], training=True), batch["action"], axis=1, batch_dims=1)
-        loss = huber(q_taken - y, HUBER_DELTA)
-    grads = tape.gradient(loss, q.trainable_variables)
-    optimizers["q"].apply_gradients(zip(grads, q.trainable_variables))
-
-    def sync() -> tf.Tensor:
-        for t, s in zip(target.weights, q.weights, strict=True):
-            t.assign(s)
-        return tf.constant(True)
-
-    tf.cond(batch["sync_target"], sync, lambda: tf.constant(False))
-    return loss
+    q_all = q(batch["obs"], training=True)
+    q_taken = ops.take_along_axis(q_all, ops.expand_dims(ops.cast(batch["action"], "int32"), 1), axis=1)[:, 0]
+    return huber(q_taken - y, HUBER_DELTA)
 
 
-def predict(parts: Mapping[str, keras.Model], obs: tf.Tensor) -> tf.Tensor:
+def target_copies(parts: Mapping[str, keras.Model], batch: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    """(target variable, q variable) pairs when the batch says to sync, else none (read on the host)."""
+    if not bool(batch["sync_target"]):
+        return []
+    return list(zip(parts["target"].weights, parts["q"].weights, strict=True))
+
+
+def predict(parts: Mapping[str, keras.Model], obs: Any) -> Any:
     return parts["q"](obs, training=False)

@@ -4,8 +4,10 @@ optimizer's `stateless_apply`, the whole step under one `jax.jit`.
 
 The model's state (trainable, non-trainable and optimizer variables) lives in the adapter as JAX
 arrays, passed into and returned from the jitted step (donated, so XLA updates it in place); it is
-written back into the Keras variables only when weights are read. Model modules with a training step
-written in TensorFlow (the GAN, DQN) are unsupported here, with that reason (impls/keras/base.py).
+written back into the Keras variables only when weights are read. The step runs the model module's
+backend-neutral `loss` (impls/keras/base.py) under a `keras.StatelessScope` mapping every variable to
+its array, which is what `stateless_call` does for one model; here it spans every part (DQN's q and
+target). A model with only a TensorFlow-written step (the GAN) is unsupported, with that reason.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from impls.keras.base import KerasTwin
 
 check_backend("jax")
 
-State = tuple[list[jax.Array], list[jax.Array], list[jax.Array]]  # trainable, non-trainable, optimizer
+State = tuple[list[jax.Array], list[jax.Array], list[jax.Array]]  # trained part's trainable, all others, optimizer
 
 
 def xla_flags(threads: int, deterministic: bool, device: str) -> str:
@@ -63,45 +65,51 @@ class KerasJax(KerasTwin):
 
     def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
         self.build_twin(workload, init)
-        net, opt = self.parts["net"], self.optimizers["net"]
+        net, opt, loss_of, self.copies = self.neutral_step()
         predict = getattr(self.mod, "predict", common.classification_predict)
+        parts = self.parts
+        # The state: the trained part's trainable variables (differentiated), every other variable of
+        # every part (non-trainable ones, a target network, dropout seeds) and the optimizer's.
+        self.trainable_vars = list(net.trainable_variables)
+        trained_ids = {id(v) for v in self.trainable_vars}
+        self.other_vars = [v for p in parts.values() for v in p.variables if id(v) not in trained_ids]
+        self.opt_vars = list(opt.variables)
+        self.index = {id(v): (0, i) for i, v in enumerate(self.trainable_vars)}
+        self.index.update({id(v): (1, i) for i, v in enumerate(self.other_vars)})
 
-        def loss_fn(trainable: Any, non_trainable: Any, x: Any, y: Any) -> tuple[Any, Any]:
-            logits, non_trainable = net.stateless_call(trainable, non_trainable, x, training=True)
-            return common.classification_loss(y, logits), non_trainable
+        def mapping(trainable: list[Any], others: list[Any]) -> list[tuple[Any, Any]]:
+            return [*zip(self.trainable_vars, trainable), *zip(self.other_vars, others)]
+
+        def loss_fn(trainable: list[Any], others: list[Any], batch: Any) -> tuple[Any, list[Any]]:
+            with keras.StatelessScope(state_mapping=mapping(trainable, others)) as scope:
+                loss = loss_of(parts, batch)
+            return loss, [scope.get_current_value(v) for v in self.other_vars]
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        def step(state: State, x: Any, y: Any) -> tuple[Any, State]:
-            trainable, non_trainable, opt_vars = state
-            (loss, non_trainable), grads = grad_fn(trainable, non_trainable, x, y)
+        def step(state: State, batch: Any) -> tuple[Any, State]:
+            trainable, others, opt_vars = state
+            (loss, others), grads = grad_fn(trainable, others, batch)
             trainable, opt_vars = opt.stateless_apply(opt_vars, grads, trainable)
-            return loss, (trainable, non_trainable, opt_vars)
+            return loss, (trainable, others, opt_vars)
 
         def infer(state: State, x: Any) -> Any:
-            trainable, non_trainable, _ = state
-            with keras.StatelessScope(state_mapping=self.mapping(trainable, non_trainable)):
-                return predict(self.parts, x)
+            with keras.StatelessScope(state_mapping=mapping(state[0], state[1])):
+                return predict(parts, x)
 
         self._step = jax.jit(step, donate_argnums=0)
         self._predict = jax.jit(infer)
         self.state = self.read_state()
 
-    def mapping(self, trainable: list[Any], non_trainable: list[Any]) -> list[tuple[Any, Any]]:
-        net = self.parts["net"]
-        return [*zip(net.trainable_variables, trainable), *zip(net.non_trainable_variables, non_trainable)]
+    def variable_lists(self) -> tuple[list[Any], list[Any], list[Any]]:
+        return self.trainable_vars, self.other_vars, self.opt_vars
 
     def read_state(self) -> State:
         """Copies of the Keras variables' values (copies: the step donates its input state)."""
-        net, opt = self.parts["net"], self.optimizers["net"]
-        return tuple(  # type: ignore[return-value]
-            [jnp.array(v.value, copy=True) for v in vs]
-            for vs in (net.trainable_variables, net.non_trainable_variables, opt.variables)
-        )
+        return tuple([jnp.array(v.value, copy=True) for v in vs] for vs in self.variable_lists())  # type: ignore[return-value]
 
     def write_state(self) -> None:
-        net, opt = self.parts["net"], self.optimizers["net"]
-        for vs, values in zip((net.trainable_variables, net.non_trainable_variables, opt.variables), self.state):
+        for vs, values in zip(self.variable_lists(), self.state):
             for v, value in zip(vs, values, strict=True):
                 v.assign(value)
 
@@ -113,7 +121,15 @@ class KerasJax(KerasTwin):
     def train_step(self, batch: Mapping[str, jax.Array]) -> float:
         # One XLA executable: its outputs (loss and new state) are ready together, so float(loss)
         # returns when the whole step has finished.
-        loss, self.state = self._step(self.state, batch["x"], batch["y"])
+        loss, self.state = self._step(self.state, batch)
+        copies = self.copies(self.parts, batch)  # e.g. DQN's target <- q, on the flag the batch carries
+        if copies:
+            trainable, others, opt_vars = self.state
+            for dst, src in copies:
+                which, i = self.index[id(src)]
+                _, j = self.index[id(dst)]
+                others[j] = jnp.array(self.state[which][i], copy=True)  # its own buffer: the step donates both
+            self.state = (trainable, others, opt_vars)
         return float(loss)
 
     def predict(self, x: np.ndarray) -> np.ndarray:

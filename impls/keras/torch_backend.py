@@ -4,9 +4,9 @@ torch autograd, then the Keras optimizer's `apply` on the variables' `.grad` und
 No compilation: the step runs eagerly, as that guide's does.
 
 The torch runtime is set as native PyTorch's is (impls.torch.backend.configure: threads, seed,
-determinism, TF32 off on CUDA), so that the gap to torch-eager is Keras' own cost. Model modules with a
-training step written in TensorFlow (the GAN, DQN) are unsupported here, with that reason
-(impls/keras/base.py).
+determinism, TF32 off on CUDA), so that the gap to torch-eager is Keras' own cost. The step runs the
+model module's backend-neutral `loss` (impls/keras/base.py); a model with only a TensorFlow-written
+step (the GAN) is unsupported, with that reason.
 """
 
 from __future__ import annotations
@@ -47,17 +47,19 @@ class KerasTorch(KerasTwin):
 
     def build(self, workload: Workload, init: dict[str, np.ndarray] | None) -> None:
         self.build_twin(workload, init)
-        net, opt = self.parts["net"], self.optimizers["net"]
-        variables = list(net.trainable_variables)
+        net, opt, loss_of, copies = self.neutral_step()
+        parts, variables = self.parts, list(net.trainable_variables)
         self._predict = getattr(self.mod, "predict", common.classification_predict)
 
         def step(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-            loss = common.classification_loss(batch["y"], net(batch["x"], training=True))
+            loss = loss_of(parts, batch)
             net.zero_grad()
             loss.backward()
             grads = [v.value.grad for v in variables]
             with torch.no_grad():
                 opt.apply(grads, variables)
+                for dst, src in copies(parts, batch):  # e.g. DQN's target <- q, on the batch's flag
+                    dst.assign(src.value)
             return loss
 
         self._step = step
