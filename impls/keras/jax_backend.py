@@ -1,6 +1,6 @@
 """keras-jax: the Keras twins on Keras 3's JAX backend, trained by the stateless step of the Keras
-guide for custom training loops in JAX: `model.stateless_call` under `jax.value_and_grad`, then the
-optimizer's `stateless_apply`, the whole step under one `jax.jit`.
+guide for custom training loops in JAX: the model called statelessly under `jax.value_and_grad`, then
+the optimizer's `stateless_apply`, the whole step under one `jax.jit`.
 
 The model's state (trainable, non-trainable and optimizer variables) lives in the adapter as JAX
 arrays, passed into and returned from the jitted step (donated, so XLA updates it in place); it is
