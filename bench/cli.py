@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from bench import backends, compare, contention, data, formatting, launch, pbjson, report, results, typedjson, workloads
 from bench.errors import UsageError
-from bench.plan import FAULT_ENV, SuitePlan, parse_faults
+from bench.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
 from bench.spec import PROFILES
 
 EXIT_USAGE = 2
@@ -280,6 +280,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         if a.profile not in PROFILES:
             raise UsageError(f"unknown profile {a.profile!r}; valid: {', '.join(PROFILES)}")
         profile = PROFILES[a.profile]
+        check_device(a.device)  # before the default backends, which are those that run on it
         installed = [b.name for b in backends.BACKENDS.values() if b.installed() and b.runs_on(a.device)]
         chosen = names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed)
         if not chosen:
@@ -358,6 +359,7 @@ OVERHEAD_WORKLOADS = ("mlp-iris", "cnn-cifar10", "lstm-sentiment")
 
 def overhead_plan(a: argparse.Namespace, chosen: tuple[str, ...]) -> SuitePlan:
     """The backends named (or every installed one with a bare loop) on the chosen workloads."""
+    check_device(a.device)
     with_bare = [b.name for b in backends.BACKENDS.values() if b.bare is not None]
     if a.backends:
         picked = names(a.backends, list(backends.BACKENDS), "backend")

@@ -11,7 +11,18 @@ from typing import Any
 
 import psutil
 
-PACKAGES = ("torch", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "numpy", "scipy", "scikit-learn", "gymnasium")
+PACKAGES = (
+    "torch",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "jax",
+    "jaxlib",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "gymnasium",
+)
 
 
 def package_versions() -> dict[str, str | None]:

@@ -21,6 +21,14 @@ FAULT_ENV = "FWBENCH_FAULT"  # testing hook read by the CLI: "workload/backend[#
 MAX_SEED = 2**32 - 1  # PYTHONHASHSEED's and scikit-learn's limit
 
 
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise UsageError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
+
+
 @dataclass(frozen=True)
 class SuitePlan:
     """What `fwbench run` was asked to do. Checked on construction (UsageError naming the bad value);
@@ -55,8 +63,7 @@ class SuitePlan:
                 raise UsageError(f"unknown scenario {sc!r}; valid: {', '.join(SCENARIOS)}")
         if self.profile not in PROFILES:
             raise UsageError(f"unknown profile {self.profile!r}; valid: {', '.join(PROFILES)}")
-        if self.device not in ("cpu", "cuda"):
-            raise UsageError(f"unknown device {self.device!r}; valid: cpu, cuda")
+        check_device(self.device)
         if self.init not in ("shared", "native"):
             raise UsageError(f"unknown init {self.init!r}; valid: shared, native")
         for name in ("repeats", "seeds", "threads", "interop_threads"):
