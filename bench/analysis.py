@@ -5,7 +5,9 @@ and the headline summary. Computed here once, rendered by bench/report.py and us
 Rules (docs/METHODOLOGY.md, "Verdicts"):
 
 - A cell is one (scenario, workload, backend, device, device model) over its runs (repeats and seeds).
-  Scenarios (train, inference ...) never mix: a baseline or a ratio is always within one scenario.
+  Scenarios (train, inference ...) never mix: a baseline or a ratio is always within one scenario. A run
+  in a precision other than fp32 is its own scenario for this purpose, "train bf16" (`context`): the
+  precision table compares it with its fp32 cell, and nothing else mixes precisions.
 - A step-time sample is the per-run medians where both sides have MIN_RUNS_FOR_RUN_LEVEL_CI runs or
   more (run-to-run noise inside the CI), else the raw steady-state steps pooled (within-run noise only).
 - A host is busy when a run's 1-min load average exceeds BUSY_LOAD_PER_CPU x its logical CPUs; a run is
@@ -41,6 +43,17 @@ ALPHA = 0.05  # significance level of the accuracy test
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
 FAILED_STATUSES = ("failed", "diverged", "timeout", "oom")  # a run that broke ("unsupported" is not one)
 DEFAULT_SCENARIO = "train"
+DEFAULT_PRECISION = "fp32"
+
+
+def context(r: Result) -> str:
+    """The cell's scenario as the tables name it: the run's scenario, and its precision unless fp32."""
+    return r.scenario if r.precision == DEFAULT_PRECISION else f"{r.scenario} {r.precision}"
+
+
+def step_budget(r: Result) -> int | None:
+    """The run's --steps, if given (a speed-only run: no evaluation)."""
+    return r.config.steps if r.config else None
 
 
 def enough_runs(*counts: int) -> bool:
@@ -77,6 +90,15 @@ class Cell:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def precision(self) -> str:
+        """The precision part of the cell's scenario (`context`): "train bf16" -> "bf16"."""
+        return self.scenario.partition(" ")[2] or DEFAULT_PRECISION
+
+    @property
+    def base_scenario(self) -> str:
+        return self.scenario.partition(" ")[0]
 
     @property
     def run_level(self) -> bool:
@@ -193,7 +215,7 @@ def grouped(suites: Sequence[Suite], settings: Callable[[Suite, Result], str] | 
         model = suite_device_model(s)
         n = s.environment.get("cpu_count_logical")
         for r in s.results:
-            key = (r.scenario, r.workload, r.backend, r.device, model, settings(s, r) if settings else "")
+            key = (context(r), r.workload, r.backend, r.device, model, settings(s, r) if settings else "")
             groups.setdefault(key, []).append(r)
             cpus[key] = cpus.get(key) or n
     out = []
@@ -464,7 +486,7 @@ def speed_only(c: Cell) -> bool:
     """The run's profile is too short to reach the target (Workload.quick_speed_only, as its record states it;
     the registry's value for records written before the field existed), or there is no target."""
     r = c.runs[0]
-    if r.target is None:
+    if r.target is None or step_budget(r):
         return True
     label = r.workload_spec.get("quick_speed_only")
     if label is None:
@@ -491,6 +513,53 @@ def workload_verdicts(cs: Sequence[Cell]) -> list[WorkloadVerdict]:
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class PrecisionComparison:
+    """One backend on one workload in a lower precision beside its own fp32 cell."""
+
+    workload: str
+    device_model: str
+    backend: str
+    precision: str
+    fp32: Cell | None
+    cell: Cell
+
+    def speedup(self) -> Ratio | None:
+        """fp32 step time / this precision's (above 1: the lower precision is faster), with the verdict rule."""
+        if self.fp32 is None or not self.fp32.ok or not self.cell.ok:
+            return None
+        sa, sb, run_level = step_samples(self.fp32, self.cell)
+        r = stats.ratio_of_medians(sa, sb)
+        if r is None:
+            return None
+        why = why_no_verdict(self.fp32, self.cell)
+        return Ratio(*r, run_level=run_level, significant=not why and stats.significant(r), why_not=why)
+
+    def metric_change(self) -> float | None:
+        """Mean final metric in this precision minus in fp32 (None: speed only, or a side without one)."""
+        if self.fp32 is None or not self.fp32.ok or not self.cell.ok or speed_only(self.cell):
+            return None
+        a, b = list(self.fp32.metric_by_seed().values()), list(self.cell.metric_by_seed().values())
+        return float(np.mean(b) - np.mean(a)) if a and b else None
+
+
+def precision_comparisons(cs: Sequence[Cell]) -> list[PrecisionComparison]:
+    """Every cell in a precision other than fp32, with the same backend's fp32 cell of its workload (if run)."""
+    fp32 = {(c.device_model, c.base_scenario, c.workload, c.backend): c for c in cs if c.precision == "fp32"}
+    return [
+        PrecisionComparison(
+            c.workload,
+            c.device_model,
+            c.backend,
+            c.precision,
+            fp32.get((c.device_model, c.base_scenario, c.workload, c.backend)),
+            c,
+        )
+        for c in cs
+        if c.precision != DEFAULT_PRECISION
+    ]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import NoReturn
 from bench import backends, compare, contention, data, formatting, launch, pbjson, report, results, typedjson, workloads
 from bench.errors import UsageError
 from bench.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
-from bench.spec import PROFILES
+from bench.spec import PRECISIONS, PROFILES, SCALES
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1  # the machine refused (full disk, unwritable folder): results written so far stay
@@ -79,6 +79,25 @@ def build_parser() -> Parser:
     r.add_argument("--workloads", nargs="+", metavar="NAME", help=f"default: all ({', '.join(workloads.WORKLOADS)})")
     r.add_argument(
         "--backends", nargs="+", metavar="NAME", help=f"default: all installed ({', '.join(backends.BACKENDS)})"
+    )
+    r.add_argument(
+        "--scale",
+        nargs="+",
+        metavar="SCALE",
+        help="which workload sizes: small (default: trains to its target in minutes on a CPU), base (ResNet-18/50, "
+        "BERT-base, a 2x512 LSTM: the published reference sizes; on a CPU run them with --steps), or both",
+    )
+    r.add_argument(
+        "--precision",
+        nargs="+",
+        metavar="NAME",
+        help=f"numeric precisions, each a run of every cell: {', '.join(PRECISIONS)} (default fp32: strict float32, "
+        "TF32 off); one a backend or device cannot run is an unsupported cell with its reason",
+    )
+    r.add_argument(
+        "--steps",
+        type=positive_int,
+        help="a step budget instead of the profile's epochs: steady-state speed and memory, no evaluation or target",
     )
     r.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     r.add_argument("--profile", default="quick", help=f"{' or '.join(PROFILES)} (default quick)")
@@ -251,6 +270,23 @@ def raise_interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt(signum)
 
 
+def chosen_workloads(named: Sequence[str] | None, scale: Sequence[str] | None) -> tuple[str, ...]:
+    """--workloads and --scale: the named workloads (each of a scale asked for, when --scale is given), or
+    every workload of the scales asked for (default: small)."""
+    scales = names(scale, SCALES, "scale") if scale else None
+    if named:
+        chosen = names(named, list(workloads.WORKLOADS), "workload")
+        for w in chosen:
+            if scales and workloads.get(w).scale not in scales:
+                here = [x.name for x in workloads.WORKLOADS.values() if x.scale in scales]
+                raise UsageError(
+                    f"workload {w!r} is of scale {workloads.get(w).scale}, not --scale {' '.join(scales)}; "
+                    f"valid there: {', '.join(here)}"
+                )
+        return chosen
+    return tuple(w.name for w in workloads.WORKLOADS.values() if w.scale in (scales or ("small",)))
+
+
 def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     out = out_folder(a.out)
     if a.resume:
@@ -286,7 +322,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         if not chosen:
             raise UsageError("no backend is installed: pip install -e '.[cpu]'")
         plan = SuitePlan(
-            workloads=names(a.workloads, list(workloads.WORKLOADS), "workload"),
+            workloads=chosen_workloads(a.workloads, a.scale),
             backends=chosen,
             device=a.device,
             profile=a.profile,
@@ -301,6 +337,8 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             data_dir=a.data_dir,
             epochs_override=a.epochs,
             fault=parse_faults(os.environ.get(FAULT_ENV, "")) or None,  # testing hook
+            precisions=names(a.precision, PRECISIONS, "precision") if a.precision else ("fp32",),
+            steps=a.steps,
         )
         plan = with_data_found(plan)
         preflight(plan)

@@ -111,8 +111,17 @@ def device_batches(
         yield from ready
 
 
-def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_step: int | None = None) -> Measurement:
-    """Train for `epochs`, timing every step. `poison_step` (fault injection) feeds NaN inputs."""
+def run(
+    backend: Backend,
+    task: Task,
+    epochs: int,
+    warmup_steps: int,
+    poison_step: int | None = None,
+    max_steps: int | None = None,
+) -> Measurement:
+    """Train for `epochs`, timing every step, and evaluate after each. With `max_steps` (a step budget,
+    `--steps`), train exactly that many steps instead, over as many epochs as they take, and evaluate
+    nothing: the run measures speed and memory only. `poison_step` (fault injection) feeds NaN inputs."""
     wl = task.workload
     first_ms: float | None = None
     rest: list[float] = []  # every step after the first; split into warm-up and steady state at the end
@@ -126,9 +135,13 @@ def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_ste
     metrics: dict[str, float] = {}
     cpu_start = contention.snapshot()
     window_start = clock_ns()
-    for epoch in range(epochs):
+    for epoch in itertools.count() if max_steps else range(epochs):
+        if max_steps and step >= max_steps:
+            break
         losses: list[float] = []
         for prepared in device_batches(backend, task, epoch, step, poison_step):
+            if max_steps and step >= max_steps:
+                break
             t0 = clock_ns()
             loss = backend.train_step(prepared)
             dt = clock_ns() - t0
@@ -146,6 +159,8 @@ def run(backend: Backend, task: Task, epochs: int, warmup_steps: int, poison_ste
                     diverged_at_step=step - 1, window_s=window_s, cpu_start=cpu_start, cpu_end=contention.snapshot(),
                 )  # fmt: skip
         epoch_loss.append(sum(losses) / max(len(losses), 1))
+        if max_steps:
+            continue  # a step budget: no evaluation
         metrics = task.evaluate(backend)
         history.append({"epoch": epoch + 1, "train_time_s": train_ns / 1e9, **metrics})
         if tta_s is None and wl.target is not None and metrics[wl.metric] >= wl.target:

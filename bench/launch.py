@@ -211,6 +211,8 @@ def run_config(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None)
         epochs_override=plan.epochs_override,
         fault=plan.fault_for(key.workload, key.backend, key.repeat),
         scenario=key.scenario,
+        precision=key.precision,
+        steps=plan.steps,
     )
 
 

@@ -1,8 +1,9 @@
 """Parity proof between the twins, one framework per process.
 
-`python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [KEY=VALUE ...]` builds the twin of
-WORKLOAD in BACKEND's framework (float32, CPU, deterministic, one thread), loads the canonical
-initial weights INIT.npz, and writes to OUT.npz:
+`python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [--precision=P] [KEY=VALUE ...]` builds the
+twin of WORKLOAD (at its ParityCase's reduced size) in BACKEND's framework (float32 unless --precision,
+CPU, deterministic, one thread); native torch writes its initial weights to INIT.npz (canonical layout),
+every other backend loads them; then it writes to OUT.npz:
   outputs    forward outputs (eval mode) on the task's first batch
   loss       the loss of one SGD step (lr 0.1, momentum 0) from those weights on that batch
   w/<name>   the canonical weights after that step
@@ -30,28 +31,53 @@ from typing import Any
 import numpy as np
 
 from bench import backends, tasks, workloads
-from bench.spec import BackendOptions, ExportInitJob, OptimizerSpec, Workload, job_document
+from bench.spec import BackendOptions, OptimizerSpec, Workload
 
 PARITY_SGD = OptimizerSpec("sgd", lr=0.1, momentum=0.0)
 
 
 def parity_workload(name: str, overrides: dict[str, Any]) -> Workload:
+    """The workload as the parity test runs it: SGD, no dropout, at its ParityCase's reduced size (both
+    sides), then `overrides` (the mutant's, keras side only)."""
     wl = workloads.get(name)
+    case = wl.parity
     kwargs = dict(wl.model_kwargs)
     if "dropout" in kwargs:
         kwargs["dropout"] = 0.0
+    kwargs.update(case.model_kwargs if case else {})
     kwargs.update(overrides)
-    return dataclasses.replace(wl, optimizer=PARITY_SGD, model_kwargs=kwargs)
+    return dataclasses.replace(
+        wl,
+        optimizer=PARITY_SGD,
+        model_kwargs=kwargs,
+        batch_size=(case.batch_size if case else None) or wl.batch_size,
+        dataset=(case.dataset if case else None) or wl.dataset,
+    )
 
 
-def run_side(backend_name: str, workload: str, init_path: Path, out_path: Path, overrides: dict[str, Any]) -> None:
+def run_side(
+    backend_name: str,
+    workload: str,
+    init_path: Path,
+    out_path: Path,
+    overrides: dict[str, Any],
+    precision: str = "fp32",
+) -> None:
+    """One side. Native torch (the reference) builds from its own seeded initialisers and writes them to
+    `init_path`, in the canonical layout; every other side loads them from there. In a mixed `precision`
+    (bf16) the forward runs as training does (torch.autocast, Keras' mixed dtype policy)."""
     wl = parity_workload(workload, overrides)
-    with np.load(init_path, allow_pickle=False) as z:
-        init = {k: z[k] for k in z.files}
-    backend = backends.get(backend_name).make(BackendOptions("cpu", 1, 1, 0, deterministic=True))
+    info = backends.get(backend_name)
+    backend = info.make(BackendOptions("cpu", 1, 1, 0, deterministic=True, precision=precision))
     task = tasks.make(wl, seed=0)
     batch = task.example_batch()
-    backend.build(wl, init)
+    if info.framework == "torch" and info.keras_backend is None:
+        backend.build(wl, None)
+        np.savez(init_path, **backend.get_weights())
+    else:
+        with np.load(init_path, allow_pickle=False) as z:
+            init = {k: z[k] for k in z.files}
+        backend.build(wl, init)
     outputs = backend.predict(batch[task.predict_key])
     loss = backend.train_step(backend.prepare(batch))
     after = fold(backend.get_weights(), getattr(backend.mod, "PARITY_FOLDS", {}))
@@ -100,9 +126,17 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "num_params": (a["num_params"], b["num_params"]),
         "outputs_shape": (a["outputs"].shape, b["outputs"].shape),
         "outputs_max_abs": float(np.max(np.abs(a["outputs"] - b["outputs"]))) if shape_ok else float("inf"),
+        "outputs_scale": float(np.max(np.abs(a["outputs"]))),  # the largest |output| of the first side
+        # whether every output is a bfloat16 value (float32 with the low 16 bits zero): computed in bf16
+        "outputs_in_bf16": (bf16_values(a["outputs"]), bf16_values(b["outputs"])),
         "loss_abs": abs(a["loss"] - b["loss"]),
         "weights_max_abs": {k: float(np.max(np.abs(wa[k] - wb[k]))) for k in wa},
     }
+
+
+def bf16_values(x: np.ndarray) -> bool:
+    """Whether every element of float32 `x` is exactly a bfloat16 number (its low 16 bits are zero)."""
+    return bool(np.all(np.ascontiguousarray(x, dtype=np.float32).view(np.uint32) & 0xFFFF == 0))
 
 
 UNSUPPORTED_EXIT = 3
@@ -126,35 +160,37 @@ def prove(
     tmp: Path,
     keras_overrides: dict[str, Any] | None = None,
     keras_backends: tuple[str, ...] = ("keras",),
+    precision: str = "fp32",
 ) -> dict[str, dict[str, Any]]:
-    """Export init from torch, run the torch side and each Keras backend's side in its own process.
-    Returns {keras backend: `compare`'s report}, or {"unsupported": reason} for a backend that cannot
-    train the workload."""
-    init = tmp / f"{workload}-seed0.npz"
-    job, done = tmp / "export-init-job.json", tmp / "export-init-out.json"
-    job.write_text(json.dumps(job_document(ExportInitJob(seeds=(0,), workloads=(workload,), folder=str(tmp)))))
-    _run(["-m", "bench.worker", str(job), str(done)])
-    if not init.exists():
-        raise RuntimeError(f"export-init {workload}: {json.loads(done.read_text())['errors']}")
+    """Run the torch side (which writes the initial weights), then each Keras backend's side, each in its
+    own process. Returns {keras backend: `compare`'s report}, or {"unsupported": reason} for a backend
+    that cannot train the workload."""
+    init = tmp / f"{workload}-init.npz"
     t_out = tmp / f"{workload}-torch.npz"
-    _run(["-m", "bench.parity", "torch-eager", workload, str(init), str(t_out)])
+    prec = [f"--precision={precision}"]
+    _run(["-m", "bench.parity", "torch-eager", workload, str(init), str(t_out), *prec])
     torch_side = load_side(t_out)
     kv = [f"{k}={json.dumps(v)}" for k, v in (keras_overrides or {}).items()]
     out: dict[str, dict[str, Any]] = {}
     for backend in keras_backends:
         k_out = tmp / f"{workload}-{backend}.npz"
-        reason = _run(["-m", "bench.parity", backend, workload, str(init), str(k_out), *kv])
+        reason = _run(["-m", "bench.parity", backend, workload, str(init), str(k_out), *prec, *kv])
         out[backend] = {"unsupported": reason} if reason is not None else compare(torch_side, load_side(k_out))
     return out
 
 
 def main(argv: list[str]) -> int:
     if len(argv) < 4:
-        print("usage: python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [KEY=JSON ...]", file=sys.stderr)
+        print(
+            "usage: python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [--precision=P] [KEY=JSON ...]",
+            file=sys.stderr,
+        )
         return 2
-    overrides = {k: json.loads(v) for k, v in (a.split("=", 1) for a in argv[4:])}
+    flags = [a for a in argv[4:] if a.startswith("--precision=")]
+    precision = flags[-1].split("=", 1)[1] if flags else "fp32"
+    overrides = {k: json.loads(v) for k, v in (a.split("=", 1) for a in argv[4:] if a not in flags)}
     try:
-        run_side(argv[0], argv[1], Path(argv[2]), Path(argv[3]), overrides)
+        run_side(argv[0], argv[1], Path(argv[2]), Path(argv[3]), overrides, precision)
     except NotImplementedError as e:
         print(f"unsupported: {e}", file=sys.stderr)
         return UNSUPPORTED_EXIT

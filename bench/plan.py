@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import backends, workloads
 from bench.errors import UsageError
-from bench.spec import PROFILES, SCENARIOS, RunKey
+from bench.spec import PRECISIONS, PROFILES, SCENARIOS, RunKey
 from bench.typedjson import typed_fields
 
 FAULTS = ("crash", "hang", "raise", "oom", "diverge")  # bench.worker.inject: the failure-isolation tests
@@ -52,6 +52,8 @@ class SuitePlan:
     seeds: int = 1  # training seeds seed, seed+1, ...: each its own initial weights, batch order and dropout
     threads_source: str = "--threads"  # how `threads` was chosen: given, or measured (bench.contention.idle_cpus)
     scenarios: tuple[str, ...] = ("train",)  # what each (workload, backend, seed, repeat) measures (spec.SCENARIOS)
+    precisions: tuple[str, ...] = ("fp32",)  # spec.PRECISIONS: each run is made in each
+    steps: int | None = None  # --steps: a step budget instead of the profile's epochs (speed and memory only)
 
     def __post_init__(self) -> None:
         if not self.workloads or not self.backends:
@@ -61,6 +63,13 @@ class SuitePlan:
         for sc in self.scenarios or ("",):
             if sc not in SCENARIOS:
                 raise UsageError(f"unknown scenario {sc!r}; valid: {', '.join(SCENARIOS)}")
+        for p in self.precisions or ("",):
+            if p not in PRECISIONS:
+                raise UsageError(f"unknown precision {p!r}; valid: {', '.join(PRECISIONS)}")
+        if self.steps is not None and self.steps < 1:
+            raise UsageError(f"--steps must be >= 1, got {self.steps}")
+        if self.steps is not None and self.epochs_override is not None:
+            raise UsageError("--steps and --epochs both set a training budget: give one")
         if self.profile not in PROFILES:
             raise UsageError(f"unknown profile {self.profile!r}; valid: {', '.join(PROFILES)}")
         check_device(self.device)
@@ -98,20 +107,22 @@ class SuitePlan:
         return [self.seed + i for i in range(self.seeds)]
 
     def runs(self) -> list[RunKey]:
-        """The interleaved order: repeat-major, then seed, then scenario, then workload, then backend, so
-        that drift of a shared machine hits every backend and seed alike."""
+        """The interleaved order: repeat-major, then seed, then scenario, then workload, then precision, then
+        backend, so that drift of a shared machine hits every backend, precision and seed alike."""
         return [
-            RunKey(w, b, s, r, sc)
+            RunKey(w, b, s, r, sc, p)
             for r in range(self.repeats)
             for s in self.seed_values()
             for sc in self.scenarios
             for w in self.workloads
+            for p in self.precisions
             for b in self.backends
         ]
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(vars(self))
-        d["workloads"], d["backends"], d["scenarios"] = list(self.workloads), list(self.backends), list(self.scenarios)
+        for name in ("workloads", "backends", "scenarios", "precisions"):
+            d[name] = list(d[name])
         return d
 
     @classmethod

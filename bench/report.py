@@ -66,6 +66,9 @@ def metric_text(c: Cell) -> str:
 
 
 def time_to_target(c: Cell) -> str:
+    budget = analysis.step_budget(c.runs[0])
+    if budget:
+        return f"speed only (--steps {budget})"
     if c.runs[0].target is None:
         return "-"
     if analysis.speed_only(c):
@@ -177,12 +180,18 @@ def workload_line(cs: Sequence[Cell]) -> str:
     opt = spec.get("optimizer", {})
     params = f", {r.num_params:,} parameters" if r.num_params else ""
     override = analysis.epochs_override(r)
+    budget = analysis.step_budget(r)
     epochs = override or {"quick": spec.get("quick_epochs"), "standard": spec.get("epochs")}.get(r.profile)
     how = f"{r.profile} profile" + (f", --epochs {override}" if override else "")
     epochs_text = f", {epochs} epochs ({how})" if epochs else f", {r.steps} timed steps ({r.profile})"
     target = f"; target {r.metric_name} ≥ {fmt(r.target)}" if r.target is not None else ""
     c0 = next(c for c in cs if c.ok)
-    if r.target is not None and analysis.speed_only(c0):
+    if budget:
+        epochs_text = f", a budget of {budget} steps (--steps)"
+        target = (
+            "; **speed and memory only**: a step budget measures the steady state, with no evaluation and no target"
+        )
+    elif r.target is not None and analysis.speed_only(c0):
         target += f" (**speed only in the {r.profile} profile**: its budget is too short to reach the target)"
     return (
         f"Model `{spec.get('model', '?')}` on {dataset_text(ds, spec.get('dataset', '?'))}{params}; "
@@ -196,6 +205,8 @@ def headline_section(cs: Sequence[Cell]) -> list[str]:
     named = names_scenarios(cs)
     lines = ["## Per workload", ""]
     for (model, scenario, workload), group in groups.items():
+        if scenario != analysis.DEFAULT_SCENARIO and all(c.status == "unsupported" for c in group):
+            continue  # a precision nothing could run here: the precision table names it and why
         title = f"### {workload_label(workload, scenario, named)}" + (f" on {model}" if len(models) > 1 else "")
         lines += [title, "", workload_line(group), "", markdown(headline(group)), ""]
     any_within = any(c.ok and not c.run_level for c in cs)
@@ -325,6 +336,68 @@ def tiers_section(cs: Sequence[Cell]) -> list[str]:
     ]
 
 
+def precision_section(cs: Sequence[Cell]) -> list[str]:
+    """Each backend in a lower precision beside its own fp32 run: speed-up, metric change, memory."""
+    comparisons = analysis.precision_comparisons(cs)
+    if not comparisons:
+        return []
+
+    def ms(c: Cell | None) -> str:
+        if c is None:
+            return "not run"
+        return f"{fmt(c.step_time()[0])} ms" if c.ok else f"{c.status}: {c.reason.splitlines()[0] if c.reason else ''}"
+
+    def change(p: analysis.PrecisionComparison) -> str:
+        d = p.metric_change()
+        if d is None:
+            return "speed only" if p.cell.ok and p.fp32 is not None and p.fp32.ok else "-"
+        return f"{d:+.3f} {p.cell.runs[0].metric_name}"
+
+    def memory(p: analysis.PrecisionComparison) -> str:
+        a = p.fp32.training_memory() if p.fp32 is not None and p.fp32.ok else None
+        b = p.cell.training_memory() if p.cell.ok else None
+        return f"{fmt(b)} vs {fmt(a)} MiB" if a is not None and b is not None else "-"
+
+    unsupported: dict[tuple[str, str], list[str]] = {}  # (precision, reason) -> "workload/backend"
+    for p in comparisons:
+        if p.cell.status == "unsupported":
+            reason = p.cell.reason.splitlines()[0] if p.cell.reason else "no reason recorded"
+            unsupported.setdefault((p.precision, reason), []).append(f"{p.workload}/{p.backend}")
+    rows = [
+        {
+            "workload": p.workload,
+            "backend": p.backend,
+            "precision": p.precision,
+            "step time": ms(p.cell),
+            "fp32 step time": ms(p.fp32),
+            "speed-up over fp32 [95% CI]": fmt_ci(p.speedup()),
+            "metric change": change(p),
+            "training memory (vs fp32)": memory(p),
+        }
+        for p in comparisons
+        if p.cell.status != "unsupported"
+    ]
+    table = [markdown(blank_missing(pd.DataFrame(rows))), ""] if rows else []
+    notes = [
+        f"- {precision} unsupported for {', '.join(cells[:6])}{' ...' if len(cells) > 6 else ''} "
+        f"({len(cells)} cell{'s' if len(cells) != 1 else ''}): {reason}"
+        for (precision, reason), cells in unsupported.items()
+    ]
+    return [
+        "### Precision: each backend against its own fp32",
+        "",
+        *table,
+        *notes,
+        *([""] if notes else []),
+        "fp32 is strict float32 (TF32 off). tf32: TF32 tensor-core matmuls and convolutions; bf16 and fp16: "
+        "mixed precision (torch.autocast, Keras' mixed dtype policies; float32 weights; fp16 with loss scaling). "
+        "Speed-up: the fp32 median step time over this precision's (above 1: faster). Metric change: the final "
+        "metric's mean over seeds minus fp32's (none for speed-only runs). A combination a framework or device "
+        'cannot run is shown with its reason (docs/METHODOLOGY.md, "Precision").',
+        "",
+    ]
+
+
 def keras_section(cs: Sequence[Cell]) -> list[str]:
     """The Keras 3 backend table: the same Keras twins on TensorFlow, JAX and PyTorch beside native PyTorch."""
     comparisons = analysis.keras_comparisons(cs)
@@ -359,6 +432,9 @@ def keras_section(cs: Sequence[Cell]) -> list[str]:
 
 
 def overall_sentence(verdicts: Sequence[analysis.WorkloadVerdict], cs: Sequence[Cell], suites: Sequence[Suite]) -> str:
+    # One geometric mean per precision would be several answers: the sentence is fp32's (where there is
+    # fp32), and the lower precisions keep their own rows and the precision table.
+    verdicts = [v for v in verdicts if v.torch.precision == analysis.DEFAULT_PRECISION] or list(verdicts)
     o = analysis.overall(verdicts)
     if o is None:
         return "No workload has an ok run in both frameworks."
@@ -370,7 +446,7 @@ def overall_sentence(verdicts: Sequence[analysis.WorkloadVerdict], cs: Sequence[
     for v in verdicts:
         ds = v.torch.runs[0].dataset
         kinds.setdefault(provenance(ds), []).append(v.workload)
-    data_text = "; ".join(f"{kind} for {', '.join(ws)}" for kind, ws in kinds.items())
+    data_text = "; ".join(f"{kind} for {', '.join(dict.fromkeys(ws))}" for kind, ws in kinds.items())
     verdict_text = (
         f"PyTorch faster in {o.pytorch_wins}, TensorFlow faster in {o.tensorflow_wins}, no significant difference "
         f"in {o.ties - (o.workloads - o.verdict_allowed)}"
@@ -771,6 +847,7 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         *summary_section(cs, suites),
         *tiers_section(cs),
         *keras_section(cs),
+        *precision_section(cs),
         *headline_section(cs),
         *seed_section(cs),
         *plots_section(figures),

@@ -22,10 +22,10 @@ from bench.spec import STATUSES, RunConfig, RunKey
 from bench.typedjson import atomic_write_json, parse_json, typed_fields
 
 SCHEMA = "fwbench.results"
-# 3: scenario per result; typed memory (device allocator figures under memory.device); `source` for
+# 4: precision per result (fp32 before). 3: scenario per result; typed memory (device allocator figures under memory.device); `source` for
 #    records fwbench converted rather than ran. 2: seed, settled, cpu (seeds, contention).
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)  # older files are read as they are; written back (resume) as the current one
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)  # older files are read as they are; written back (resume) as the current one
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,7 @@ class Result:
     settled: bool | None = None  # whether the steady-state rule found a settled window (bench.harness)
     cpu: dict[str, Any] = field(default_factory=dict)  # what CPU the run got (bench.contention.CpuUsage)
     scenario: str = "train"  # what the run measured (bench.spec.SCENARIOS); files before scenarios: "train"
+    precision: str = "fp32"  # the numeric precision it ran in (bench.spec.PRECISIONS); files before: "fp32"
     source: Source | None = None  # set when fwbench converted this record rather than ran it
 
     @property
@@ -130,7 +131,7 @@ class Result:
     def key(self, default_seed: int = 0) -> RunKey:
         """What the launcher runs once. Files before seeds had one seed."""
         seed = self.seed if self.seed is not None else default_seed
-        return RunKey(self.workload, self.backend, seed, self.repeat, self.scenario)
+        return RunKey(self.workload, self.backend, seed, self.repeat, self.scenario, self.precision)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -159,6 +160,7 @@ def new_result(
         repeat=cfg.repeat,
         seed=cfg.seed,
         scenario=cfg.scenario,
+        precision=cfg.precision,
         status=status,
         reason=reason,
         pid=pid,

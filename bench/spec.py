@@ -20,6 +20,9 @@ def frozen_map(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(d or {}))
 
 
+SCALES = ("small", "base")  # Workload.scale
+
+
 @dataclass(frozen=True)
 class OptimizerSpec:
     """An optimizer with every constant explicit (no framework defaults are relied on)."""
@@ -49,6 +52,21 @@ class ParityCase:
     loss_tol: float = 1e-5  # of the loss of one SGD step
     weights_tol: float = 1e-6  # of every weight after that step
     mutant_activation: str = "tanh"  # the keras side is rebuilt with this activation: outputs must then differ
+    # Other mutants: model_kwargs overrides of the keras side (e.g. a BatchNorm momentum in the wrong
+    # convention) instead of the activation; the outputs or the updated weights (running statistics
+    # included) must then differ.
+    mutant_kwargs: Mapping[str, Any] | None = None
+    # Reduced size for the test (both sides): model_kwargs overrides (fewer layers, a smaller input),
+    # a smaller batch and another dataset of the same kind (smaller images). Empty: the workload as is.
+    model_kwargs: Mapping[str, Any] = field(default_factory=frozen_map)
+    batch_size: int | None = None
+    dataset: str | None = None
+    # The bf16 forward check: max |torch - keras| of the outputs with both sides computing in bfloat16
+    # (torch.autocast / Keras' mixed_bfloat16 policy), from the same float32 weights.
+    bf16_outputs_tol: float = 0.05
+
+    def mutant(self) -> dict[str, Any]:
+        return dict(self.mutant_kwargs) if self.mutant_kwargs else {"activation": self.mutant_activation}
 
 
 @dataclass(frozen=True)
@@ -73,10 +91,15 @@ class Workload:
     # workload measures speed only, and the report says so instead of comparing accuracy or time to target.
     quick_speed_only: bool = False
     parity: ParityCase | None = None  # the parity test's case; the completeness test requires one
+    # "small": trains to its target on a CPU in minutes; "base": a published reference size (ResNet-50,
+    # BERT-base) that a CPU runs on a step budget (--steps). `fwbench run --scale` picks by this.
+    scale: str = "small"
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.epochs <= 0 or self.quick_epochs <= 0:
             raise ValueError(f"workload {self.name}: batch_size and epochs must be positive")
+        if self.scale not in SCALES:
+            raise ValueError(f"workload {self.name}: scale {self.scale!r} is not one of {', '.join(SCALES)}")
         object.__setattr__(self, "model_kwargs", frozen_map(self.model_kwargs))
 
     def epochs_for(self, profile: str) -> int:
@@ -97,6 +120,7 @@ class Workload:
             "target": self.target,
             "model_kwargs": dict(self.model_kwargs),
             "quick_speed_only": self.quick_speed_only,
+            "scale": self.scale,
         }
 
 
@@ -120,6 +144,34 @@ PROFILES: Mapping[str, Profile] = frozen_map(
 
 
 SCENARIOS = ("train",)  # what a run measures; inference, export and distributed runs are later scenarios
+# The numeric precision of a run (docs/METHODOLOGY.md, "Precision"): fp32 strict (TF32 off), TF32 tensor-core
+# matmuls and convolutions (NVIDIA GPUs), and mixed precision with bfloat16 or float16 compute (float32
+# weights; float16 with loss scaling). A backend that cannot run one on a device records `unsupported`.
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+MIXED_PRECISIONS = ("bf16", "fp16")  # autocast / a mixed dtype policy: float32 weights, lower-precision compute
+
+
+def precision_unsupported(precision: str, device: str) -> str | None:
+    """Why `precision` cannot run on `device` in any framework, or None. Framework-specific limits are the
+    adapters' own (each raises NotImplementedError with its reason, recorded as an `unsupported` cell)."""
+    if precision == "tf32" and device != "cuda":
+        return "TF32 is a tensor-core mode of NVIDIA GPUs (Ampere and later): on a CPU float32 is always full fp32"
+    if precision == "fp16" and device != "cuda":
+        return (
+            "float16 compute needs a GPU: x86 CPUs without AVX512-FP16 only convert float16 (F16C), so both "
+            "frameworks would emulate it in float32"
+        )
+    return None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic (AVX512-BF16 or AMX-BF16); without it bf16 is emulated."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class RunKey(NamedTuple):
@@ -130,6 +182,7 @@ class RunKey(NamedTuple):
     seed: int
     repeat: int
     scenario: str = "train"
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -141,6 +194,7 @@ class BackendOptions:
     interop_threads: int
     seed: int = 0  # seeds the framework's global RNGs
     deterministic: bool = False
+    precision: str = "fp32"  # one of PRECISIONS
 
 
 # Worker jobs: each entry point of bench.worker gets one of these as a tagged JSON document
@@ -169,13 +223,21 @@ class RunConfig:
     fault: str | None = None  # fault injection for tests: "crash" | "hang" | "diverge" | "raise"
     data_seed: int | None = None  # the train/test split and synthetic data (None: `seed`); fixed across seeds
     scenario: str = "train"  # one of SCENARIOS
+    precision: str = "fp32"  # one of PRECISIONS
+    steps: int | None = None  # a step budget instead of the epochs: speed and memory only, no evaluation
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
 
     def backend_options(self) -> BackendOptions:
-        return BackendOptions(self.device, self.threads, self.interop_threads, self.seed, self.deterministic)
+        return BackendOptions(
+            self.device, self.threads, self.interop_threads, self.seed, self.deterministic, self.precision
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))

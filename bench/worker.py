@@ -92,7 +92,12 @@ def train(cfg: RunConfig) -> results.Result:
         epochs = cfg.epochs_override or wl.epochs_for(cfg.profile)
         with NvmlSampler() if cfg.device == "cuda" else contextlib.nullcontext() as nvml:
             m = harness.run(
-                backend, task, epochs, profile.warmup_steps, poison_step=3 if cfg.fault == "diverge" else None
+                backend,
+                task,
+                epochs,
+                profile.warmup_steps,
+                poison_step=3 if cfg.fault == "diverge" else None,
+                max_steps=cfg.steps,
             )
     summary = stats.summarize(m.step_ms, seed=cfg.seed)
     median = summary["median_step_ms"]

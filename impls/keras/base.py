@@ -24,15 +24,24 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 
-from bench.spec import Workload
+from bench.spec import MIXED_PRECISIONS, Workload, cpu_has_bf16, precision_unsupported
 from impls.keras import common, weights
+
+# Keras' dtype policy per precision: float32 variables; "mixed_*" computes layers in the lower dtype
+# (tf32 is a runtime flag of the backend framework, not a Keras policy).
+DTYPE_POLICIES = {"fp32": "float32", "tf32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
 class KerasTwin:
     name: ClassVar[str]
     framework: ClassVar[str]
     deterministic: bool = False
+    device: str = "cpu"
+    precision: str = "fp32"  # bench.spec.PRECISIONS (BackendOptions.precision, set by each adapter)
     runs_tf_steps: ClassVar[bool] = False  # whether the model modules' TensorFlow `train_step`s can run here
+    # Whether the adapter's step scales the loss (`optimizer.scale_loss`) so that a LossScaleOptimizer can
+    # unscale the gradients: float16 needs it.
+    loss_scaling: ClassVar[bool] = True
 
     def scope(self) -> AbstractContextManager[Any]:
         """Where variables are created (the TensorFlow adapters place them on a device)."""
@@ -51,8 +60,10 @@ class KerasTwin:
                 f"model {workload.model!r} trains through its own step, written in TensorFlow "
                 f"(impls/keras/{workload.model}.py train_step); there is no keras.ops version of it yet"
             )
+        reason = reason or self.precision_unsupported()
         if reason:
             raise NotImplementedError(reason)
+        keras.config.set_dtype_policy(DTYPE_POLICIES[self.precision])  # before any layer is made
         with self.scope():
             self.parts = self.mod.build(workload)
             self.maps = self.mod.layer_map(self.parts)
@@ -63,8 +74,26 @@ class KerasTwin:
                 self.optimizers = make_opts(self.parts, workload.optimizer)
             else:
                 opt = common.make_optimizer(workload.optimizer)
+                if self.precision == "fp16":  # dynamic loss scaling, as Keras' mixed-precision guide does
+                    opt = keras.optimizers.LossScaleOptimizer(opt)
                 opt.build(self.parts["net"].trainable_variables)
                 self.optimizers = {"net": opt}
+
+    def precision_unsupported(self) -> str | None:
+        """Why this adapter cannot train the loaded model module in `self.precision`, or None."""
+        reason = precision_unsupported(self.precision, self.device)
+        if reason:
+            return reason
+        if self.precision in MIXED_PRECISIONS and (
+            hasattr(self.mod, "train_step") or hasattr(self.mod, "make_optimizers")
+        ):
+            return (
+                f"model {self.workload.model!r} trains through its own step or optimizers "
+                f"(impls/keras/{self.workload.model}.py), which have no mixed-precision ({self.precision}) path"
+            )
+        if self.precision == "fp16" and not self.loss_scaling:
+            return f"{self.name}'s step does not scale the loss, which float16 training needs (LossScaleOptimizer)"
+        return None
 
     def neutral_step(self) -> tuple[keras.Model, keras.optimizers.Optimizer, Callable[..., Any], Callable[..., Any]]:
         """The backend-neutral pieces of the model's step: (trained part, its optimizer, loss(parts, batch),
@@ -93,4 +122,8 @@ class KerasTwin:
             "data_format": keras.config.image_data_format(),
             "deterministic": self.deterministic,
             "optimizer_impl": "keras",
+            "precision": self.precision,
+            "dtype_policy": keras.config.dtype_policy().name,
+            "loss_scale_optimizer": self.precision == "fp16",
+            "cpu_bf16_instructions": cpu_has_bf16(),  # without them, bf16 on a CPU is emulated
         }

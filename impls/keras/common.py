@@ -28,7 +28,9 @@ def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
 
 
 def classification_loss(y: Any, logits: Any) -> Any:
-    """Mean cross-entropy on logits (from_logits=True), in keras.ops: the same on TF, JAX and PyTorch."""
+    """Mean cross-entropy on logits (from_logits=True), in keras.ops: the same on TF, JAX and PyTorch. In
+    float32 whatever the compute dtype (mixed precision), as torch.autocast runs cross_entropy."""
+    logits = keras.ops.cast(logits, "float32")
     return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
 
 

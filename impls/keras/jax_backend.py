@@ -49,6 +49,9 @@ def xla_flags(threads: int, deterministic: bool, device: str) -> str:
 class KerasJax(KerasTwin):
     name: ClassVar[str] = "keras-jax"
     framework: ClassVar[str] = "jax"
+    # A LossScaleOptimizer's scale is an optimizer variable, which the stateless step keeps outside the
+    # StatelessScope that the loss runs in: fp16 is not wired here.
+    loss_scaling: ClassVar[bool] = False
 
     def __init__(self, opts: BackendOptions) -> None:
         os.environ["XLA_FLAGS"] = xla_flags(opts.threads, opts.deterministic, opts.device)
@@ -58,7 +61,12 @@ class KerasJax(KerasTwin):
         except RuntimeError:
             raise UsageError(f"--device {opts.device}: JAX sees no {platform} (is jax[cuda12] installed?)") from None
         jax.config.update("jax_default_device", self.jax_device)
+        if opts.device == "cuda":  # JAX's default on NVIDIA GPUs is TF32 for float32 matmuls: strict unless tf32
+            jax.config.update(
+                "jax_default_matmul_precision", "tensorfloat32" if opts.precision == "tf32" else "highest"
+            )
         keras.utils.set_random_seed(opts.seed)
+        self.precision = opts.precision
         self.device = opts.device
         self.threads = opts.threads
         self.deterministic = opts.deterministic
@@ -133,7 +141,7 @@ class KerasJax(KerasTwin):
         return float(loss)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self._predict(self.state, self.prepare({"x": x})["x"]))
+        return np.asarray(self._predict(self.state, self.prepare({"x": x})["x"])).astype(np.float32, copy=False)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         self.write_state()
@@ -166,6 +174,7 @@ class KerasJax(KerasTwin):
             "jax_version": jax.__version__,
             "jax_device": str(self.jax_device),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
             # XLA:CPU's pool: one thread with its Eigen threading off, else one per usable CPU
             "intra_op_threads": 1 if self.threads == 1 else len(os.sched_getaffinity(0)),
             "inter_op_threads": 1,  # one jitted step at a time: each train_step waits for its loss

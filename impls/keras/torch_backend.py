@@ -40,6 +40,7 @@ class KerasTorch(KerasTwin):
         keras.utils.set_random_seed(opts.seed)
         self.device = opts.device
         self.deterministic = opts.deterministic
+        self.precision = opts.precision  # Keras' dtype policy, not torch.autocast (impls/keras/base.py)
         # Keras on torch puts tensors on its default device (CUDA when there is one); its device scope,
         # held for this worker's life, makes that the run's device.
         self._device_scope = ExitStack()
@@ -54,7 +55,7 @@ class KerasTorch(KerasTwin):
         def step(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
             loss = loss_of(parts, batch)
             net.zero_grad()
-            loss.backward()
+            opt.scale_loss(loss).backward()  # scaled only by a LossScaleOptimizer (fp16)
             grads = [v.value.grad for v in variables]
             with torch.no_grad():
                 opt.apply(grads, variables)
@@ -76,7 +77,7 @@ class KerasTorch(KerasTwin):
     def predict(self, x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             out = self._predict(self.parts, self.prepare({"x": x})["x"])
-        return keras.ops.convert_to_numpy(out)
+        return keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
 
     def reset_peak_memory(self) -> None:
         torch_runtime.reset_peak_memory(self.device)

@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from bench.errors import UsageError
-from bench.spec import BackendOptions, Workload
+from bench.spec import MIXED_PRECISIONS, BackendOptions, Workload, cpu_has_bf16, precision_unsupported
 from impls.torch import common
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def configure(opts: BackendOptions) -> None:
@@ -33,10 +35,35 @@ def configure(opts: BackendOptions) -> None:
     if opts.device == "cuda":
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: torch sees no CUDA device (is the CUDA build installed?)")
-        # Same numerics as the keras side: TF32 off for matmul and conv, cuDNN autotuning on.
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        # Same numerics as the keras side: TF32 for matmul and conv only at --precision tf32 (fp32 is
+        # strict; mixed precision keeps its float32 ops strict too), cuDNN autotuning on.
+        torch.backends.cuda.matmul.allow_tf32 = opts.precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = opts.precision == "tf32"
         torch.backends.cudnn.benchmark = not opts.deterministic
+
+
+def make_amp(precision: str, device: str) -> common.Amp:
+    """The run's mixed-precision recipe (common.Amp); NotImplementedError where torch cannot run
+    `precision` on `device`."""
+    reason = precision_unsupported(precision, device)
+    if precision == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
+        reason = f"this GPU ({torch.cuda.get_device_name(0)}) has no bfloat16 arithmetic"
+    if reason:
+        raise NotImplementedError(reason)
+    if precision not in MIXED_PRECISIONS:
+        return common.FP32
+    scaler = torch.amp.GradScaler(device) if precision == "fp16" else None
+    return common.Amp(device, AUTOCAST_DTYPES[precision], scaler)
+
+
+def precision_settings(precision: str, amp: common.Amp | None) -> dict[str, Any]:
+    """What the precision axis turned on (both native and Keras-on-PyTorch record it)."""
+    return {
+        "precision": precision,
+        "autocast_dtype": str(amp.dtype).removeprefix("torch.") if amp and amp.dtype is not None else None,
+        "grad_scaler": bool(amp and amp.scaler is not None),
+        "cpu_bf16_instructions": cpu_has_bf16(),  # without them, bf16 on a CPU is emulated
+    }
 
 
 def runtime_settings(device: str) -> dict[str, Any]:
@@ -97,6 +124,8 @@ class TorchEager:
         configure(opts)
         self.device = opts.device
         self.deterministic = opts.deterministic
+        self.precision = opts.precision
+        self.amp: common.Amp | None = None
 
     # Backend variants override these: what runs each part, and what runs the whole step.
     def transform(self, module: nn.Module, part: str) -> nn.Module:
@@ -111,6 +140,13 @@ class TorchEager:
         reason = getattr(self.mod, "UNSUPPORTED", {}).get(self.name)
         if reason:
             raise NotImplementedError(reason)
+        self.amp = amp = make_amp(self.precision, self.device)
+        own_step = getattr(self.mod, "train_step", None)
+        if own_step is not None and amp is not common.FP32:
+            raise NotImplementedError(
+                f"model {workload.model!r} trains through its own step (impls/torch/{workload.model}.py train_step), "
+                f"which has no mixed-precision ({self.precision}) path"
+            )
         self.raw = {k: m.to(self.device) for k, m in self.mod.build(workload).items()}
         if init is not None:
             self.set_weights(init)
@@ -124,9 +160,11 @@ class TorchEager:
             self.optimizers = {
                 "net": common.make_optimizer(workload.optimizer, self.parts["net"].parameters(), self.device)
             }
-        step = getattr(self.mod, "train_step", common.classification_step)
         parts, optimizers = self.parts, self.optimizers
-        self._step = self.wrap_step(lambda batch: step(parts, optimizers, batch))
+        if own_step is not None:
+            self._step = self.wrap_step(lambda batch: own_step(parts, optimizers, batch))
+        else:
+            self._step = self.wrap_step(lambda batch: common.classification_step(parts, optimizers, batch, amp))
         self._predict = getattr(self.mod, "predict", common.classification_predict)
         self._prepare = getattr(self.mod, "prepare", None)
 
@@ -147,11 +185,11 @@ class TorchEager:
         xt = self.prepare({"x": x})["x"]
         for m in self.parts.values():
             m.eval()
-        with torch.no_grad():
+        with torch.no_grad(), (self.amp or common.FP32).autocast():  # in the precision it trains in
             out = self._predict(self.parts, xt)
         for m in self.parts.values():
             m.train()
-        return out.detach().cpu().numpy()
+        return out.detach().float().cpu().numpy()
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return {
@@ -190,6 +228,7 @@ class TorchEager:
     def settings(self) -> dict[str, Any]:
         return {
             **runtime_settings(self.device),
+            **precision_settings(self.precision, self.amp),
             "data_format": "NCHW",
             "compile": None,
             "optimizer_impl": "fused" if self.device == "cuda" else "foreach/default",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,15 +37,44 @@ def make_optimizer(spec: OptimizerSpec, params: Iterable[torch.Tensor], device: 
     return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=0.0, **fused)
 
 
+@dataclass(frozen=True)
+class Amp:
+    """Mixed precision as PyTorch's AMP recipe does it: the forward and the loss under `torch.autocast`
+    with `dtype` (None: no autocast, float32), and for float16 a `GradScaler` around backward and the
+    optimizer step. Float32 weights and optimizer state either way."""
+
+    device_type: str = "cpu"
+    dtype: torch.dtype | None = None
+    scaler: Any = None  # torch.amp.GradScaler, fp16 only
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        return torch.autocast(self.device_type, dtype=self.dtype) if self.dtype is not None else nullcontext()
+
+    def backward_and_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            loss.backward()
+            opt.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)  # unscales; skips the step if a gradient overflowed
+        self.scaler.update()
+
+
+FP32 = Amp()
+
+
 def classification_step(
-    parts: Mapping[str, nn.Module], optimizers: Mapping[str, torch.optim.Optimizer], batch: Mapping[str, torch.Tensor]
+    parts: Mapping[str, nn.Module],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    batch: Mapping[str, torch.Tensor],
+    amp: Amp = FP32,
 ) -> torch.Tensor:
     """Cross-entropy on logits, one optimizer step. Returns the loss tensor (the backend syncs)."""
     opt = optimizers["net"]
     opt.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(parts["net"](batch["x"]), batch["y"])
-    loss.backward()
-    opt.step()
+    with amp.autocast():
+        loss = F.cross_entropy(parts["net"](batch["x"]), batch["y"])
+    amp.backward_and_step(loss, opt)
     return loss
 
 
