@@ -118,10 +118,12 @@ def run(
     warmup_steps: int,
     poison_step: int | None = None,
     max_steps: int | None = None,
+    readings: Callable[[], dict[str, float]] | None = None,
 ) -> Measurement:
     """Train for `epochs`, timing every step, and evaluate after each. With `max_steps` (a step budget,
     `--steps`), train exactly that many steps instead, over as many epochs as they take, and evaluate
-    nothing: the run measures speed and memory only. `poison_step` (fault injection) feeds NaN inputs."""
+    nothing: the run measures speed and memory only. `poison_step` (fault injection) feeds NaN inputs.
+    `readings` (e.g. the GPU's energy so far) is read after each evaluation, into that epoch's history."""
     wl = task.workload
     first_ms: float | None = None
     rest: list[float] = []  # every step after the first; split into warm-up and steady state at the end
@@ -162,7 +164,9 @@ def run(
         if max_steps:
             continue  # a step budget: no evaluation
         metrics = task.evaluate(backend)
-        history.append({"epoch": epoch + 1, "train_time_s": train_ns / 1e9, **metrics})
+        history.append(
+            {"epoch": epoch + 1, "train_time_s": train_ns / 1e9, **metrics, **(readings() if readings else {})}
+        )
         if tta_s is None and wl.target is not None and metrics[wl.metric] >= wl.target:
             tta_s, tta_epochs = train_ns / 1e9, epoch + 1
     window_s = (clock_ns() - window_start) / 1e9

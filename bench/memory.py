@@ -58,11 +58,31 @@ class NvmlSampler:
             used += sum(p.usedGpuMemory or 0 for p in procs if p.pid == pid)
         return used
 
+    def energy_mj(self) -> float | None:
+        """NVML's total-energy counter (millijoules since the driver loaded, Volta and later) of the GPU
+        this process uses (the one where it holds memory; the first otherwise); None without one."""
+        if not self.available:
+            return None
+        pid = os.getpid()
+        handle = self._handles[0]
+        for h in self._handles:
+            try:
+                if any(p.pid == pid for p in self._nvml.nvmlDeviceGetComputeRunningProcesses(h)):
+                    handle = h
+                    break
+            except self._nvml.NVMLError:
+                continue
+        try:
+            return float(self._nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
+        except self._nvml.NVMLError:  # a GPU older than Volta, or a vGPU without the counter
+            return None
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.peak_bytes = max(self.peak_bytes, self.sample())
 
     def __enter__(self) -> NvmlSampler:
+        self.energy_start_mj = self.energy_mj()
         if self.available:
             self._thread = threading.Thread(target=self._run, name="nvml-sampler", daemon=True)
             self._thread.start()
@@ -73,6 +93,11 @@ class NvmlSampler:
             self._stop.set()
             self._thread.join()
             self.peak_bytes = max(self.peak_bytes, self.sample())
+
+    def energy_since_start_j(self) -> float | None:
+        """Joules the GPU used since __enter__ (None where the counter is missing)."""
+        now = self.energy_mj()
+        return (now - self.energy_start_mj) / 1e3 if now is not None and self.energy_start_mj is not None else None
 
     @property
     def peak_mib(self) -> float | None:

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bench import analysis, codesize, env, pbjson, plots
@@ -158,8 +159,18 @@ def headline(cs: Sequence[Cell]) -> pd.DataFrame:
                 "runs": runs_text(c),
             }
         )
+        if any(r.energy.joules is not None for r in c.runs):  # GPU runs: NVML's energy counter
+            row["J/step (J to target)"] = energy_text(c)
         rows.append(row)
     return blank_missing(pd.DataFrame(rows))
+
+
+def energy_text(c: Cell) -> str:
+    """Median GPU joules per step over the runs, and to the target where it was reached."""
+    per_step = [r.energy.per_step_j for r in c.runs if r.energy.per_step_j is not None]
+    to_target = [r.energy.to_target_j for r in c.runs if r.energy.to_target_j is not None]
+    text = fmt(float(np.median(per_step))) if per_step else "-"
+    return text + (f" ({fmt(float(np.median(to_target)))})" if to_target else "")
 
 
 def dataset_text(ds: dict[str, Any], fallback: str) -> str:

@@ -55,6 +55,24 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class Energy:
+    """The GPU's energy over a run's training loop, from NVML's total-energy counter (bench.memory)."""
+
+    joules: float | None = None
+    per_step_j: float | None = None
+    per_sample_j: float | None = None
+    to_target_j: float | None = None  # up to the evaluation that reached the target
+    window_s: float | None = None  # the wall time the joules were spent in
+    note: str = ""  # what the window holds, or why there is no figure
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "energy") -> Energy:
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{where}: expected an object")
+        return cls(**typed_fields(cls, d, where))
+
+
+@dataclass(frozen=True)
 class Source:
     """Where a record came from when fwbench did not run it: a converted file of another tool."""
 
@@ -117,6 +135,7 @@ class Result:
     cpu: dict[str, Any] = field(default_factory=dict)  # what CPU the run got (bench.contention.CpuUsage)
     scenario: str = "train"  # what the run measured (bench.spec.SCENARIOS); files before scenarios: "train"
     precision: str = "fp32"  # the numeric precision it ran in (bench.spec.PRECISIONS); files before: "fp32"
+    energy: Energy = field(default_factory=Energy)  # GPU energy (NVML); absent with a note on a CPU
     source: Source | None = None  # set when fwbench converted this record rather than ran it
 
     @property

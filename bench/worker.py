@@ -98,7 +98,11 @@ def train(cfg: RunConfig) -> results.Result:
                 profile.warmup_steps,
                 poison_step=3 if cfg.fault == "diverge" else None,
                 max_steps=cfg.steps,
+                readings=(lambda: {"energy_j": e} if (e := nvml.energy_since_start_j()) is not None else {})
+                if nvml is not None
+                else None,
             )
+        energy_j = nvml.energy_since_start_j() if nvml is not None else None
     summary = stats.summarize(m.step_ms, seed=cfg.seed)
     median = summary["median_step_ms"]
     peak = peak_rss_mib()
@@ -156,6 +160,24 @@ def train(cfg: RunConfig) -> results.Result:
         achieved_gflops=step_flops / (median / 1e3) / 1e9 if step_flops and median else None,
         settled=m.settled,
         cpu=cpu.to_dict() if cpu else {},
+        energy=energy_record(energy_j, m, task.samples_per_step, cfg.device),
+    )
+
+
+def energy_record(energy_j: float | None, m: harness.Measurement, samples_per_step: int, device: str) -> results.Energy:
+    """The GPU's energy over the training loop (NVML), per step, per sample and to the target; on a CPU, or
+    without the counter, absent with the reason."""
+    if energy_j is None:
+        why = "no GPU energy counter on cpu" if device != "cuda" else "NVML gave no total-energy counter"
+        return results.Energy(note=why)
+    at_target = next((h.get("energy_j") for h in m.eval_history if h.get("epoch") == m.epochs_to_target), None)
+    return results.Energy(
+        joules=energy_j,
+        per_step_j=energy_j / m.steps if m.steps else None,
+        per_sample_j=energy_j / (m.steps * samples_per_step) if m.steps else None,
+        to_target_j=at_target,
+        window_s=m.window_s,
+        note="the training loop: steps, batch making and evaluations (none with --steps)",
     )
 
 

@@ -120,3 +120,64 @@ def test_a_step_budget_run_is_reported_as_speed_and_memory_only() -> None:
     text = report.render([dataclasses.replace(suite, results=budget)])
     assert "a budget of 20 steps (--steps)" in text and "speed and memory only" in text
     assert "speed only (--steps 20)" in text
+
+
+class FakeNvml:
+    """pynvml with one GPU whose energy counter advances 500 mJ per read and that lists this process."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self) -> None:
+        self.mj = 1_000_000.0
+
+    def nvmlInit(self) -> None:
+        pass
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int:
+        return i
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h: int) -> list[object]:
+        import os
+        import types
+
+        return [types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=2**20)]
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: int) -> float:
+        self.mj += 500.0
+        return self.mj
+
+
+def test_gpu_energy_is_read_around_the_training_loop_and_to_the_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from bench import memory, worker
+
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    task = tasks.make(dataclasses.replace(workloads.get("mlp-iris"), target=0.5), seed=0)
+    b = NumpySoftmax()
+    b.build(task.workload, None)
+    with memory.NvmlSampler(interval_s=3600) as nvml:  # the sampler thread waits: only explicit reads
+        m = harness.run(b, task, epochs=4, warmup_steps=1, readings=lambda: {"energy_j": nvml.energy_since_start_j()})
+    energy = worker.energy_record(nvml.energy_since_start_j(), m, task.samples_per_step, "cuda")
+    # start read at __enter__, one read per epoch (+0.5 J each), one at the end
+    assert [h["energy_j"] for h in m.eval_history] == [0.5, 1.0, 1.5, 2.0]
+    assert energy.joules == 2.5 and energy.per_step_j == 2.5 / 4 and energy.per_sample_j == 2.5 / (4 * 120)
+    assert m.epochs_to_target is not None and energy.to_target_j == 0.5 * m.epochs_to_target
+    cpu = worker.energy_record(None, m, task.samples_per_step, "cpu")
+    assert cpu.joules is None and cpu.note == "no GPU energy counter on cpu"
+
+
+def test_energy_is_a_column_only_where_a_gpu_counter_was_read() -> None:
+    suite = results.load(FIXTURE)
+    assert "J/step" not in report.render([suite])
+    measured = [
+        dataclasses.replace(r, energy=results.Energy(joules=12.0, per_step_j=0.25, to_target_j=3.0, note="loop"))
+        for r in suite.results
+    ]
+    text = report.render([dataclasses.replace(suite, results=measured)])
+    row = next(ln for ln in text.split("## Per workload", 1)[1].splitlines() if ln.startswith("| torch-eager "))
+    assert "0.25 (3)" in row
