@@ -20,6 +20,7 @@ from bench.spec import PROFILES, BackendOptions
 from .conftest import keras_backend_loaded, other_framework_loaded
 
 MAX_ROUNDS = 100
+BASE_ROUNDS = 10  # base-scale models (seconds a step on a CPU): a step budget, as `fwbench run --steps`
 THREADS = 2
 
 
@@ -35,9 +36,18 @@ def batch_stream(task: tasks.Task, backend: object, epochs: int) -> Iterator[dic
         for b, i in BACKENDS.items()
     ],
 )
-@pytest.mark.parametrize("workload", list(workloads.WORKLOADS))
-def test_train_step(benchmark, workload: str, backend: str) -> None:
+@pytest.mark.parametrize(
+    "workload",
+    [
+        pytest.param(w, marks=[pytest.mark.base_scale] if s.scale == "base" else [])
+        for w, s in workloads.WORKLOADS.items()
+    ],
+)
+def test_train_step(benchmark, request: pytest.FixtureRequest, workload: str, backend: str) -> None:
     info = BACKENDS[backend]
+    wl = workloads.get(workload)
+    if wl.scale == "base" and "base_scale" not in (request.config.getoption("-m") or ""):
+        pytest.skip("base scale (seconds a step on a CPU): run `pytest --benchmark-only -m base_scale`")
     if not info.installed():
         pytest.skip(f"{info.framework} is not installed")
     other = other_framework_loaded(info.framework)
@@ -49,7 +59,6 @@ def test_train_step(benchmark, workload: str, backend: str) -> None:
     on = keras_backend_loaded()
     if info.keras_backend is not None and on not in (None, info.keras_backend):
         pytest.skip(f"keras runs on {on} in this process: run `pytest --benchmark-only -k {backend}` separately")
-    wl = workloads.get(workload)
     profile = PROFILES["quick"]
     b = info.make(BackendOptions("cpu", THREADS, 1))
     try:
@@ -60,6 +69,8 @@ def test_train_step(benchmark, workload: str, backend: str) -> None:
     stream = batch_stream(task, b, epochs=10**6)
     steps_in_budget = sum(1 for _ in batch_stream(task, None, wl.quick_epochs)) if wl.task == "classify" else MAX_ROUNDS
     rounds = max(1, min(MAX_ROUNDS, steps_in_budget - profile.warmup_steps - 1))
+    if wl.scale == "base":
+        rounds = BASE_ROUNDS
 
     def setup() -> tuple[tuple[object], dict]:
         return (b.prepare(next(stream)),), {}
