@@ -88,8 +88,11 @@ DATASETS: dict[str, Callable[[int, Path | None], Dataset]] = {
     "iris": load_iris,
     "digits": lazy("digits", "load_digits"),
     "cifar10": lazy("cifar10", "load_cifar10"),
+    "imagenet": lazy("imagenet", "load_imagenet"),  # synthetic only, 224x224x3, 1000 classes, small
+    "imagenet-64": lazy("imagenet", "load_imagenet_64"),  # the same at 64x64 (ResNet-50's parity case)
     "audio": lazy("audio", "load_audio"),
     "text": lazy("text", "load_text"),
+    "text-bert": lazy("tokens", "load_text_bert"),
 }
 
 

@@ -90,14 +90,53 @@ def conv1d(w: Workload, batch: int) -> float:
     return forward_chain_train_flops(fwd)
 
 
+def resnet(w: Workload, batch: int) -> float:
+    """impls/*/resnet.py: every conv (padding k // 2, output side (side + 2 * (k // 2) - k) // stride + 1) costs
+    2 * Cin * Cout * k^2 per output pixel, the shortcut 1x1 convs included; then the Linear 2 * C * classes.
+    BatchNorm, ReLU, the residual adds, the max-pool and the global average pool are elementwise or
+    reductions: not counted. Training: forward, weight and input gradients each the forward's FLOPs, less
+    the stem conv's input gradient (the images need none)."""
+    k = w.model_kwargs
+    side_h, side_w, channels = k["in_shape"]
+    fwd: list[float] = []
+
+    def conv(side: tuple[int, int], c_in: int, c_out: int, kernel: int, stride: int) -> tuple[int, int]:
+        h, wd = ((s + 2 * (kernel // 2) - kernel) // stride + 1 for s in side)
+        fwd.append(2.0 * batch * h * wd * c_in * c_out * kernel**2)
+        return h, wd
+
+    width = k["width"]
+    side = conv((side_h, side_w), channels, width, *((3, 1) if k["stem"] == "cifar" else (7, 2)))
+    if k["stem"] == "imagenet":
+        side = ((side[0] - 1) // 2 + 1, (side[1] - 1) // 2 + 1)  # max-pool 3x3 stride 2 padding 1
+    channels = width
+    expansion = 1 if k["block"] == "basic" else 4
+    for i, blocks in enumerate(k["layers"]):
+        mid = width * 2**i
+        for j in range(blocks):
+            stride = 2 if i > 0 and j == 0 else 1
+            block_in, c_out = side, mid * expansion
+            if k["block"] == "basic":
+                side = conv(conv(block_in, channels, mid, 3, stride), mid, mid, 3, 1)
+            else:  # v1.5: the stride on the 3x3 conv
+                side = conv(conv(conv(block_in, channels, mid, 1, 1), mid, mid, 3, stride), mid, c_out, 1, 1)
+            if stride != 1 or channels != c_out:
+                conv(block_in, channels, c_out, 1, stride)
+            channels = c_out
+    fwd.append(2.0 * batch * channels * k["num_classes"])
+    return forward_chain_train_flops(fwd)
+
+
 def lstm(w: Workload, batch: int) -> float:
     """impls/*/lstm.py: per time step the four gates cost 2 * 4H * (E + H) per sample (input and recurrent
-    matmuls), over seq_len steps; then the classifier 2 * H * C. Training is 3x the forward: the first layer
+    matmuls), over seq_len steps, and each further layer 2 * 4H * 2H (its input is the hidden state below); then
+    the classifier 2 * H * C. Training is 3x the forward: the first layer
     is the embedding lookup (no matmul), so every matmul's input gradient is taken (the LSTM's towards the
     embeddings and along the recurrence). FlopCounterMode counts nn.LSTM as 0, so nothing cross-checks this."""
     k = w.model_kwargs
-    e, h = k["embed_dim"], k["hidden"]
-    forward = 2.0 * batch * k["seq_len"] * 4 * h * (e + h) + 2.0 * batch * h * k["num_classes"]
+    e, h, layers = k["embed_dim"], k["hidden"], k.get("layers", 1)
+    per_token = 4 * h * (e + h) + (layers - 1) * 4 * h * (h + h)
+    forward = 2.0 * batch * k["seq_len"] * per_token + 2.0 * batch * h * k["num_classes"]
     return 3 * forward
 
 
@@ -120,6 +159,7 @@ TRAIN_STEP_FLOPS: dict[str, Callable[[Workload, int], float]] = {
     "transformer": transformer,
     "mlp": mlp,
     "cnn": cnn,
+    "resnet": resnet,
     "conv1d": conv1d,
     "dcgan": dcgan,
     "dqn": dqn,

@@ -61,6 +61,41 @@ LSTM_SENTIMENT = Workload(
     parity=ParityCase(56962, weights_tol=5e-6, mutant_activation="relu"),
 )
 
+LSTM_BASE_TEXT = Workload(
+    name="lstm-base-text",
+    model="lstm",
+    task="classify",
+    dataset="text-bert",  # the BERT-shape synthetic sequences (128 tokens of 30522): the same task as bert-base-text
+    batch_size=32,  # as bert-base-text: the same steps per epoch on the same data
+    epochs=3,
+    quick_epochs=1,
+    optimizer=OptimizerSpec("adam", lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8),
+    loss="cross_entropy",
+    metric="accuracy",
+    target=None,  # a base workload: speed on a step budget; accuracy is recorded, no target is claimed
+    model_kwargs={
+        "vocab_size": 30522,  # bench/datasets/tokens.py VOCAB_SIZE
+        "seq_len": 128,  # bench/datasets/tokens.py SEQ_LEN, pre-padded, no masking
+        "embed_dim": 512,  # = hidden, as the classic 2-layer LSTM language models (Zaremba et al. 2014)
+        "hidden": 512,
+        "layers": 2,  # stacked, no dropout between them (nn.LSTM dropout 0)
+        "num_classes": 2,
+        "activation": "tanh",  # the LSTM cell activation (nn.LSTM: tanh only); gates sigmoid on both sides
+        "dropout": 0.1,  # on the last hidden state, before the classifier
+    },
+    description="Embedding(30522, 512) -> 2 x LSTM(512), last hidden state -> Dense(2) logits, 128 tokens; "
+    "torch's b_hh zeroed, frozen",
+    seed_use_case="Sentiment analysis: LSTM + Embedding + Dense",
+    quick_speed_only=True,
+    scale="base",
+    # embedding 30522*512 + layer 0 (4*512*512 + 4*512*512 + 4*512) + layer 1 (4*512*512 + 4*512*512 + 4*512)
+    # + fc (512*2 + 2) = 15627264 + 2099200 + 2099200 + 1026: one 4H bias per layer (torch's b_hh zeroed and
+    # frozen). Full size, 4 sequences of 128 tokens (seen: outputs 2e-8..4e-8, embedding 6e-8..2.4e-7, other
+    # weights 4e-9). Mutant: relu. bf16 forward: the logits are ~0.04, so the tolerance is 0.01 absolute, not the
+    # default 0.05 (seen 2e-4..5e-4; torch's LSTM without oneDNN on a CPU without AVX512, impls/torch/lstm.py).
+    parity=ParityCase(19826690, weights_tol=5e-6, mutant_activation="relu", batch_size=4, bf16_outputs_tol=0.01),
+)
+
 TRANSFORMER_TEXT = Workload(
     name="transformer-text",
     model="transformer",
@@ -93,6 +128,45 @@ TRANSFORMER_TEXT = Workload(
     # + (128*64 + 64)) + fc (64*2 + 2) = 64000 + 1024 + 128 + 2*33472 + 130. Embedding weights as for the
     # LSTM (seen 9.5e-7..1.5e-6; all other weights < 2e-8).
     parity=ParityCase(132226, weights_tol=5e-6),
+)
+
+BERT_BASE_TEXT = Workload(
+    name="bert-base-text",
+    model="transformer",
+    task="classify",
+    dataset="text-bert",  # synthetic sequences of BERT's shape: 128 token ids of 30522 (bench/datasets/tokens.py)
+    batch_size=32,  # the Keras 3 benchmarks' BERT batch; BERT's fine-tuning batch (Devlin et al. 2019, A.3)
+    epochs=3,  # BERT's fine-tuning recipe: 3 epochs at lr 2e-5 (without its warm-up and linear decay)
+    quick_epochs=1,
+    # BERT's optimizer: AdamW, betas 0.9 / 0.999, eps 1e-6, decoupled weight decay 0.01 (here on every weight,
+    # on both sides; BERT exempts LayerNorm and biases)
+    optimizer=OptimizerSpec("adamw", lr=2e-5, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.01),
+    loss="cross_entropy",
+    metric="accuracy",
+    target=None,  # a base workload: speed on a step budget; accuracy is recorded, no target is claimed
+    model_kwargs={
+        "vocab_size": 30522,  # bench/datasets/tokens.py VOCAB_SIZE (BERT's WordPiece vocabulary)
+        "seq_len": 128,  # bench/datasets/tokens.py SEQ_LEN; learned positions; padding masked (keys and mean)
+        "d_model": 768,
+        "heads": 12,
+        "ff": 3072,
+        "layers": 12,
+        "num_classes": 2,
+        "activation": "gelu",  # exact (erf) GELU on both sides, as BERT's
+        "layernorm_eps": 1e-12,  # BERT's; keras' default is 1e-3, torch's 1e-5 (no clamp on either side)
+        "dropout": 0.1,  # BERT's: embeddings, attention probabilities, residual branches; and the pooled output
+    },
+    description="BERT-base encoder: token + position embeddings, 12 post-LN layers (d 768, 12 heads, ff 3072, GELU), "
+    "128 tokens of 30522, mean over tokens -> Dense(2) logits (no token-type embeddings, no pooler)",
+    seed_use_case="NLP & Transformers: BERT",
+    quick_speed_only=True,
+    scale="base",
+    # At 2 of the 12 layers, 4 sequences: token 30522*768 + position 128*768 + LayerNorm 2*768 + 2 layers *
+    # (4 * (768*768 + 768) + 2 * 2*768 + (768*3072 + 3072) + (3072*768 + 768)) + fc (768*2 + 2)
+    # = 23440896 + 98304 + 1536 + 2*7087872 + 1538 (all 12 layers: 108596738). Embedding weights as
+    # transformer-text's (seen: outputs 4e-8..9e-8, token embedding up to 7.2e-7, other weights < 1e-8).
+    # bf16 forward: logits ~0.14, tolerance 0.01 absolute (seen 1e-3..2e-3).
+    parity=ParityCase(37718018, weights_tol=5e-6, model_kwargs={"layers": 2}, batch_size=4, bf16_outputs_tol=0.01),
 )
 
 CNN_DIGITS = Workload(
@@ -152,6 +226,121 @@ CNN_CIFAR10 = Workload(
     # conv1 (3*32*9 + 32) + conv2 (32*64*9 + 64) + fc1 (8*8*64*128 + 128) + fc2 (128*10 + 10)
     # = 896 + 18496 + 524416 + 1290 (seen: outputs 2e-7, weights 1.5e-8).
     parity=ParityCase(545098),
+)
+
+RESNET18_CIFAR10 = Workload(
+    name="resnet18-cifar10",
+    model="resnet",
+    task="classify",
+    dataset="cifar10",  # seeded synthetic 32x32x3 by default; the official binary files with --data-dir
+    batch_size=128,
+    epochs=30,
+    quick_epochs=1,
+    optimizer=OptimizerSpec("sgd", lr=0.1, momentum=0.9),  # the standard ResNet recipe (no decay, no schedule)
+    loss="cross_entropy",
+    metric="accuracy",
+    # No target is claimed: measured (torch-eager, seed 0, 1 thread, the synthetic set), this recipe's first
+    # epoch overshoots (training loss 5.2, test loss 2e4) and the network then sits at chance through epoch 6
+    # (accuracy 0.09..0.11, training loss 2.29..2.30; ~115 s an epoch). A target needs a recipe measured to
+    # learn this set (a lower lr or a warm-up) first.
+    target=None,
+    model_kwargs={
+        "block": "basic",
+        "layers": (2, 2, 2, 2),
+        "width": 64,
+        "stem": "cifar",  # conv 3x3 stride 1 -> BN -> ReLU, no max-pool: the usual ResNet on 32x32 inputs
+        "in_shape": (32, 32, 3),
+        "num_classes": 10,
+        "activation": "relu",  # the parity case swaps in softplus (see there)
+        "bn_momentum": 0.1,  # torch's convention (weight of the batch statistic); the keras twin passes 1 - it
+        "bn_eps": 1e-5,  # torch's default; keras' is 1e-3
+        "zero_init_residual": False,
+    },
+    description="ResNet-18 (BasicBlock, v1.5) for 32x32 images: 3x3 stem, 4 stages of 2 blocks (64..512), BN, "
+    "strided 3x3 convs, global average pool -> 10 logits",
+    seed_use_case="Image classification: CNNs",
+    quick_speed_only=True,  # quick profile: one epoch (11 steps)
+    scale="base",
+    # stem conv 3*64*9 + BN 2*64 = 1856; layer1 2 * (2 * 64*64*9 + 2 * 128) = 147968; layer2 (64*128*9 + 128*128*9
+    # + 2 * 256 + shortcut 64*128 + 256) + (2 * 128*128*9 + 512) = 230144 + 295424; layer3 (128*256*9 + 256*256*9
+    # + 1024 + 128*256 + 512) + (2 * 256*256*9 + 1024) = 919040 + 1180672; layer4 (256*512*9 + 512*512*9 + 2048
+    # + 256*512 + 1024) + (2 * 512*512*9 + 2048) = 3673088 + 4720640; fc 512*10 + 10 = 5130: 11173962.
+    # Full size, 8 images, with softplus in place of ReLU (both sides): ReLU's kink makes one SGD step of a deep
+    # BN network chaotic in float32. A pre-activation within float32 rounding of 0 (the step's ~2.5M hold a few
+    # within 2e-6) falls on either side of the kink depending on summation order, and that one element's
+    # gradient, spread over its channel by BN's backward, moves the stem's weights by ~3e-4: measured with
+    # ReLU, torch float32 against torch float64 differ by 3.3e-4 (3 ReLUs flipped) and keras against torch by
+    # the same 3.3e-4, while outputs, loss and running statistics agree to 5e-7. Softplus is smooth (and >= 0,
+    # as the zero-padded max-pool needs), so the comparison shows the twins' own difference; the elementwise
+    # activation itself is the same op in both frameworks either way. Seen (keras, keras-jax, keras-torch):
+    # eval outputs 3.3e-6..4.2e-6 (logits up to 2.0), loss 2.4e-7, trainable weights 1.2e-7, running_mean 3e-7,
+    # running_var 3.6e-7; tolerances 5x that. A running_var fed the biased batch variance (Keras' own
+    # BatchNormalization) would differ by 0.1 * var / (n - 1): 1.2e-5 * var in layer1 (n = 8 * 32 * 32), 8e-4 *
+    # var in layer4 (n = 8 * 4 * 4). Mutant: BN momentum 0.9 in the keras twin (its layers then get 0.1:
+    # torch's number used in keras' convention): the eval outputs (before the step) are equal, the running
+    # statistics after it differ by 0.8 * (batch statistic - initial value).
+    parity=ParityCase(
+        11173962,
+        outputs_tol=2e-5,
+        weights_tol=2e-6,
+        model_kwargs={"activation": "softplus"},
+        batch_size=8,
+        mutant_kwargs={"bn_momentum": 0.9},
+    ),
+)
+
+RESNET50_IMAGENET = Workload(
+    name="resnet50-imagenet",
+    model="resnet",
+    task="classify",
+    dataset="imagenet",  # synthetic only: 224x224x3, 1000 classes, 256 training images (throughput)
+    batch_size=32,
+    epochs=2,  # 8 steps per epoch on the 256 synthetic images: a step budget, not a training run
+    quick_epochs=1,
+    optimizer=OptimizerSpec("sgd", lr=0.1, momentum=0.9),  # torchvision's reference recipe (less its decay)
+    loss="cross_entropy",
+    metric="accuracy",
+    target=None,  # a base workload: speed on a step budget; accuracy is recorded, no target is claimed
+    model_kwargs={
+        "block": "bottleneck",
+        "layers": (3, 4, 6, 3),
+        "width": 64,
+        "stem": "imagenet",  # conv 7x7 stride 2 -> BN -> ReLU -> max-pool 3x3 stride 2
+        "in_shape": (224, 224, 3),
+        "num_classes": 1000,
+        "activation": "relu",  # the parity case swaps in softplus (see resnet18-cifar10's)
+        "bn_momentum": 0.1,  # torch's convention (weight of the batch statistic); the keras twin passes 1 - it
+        "bn_eps": 1e-5,  # torch's default; keras' is 1e-3
+        "zero_init_residual": False,
+    },
+    description="ResNet-50 (Bottleneck, v1.5: stride on the 3x3 conv) at 224x224: 7x7/2 stem + max-pool, "
+    "4 stages of 3, 4, 6, 3 blocks, BN, global average pool -> 1000 logits",
+    seed_use_case="Image classification: CNNs",
+    quick_speed_only=True,
+    scale="base",
+    # stem conv 3*64*49 + BN 128 = 9536; per stage (block 0 with its shortcut conv + BN, then the others; each
+    # block conv1 1x1, conv2 3x3, conv3 1x1 (x4), a BN after each): layer1 75008 + 2 * 70400 = 215808; layer2
+    # 379392 + 3 * 280064 = 1219584; layer3 1512448 + 5 * 1117184 = 7098368; layer4 6039552 + 2 * 4462592 =
+    # 14964736; fc 2048*1000 + 1000 = 2049000: 25557032 (torchvision's resnet50). E.g. layer2's block 0:
+    # 256*128 + 128*128*9 + 128*512 + 256*512 (shortcut) + BN 2 * (128 + 128 + 512 + 512) = 379392.
+    # Full model (the count is the same at any input size) on 64x64 images ("imagenet-64": every stride-2
+    # conv, the max-pool and all four stages still run: 64 -> 32 -> 16 -> 16 -> 8 -> 4 -> 2), 4 images, softplus
+    # for ReLU as resnet18-cifar10's (with ReLU: 5 ReLUs flip between torch float32 and float64, and the stem's
+    # weights then differ by 0.09 of a 6.3 step; keras against torch by 0.08). Seen (three keras backends):
+    # eval outputs 1.7e-4..1.9e-4 on logits up to 195 (eval mode at initialisation: running statistics 0 and
+    # 1, so the residual sums grow through 16 blocks; relative 1e-6), loss <= 4.8e-7, trainable weights
+    # <= 1.6e-6, running_mean 7.8e-7, running_var 8e-6..1.2e-5 (values up to 4.1; the error grows with depth,
+    # as in torch float32 against float64: 6.4e-6). Tolerances: outputs 1e-3, weights 5e-5. A biased running
+    # variance would differ by 0.1 * var / 15 in layer4 (n = 4 * 2 * 2). Mutant: as resnet18-cifar10's.
+    parity=ParityCase(
+        25557032,
+        outputs_tol=1e-3,
+        weights_tol=5e-5,
+        model_kwargs={"in_shape": (64, 64, 3), "activation": "softplus"},
+        batch_size=4,
+        dataset="imagenet-64",
+        mutant_kwargs={"bn_momentum": 0.9},
+    ),
 )
 
 CONV1D_AUDIO = Workload(
@@ -254,9 +443,13 @@ WORKLOADS: Mapping[str, Workload] = {
     for w in (
         MLP_IRIS,
         LSTM_SENTIMENT,
+        LSTM_BASE_TEXT,
         TRANSFORMER_TEXT,
+        BERT_BASE_TEXT,
         CNN_DIGITS,
         CNN_CIFAR10,
+        RESNET18_CIFAR10,
+        RESNET50_IMAGENET,
         CONV1D_AUDIO,
         DCGAN_DIGITS,
         DQN_CARTPOLE,

@@ -1,5 +1,6 @@
-"""The text dataset (bench/datasets/text.py): the seeded synthetic sentiment corpus and the IMDB
-(aclImdb) reader on a tiny tree written here in the official layout."""
+"""The text datasets: bench/datasets/text.py (the seeded synthetic sentiment corpus and the IMDB (aclImdb)
+reader on a tiny tree written here in the official layout) and bench/datasets/tokens.py (the synthetic
+BERT-shape sequences of the base-size text workloads)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from bench import data, workloads
-from bench.datasets import text
+from bench.datasets import text, tokens
 from bench.errors import UsageError
 
 WORDS = {i: w for w, i in text.SYNTHETIC_VOCAB.items()}
@@ -85,6 +86,60 @@ def test_bag_of_words_falls_short_of_the_targets(corpus: data.Dataset) -> None:
     assert 0.6 < bow_accuracy < 0.8, bow_accuracy  # seen: 0.75
     targets = [workloads.get(w).target for w in ("lstm-sentiment", "transformer-text")]
     assert all(t is not None and t > bow_accuracy + 0.1 for t in targets)
+
+
+# --- BERT-shape synthetic sequences (bench/datasets/tokens.py) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bert_shape() -> data.Dataset:
+    return data.load("text-bert", 0)
+
+
+def test_bert_shape_sequences_are_seeded_balanced_and_pre_padded(bert_shape: data.Dataset) -> None:
+    ds = bert_shape
+    assert ds.name == "text-bert" and ds.num_classes == 2 and ds.describe()["synthetic"]
+    assert ds.x_train.shape == (tokens.SYNTHETIC_TRAIN, 128) and ds.x_train.dtype == np.int32
+    assert ds.x_test.shape == (tokens.SYNTHETIC_TEST, 128) and ds.y_train.dtype == ds.y_test.dtype == np.int64
+    assert np.bincount(ds.y_train).tolist() == [tokens.SYNTHETIC_TRAIN // 2] * 2
+    assert np.bincount(ds.y_test).tolist() == [tokens.SYNTHETIC_TEST // 2] * 2
+    for x in (ds.x_train, ds.x_test):
+        assert x.min() == text.PAD_ID and x.max() < 30522 and not np.any(x == text.OOV_ID)
+        assert np.all(x[:, -1] != text.PAD_ID)  # the last position always holds a token
+        is_pad = x == text.PAD_ID
+        assert np.all(is_pad[:, :-1] >= is_pad[:, 1:])  # padding only as a prefix
+        assert (~is_pad).sum(axis=1).min() >= tokens.MIN_TOKENS
+    assert ds.info["vocab_used"] > 10000  # filler spans the vocabulary, not a handful of ids
+    again, other = data.load("text-bert", 0), data.load("text-bert", 1)
+    assert np.array_equal(ds.x_train, again.x_train) and np.array_equal(ds.y_test, again.y_test)
+    assert not np.array_equal(ds.x_train, other.x_train)
+    # the lexicon is the same for every seed: seed 1's labels follow the same cue ids
+    assert all(int(tokens.cue_score(r) > 0) == y for r, y in zip(other.x_test, other.y_test, strict=True))
+
+
+def test_bert_shape_labels_follow_the_cues_and_are_learnable(bert_shape: data.Dataset) -> None:
+    """The label is the majority polarity of the cue tokens (the rule scores 1.0); a bag-of-words model
+    learns it from the 2048 training sequences, so a model that trains can be told from one that does not."""
+    from scipy import sparse
+
+    scores = np.array([tokens.cue_score(r) for r in bert_shape.x_train])
+    assert np.all(scores % 2 == 1) and np.array_equal(scores > 0, bert_shape.y_train == 1)
+    assert np.mean(np.abs(scores) == 1) > 0.2  # many sequences are decided by a single cue
+
+    def counts(x: np.ndarray) -> sparse.csr_matrix:
+        rows = np.repeat(np.arange(len(x)), x.shape[1])
+        return sparse.csr_matrix((np.ones(x.size), (rows, x.ravel())), shape=(len(x), 30522))[:, 2:]
+
+    model = LogisticRegression(max_iter=2000).fit(counts(bert_shape.x_train), bert_shape.y_train)
+    accuracy = model.score(counts(bert_shape.x_test), bert_shape.y_test)
+    assert accuracy > 0.85, accuracy  # seen: 0.95
+
+
+def test_base_workloads_match_the_bert_shape_data() -> None:
+    for wl in (workloads.get("bert-base-text"), workloads.get("lstm-base-text")):
+        assert wl.dataset == "text-bert" and wl.scale == "base"
+        assert wl.model_kwargs["seq_len"] == tokens.SEQ_LEN == 128
+        assert wl.model_kwargs["vocab_size"] == tokens.VOCAB_SIZE == 30522
 
 
 # --- IMDB (aclImdb) -------------------------------------------------------------------------------------

@@ -83,16 +83,19 @@ def _copy_from(names: tuple[str, ...]) -> Callable[[list[np.ndarray], str, Mappi
 
 def _lstm_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> list[np.ndarray]:
     # torch gates i, f, g, o == keras i, f, c, o: no reordering; keras has one bias = b_ih + b_hh.
-    return [w[f"{p}.weight_ih_l0"].T, w[f"{p}.weight_hh_l0"].T, w[f"{p}.bias_ih_l0"] + w[f"{p}.bias_hh_l0"]]
+    # extra["layer"] = k: the keras LSTM mirrors layer k of a stacked nn.LSTM (its *_l{k} tensors); default 0.
+    k = extra.get("layer", 0)
+    return [w[f"{p}.weight_ih_l{k}"].T, w[f"{p}.weight_hh_l{k}"].T, w[f"{p}.bias_ih_l{k}"] + w[f"{p}.bias_hh_l{k}"]]
 
 
 def _lstm_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[str, np.ndarray]:
     kernel, recurrent, bias = ws
+    k = extra.get("layer", 0)
     return {
-        f"{p}.weight_ih_l0": kernel.T,
-        f"{p}.weight_hh_l0": recurrent.T,
-        f"{p}.bias_ih_l0": bias,
-        f"{p}.bias_hh_l0": np.zeros_like(bias),
+        f"{p}.weight_ih_l{k}": kernel.T,
+        f"{p}.weight_hh_l{k}": recurrent.T,
+        f"{p}.bias_ih_l{k}": bias,
+        f"{p}.bias_hh_l{k}": np.zeros_like(bias),
     }
 
 
@@ -131,6 +134,9 @@ class Reads(Mapping[str, np.ndarray]):
             raise ValueError(f"canonical weights lack {key!r}") from None
         self.read.add(key)
         return value
+
+    def __contains__(self, key: object) -> bool:  # a rule's `name in w` (Mapping's own needs a KeyError)
+        return key in self.weights
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.weights)

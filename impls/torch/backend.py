@@ -138,6 +138,7 @@ class TorchEager:
         self.workload = workload
         self.mod = importlib.import_module(f"impls.torch.{workload.model}")
         reason = getattr(self.mod, "UNSUPPORTED", {}).get(self.name)
+        reason = reason or getattr(self.mod, "UNSUPPORTED_PRECISION", {}).get((self.name, self.precision))
         if reason:
             raise NotImplementedError(reason)
         self.amp = amp = make_amp(self.precision, self.device)
