@@ -342,6 +342,13 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         )
         plan = with_data_found(plan)
         preflight(plan)
+        base = [w for w in plan.workloads if workloads.get(w).scale == "base"]
+        if base and plan.device == "cpu" and plan.steps is None:
+            print(
+                f"fwbench: {', '.join(base)}: base scale on a cpu takes seconds to tens of seconds a step, the "
+                "profile's epochs hours; --steps N measures the steady state on a budget",
+                file=sys.stderr,
+            )
         if not a.threads:  # the input is valid: now spend a second measuring the idle CPUs
             idle, source = default_threads(None)
             plan = dataclasses.replace(plan, threads=idle.threads, threads_source=source)
