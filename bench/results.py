@@ -22,10 +22,11 @@ from bench.spec import STATUSES, RunConfig, RunKey
 from bench.typedjson import atomic_write_json, parse_json, typed_fields
 
 SCHEMA = "fwbench.results"
+# 5: workers, deployment (infer/export), distributed per result.
 # 4: precision per result (fp32 before). 3: scenario per result; typed memory (device allocator figures under memory.device); `source` for
 #    records fwbench converted rather than ran. 2: seed, settled, cpu (seeds, contention).
-SCHEMA_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)  # older files are read as they are; written back (resume) as the current one
+SCHEMA_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)  # older files are read as they are; written back (resume) as the current one
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,62 @@ class Energy:
         if not isinstance(d, Mapping):
             raise ValueError(f"{where}: expected an object")
         return cls(**typed_fields(cls, d, where))
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds per call of one predict at a fixed batch, over `calls` calls after the warm-up."""
+
+    batch: int = 1
+    calls: int = 0
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    mean_ms: float | None = None
+    ci95_p50_ms: list[float] | None = None  # bootstrap 95% CI of the median
+    samples_ms: list[float] = field(default_factory=list)  # every timed call, in order
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One runtime of an infer or export run: the backend's own inference path ("infer"), or one export
+    path loaded in its runtime ("export"; bench.deploy). Sizes in MiB, times in s unless named _ms."""
+
+    runtime: str  # the backend's name (infer), or one of bench.spec.RUNTIMES (export)
+    status: str = "ok"  # "ok" | "failed" | "unsupported"
+    reason: str = ""
+    description: str = ""  # how it is exported and loaded
+    framework: str = ""  # the framework that produced the model
+    engine: str = ""  # what executes it: "torch", "onnxruntime 1.32.0", "litert 2.3.0", "tensorflow" ...
+    quantized: bool = False  # post-training dynamic-range int8
+    export_s: float | None = None
+    size_mib: float | None = None  # every file the export wrote
+    load_s: float | None = None
+    max_abs_diff: float | None = None  # against the framework's own predict, over the inference set
+    metric: float | None = None  # the workload's metric of this runtime's outputs (accuracy ...)
+    native_metric: float | None = None  # the same metric from the framework's own predict
+    latency: Latency = field(default_factory=Latency)  # batch 1
+    throughput_samples_s: dict[str, float] = field(default_factory=dict)  # by batch size ("1", "8", "64", ...)
+    max_batch: int | None = None  # the largest batch tried that ran within the memory budget (infer)
+    settings: dict[str, Any] = field(default_factory=dict)  # session options, threads, opset ...
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """A data-parallel run (bench.distributed): per-rank figures, the slowest rank's step as the step."""
+
+    workers: int = 1
+    scaling: str = "weak"  # bench.spec.SCALINGS
+    per_worker_batch: int | None = None
+    global_batch: int | None = None
+    engine: str = ""  # "torch DDP (gloo)", "tf.distribute.MultiWorkerMirroredStrategy (RING)" ...
+    launcher: str = ""  # "torchrun", "TF_CONFIG per process" ...
+    threads_per_worker: int | None = None
+    rank_median_step_ms: list[float] = field(default_factory=list)
+    rank_peak_rss_mib: list[float] = field(default_factory=list)
+    allreduce_share: float | None = None  # of the step, where the framework exposes it
+    failed_rank: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +193,9 @@ class Result:
     scenario: str = "train"  # what the run measured (bench.spec.SCENARIOS); files before scenarios: "train"
     precision: str = "fp32"  # the numeric precision it ran in (bench.spec.PRECISIONS); files before: "fp32"
     energy: Energy = field(default_factory=Energy)  # GPU energy (NVML); absent with a note on a CPU
+    workers: int = 1  # distributed: processes (RunConfig.workers); 1 for every other scenario
+    deployment: list[Deployment] = field(default_factory=list)  # infer: one entry; export: one per runtime
+    distributed: Distributed | None = None  # the distributed scenario's per-rank record
     source: Source | None = None  # set when fwbench converted this record rather than ran it
 
     @property
@@ -150,7 +210,7 @@ class Result:
     def key(self, default_seed: int = 0) -> RunKey:
         """What the launcher runs once. Files before seeds had one seed."""
         seed = self.seed if self.seed is not None else default_seed
-        return RunKey(self.workload, self.backend, seed, self.repeat, self.scenario, self.precision)
+        return RunKey(self.workload, self.backend, seed, self.repeat, self.scenario, self.precision, self.workers)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -180,6 +240,7 @@ def new_result(
         seed=cfg.seed,
         scenario=cfg.scenario,
         precision=cfg.precision,
+        workers=cfg.workers,
         status=status,
         reason=reason,
         pid=pid,

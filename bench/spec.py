@@ -143,7 +143,21 @@ PROFILES: Mapping[str, Profile] = frozen_map(
 )
 
 
-SCENARIOS = ("train",)  # what a run measures; inference, export and distributed runs are later scenarios
+# What a run measures (docs/METHODOLOGY.md): "train" the training budget; "infer" the backend's own
+# inference path (latency at batch 1, throughput by batch) after training; "export" each export path of
+# the framework (bench.deploy), loaded in its runtime; "distributed" data-parallel training over
+# RunConfig.workers processes on the framework's own engine (bench.distributed).
+SCENARIOS = ("train", "infer", "export", "distributed")
+# The export scenario's runtimes, by the framework that exports them (impls/<framework>/export.py). Each is a
+# column of the report's Deployment table; "-int8" ones are post-training dynamic-range quantisations.
+EXPORT_RUNTIMES: Mapping[str, tuple[str, ...]] = frozen_map(
+    {
+        "torch": ("torchscript", "torch-export", "onnx-torch", "onnx-torch-int8"),
+        "tensorflow": ("savedmodel", "tflite", "tflite-int8", "onnx-tf", "onnx-tf-int8"),
+    }
+)
+RUNTIMES = tuple(r for rs in EXPORT_RUNTIMES.values() for r in rs)
+SCALINGS = ("weak", "strong")  # distributed: fixed per-worker batch (weak) or fixed global batch (strong)
 # The numeric precision of a run (docs/METHODOLOGY.md, "Precision"): fp32 strict (TF32 off), TF32 tensor-core
 # matmuls and convolutions (NVIDIA GPUs), and mixed precision with bfloat16 or float16 compute (float32
 # weights; float16 with loss scaling). A backend that cannot run one on a device records `unsupported`.
@@ -183,6 +197,7 @@ class RunKey(NamedTuple):
     repeat: int
     scenario: str = "train"
     precision: str = "fp32"
+    workers: int = 1  # distributed: processes; 1 elsewhere
 
 
 @dataclass(frozen=True)
@@ -225,10 +240,21 @@ class RunConfig:
     scenario: str = "train"  # one of SCENARIOS
     precision: str = "fp32"  # one of PRECISIONS
     steps: int | None = None  # a step budget instead of the epochs: speed and memory only, no evaluation
+    runtimes: tuple[str, ...] = ()  # export: the runtimes to try (empty: all of the framework's)
+    keep_artifacts: str | None = None  # export: keep the exported files under this folder (else deleted)
+    workers: int = 1  # distributed: processes (one per GPU on cuda)
+    scaling: str = "weak"  # distributed: one of SCALINGS
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}")
+        unknown = [r for r in self.runtimes if r not in RUNTIMES]
+        if unknown:
+            raise ValueError(f"runtime {unknown[0]!r} is not one of {', '.join(RUNTIMES)}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"scaling {self.scaling!r} is not one of {', '.join(SCALINGS)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.steps is not None and self.steps < 1:

@@ -23,6 +23,7 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -314,14 +315,27 @@ def die_with_launcher() -> None:
             sys.exit("fwbench worker: the launcher is gone")
 
 
-SCENARIOS = {"train": train}  # bench.spec.SCENARIOS: what a "run" job measures, by its scenario
+def scenario(name: str) -> Callable[[RunConfig], results.Result]:
+    """What a "run" job measures, by its scenario (bench.spec.SCENARIOS): training here; inference and
+    export in bench.deploy; data-parallel training in bench.distributed."""
+    if name == "train":
+        return train
+    if name in ("infer", "export"):
+        from bench import deploy
+
+        return deploy.infer if name == "infer" else deploy.export
+    if name == "distributed":
+        from bench import distributed
+
+        return distributed.train
+    raise ValueError(f"scenario {name!r} has no worker entry")
 
 
 def do(job: Any) -> dict[str, Any]:
     """The one document a job produces."""
     match job:
         case RunConfig():
-            return SCENARIOS[job.scenario](job).to_dict()
+            return scenario(job.scenario)(job).to_dict()
         case ExportInitJob():
             return export_init(job)
         case PeakJob():
