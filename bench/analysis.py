@@ -47,8 +47,14 @@ DEFAULT_PRECISION = "fp32"
 
 
 def context(r: Result) -> str:
-    """The cell's scenario as the tables name it: the run's scenario, and its precision unless fp32."""
-    return r.scenario if r.precision == DEFAULT_PRECISION else f"{r.scenario} {r.precision}"
+    """The cell's scenario as the tables name it: the run's scenario, its precision unless fp32, and for
+    the distributed scenario its worker count ("distributed x2")."""
+    parts = [r.scenario]
+    if r.precision != DEFAULT_PRECISION:
+        parts.append(r.precision)
+    if r.scenario == "distributed":
+        parts.append(f"x{r.workers}")
+    return " ".join(parts)
 
 
 def step_budget(r: Result) -> int | None:
@@ -94,7 +100,12 @@ class Cell:
     @property
     def precision(self) -> str:
         """The precision part of the cell's scenario (`context`): "train bf16" -> "bf16"."""
-        return self.scenario.partition(" ")[2] or DEFAULT_PRECISION
+        return next((t for t in self.scenario.split()[1:] if not t.startswith("x")), DEFAULT_PRECISION)
+
+    @property
+    def workers(self) -> int:
+        """The worker count of a distributed cell (`context`): "distributed x2" -> 2; 1 elsewhere."""
+        return next((int(t[1:]) for t in self.scenario.split()[1:] if t.startswith("x")), 1)
 
     @property
     def base_scenario(self) -> str:

@@ -82,6 +82,9 @@ class BackendInfo:
     # the Keras 3 backend it drives ("tensorflow", "jax", "torch"); None: native PyTorch
     keras_backend: str | None = None
     devices: tuple[str, ...] = ("cpu", "cuda")  # where it runs; a CUDA-only variant is left out of CPU suites
+    # Whether the export scenario runs from it (its adapter has `export_paths`): one backend per framework,
+    # the one whose model is the framework's plain model (bench.deploy, impls/<framework>/export.py).
+    exports: bool = False
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
@@ -132,7 +135,7 @@ BACKENDS: dict[str, BackendInfo] = {
     for b in (
         BackendInfo(
             "torch-eager", "torch", "impls.torch.backend", "TorchEager", "PyTorch eager mode",
-            "PyTorch eager", "#1f77b4", TORCH, "impls.torch.bare", tier="default",
+            "PyTorch eager", "#1f77b4", TORCH, "impls.torch.bare", tier="default", exports=True,
         ),
         BackendInfo(
             "torchscript", "torch", "impls.torch.backend", "TorchScript", "torch.jit.script (deprecated upstream)",
@@ -170,6 +173,7 @@ BACKENDS: dict[str, BackendInfo] = {
         BackendInfo(
             "keras", "tensorflow", "impls.keras.backend", "KerasGraph", "Keras 3 on TensorFlow, tf.function step",
             "Keras tf.function (graph)", "#fd8d3c", TENSORFLOW, "impls.keras.bare", keras_backend="tensorflow",
+            exports=True,
         ),
         BackendInfo(
             "keras-xla", "tensorflow", "impls.keras.backend", "KerasXLA",

@@ -18,7 +18,7 @@ from typing import NoReturn
 from bench import backends, compare, contention, data, formatting, launch, pbjson, report, results, typedjson, workloads
 from bench.errors import UsageError
 from bench.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
-from bench.spec import PRECISIONS, PROFILES, SCALES
+from bench.spec import PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1  # the machine refused (full disk, unwritable folder): results written so far stay
@@ -98,6 +98,38 @@ def build_parser() -> Parser:
         "--steps",
         type=positive_int,
         help="a step budget instead of the profile's epochs: steady-state speed and memory, no evaluation or target",
+    )
+    r.add_argument(
+        "--scenario",
+        nargs="+",
+        metavar="NAME",
+        help=f"what each cell measures: {', '.join(SCENARIOS)} (default train; comma or space separated): infer "
+        "times each backend's own inference path after training, export each export path in its runtime, "
+        "distributed data-parallel training over --workers processes",
+    )
+    r.add_argument(
+        "--runtimes",
+        nargs="+",
+        metavar="NAME",
+        help=f"the export scenario's runtimes (default all): {', '.join(RUNTIMES)}",
+    )
+    r.add_argument(
+        "--keep-artifacts",
+        metavar="DIR",
+        help="keep the export scenario's exported files under DIR/RUN_ID/ (default: deleted after each run)",
+    )
+    r.add_argument(
+        "--workers",
+        nargs="+",
+        type=positive_int,
+        metavar="N",
+        help="the distributed scenario's process counts, each a cell (default 1; e.g. --workers 1 2)",
+    )
+    r.add_argument(
+        "--scaling",
+        default="weak",
+        help="distributed: weak (default: each worker keeps the workload's batch) or strong (the global batch is "
+        "the workload's, split across the workers)",
     )
     r.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     r.add_argument("--profile", default="quick", help=f"{' or '.join(PROFILES)} (default quick)")
@@ -216,6 +248,14 @@ def preflight(plan: SuitePlan) -> None:
             )
     if plan.device == "cuda" and not cuda_available():
         raise UsageError("--device cuda: no CUDA GPU found (NVML sees none); use --device cpu")
+    if "distributed" in plan.scenarios:
+        check_workers(plan)
+    if (
+        plan.keep_artifacts is not None
+        and Path(plan.keep_artifacts).exists()
+        and not Path(plan.keep_artifacts).is_dir()
+    ):
+        raise UsageError(f"--keep-artifacts {plan.keep_artifacts!r} is a file, not a folder")
     if plan.data_dir is not None:
         if not Path(plan.data_dir).is_dir():
             raise UsageError(f"--data-dir {plan.data_dir!r} is not a folder")
@@ -225,6 +265,20 @@ def preflight(plan: SuitePlan) -> None:
                 data.load(name, plan.seed, plan.data_dir)
             except (OSError, ValueError) as e:  # loaders raise UsageError for what they check
                 raise UsageError(f"--data-dir {plan.data_dir}: reading the {name} data failed: {e}") from None
+
+
+def check_workers(plan: SuitePlan) -> None:
+    """The distributed scenario's worker counts against what this host can run: one process per usable CPU
+    on a CPU, one per visible GPU on cuda."""
+    if plan.device == "cuda":
+        from bench.env import gpus
+
+        most, what = len(gpus()), "GPUs"
+    else:
+        most, what = len(contention.usable_cpus()), "usable CPUs"
+    over = [n for n in plan.workers if n > most]
+    if over:
+        raise UsageError(f"--workers {over[0]}: this host has {most} {what}, so at most --workers {most}")
 
 
 def default_threads(given: int | None) -> tuple[contention.IdleCpus, str]:
@@ -339,7 +393,13 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             fault=parse_faults(os.environ.get(FAULT_ENV, "")) or None,  # testing hook
             precisions=names(a.precision, PRECISIONS, "precision") if a.precision else ("fp32",),
             steps=a.steps,
+            scenarios=names(a.scenario, SCENARIOS, "scenario") if a.scenario else ("train",),
+            runtimes=names(a.runtimes, RUNTIMES, "runtime") if a.runtimes else (),
+            keep_artifacts=a.keep_artifacts,
+            workers=tuple(dict.fromkeys(a.workers)) if a.workers else (1,),
+            scaling=a.scaling,
         )
+        plan.check_registered()
         plan = with_data_found(plan)
         preflight(plan)
         base = [w for w in plan.workloads if workloads.get(w).scale == "base"]

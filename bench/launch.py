@@ -213,6 +213,10 @@ def run_config(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None)
         scenario=key.scenario,
         precision=key.precision,
         steps=plan.steps,
+        runtimes=plan.runtimes,
+        keep_artifacts=plan.keep_artifacts,
+        workers=key.workers,
+        scaling=plan.scaling,
     )
 
 

@@ -13,10 +13,12 @@ from typing import Any
 
 from bench import backends, workloads
 from bench.errors import UsageError
-from bench.spec import PRECISIONS, PROFILES, SCENARIOS, RunKey
+from bench.spec import PRECISIONS, PROFILES, RUNTIMES, SCALINGS, SCENARIOS, RunKey
 from bench.typedjson import typed_fields
 
-FAULTS = ("crash", "hang", "raise", "oom", "diverge")  # bench.worker.inject: the failure-isolation tests
+# bench.worker.inject: the failure-isolation tests. "truncate-artifact": the export scenario cuts each artifact
+# in half between export and load (bench.deploy); "no-average": distributed ranks sum gradients (bench.distributed).
+FAULTS = ("crash", "hang", "raise", "oom", "diverge", "truncate-artifact", "no-average")
 FAULT_ENV = "FWBENCH_FAULT"  # testing hook read by the CLI: "workload/backend[#repeat]=fault,..."
 MAX_SEED = 2**32 - 1  # PYTHONHASHSEED's and scikit-learn's limit
 
@@ -54,6 +56,10 @@ class SuitePlan:
     scenarios: tuple[str, ...] = ("train",)  # what each (workload, backend, seed, repeat) measures (spec.SCENARIOS)
     precisions: tuple[str, ...] = ("fp32",)  # spec.PRECISIONS: each run is made in each
     steps: int | None = None  # --steps: a step budget instead of the profile's epochs (speed and memory only)
+    runtimes: tuple[str, ...] = ()  # --runtimes: the export scenario's runtimes (spec.RUNTIMES; empty: all)
+    keep_artifacts: str | None = None  # --keep-artifacts: keep the export scenario's files under this folder
+    workers: tuple[int, ...] = (1,)  # --workers: the distributed scenario's process counts, each a cell
+    scaling: str = "weak"  # --scaling: the distributed scenario's batch rule (spec.SCALINGS)
 
     def __post_init__(self) -> None:
         if not self.workloads or not self.backends:
@@ -63,6 +69,13 @@ class SuitePlan:
         for sc in self.scenarios or ("",):
             if sc not in SCENARIOS:
                 raise UsageError(f"unknown scenario {sc!r}; valid: {', '.join(SCENARIOS)}")
+        for rt in self.runtimes:
+            if rt not in RUNTIMES:
+                raise UsageError(f"unknown runtime {rt!r}; valid: {', '.join(RUNTIMES)}")
+        if not self.workers or any(n < 1 for n in self.workers):
+            raise UsageError(f"--workers must be >= 1, got {' '.join(map(str, self.workers)) or 'nothing'}")
+        if self.scaling not in SCALINGS:
+            raise UsageError(f"unknown scaling {self.scaling!r}; valid: {', '.join(SCALINGS)}")
         for p in self.precisions or ("",):
             if p not in PRECISIONS:
                 raise UsageError(f"unknown precision {p!r}; valid: {', '.join(PRECISIONS)}")
@@ -102,26 +115,36 @@ class SuitePlan:
             workloads.get(w)
         for b in self.backends:
             backends.get(b)
+        serving = [w for w in self.scenarios if w in ("infer", "export")]
+        lacking = [w for w in self.workloads if serving and not workloads.get(w).inference]
+        if lacking:
+            have = [w.name for w in workloads.WORKLOADS.values() if w.inference]
+            raise UsageError(
+                f"workload {lacking[0]!r} has no forward model to serve, so no {serving[0]} scenario; "
+                f"valid: {', '.join(have)}"
+            )
 
     def seed_values(self) -> list[int]:
         return [self.seed + i for i in range(self.seeds)]
 
     def runs(self) -> list[RunKey]:
         """The interleaved order: repeat-major, then seed, then scenario, then workload, then precision, then
-        backend, so that drift of a shared machine hits every backend, precision and seed alike."""
+        worker count (the distributed scenario's; 1 elsewhere), then backend, so that drift of a shared
+        machine hits every backend, precision and seed alike."""
         return [
-            RunKey(w, b, s, r, sc, p)
+            RunKey(w, b, s, r, sc, p, n)
             for r in range(self.repeats)
             for s in self.seed_values()
             for sc in self.scenarios
             for w in self.workloads
             for p in self.precisions
+            for n in (self.workers if sc == "distributed" else (1,))
             for b in self.backends
         ]
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(vars(self))
-        for name in ("workloads", "backends", "scenarios", "precisions"):
+        for name in ("workloads", "backends", "scenarios", "precisions", "runtimes", "workers"):
             d[name] = list(d[name])
         return d
 

@@ -38,8 +38,9 @@ class Progress:
 
     def update(self, key: RunKey, result: Result | None) -> None:
         workload, backend, seed, repeat = key.workload, key.backend, key.seed, key.repeat
-        if key.scenario != "train":  # the only scenario so far: its name would be noise
-            workload = f"{workload} ({key.scenario})"
+        if key.scenario != "train":  # the usual scenario: its name would be noise
+            workers = f" x{key.workers}" if key.scenario == "distributed" else ""
+            workload = f"{workload} ({key.scenario}{workers})"
         if result is None:
             self.bar.update(self.task, description=f"{workload} / {backend} seed {seed} #{repeat}")
             return

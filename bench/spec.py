@@ -94,6 +94,9 @@ class Workload:
     # "small": trains to its target on a CPU in minutes; "base": a published reference size (ResNet-50,
     # BERT-base) that a CPU runs on a step budget (--steps). `fwbench run --scale` picks by this.
     scale: str = "small"
+    # Whether the workload has a forward model that serves predictions (a classifier, the GAN's generator,
+    # the DQN's Q-network): the infer and export scenarios run only such workloads.
+    inference: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.epochs <= 0 or self.quick_epochs <= 0:

@@ -82,3 +82,15 @@ def paired_ratio(a: Sequence[float], b: Sequence[float], seed: int = 0) -> tuple
 def significant(ci: tuple[float, float, float] | None) -> bool:
     """A ratio differs from 1 only when its whole confidence interval lies on one side of 1."""
     return ci is not None and (ci[1] > 1.0 or ci[2] < 1.0)
+
+
+def percentiles(samples_ms: Sequence[float], seed: int = 0) -> dict[str, Any]:
+    """p50, p90, p99 and mean of per-call latencies, with a bootstrap 95% CI of the p50 (bench.deploy).
+    Percentiles interpolate linearly between order statistics (numpy's default), so that p99 of 200 calls
+    lies between the two slowest rather than being the slowest."""
+    a = np.asarray(samples_ms, dtype=np.float64)
+    if a.size == 0:
+        return {"p50_ms": None, "p90_ms": None, "p99_ms": None, "mean_ms": None, "ci95_p50_ms": None}
+    p50, p90, p99 = (float(v) for v in np.percentile(a, [50, 90, 99]))
+    ci = summarize(a, seed)["ci95_step_ms"]
+    return {"p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "mean_ms": float(a.mean()), "ci95_p50_ms": ci}

@@ -39,6 +39,9 @@ class Task(Protocol):
     def example_batch(self) -> dict[str, np.ndarray]:
         """One training batch (parity tests, FLOP counting)."""
 
+    def inference_inputs(self) -> np.ndarray:
+        """The inputs the infer and export scenarios predict on (bench.deploy): the test set's."""
+
 
 def classification_metrics(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Accuracy (argmax) and mean cross-entropy from logits, in float64 numpy (a stable log-softmax)."""
@@ -90,6 +93,10 @@ class ClassifyTask:
     def example_batch(self) -> dict[str, np.ndarray]:
         return next(self.batches(0, None))  # type: ignore[arg-type]
 
+    def inference_inputs(self) -> np.ndarray:
+        """What the infer and export scenarios feed the model (bench.deploy): the test split's inputs."""
+        return self.ds.x_test
+
 
 class GanTask:
     """GAN on real images: each batch is real images plus the generator's noise z (drawn here, so that
@@ -125,6 +132,10 @@ class GanTask:
 
     def example_batch(self) -> dict[str, np.ndarray]:
         return next(self.batches(0, None))  # type: ignore[arg-type]
+
+    def inference_inputs(self) -> np.ndarray:
+        """The generator's test set: the fixed noise it is graded on."""
+        return self.eval_z
 
 
 class DqnTask:
@@ -232,6 +243,10 @@ class DqnTask:
     def example_batch(self) -> dict[str, np.ndarray]:
         """A replay minibatch of warm-up transitions, with sync_target set (parity exercises the sync)."""
         return dict(self.example)
+
+    def inference_inputs(self) -> np.ndarray:
+        """Observations the Q-network is asked about: the warm-up transitions' states (float32)."""
+        return np.asarray(self.example["obs"], dtype=np.float32)
 
 
 def gymnasium_version() -> str:
