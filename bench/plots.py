@@ -31,6 +31,18 @@ MAX_COLS = 3
 LOG_SPAN = 50.0  # a time axis spanning more than this factor is drawn on a log scale
 
 OTHER_COLOR = "#7f7f7f"  # a backend this fwbench does not know (an old results file)
+# The export scenario's runtimes (bench.spec.RUNTIMES): PyTorch's exports blues, TensorFlow's oranges, as backends.
+RUNTIME_COLORS = {
+    "torchscript": "#74add1",
+    "torch-export": "#2171b5",
+    "onnx-torch": "#9ecae1",
+    "onnx-torch-int8": "#c6dbef",
+    "savedmodel": "#fd8d3c",
+    "tflite": "#d94801",
+    "tflite-int8": "#fdae6b",
+    "onnx-tf": "#fdd0a2",
+    "onnx-tf-int8": "#feedde",
+}
 
 
 @dataclass(frozen=True)
@@ -63,12 +75,13 @@ class Panel:
     bars: tuple[Bar, ...] = ()
     curves: tuple[Curve, ...] = ()
     target: float | None = None
+    boxes: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (backend or runtime, samples): a distribution each
 
 
 def color(backend: str) -> str:
     """The backend's registered colour (bench/backends.py: PyTorch blues, TensorFlow oranges)."""
     info = BACKENDS.get(backend)
-    return info.color if info else OTHER_COLOR
+    return info.color if info else RUNTIME_COLORS.get(backend, OTHER_COLOR)
 
 
 def unique(names: Iterable[str]) -> list[str]:
@@ -200,4 +213,27 @@ def trend_figure(series: Mapping[str, Mapping[str, Sequence[tuple[datetime, floa
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         ax.grid(alpha=0.3)
+    return fig
+
+
+def boxes_figure(panels: Sequence[Panel], suptitle: str) -> Figure:
+    """A box per backend or runtime (median, quartiles, whiskers at the 1st and 99th percentiles; calls
+    beyond them as points), log scale where the boxes span more than LOG_SPAN."""
+    fig, axes = grid(len(panels), suptitle, unique(name for p in panels for name, _ in p.boxes))
+    for ax, p in zip(axes, panels):
+        names = [name for name, _ in p.boxes]
+        parts = ax.boxplot(
+            [list(v) for _, v in p.boxes], whis=(1, 99), patch_artist=True, widths=0.6, flierprops={"markersize": 2}
+        )
+        for patch, name in zip(parts["boxes"], names):
+            patch.set_facecolor(color(name))
+        medians = [sorted(v)[len(v) // 2] for _, v in p.boxes if v]
+        if medians and min(medians) > 0 and max(medians) / min(medians) > LOG_SPAN:
+            ax.set_yscale("log")
+            ax.set_ylabel(p.ylabel + " (log scale)")
+        else:
+            ax.set_ylabel(p.ylabel)
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right", fontsize=9)
+        ax.set_title(p.title, fontsize=11)
+        ax.grid(axis="y", alpha=0.3)
     return fig

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import analysis, codesize, env, pbjson, plots
+from bench import analysis, codesize, env, pbjson, plots, report_deploy
 from bench.analysis import (
     BASELINE_BACKEND,
     BUSY_LOAD_PER_CPU,
@@ -529,7 +529,7 @@ def model_building_table(cs: Sequence[Cell]) -> pd.DataFrame:
     return blank_missing(pd.DataFrame(rows))
 
 
-def seed_section(cs: Sequence[Cell]) -> list[str]:
+def seed_section(cs: Sequence[Cell], suites: Sequence[Suite] = ()) -> list[str]:
     lines = [
         "## The seed's comparison, measured",
         "",
@@ -556,8 +556,16 @@ def seed_section(cs: Sequence[Cell]) -> list[str]:
         "",
         markdown(model_building_table(cs)),
         "",
-        "The seed's rows on research popularity, libraries (TorchVision, TF Hub ...) and deployment (ONNX, "
-        "TF Lite, Serving ...) are not measured by this benchmark and are left out.",
+    ]
+    deployment = report_deploy.seed_row(suites)
+    lines += deployment or [
+        "**Deployment** (seed: PyTorch TorchScript, ONNX; TensorFlow SavedModel, TF Lite, Serving): not run in "
+        "these results; `fwbench run --scenario export` measures it.",
+        "",
+    ]
+    lines += [
+        "The seed's rows on research popularity and libraries (TorchVision, TF Hub ...) are not measured by this "
+        "benchmark and are left out.",
         "",
     ]
     return lines
@@ -752,9 +760,10 @@ def trend_series(suites: Iterable[Suite]) -> dict[str, dict[str, dict[str, list[
 
 def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path) -> list[PlotLink]:
     """Draw every figure into out_dir/plots; return them with paths relative to out_dir."""
-    cs = cells(suites)
+    cs = training_cells(suites)
     folder = out_dir / PLOTS_DIR
-    for old in [*folder.glob("trend-*.png"), *(folder / n for n in ("step_time.png", "memory.png", "metric.png"))]:
+    names = ("step_time.png", "memory.png", "metric.png", "latency.png")
+    for old in [*folder.glob("trend-*.png"), *(folder / n for n in names)]:
         old.unlink(missing_ok=True)
     figs: list[PlotLink] = []
 
@@ -784,6 +793,13 @@ def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path)
             "Memory per backend",
             "memory.png",
             plots.bars_figure(mem, f"Memory per backend: what training added, and the peak ({kinds})"),
+        )
+    latency = report_deploy.latency_panels(suites)
+    if latency:
+        add(
+            "Batch-1 latency per runtime",
+            "latency.png",
+            plots.boxes_figure(latency, "Batch-1 inference latency per runtime (box: quartiles; whiskers: p1-p99)"),
         )
     for model, series in trend_series([*suites, *history]).items():
         add(
@@ -842,8 +858,14 @@ def busy_note(suites: Sequence[Suite]) -> list[str]:
     return out
 
 
+def training_cells(suites: Sequence[Suite]) -> list[Cell]:
+    """The cells of the training scenarios (train, distributed); the infer and export scenarios have the
+    Deployment section (bench/report_deploy.py)."""
+    return [c for c in cells(suites) if c.base_scenario not in report_deploy.SCENARIOS]
+
+
 def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
-    cs = cells(suites)
+    cs = training_cells(suites)
     devices = sorted({suite_device_model(s) for s in suites})
     lines = [
         "# fwbench report: PyTorch vs TensorFlow",
@@ -860,7 +882,8 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         *keras_section(cs),
         *precision_section(cs),
         *headline_section(cs),
-        *seed_section(cs),
+        *report_deploy.deployment_section(suites),
+        *seed_section(cs, suites),
         *plots_section(figures),
         *environment_block(suites),
         "",

@@ -1,0 +1,257 @@
+"""The infer and export scenarios' framework-neutral parts (bench/deploy.py, bench/report_deploy.py): latency
+statistics, a failing or truncated export recorded with the suite going on, and the Deployment section on a
+fixed results file. The real export paths are in tests/test_export_torch.py and tests/test_export_keras.py;
+the end-to-end run through the CLI is at the end (slow)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bench import deploy, report, results, stats
+from bench.spec import RunConfig
+
+from .conftest import fwbench
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_latency_percentiles_of_known_samples() -> None:
+    samples = list(np.random.default_rng(0).permutation(np.arange(1.0, 1001.0)))  # 1 .. 1000 ms, shuffled
+    p = stats.percentiles(samples)
+    assert p["p50_ms"] == pytest.approx(500.5)
+    assert p["p90_ms"] == pytest.approx(900.1)
+    assert p["p99_ms"] == pytest.approx(990.01)
+    assert p["mean_ms"] == pytest.approx(500.5)
+    low, high = p["ci95_p50_ms"]
+    assert low < 500.5 < high and high - low < 100  # the median of 1000 uniform draws is known to ~ +-30
+
+
+def test_latency_of_a_predict_counts_every_call_after_the_warm_up() -> None:
+    calls: list[int] = []
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        return x.astype(np.float32)
+
+    lat = deploy.latency(predict, np.ones((10, 3)), calls=50, seed=0)
+    assert lat.calls == 50 and len(lat.samples_ms) == 50 and lat.batch == 1
+    assert len(calls) == deploy.WARMUP_CALLS + 50 and set(calls) == {1}
+    assert lat.p50_ms is not None and lat.p50_ms <= lat.p99_ms
+
+
+class Graded:
+    """A task stand-in: grades a predict by the accuracy of argmax against fixed labels."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = x, y
+
+    def evaluate(self, backend: Any) -> dict[str, float]:
+        return {"accuracy": float(np.mean(backend.predict(self.x).argmax(axis=1) == self.y))}
+
+
+def weights_file(w: np.ndarray) -> tuple[Any, Any]:
+    """A real (tiny) export path: a linear model written as .npy, loaded back, with its length checked as
+    every real loader does."""
+
+    def export(folder: Path, sample: np.ndarray) -> Path:
+        path = folder / "model.npy"
+        np.save(path, w)
+        return path
+
+    def load(path: Path) -> deploy.Predict:
+        loaded = np.load(path, allow_pickle=False)
+        return lambda x: (x @ loaded).astype(np.float32)
+
+    return export, load
+
+
+def run_paths(paths: list[deploy.ExportPath], tmp_path: Path, fault: str | None = None) -> list[results.Deployment]:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 4)).astype(np.float32)
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    y = (x @ w).argmax(axis=1)
+    task = Graded(x, y)
+    ref = deploy.Reference(x, (x @ w).astype(np.float32), 1.0, "accuracy")
+    cfg = RunConfig("r", "mlp-iris", "torch-eager", "cpu", "quick", 0, 0, "native", None, 1, 1, False, fault=fault)
+    out = []
+    for p in paths:
+        out.append(deploy.export_one(p, tmp_path / p.name, ref, task, 30, "torch", cfg))  # type: ignore[arg-type]
+    return out
+
+
+def working_path(name: str, w: np.ndarray | None = None) -> deploy.ExportPath:
+    export, load = weights_file(w if w is not None else np.random.default_rng(1).standard_normal((4, 3)))
+    return deploy.ExportPath(name, "npy", "numpy", export, load)
+
+
+def test_a_failing_exporter_is_recorded_and_the_next_path_goes_on(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    rng.standard_normal((40, 4))
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+
+    def broken(folder: Path, sample: np.ndarray) -> Path:
+        raise RuntimeError("exporter crashed on op aten::foo\nlong traceback text")
+
+    def cannot(folder: Path, sample: np.ndarray) -> Path:
+        raise NotImplementedError("no converter for LSTM here")
+
+    export, load = weights_file(w)
+    paths = [
+        deploy.ExportPath("torchscript", "broken", "x", broken, load),
+        deploy.ExportPath("torch-export", "cannot", "x", cannot, load),
+        deploy.ExportPath("onnx-torch", "works", "numpy", export, load),
+    ]
+    got = run_paths(paths, tmp_path)
+    assert [d.status for d in got] == ["failed", "unsupported", "ok"]
+    assert got[0].reason == "export: RuntimeError: exporter crashed on op aten::foo"  # one line, the stage named
+    assert got[1].reason == "export: NotImplementedError: no converter for LSTM here"
+    ok = got[2]
+    assert ok.max_abs_diff == pytest.approx(0.0, abs=1e-6) and ok.metric == 1.0 and ok.native_metric == 1.0
+    assert ok.latency.calls == 30 and ok.size_mib and ok.export_s is not None and ok.load_s is not None
+    assert set(ok.throughput_samples_s) == {"64"}
+
+
+def test_a_truncated_artifact_fails_at_load_and_the_cell_says_so(tmp_path: Path) -> None:
+    got = run_paths([working_path("onnx-torch"), working_path("torchscript")], tmp_path, fault="truncate-artifact")
+    assert [d.status for d in got] == ["failed", "failed"]
+    assert all(d.reason.startswith("load: ValueError") for d in got), [d.reason for d in got]
+    assert all(d.size_mib and d.export_s is not None for d in got)  # what was measured before the failure stays
+
+
+def test_a_runtime_whose_outputs_differ_is_measured_not_hidden(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    rng.standard_normal((40, 4))
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    (got,) = run_paths([working_path("onnx-torch", w + 0.01)], tmp_path)
+    assert got.status == "ok" and got.max_abs_diff is not None and got.max_abs_diff > 1e-3
+
+
+# The Deployment section on a fixed results file: the mlp-iris fixture's runs, turned into infer and
+# export runs with known latencies.
+
+
+def deployment(runtime: str, p50: float, framework: str, status: str = "ok", reason: str = "") -> results.Deployment:
+    samples = [p50 * f for f in np.linspace(0.9, 1.1, 101)] if status == "ok" else []
+    return results.Deployment(
+        runtime=runtime,
+        status=status,
+        reason=reason,
+        framework=framework,
+        max_abs_diff=2e-7 if status == "ok" else None,
+        metric=0.96 if status == "ok" else None,
+        native_metric=0.96,
+        latency=results.Latency(calls=len(samples), samples_ms=samples, **stats.percentiles(samples)),
+        throughput_samples_s={"64": 64 / p50 * 1e3} if status == "ok" else {},
+        size_mib=0.01 if status == "ok" else None,
+        export_s=0.5,
+        load_s=0.1 if status == "ok" else None,
+    )
+
+
+def deploy_suite() -> results.Suite:
+    suite = results.load(DATA / "suite-mlp-iris.json")
+    torch_run = next(r for r in suite.results if r.backend == "torch-eager")
+    keras_run = next(r for r in suite.results if r.backend == "keras")
+    runs = [
+        dataclasses.replace(torch_run, scenario="infer", deployment=[deployment("torch-eager", 0.1, "torch")]),
+        dataclasses.replace(keras_run, scenario="infer", deployment=[deployment("keras", 0.4, "tensorflow")]),
+        dataclasses.replace(
+            torch_run,
+            scenario="export",
+            deployment=[
+                deployment("torchscript", 0.08, "torch"),
+                deployment("onnx-torch", 0.02, "torch"),
+                deployment("torch-export", 0.0, "torch", "failed", "load: RuntimeError: bad archive"),
+            ],
+        ),
+        dataclasses.replace(
+            keras_run,
+            scenario="export",
+            deployment=[deployment("savedmodel", 0.3, "tensorflow"), deployment("onnx-tf", 0.04, "tensorflow")],
+        ),
+    ]
+    return dataclasses.replace(suite, results=[*suite.results, *runs])
+
+
+def test_the_deployment_section_shows_every_runtime_with_its_status_and_the_onnx_ratio(tmp_path: Path) -> None:
+    text = report.write([deploy_suite()], tmp_path).read_text()
+    section = text.split("## Deployment: inference and exported models", 1)[1].split("\n## ", 1)[0]
+    for runtime in ("torch-eager (own path)", "keras (own path)", "torchscript", "onnx-torch", "savedmodel", "onnx-tf"):
+        assert f"| {runtime} " in section, runtime
+    row = next(ln for ln in section.splitlines() if "| torch-export " in ln)
+    assert "failed: load: RuntimeError: bad archive" in row
+    # The same ONNX Runtime: TF's file at 0.04 ms against PyTorch's at 0.02 ms, every call twice as long.
+    ratio = re.search(r"onnx-tf / onnx-torch batch-1 p50 in one ONNX Runtime: ([\d.]+) \[([\d.]+), ([\d.]+)\]", section)
+    assert ratio is not None and float(ratio[1]) == pytest.approx(2.0, abs=0.005)
+    assert 1.0 < float(ratio[2]) <= 2.0 <= float(ratio[3]) < 2.2 and "(faster: PyTorch's file)" in section
+    # The seed table's deployment row, from the same numbers; the old "not measured" sentence is gone.
+    assert "| mlp-iris " in text.split("**Deployment** (seed:", 1)[1].split("\n\n", 2)[1]
+    assert "not measured by this benchmark" not in text.split("## The seed's", 1)[1].split("research popularity")[0]
+    assert (tmp_path / "plots" / "latency.png").read_bytes()[:4] == b"\x89PNG"
+    # The training tables are not polluted by the deployment runs.
+    assert "mlp-iris (infer)" not in text.split("## Deployment", 1)[0]
+
+
+def test_compare_covers_inference_latency(tmp_path: Path) -> None:
+    base = deploy_suite()
+    slower = dataclasses.replace(
+        base,
+        run_id="slower",
+        results=[
+            dataclasses.replace(r, step_ms=[t * 2 for t in r.step_ms], median_step_ms=(r.median_step_ms or 0) * 2)
+            if r.scenario == "infer"
+            else r
+            for r in base.results
+        ],
+    )
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(base.to_dict()))
+    b.write_text(json.dumps(slower.to_dict()))
+    done = fwbench("compare", str(a), str(b), "--all")
+    assert "mlp-iris (infer)" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.keras
+def test_infer_and_export_through_the_cli_with_a_truncated_torch_artifact(tmp_path: Path) -> None:
+    """The user's command, end to end, on mlp-iris: each backend's own path and every export path; the torch
+    export's artifacts are cut in half between export and load (fault hook): each of its runtimes is a
+    failed cell with a one-line reason, and TensorFlow's runtimes go on and match their own predict."""
+    keep = tmp_path / "kept"
+    done = fwbench(
+        "run", "--scenario", "infer", "export", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras",
+        "--epochs", "3", "--threads", "1", "--out", str(tmp_path), "--keep-artifacts", str(keep),
+        env={"FWBENCH_FAULT": "mlp-iris/torch-eager=truncate-artifact"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    suite = results.load(next((tmp_path / "runs").glob("*.json")))
+    by = {(r.scenario, r.backend): r for r in suite.results}
+    assert {r.status for r in suite.results} == {"ok"}
+    for backend in ("torch-eager", "keras"):
+        (own,) = by["infer", backend].deployment
+        assert own.max_abs_diff is not None and own.max_abs_diff < 1e-4 and own.metric == own.native_metric
+        assert set(own.throughput_samples_s) >= {"1", "8", "64"} and own.latency.calls > 0
+    torch_export = by["export", "torch-eager"].deployment
+    assert [d.runtime for d in torch_export] == ["torchscript", "torch-export", "onnx-torch", "onnx-torch-int8"]
+    assert all(d.status in ("failed", "unsupported") and "\n" not in d.reason for d in torch_export)
+    assert all(d.reason.split(":")[0] in ("load", "run") for d in torch_export if d.status == "failed")
+    for d in by["export", "keras"].deployment:
+        assert d.status == "ok", (d.runtime, d.reason)
+        if not d.quantized:
+            assert d.max_abs_diff < 1e-4 and d.metric == d.native_metric, d.runtime
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "## Deployment: inference and exported models" in text
+    # Artifacts: kept where asked, none left in the temporary folder.
+    assert any(keep.rglob("*.onnx")) and any(keep.rglob("*.tflite"))
+    assert not [
+        p for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("fwbench-export-*") if p.stat().st_uid == os.getuid()
+    ]
