@@ -23,6 +23,7 @@ is a regression. Exit code: 1 on any regression, 0 otherwise; bad input raises U
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -97,12 +98,40 @@ def settings_of(s: Suite, r: Result) -> str:
     return json.dumps({"plan": plan, "device": r.device, "workload": spec}, sort_keys=True, default=str)
 
 
+def per_runtime(r: Result) -> list[Result]:
+    """An export run as one record per runtime, named by the runtime (onnx-torch, tflite ...), with the
+    runtime's batch-1 latencies as its step times and its own status and metric, so that each runtime is
+    judged like a backend. Every other run as it is."""
+    if r.scenario != "export" or not r.deployment:
+        return [r]
+    return [
+        dataclasses.replace(
+            r,
+            backend=d.runtime,
+            status=d.status,
+            reason=d.reason,
+            step_ms=d.latency.samples_ms,
+            median_step_ms=d.latency.p50_ms,
+            ci95_step_ms=d.latency.ci95_p50_ms,
+            metric=d.metric,
+            deployment=[d],
+        )
+        for d in r.deployment
+    ]
+
+
 def group(suites: Sequence[Suite]) -> dict[Key, Cell]:
-    """One side's cells by Key, in the order their first run appears."""
+    """One side's cells by Key, in the order their first run appears (an export run: a cell per runtime)."""
+    expanded = [dataclasses.replace(s, results=[x for r in s.results for x in per_runtime(r)]) for s in suites]
     return {
         Key(c.scenario, c.workload, c.backend, c.device_model, c.settings): c
-        for c in analysis.grouped(suites, settings_of)
+        for c in analysis.grouped(expanded, settings_of)
     }
+
+
+def batch64_rate(r: Result) -> float | None:
+    """Samples/s at batch 64 of an infer or export runtime (None for a training run)."""
+    return r.deployment[0].throughput_samples_s.get("64") if r.deployment else None
 
 
 def describe_settings(key: Key) -> dict[str, Any]:
@@ -175,7 +204,7 @@ def step_time_row(key: Key, b: Cell, c: Cell, threshold: float) -> Row:
     return Row(
         key.workload,
         key.backend,
-        "median step time",
+        "batch-1 latency p50" if key.scenario.split()[0] in ("infer", "export") else "median step time",
         fmt_runs(float(np.median(bs)) if bs else None, len(b.runs), " ms"),
         fmt_runs(float(np.median(cs)) if cs else None, len(c.runs), " ms"),
         change,
@@ -256,6 +285,7 @@ def compare(baseline: Sequence[Suite], current: Sequence[Suite], threshold: floa
         for row in (
             per_run_row(key, b, c, threshold, "peak memory", " MiB", lambda r: analysis.memory_of(r).peak_mib, True),
             per_run_row(key, b, c, threshold, metric_name, "", lambda r: r.metric, False),
+            per_run_row(key, b, c, threshold, "samples/s at batch 64", "", batch64_rate, False),
         ):
             if row:
                 rows.append(row)
