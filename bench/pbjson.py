@@ -20,7 +20,7 @@ from typing import Any
 from bench import results, stats, workloads
 from bench.backends import BACKENDS
 from bench.errors import UsageError
-from bench.results import Result, Source, Suite
+from bench.results import Deployment, Latency, Result, Source, Suite
 
 PROFILE = "pytest-benchmark"
 NOT_RECORDED = "memory, first-step time, time to target, FLOP/s and backend settings"
@@ -69,11 +69,26 @@ def to_result(bm: Mapping[str, Any], run_id: str, started_at: str, where: str) -
     samples = spec.get("batch_size")
     metric_name = str(info.get("metric", ""))
     metric = info.get("metric_after_rounds")
+    scenario = str(info.get("scenario", "train"))  # tests/benchmarks/test_inference.py: "infer" | "export"
+    framework = str(info.get("framework") or (BACKENDS[backend].framework if backend in BACKENDS else "?"))
+    deployment = []
+    if scenario in ("infer", "export"):  # one batch-1 row a call: the calls are the latency samples
+        samples = 1
+        deployment = [
+            Deployment(
+                runtime=str(info.get("runtime") or backend),
+                framework=framework,
+                latency=Latency(calls=len(step_ms), samples_ms=step_ms, **stats.percentiles(step_ms)),
+                throughput_samples_s={"1": 1e3 / median} if median > 0 else {},
+            )
+        ]
     return Result(
         run_id=run_id,
         workload=str(workload),
         backend=str(backend),
-        framework=str(info.get("framework") or (BACKENDS[backend].framework if backend in BACKENDS else "?")),
+        framework=framework,
+        scenario=scenario,
+        deployment=deployment,
         device=str(info.get("device", "cpu")),
         profile=PROFILE,
         repeat=0,

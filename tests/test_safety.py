@@ -7,7 +7,10 @@ and a call spread over several lines does. Rules:
 - no shell: no `shell=True` anywhere, no os.system / os.popen / eval / exec, and every subprocess
   call gets its command as a list (so that a user's path is one argument, never shell text);
 - np.load(..., allow_pickle=False), torch.load(..., weights_only=True), keras
-  load_model(..., safe_mode=True): spelled out at every call.
+  load_model(..., safe_mode=True): spelled out at every call;
+- model-artifact loaders (torch.jit.load, torch.export.load, tf.saved_model.load, ONNX Runtime's
+  InferenceSession, the TF Lite / LiteRT Interpreter) only in the export modules, which load only what
+  the same run exported into its private folder (docs/FAILURE_MODES.md, "Exported models").
 """
 
 from __future__ import annotations
@@ -22,15 +25,19 @@ SOURCES = sorted(p for d in ("bench", "impls", "tests") for p in (REPO / d).rglo
 
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "shelve", "marshal", "joblib"}
 SUBPROCESS_CALLS = {"run", "Popen", "call", "check_call", "check_output", "getoutput", "getstatusoutput"}
+# Loaders of model artifacts (graphs or code someone wrote), by the last parts of the called name.
+ARTIFACT_LOADERS = ("jit.load", "export.load", "saved_model.load", "InferenceSession", "Interpreter")
+LOADER_MODULES = {"impls/torch/export.py", "impls/keras/export.py", "bench/onnxrt.py"}
 
 
 def dotted(node: ast.AST) -> str:
-    """'np.load' for np.load(...), 'subprocess.run' for subprocess.run(...), '' if not a plain name."""
+    """'np.load' for np.load(...), 'subprocess.run' for subprocess.run(...), '?.eval' for a method of a call's
+    result (f().eval(): not the builtin eval), '' if not a plain name."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
         base = dotted(node.value)
-        return f"{base}.{node.attr}" if base else node.attr
+        return f"{base}.{node.attr}" if base else f"?.{node.attr}"
     return ""
 
 
@@ -68,8 +75,10 @@ def violations(source: str, label: str) -> list[str]:
                 bad(node, f"{name} without a command list")
         if name in ("np.load", "numpy.load") and keyword(node, "allow_pickle") is not False:
             bad(node, f"{name} without allow_pickle=False")
-        if name in ("torch.load", "torch.jit.load") and keyword(node, "weights_only") is not True:
+        if name == "torch.load" and keyword(node, "weights_only") is not True:
             bad(node, f"{name} without weights_only=True")
+        if label not in LOADER_MODULES and any(name == a or name.endswith("." + a) for a in ARTIFACT_LOADERS):
+            bad(node, f"{name}: a model-artifact loader outside {', '.join(sorted(LOADER_MODULES))}")
         if last == "load_model" and keyword(node, "safe_mode") is not True:
             bad(node, f"{name} without safe_mode=True")
     return found
@@ -98,6 +107,9 @@ def test_no_pickle_no_shell_and_safe_loaders_everywhere() -> None:
         ("import torch\ntorch.load(\n    p,\n)", "torch.load without weights_only=True"),
         ("import keras\nkeras.models.load_model(p)", "keras.models.load_model without safe_mode=True"),
         ("import pandas as pd\npd.read_pickle(p)", "calls pd.read_pickle"),
+        ("import torch\ntorch.jit.load(p)", "torch.jit.load: a model-artifact loader outside"),
+        ("import onnxruntime as ort\nort.InferenceSession(p)", "ort.InferenceSession: a model-artifact loader"),
+        ("import tensorflow as tf\ntf.saved_model.load(p)", "tf.saved_model.load: a model-artifact loader"),
     ],
 )
 def test_the_check_bites(source: str, expected: str) -> None:
