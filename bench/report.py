@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import analysis, codesize, env, pbjson, plots, report_deploy
+from bench import analysis, codesize, env, pbjson, plots, report_deploy, report_scaling
 from bench.analysis import (
     BASELINE_BACKEND,
     BUSY_LOAD_PER_CPU,
@@ -762,7 +762,7 @@ def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path)
     """Draw every figure into out_dir/plots; return them with paths relative to out_dir."""
     cs = training_cells(suites)
     folder = out_dir / PLOTS_DIR
-    names = ("step_time.png", "memory.png", "metric.png", "latency.png")
+    names = ("step_time.png", "memory.png", "metric.png", "latency.png", "scaling.png")
     for old in [*folder.glob("trend-*.png"), *(folder / n for n in names)]:
         old.unlink(missing_ok=True)
     figs: list[PlotLink] = []
@@ -793,6 +793,13 @@ def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path)
             "Memory per backend",
             "memory.png",
             plots.bars_figure(mem, f"Memory per backend: what training added, and the peak ({kinds})"),
+        )
+    scaling = report_scaling.throughput_panels(cs)
+    if scaling:
+        add(
+            "Throughput against workers",
+            "scaling.png",
+            plots.curves_figure(scaling, "Data-parallel throughput against workers", "workers"),
         )
     latency = report_deploy.latency_panels(suites)
     if latency:
@@ -882,6 +889,7 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         *keras_section(cs),
         *precision_section(cs),
         *headline_section(cs),
+        *report_scaling.scaling_section(cs),
         *report_deploy.deployment_section(suites),
         *seed_section(cs, suites),
         *plots_section(figures),

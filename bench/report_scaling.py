@@ -1,0 +1,119 @@
+"""The report's Scaling section: the distributed scenario's cells (bench/distributed.py), per workload.
+
+Each (workload, backend) has a cell per worker count ("distributed x1", "distributed x2" ...: analysis.context).
+Scaling efficiency is measured against the same backend's single-worker distributed cell, so that both
+sides carry the engine's own costs (DDP's hooks, the strategy's replica context): with weak scaling
+(each worker keeps the workload's batch) it is throughput_N / (N x throughput_1); with strong scaling (the
+global batch split across workers) the same formula is speed-up / N. Nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from bench import analysis
+from bench.analysis import Cell
+from bench.formatting import blank_missing, fmt, markdown, one_line
+from bench.plots import Curve, Panel
+
+SCENARIO = "distributed"
+
+
+def distributed_cells(cs: Sequence[Cell]) -> list[Cell]:
+    return [c for c in cs if c.base_scenario == SCENARIO]
+
+
+def groups(cs: Sequence[Cell]) -> dict[tuple[str, str, str], list[Cell]]:
+    """{(device model, workload, precision): its distributed cells, by backend then worker count}."""
+    out: dict[tuple[str, str, str], list[Cell]] = {}
+    for c in sorted(distributed_cells(cs), key=lambda c: (c.backend, c.workers)):
+        out.setdefault((c.device_model, c.workload, c.precision), []).append(c)
+    return out
+
+
+def throughput(c: Cell) -> float | None:
+    return c.median_of("throughput_samples_s") if c.ok else None
+
+
+def efficiency(c: Cell, group: Sequence[Cell]) -> float | None:
+    """throughput_N / (N x throughput_1) against the same backend's single-worker cell."""
+    one = next((x for x in group if x.backend == c.backend and x.workers == 1), None)
+    t, t1 = throughput(c), throughput(one) if one is not None else None
+    return t / (c.workers * t1) if t is not None and t1 else None
+
+
+def record_values(c: Cell, name: str) -> list[float]:
+    return [v for r in c.runs if r.distributed is not None and (v := r.distributed.settings.get(name)) is not None]
+
+
+def table(group: Sequence[Cell]) -> pd.DataFrame:
+    rows = []
+    for c in group:
+        d = c.runs[0].distributed if c.runs else None
+        eff = efficiency(c, group)
+        diffs = record_values(c, "update_max_abs_diff")
+        tol = record_values(c, "update_tol")
+        rss = [v for r in c.runs if r.distributed for v in r.distributed.rank_peak_rss_mib]
+        share = [r.distributed.allreduce_share for r in c.runs if r.distributed and r.distributed.allreduce_share]
+        rows.append(
+            {
+                "backend": c.backend,
+                "workers": str(c.workers),
+                "status": "ok" if c.ok else f"{c.status}: {one_line(c.reason, 70)}",
+                "batch per worker / global": f"{d.per_worker_batch} / {d.global_batch}" if d else "-",
+                "step ms (slowest rank)": fmt(c.median_of("median_step_ms")),
+                "samples/s": fmt(throughput(c)),
+                "scaling efficiency": f"{eff:.0%}" if eff is not None else "-",
+                "first update vs one process (max diff / tol)": f"{max(diffs):.1e} / {tol[0]:.0e}"
+                if diffs and tol
+                else "-",
+                c.runs[0].metric_name if c.runs else "metric": fmt(c.median_of("metric"), 4),
+                "time to target s": fmt(c.median_of("time_to_target_s")),
+                "peak RSS per worker MiB": fmt(float(np.max(rss))) if rss else "-",
+                "all-reduce share": f"{np.median(share):.0%}" if share else "-",
+            }
+        )
+    return blank_missing(pd.DataFrame(rows))
+
+
+def scaling_section(cs: Sequence[Cell]) -> list[str]:
+    gs = groups(cs)
+    if not gs:
+        return []
+    models = {m for m, _, _ in gs}
+    lines = [
+        "## Scaling: data-parallel training on each framework's own engine",
+        "",
+        "`--scenario distributed --workers N`: PyTorch DistributedDataParallel launched by torchrun (gloo on a CPU, "
+        "NCCL on GPUs) against TensorFlow's MultiWorkerMirroredStrategy (one process per worker, `TF_CONFIG`), on "
+        "the same twins, the same shared initial weights and the same sharding of each global batch. Step: the "
+        "slowest rank's time at each step (the step is done when every rank is), median over the steady state. "
+        "samples/s: global batch / step. Scaling efficiency: samples/s over N times the same backend's "
+        "single-worker samples/s. First update: before timing, one step of N workers against one process "
+        "with the whole global batch from the same weights; the largest weight difference and the tolerance it "
+        "must stay under. On a CPU the workers share the host's cores (threads per worker: the run's threads / N).",
+        "",
+    ]
+    for (model, workload, precision), group in gs.items():
+        suffix = (f" ({precision})" if precision != analysis.DEFAULT_PRECISION else "") + (
+            f" on {model}" if len(models) > 1 else ""
+        )
+        lines += [f"### {workload}{suffix}", "", markdown(table(group)), ""]
+    return lines
+
+
+def throughput_panels(cs: Sequence[Cell]) -> list[Panel]:
+    """Per workload, samples/s against workers, a line per backend."""
+    out = []
+    for (_, workload, _), group in groups(cs).items():
+        curves = []
+        for backend in dict.fromkeys(c.backend for c in group):
+            pts = [(c.workers, throughput(c)) for c in group if c.backend == backend and throughput(c) is not None]
+            if pts:
+                curves.append(Curve(backend, tuple(float(w) for w, _ in pts), tuple(float(t) for _, t in pts)))  # type: ignore[arg-type]
+        if curves:
+            out.append(Panel(workload, "samples/s (all workers)", curves=tuple(curves)))
+    return out

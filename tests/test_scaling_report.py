@@ -1,0 +1,57 @@
+"""The Scaling section on a fixed results file: the mlp-iris fixture's runs turned into distributed runs at
+1 and 2 workers with known step times, so that throughput and efficiency are known in advance."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from bench import report, results
+
+DATA = Path(__file__).parent / "data"
+
+
+def distributed(r: results.Result, workers: int, step_ms: float, global_batch: int) -> results.Result:
+    steps = [step_ms] * 50
+    return dataclasses.replace(
+        r,
+        scenario="distributed",
+        workers=workers,
+        step_ms=steps,
+        median_step_ms=step_ms,
+        ci95_step_ms=[step_ms, step_ms],
+        samples_per_step=global_batch,
+        throughput_samples_s=global_batch / (step_ms / 1e3),
+        distributed=results.Distributed(
+            workers=workers,
+            per_worker_batch=16,
+            global_batch=global_batch,
+            engine="test",
+            rank_median_step_ms=[step_ms] * workers,
+            rank_peak_rss_mib=[300.0 + 10 * i for i in range(workers)],
+            settings={"update_max_abs_diff": 3e-8, "update_tol": 1e-5, "update_ok": True},
+        ),
+    )
+
+
+def test_the_scaling_section_gives_throughput_and_efficiency_per_worker_count(tmp_path: Path) -> None:
+    suite = results.load(DATA / "suite-mlp-iris.json")
+    torch_run = next(r for r in suite.results if r.backend == "torch-eager")
+    keras_run = next(r for r in suite.results if r.backend == "keras")
+    runs = [
+        distributed(torch_run, 1, 1.0, 16),  # 16,000 samples/s
+        distributed(torch_run, 2, 1.25, 32),  # 25,600 samples/s: 80% of 2 x 16,000
+        distributed(keras_run, 1, 2.0, 16),  # 8,000 samples/s
+        distributed(keras_run, 2, 4.0, 32),  # 8,000 samples/s: 50%
+    ]
+    text = report.write([dataclasses.replace(suite, results=[*suite.results, *runs])], tmp_path).read_text()
+    section = text.split("## Scaling: data-parallel training", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        (cells[1], cells[2]): cells
+        for ln in section.splitlines()
+        if ln.startswith("|") and (cells := [c.strip() for c in ln.split("|")])[1] in ("torch-eager", "keras")
+    }
+    assert rows["torch-eager", "2"][6] == "25,600" and rows["torch-eager", "2"][7] == "80%"
+    assert rows["keras", "2"][7] == "50%" and rows["keras", "1"][7] == "100%"
+    assert rows["torch-eager", "2"][8] == "3.0e-08 / 1e-05" and rows["torch-eager", "2"][4] == "16 / 32"
+    assert (tmp_path / "plots" / "scaling.png").read_bytes()[:4] == b"\x89PNG"
