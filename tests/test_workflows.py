@@ -129,3 +129,22 @@ def test_nightly_runs_the_base_models_in_every_precision_with_three_seeds_after_
     assert 'baseline="baselines/$SLUG-base.json"' in text and 'exit "$status"' in text
     upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and "results-base/REPORT.md" in upload["with"]["path"]
+
+
+def test_nightly_measures_deployment_and_scales_over_every_gpu_it_has() -> None:
+    import shlex
+
+    from bench import cli
+
+    job = load(NIGHTLY)["jobs"]["deploy-and-scale"]
+    assert job["needs"] == "base-scale" and job["if"] == "always()"
+    text = run_lines(job).replace("\\\n", " ")
+    assert "'.[cuda,export,test]'" in text
+    lines = [ln.strip() for ln in text.splitlines() if "fwbench run" in ln]
+    parsed = [
+        cli.build_parser().parse_args(shlex.split(ln.replace('"$SEEDS"', "3").replace('"$gpus"', "4"))[1:])
+        for ln in lines
+    ]
+    assert parsed[0].scenario == ["infer", "export"] and parsed[0].device == "cuda"
+    assert parsed[1].scenario == ["distributed"] and parsed[1].workers == [1, 4]
+    assert 'if [ "$gpus" -lt 2 ]' in text and "skipped" in text  # a one-GPU runner says so and goes on
