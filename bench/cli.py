@@ -161,6 +161,12 @@ def build_parser() -> Parser:
     r.add_argument("--data-dir", help="folder with real datasets (CIFAR-10 binary, aclImdb, WAV folders)")
     r.add_argument("--out", default="results", help="results folder (default: results)")
     r.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: only its missing runs are made")
+    r.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: also redo the runs that failed, timed out or ran out of memory (a crashed rank, a "
+        "flaky node); their failure records stay in the file beside the new runs",
+    )
 
     o = sub.add_parser("overhead", help="harness vs a bare training loop, per backend: the harness's distortion")
     o.add_argument("--workloads", nargs="+", metavar="NAME", help="default: mlp-iris cnn-cifar10 lstm-sentiment")
@@ -345,7 +351,9 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     out = out_folder(a.out)
     if a.resume:
         defaults = vars(build_parser().parse_args(["run"]))
-        given = sorted(k for k, v in vars(a).items() if k not in ("resume", "out") and v != defaults.get(k))
+        given = sorted(
+            k for k, v in vars(a).items() if k not in ("resume", "out", "retry_failed") and v != defaults.get(k)
+        )
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise UsageError(f"--resume continues the run's own plan: drop {flags}")
@@ -413,14 +421,22 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             idle, source = default_threads(None)
             plan = dataclasses.replace(plan, threads=idle.threads, threads_source=source)
         suite = None
+        if a.retry_failed:
+            raise UsageError("--retry-failed redoes the failed runs of an earlier run: give it with --resume RUN_ID")
     from bench.progress import Progress
 
     run_id = suite.run_id if suite else launch.new_run_id()
     previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: clean up like Ctrl-C
     try:
-        with Progress(len(plan.runs()) - (len(suite.results) if suite else 0)) as progress:
+        with Progress(len(launch.todo_runs(plan, suite, a.retry_failed))) as progress:
             path = launch.run_suite(
-                plan, out, ["fwbench", *argv], progress=progress.update, resumed=suite, run_id=run_id
+                plan,
+                out,
+                ["fwbench", *argv],
+                progress=progress.update,
+                resumed=suite,
+                run_id=run_id,
+                retry_failed=a.retry_failed,
             )
     except KeyboardInterrupt as e:
         signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT

@@ -273,6 +273,14 @@ def with_peak(r: results.Result, peaks: dict[str, dict[str, Any]]) -> results.Re
 
 
 Progress = Callable[[RunKey, results.Result | None], None]
+RETRIED = ("failed", "timeout", "oom")  # what --retry-failed redoes (not diverged or unsupported: those are answers)
+
+
+def todo_runs(plan: SuitePlan, suite: results.Suite | None, retry_failed: bool = False) -> list[RunKey]:
+    """The plan's runs that the suite has no record of (with `retry_failed`: none but failures)."""
+    skip = RETRIED if retry_failed else ()
+    done = {r.key(plan.seed) for r in suite.results if r.status not in skip} if suite else set()
+    return [k for k in plan.runs() if k not in done]
 
 
 def run_suite(
@@ -282,9 +290,11 @@ def run_suite(
     progress: Progress | None = None,
     resumed: results.Suite | None = None,
     run_id: str | None = None,
+    retry_failed: bool = False,
 ) -> Path:
     """Run every missing run of the plan; return the suite document's path (out_dir/runs/RUN_ID.json).
-    `resumed`: a suite read back from out_dir (`--resume`), whose own plan `plan` is."""
+    `resumed`: a suite read back from out_dir (`--resume`), whose own plan `plan` is. `retry_failed`: a run
+    whose every record so far failed, timed out or ran out of memory is missing too (its records stay)."""
     plan.check_registered()
     if resumed is not None:
         suite, path = resumed, results.run_path(out_dir, resumed.run_id)
@@ -300,8 +310,7 @@ def run_suite(
         )
         path = results.create(out_dir, suite)
     peaks = suite.environment.get("matmul_peak", {})
-    done = {r.key(plan.seed) for r in suite.results}
-    todo = [k for k in plan.runs() if k not in done]
+    todo = todo_runs(plan, suite, retry_failed)
     init_paths: dict[tuple[str, int], str] = {}
     init_errors: dict[tuple[str, int], str] = {}
     if plan.init == "shared" and todo:
