@@ -154,3 +154,25 @@ def test_kill_then_ctrl_c_then_resume_loses_and_duplicates_nothing(tmp_path: Pat
     p = fwbench("run", *resume)
     assert p.returncode == 0, p.stderr[-3000:]
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_resume_with_retry_failed_redoes_only_the_failed_cell(tmp_path: Path) -> None:
+    """A run that failed (here an injected exception, recorded in the plan so it fails again) is redone by
+    `--resume --retry-failed`, its failure record kept; the run that finished is not touched."""
+    out = tmp_path / "out"
+    args = ["--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript", "--init", "native"]
+    p = fwbench("run", *args, "--epochs", "1", "--out", str(out), env={"FWBENCH_FAULT": "mlp-iris/torchscript=raise"})
+    assert p.returncode == 0, p.stderr[-3000:]
+    (path,) = (out / "runs").glob("*.json")
+    first = results.load(path)
+    assert [r.status for r in first.results] == ["ok", "failed"]
+    p = fwbench("run", "--resume", first.run_id, "--out", str(out))
+    assert p.returncode == 0 and results.load(path).results == first.results  # plain --resume: a failure is a result
+    p = fwbench("run", "--resume", first.run_id, "--retry-failed", "--out", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    again = results.load(path).results
+    assert again[:2] == first.results  # nothing lost
+    assert [(r.backend, r.status) for r in again[2:]] == [("torchscript", "failed")]  # only that cell, redone
+    assert again[2].pid != first.results[1].pid
+    bad = fwbench("run", "--retry-failed", "--out", str(out))
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].endswith("give it with --resume RUN_ID")
