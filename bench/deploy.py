@@ -173,7 +173,6 @@ def export_one(
         "engine": path.engine,
         "quantized": path.quantized,
         "native_metric": ref.metric,
-        "settings": dict(path.settings),
     }
     folder.mkdir()
     stage, done = "export", dict[str, Any]()
@@ -200,10 +199,13 @@ def export_one(
             },
         )
     except NotImplementedError as e:
-        return results.Deployment(**base, **done, status="unsupported", reason=f"{stage}: {one_line(e)}")
+        status, reason = "unsupported", f"{stage}: {one_line(e)}"
     except Exception as e:  # recorded; the next runtime goes on
-        return results.Deployment(**base, **done, status="failed", reason=f"{stage}: {one_line(e)}")
-    return results.Deployment(**base, **done)
+        status, reason = "failed", f"{stage}: {one_line(e)}"
+    else:
+        status, reason = "ok", ""
+    # the path's settings grow as it runs (exporter warnings, the session's options): read them last
+    return results.Deployment(**base, **done, status=status, reason=reason, settings=dict(path.settings))
 
 
 @dataclass

@@ -11,7 +11,7 @@ import importlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from torch import nn
 from bench.errors import UsageError
 from bench.spec import MIXED_PRECISIONS, BackendOptions, Workload, cpu_has_bf16, precision_unsupported
 from impls.torch import common
+
+if TYPE_CHECKING:
+    from bench.deploy import ExportPath
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -125,6 +128,7 @@ class TorchEager:
         self.device = opts.device
         self.deterministic = opts.deterministic
         self.precision = opts.precision
+        self.threads = opts.threads  # ONNX Runtime sessions of the export paths get the run's threads
         self.amp: common.Amp | None = None
 
     # Backend variants override these: what runs each part, and what runs the whole step.
@@ -191,6 +195,41 @@ class TorchEager:
         for m in self.parts.values():
             m.train()
         return out.detach().float().cpu().numpy()
+
+    def infer_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The backend's own inference path, as the infer scenario times it: numpy in, float32 numpy out
+        on the host, the same values as `predict`, through the same modules (`parts`: scripted or
+        compiled ones for those backends; the compile-step backends compile the training step only, so
+        they infer eagerly). Each call runs under torch.inference_mode and the autocast of the run's
+        precision. The modules are put in eval mode once, here, not per call (a server does not toggle
+        them): after infer_fn the model is no longer trained (it stays in eval mode). torch.compile
+        backends recompile on the first calls (inference mode, new batch sizes): the caller warms up."""
+        for m in self.parts.values():
+            m.eval()
+        parts, predict, amp = self.parts, self._predict, self.amp or common.FP32
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            xt = self.prepare({"x": x})["x"]
+            with torch.inference_mode(), amp.autocast():
+                out = predict(parts, xt)
+            return out.float().cpu().numpy()
+
+        return infer
+
+    def prepare_x(self, x: np.ndarray) -> np.ndarray:
+        """The model module's `prepare` hook on an inference batch alone (numpy, host side)."""
+        return x if self._prepare is None else self._prepare({"x": x})["x"]
+
+    def export_paths(self) -> list[ExportPath]:
+        """The export scenario's paths (impls/torch/export.py), in EXPORT_RUNTIMES["torch"] order, over the
+        trained model as it is now: the un-transformed modules (`raw`), whatever the backend ran, since
+        an artifact holds the model, not the backend's execution mode. Exporting puts them in eval mode,
+        where they stay (as after infer_fn). onnx and onnxruntime are imported by the paths, not here."""
+        from impls.torch import export
+
+        hook = None if self._prepare is None else f"{self.mod.__name__}.prepare"
+        model = export.Model(self.raw, self._predict, self.prepare_x, self.device, self.threads, hook)
+        return export.export_paths(model)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return {
