@@ -217,6 +217,7 @@ def run_config(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None)
         keep_artifacts=plan.keep_artifacts,
         workers=key.workers,
         scaling=plan.scaling,
+        time_limit_s=plan.time_limit_s,
     )
 
 

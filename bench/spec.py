@@ -247,6 +247,7 @@ class RunConfig:
     keep_artifacts: str | None = None  # export: keep the exported files under this folder (else deleted)
     workers: int = 1  # distributed: processes (one per GPU on cuda)
     scaling: str = "weak"  # distributed: one of SCALINGS
+    time_limit_s: float | None = None  # the launcher's limit for this worker (None: the profile's)
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
