@@ -139,7 +139,8 @@ def test_the_seed_table_counts_code_lines_of_each_twin_itself() -> None:
         str(sizes["torch"].twin_lines),
         str(sizes["keras"].twin_lines),
     ]
-    assert "research popularity, libraries" in text and "are left out" in text
+    assert "research popularity and libraries" in text and "are left out" in text
+    assert "not run in these results; `fwbench run --scenario export` measures it" in text
 
 
 def test_the_code_line_rule(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bench.deploy import ExportPath
 from bench.errors import UsageError
 from bench.spec import BackendOptions, Workload
 from impls.keras import check_backend, common
@@ -61,6 +62,7 @@ class KerasGraph(KerasTwin):
         self.device = device
         self.deterministic = deterministic
         self.precision = opts.precision
+        self.threads = opts.threads  # the export runtimes (LiteRT, ONNX Runtime) get the same intra-op threads
         self.tf_device = "/GPU:0" if device == "cuda" else "/CPU:0"
         # TensorFlow places ops on the GPU when there is one: a scope is needed only to keep a CPU run
         # off a visible GPU. Entering it costs 5-8 us per call, so steps skip it where it changes nothing.
@@ -119,6 +121,33 @@ class KerasGraph(KerasTwin):
     def predict(self, x: np.ndarray) -> np.ndarray:
         with tf.device(self.tf_device):
             return np.asarray(self._predict(self.prepare({"x": x})["x"])).astype(np.float32, copy=False)
+
+    def infer_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The compiled predict (tf.function; XLA on keras-xla) called on the numpy batch: the same values as
+        `predict`, without its per-call device scope where that changes nothing (as `train_step`)."""
+        fn = self._predict
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            return fn(x).numpy().astype(np.float32, copy=False)
+
+        return self.placed(infer)
+
+    def placed(self, infer: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        """`infer` itself, or under the run's device scope where a CPU run must stay off a visible GPU."""
+        if not self.step_scope:
+            return infer
+
+        def infer_scoped(x: np.ndarray) -> np.ndarray:
+            with tf.device(self.tf_device):
+                return infer(x)
+
+        return infer_scoped
+
+    def export_paths(self) -> list[ExportPath]:
+        """SavedModel, TF Lite and ONNX exports of the trained model's predict (impls/keras/export.py)."""
+        from impls.keras import export
+
+        return export.export_paths(self)
 
     def reset_peak_memory(self) -> None:
         if self.device == "cuda":
@@ -196,6 +225,16 @@ class KerasFit(KerasGraph):
             return float(net.train_on_batch(batch["x"], batch["y"]))
         with tf.device(self.tf_device):
             return float(net.train_on_batch(batch["x"], batch["y"]))
+
+    def infer_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        """This tier's own inference call, `Model.predict_on_batch`: Keras' compiled predict function with the
+        compile's settings (jit_compile "auto"; keras-eager: run_eagerly, every op from Python)."""
+        net = self.parts["net"]
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            return np.asarray(net.predict_on_batch(x)).astype(np.float32, copy=False)
+
+        return self.placed(infer)
 
     def settings(self) -> dict[str, Any]:
         net = self.parts["net"] if hasattr(self, "parts") else None

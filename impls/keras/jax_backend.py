@@ -143,6 +143,24 @@ class KerasJax(KerasTwin):
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self._predict(self.state, self.prepare({"x": x})["x"])).astype(np.float32, copy=False)
 
+    def infer_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The jitted stateless predict over the current trained state (read at each call: a later training
+        step donates the arrays it replaces). Only the model's variables are passed, not the optimizer's."""
+        predict, parts = getattr(self.mod, "predict", common.classification_predict), self.parts
+        variables = [*self.trainable_vars, *self.other_vars]
+
+        def infer_stateless(trainable: list[Any], others: list[Any], x: Any) -> Any:
+            with keras.StatelessScope(state_mapping=list(zip(variables, [*trainable, *others], strict=True))):
+                return predict(parts, x)
+
+        fn = jax.jit(infer_stateless)
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            trainable, others, _ = self.state
+            return np.asarray(fn(trainable, others, x)).astype(np.float32, copy=False)
+
+        return infer
+
     def get_weights(self) -> dict[str, np.ndarray]:
         self.write_state()
         return super().get_weights()

@@ -79,6 +79,18 @@ class KerasTorch(KerasTwin):
             out = self._predict(self.parts, self.prepare({"x": x})["x"])
         return keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
 
+    def infer_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The Keras model called on torch tensors under torch.inference_mode (no autograd records, no
+        version counters): this backend has no compiled inference path, as it has no compiled step."""
+        parts, predict = self.parts, self._predict
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                out = predict(parts, keras.ops.convert_to_tensor(x))
+                return out.detach().to("cpu", torch.float32).numpy()
+
+        return infer
+
     def reset_peak_memory(self) -> None:
         torch_runtime.reset_peak_memory(self.device)
 
