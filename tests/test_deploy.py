@@ -220,7 +220,9 @@ def test_compare_covers_inference_latency(tmp_path: Path) -> None:
     rows = [ln for ln in done.stdout.splitlines() if "batch-1 latency p50" in ln and ln.startswith("|")]
     infer = [ln for ln in rows if "mlp-iris (infer)" in ln]
     assert len(infer) == 2 and all("REGRESSION" in ln and "+100.0%" in ln for ln in infer), rows
-    export = {rt: ln for ln in rows if "mlp-iris (export)" in ln for rt in ("onnx-torch", "onnx-tf") if f"| {rt} " in ln}
+    export = {
+        rt: ln for ln in rows if "mlp-iris (export)" in ln for rt in ("onnx-torch", "onnx-tf") if f"| {rt} " in ln
+    }
     assert set(export) == {"onnx-torch", "onnx-tf"} and all("unchanged" in ln for ln in export.values())
     assert any("samples/s at batch 64" in ln and "| onnx-tf " in ln for ln in done.stdout.splitlines())
 
