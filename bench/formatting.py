@@ -84,3 +84,12 @@ def blank_missing(df: pd.DataFrame) -> pd.DataFrame:
 def markdown(df: pd.DataFrame) -> str:
     """Cells verbatim (numbers are already formatted: tabulate must not re-parse '21,447')."""
     return df.to_markdown(index=False, disable_numparse=True)
+
+
+def workload_title(workload: str, precision: str, model: str, several_models: bool) -> str:
+    """'### cnn-digits', '### cnn-digits (bf16)', '### cnn-digits on NVIDIA H100' (a section per workload)."""
+    return (
+        f"### {workload}"
+        + (f" ({precision})" if precision != "fp32" else "")
+        + (f" on {model}" if several_models else "")
+    )

@@ -17,7 +17,7 @@ import pandas as pd
 from bench import analysis, stats
 from bench.analysis import suite_device_model
 from bench.backends import BACKENDS, FRAMEWORK_OF
-from bench.formatting import blank_missing, fmt, markdown, one_line
+from bench.formatting import blank_missing, fmt, markdown, one_line, workload_title
 from bench.plots import Panel
 from bench.results import Deployment, Result, Suite
 from bench.spec import EXPORT_RUNTIMES, RUNTIMES
@@ -200,10 +200,7 @@ def deployment_section(suites: Sequence[Suite]) -> list[str]:
         "",
     ]
     for (model, workload, precision), group in groups.items():
-        suffix = (f" ({precision})" if precision != analysis.DEFAULT_PRECISION else "") + (
-            f" on {model}" if len(models) > 1 else ""
-        )
-        lines += [f"### {workload}{suffix}", "", markdown(table(group)), ""]
+        lines += [workload_title(workload, precision, model, len(models) > 1), "", markdown(table(group)), ""]
         onnx = onnx_lines(group)
         if onnx:
             lines += ["**One ONNX Runtime, both exporters** (same session options, same inputs):", "", *onnx, ""]

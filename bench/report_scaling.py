@@ -14,9 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bench import analysis
 from bench.analysis import Cell
-from bench.formatting import blank_missing, fmt, markdown, one_line
+from bench.formatting import blank_missing, fmt, markdown, one_line, workload_title
 from bench.plots import Curve, Panel
 
 SCENARIO = "distributed"
@@ -98,10 +97,7 @@ def scaling_section(cs: Sequence[Cell]) -> list[str]:
         "",
     ]
     for (model, workload, precision), group in gs.items():
-        suffix = (f" ({precision})" if precision != analysis.DEFAULT_PRECISION else "") + (
-            f" on {model}" if len(models) > 1 else ""
-        )
-        lines += [f"### {workload}{suffix}", "", markdown(table(group)), ""]
+        lines += [workload_title(workload, precision, model, len(models) > 1), "", markdown(table(group)), ""]
     return lines
 
 
