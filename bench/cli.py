@@ -375,6 +375,8 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             raise UsageError(f"{path}: its plan cannot be resumed: {e}") from None
         preflight(plan)
     else:
+        if a.retry_failed:
+            raise UsageError("--retry-failed redoes the failed runs of an earlier run: give it with --resume RUN_ID")
         if a.profile not in PROFILES:
             raise UsageError(f"unknown profile {a.profile!r}; valid: {', '.join(PROFILES)}")
         profile = PROFILES[a.profile]
@@ -421,8 +423,6 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             idle, source = default_threads(None)
             plan = dataclasses.replace(plan, threads=idle.threads, threads_source=source)
         suite = None
-        if a.retry_failed:
-            raise UsageError("--retry-failed redoes the failed runs of an earlier run: give it with --resume RUN_ID")
     from bench.progress import Progress
 
     run_id = suite.run_id if suite else launch.new_run_id()

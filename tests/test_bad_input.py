@@ -83,12 +83,40 @@ def workload_of(dataset: str) -> str:
         (["--seeds", "0"], "--seeds: must be >= 1, got 0"),
         (["--workloads", ","], "no workload named; valid: mlp-iris"),
         (["--backends", "torch-eager,,keras-xl"], "unknown backend 'keras-xl'"),
+        (["--scenario", "serve"], "unknown scenario 'serve'; valid: train, infer, export, distributed"),
+        (["--scenario", "export", "--runtimes", "tflite2"], "unknown runtime 'tflite2'; valid: torchscript, "),
+        (["--scenario", "distributed", "--workers", "0"], "--workers: must be >= 1, got 0"),
+        (["--scenario", "distributed", "--workers", "1", "4096"], "--workers 4096: this host has "),
+        (["--scaling", "linear"], "unknown scaling 'linear'; valid: weak, strong"),
+        (["--retry-failed"], "--retry-failed redoes the failed runs of an earlier run: give it with --resume RUN_ID"),
     ],
 )
 def test_out_of_range_numbers_and_empty_names(capsys, tmp_path: Path, args: list[str], expected: str) -> None:
     base = ["run", "--workloads", "mlp-iris", "--backends", "torch-eager"]
     line = one_line_error(capsys, *base, *args, "--out", str(tmp_path))
     assert expected in line, line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_infer_of_a_workload_without_a_forward_model_names_those_with_one(
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from bench import workloads
+
+    trainer_only = dataclasses.replace(workloads.get("mlp-iris"), name="trainer-only", inference=False)
+    monkeypatch.setitem(workloads.WORKLOADS, "trainer-only", trainer_only)
+    for scenario in ("infer", "export"):
+        line = one_line_error(
+            capsys, "run", "--scenario", scenario, "--workloads", "trainer-only", "--backends", "torch-eager",
+            "--out", str(tmp_path),
+        )  # fmt: skip
+        assert (
+            f"workload 'trainer-only' has no forward model to serve, so no {scenario} scenario; valid: mlp-iris, "
+            in line
+        )
+        assert "trainer-only," not in line
     assert not (tmp_path / "runs").exists()
 
 
