@@ -44,8 +44,14 @@ class Progress:
         if result is None:
             self.bar.update(self.task, description=f"{workload} / {backend} seed {seed} #{repeat}")
             return
-        if result.ok:
-            line = f"{result.metric_name} {fmt(result.metric)}, median step {fmt(result.median_step_ms)} ms"
+        if result.ok and result.scenario == "export":
+            ok = [d.runtime for d in result.deployment if d.status == "ok"]
+            line = f"{len(ok)} of {len(result.deployment)} runtimes ok" + (
+                f" ({result.reason[:100]})" if result.reason else ""
+            )
+        elif result.ok:
+            step = "batch-1 p50" if result.scenario == "infer" else "median step"
+            line = f"{result.metric_name} {fmt(result.metric)}, {step} {fmt(result.median_step_ms)} ms"
         else:
             line = f"{result.status}: {(result.reason.splitlines() or [''])[-1][:100]}"
         if result.contended:
