@@ -263,3 +263,35 @@ def test_infer_and_export_through_the_cli_with_a_truncated_torch_artifact(tmp_pa
     assert not [
         p for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("fwbench-export-*") if p.stat().st_uid == os.getuid()
     ]
+
+
+def test_pytest_benchmark_inference_entries_render_in_the_deployment_section(tmp_path: Path) -> None:
+    """tests/benchmarks/test_inference.py's JSON: each call a batch-1 latency sample of its runtime."""
+
+    def entry(name: str, scenario: str, backend: str, runtime: str | None, seconds: float) -> dict[str, Any]:
+        data = [seconds * f for f in np.linspace(0.9, 1.1, 51)]
+        extra = {"scenario": scenario, "backend": backend, "framework": "torch", "workload": "mlp-iris"}
+        return {
+            "name": name,
+            "fullname": f"tests/benchmarks/test_inference.py::{name}",
+            "params": {},
+            "extra_info": {**extra, **({"runtime": runtime} if runtime else {})},
+            "stats": {"median": float(np.median(data)), "mean": float(np.mean(data)), "rounds": 51, "data": data},
+        }
+
+    doc = {
+        "machine_info": {"python_version": "3.11", "cpu": {"brand_raw": "test CPU", "count": 2}},
+        "datetime": "2026-12-02T12:00:00+00:00",
+        "benchmarks": [
+            entry("test_infer_batch1[mlp-iris-torch-eager]", "infer", "torch-eager", None, 60e-6),
+            entry("test_export_batch1[mlp-iris-onnx-torch]", "export", "torch-eager", "onnx-torch", 15e-6),
+        ],
+    }
+    path = tmp_path / "pb.json"
+    path.write_text(json.dumps(doc))
+    done = fwbench("report", str(path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    section = (tmp_path / "out" / "REPORT.md").read_text().split("## Deployment", 1)[1].split("\n## ", 1)[0]
+    own = next(ln for ln in section.splitlines() if "| torch-eager (own path)" in ln)
+    onnx = next(ln for ln in section.splitlines() if "| onnx-torch " in ln)
+    assert "| 0.06 [" in own and "| 0.015 [" in onnx  # p50 ms of the recorded calls
