@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench import backends, harness, results, tasks, workloads
+from bench.launch import OOM_MARKERS
 from bench.memory import peak_rss_mib
 from bench.spec import EXPORT_RUNTIMES, PROFILES, RunConfig
 from bench.stats import percentiles
@@ -120,8 +121,10 @@ def max_batch(
     while b <= cap:
         try:
             rate = throughput(predict, inputs, b)
-        except MemoryError as e:
-            return (*best, f"batch {b}: {type(e).__name__}")
+        except Exception as e:  # the device's out-of-memory error ends the search; anything else is a bug
+            if not any(m in f"{type(e).__name__}: {e}" for m in OOM_MARKERS):
+                raise
+            return (*best, f"batch {b}: {one_line(e)}")
         if memory_mib() - base > MEMORY_BUDGET_MIB:
             return (*best, f"batch {b} went past the memory budget of {MEMORY_BUDGET_MIB:g} MiB")
         best = (b, rate)

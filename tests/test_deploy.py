@@ -295,3 +295,23 @@ def test_pytest_benchmark_inference_entries_render_in_the_deployment_section(tmp
     own = next(ln for ln in section.splitlines() if "| torch-eager (own path)" in ln)
     onnx = next(ln for ln in section.splitlines() if "| onnx-torch " in ln)
     assert "| 0.06 [" in own and "| 0.015 [" in onnx  # p50 ms of the recorded calls
+
+
+def test_the_largest_batch_search_stops_at_the_devices_out_of_memory_error() -> None:
+    class OutOfMemoryError(RuntimeError):  # as torch.cuda's
+        pass
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        if len(x) > 256:
+            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return x.astype(np.float32)
+
+    batch, rate, why = deploy.max_batch(predict, np.ones((10, 3)), 4096, lambda: 0.0, 64)
+    assert batch == 256 and rate is not None and rate > 0
+    assert why == "batch 512: OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+
+    def broken(x: np.ndarray) -> np.ndarray:
+        raise ValueError("a bug, not memory")
+
+    with pytest.raises(ValueError, match="a bug"):
+        deploy.max_batch(broken, np.ones((10, 3)), 4096, lambda: 0.0, 64)
