@@ -236,15 +236,18 @@ def test_infer_and_export_through_the_cli_with_a_truncated_torch_artifact(tmp_pa
     failed cell with a one-line reason, and TensorFlow's runtimes go on and match their own predict."""
     keep = tmp_path / "kept"
     done = fwbench(
-        "run", "--scenario", "infer", "export", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras",
+        "run", "--scenario", "infer", "export", "--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript",
+        "keras",
         "--epochs", "3", "--threads", "1", "--out", str(tmp_path), "--keep-artifacts", str(keep),
         env={"FWBENCH_FAULT": "mlp-iris/torch-eager=truncate-artifact"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     suite = results.load(next((tmp_path / "runs").glob("*.json")))
     by = {(r.scenario, r.backend): r for r in suite.results}
-    assert {r.status for r in suite.results} == {"ok"}
-    for backend in ("torch-eager", "keras"):
+    assert by["export", "torchscript"].status == "unsupported"  # one exporting backend per framework
+    assert "export scenario runs from torch-eager, keras" in by["export", "torchscript"].reason
+    assert {r.status for r in suite.results if r.backend != "torchscript" or r.scenario == "infer"} == {"ok"}
+    for backend in ("torch-eager", "torchscript", "keras"):  # torchscript: a scripted module trained, then served
         (own,) = by["infer", backend].deployment
         assert own.max_abs_diff is not None and own.max_abs_diff < 1e-4 and own.metric == own.native_metric
         assert set(own.throughput_samples_s) >= {"1", "8", "64"} and own.latency.calls > 0

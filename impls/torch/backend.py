@@ -122,6 +122,8 @@ def matmul(n: int, device: str) -> Callable[[], float]:
 class TorchEager:
     name: ClassVar[str] = "torch-eager"
     framework: ClassVar[str] = "torch"
+    # How infer_fn turns autograd off: inference_mode (no version counters or views tracked) where it works
+    no_autograd: ClassVar[Callable[[], Any]] = torch.inference_mode
 
     def __init__(self, opts: BackendOptions) -> None:
         configure(opts)
@@ -206,13 +208,13 @@ class TorchEager:
         backends recompile on the first calls (inference mode, new batch sizes): the caller warms up."""
         for m in self.parts.values():
             m.eval()
-        parts, predict, amp = self.parts, self._predict, self.amp or common.FP32
+        parts, predict, amp, no_autograd = self.parts, self._predict, self.amp or common.FP32, self.no_autograd
 
         def infer(x: np.ndarray) -> np.ndarray:
             xt = self.prepare({"x": x})["x"]
-            with torch.inference_mode(), amp.autocast():
+            with no_autograd(), amp.autocast():
                 out = predict(parts, xt)
-            return out.float().cpu().numpy()
+            return out.detach().float().cpu().numpy()
 
         return infer
 
@@ -271,6 +273,7 @@ class TorchEager:
             **precision_settings(self.precision, self.amp),
             "data_format": "NCHW",
             "compile": None,
+            "inference_autograd_off": f"torch.{self.no_autograd.__name__}",  # infer_fn (the infer scenario)
             "optimizer_impl": "fused" if self.device == "cuda" else "foreach/default",
         }
 
@@ -279,6 +282,9 @@ class TorchScript(TorchEager):
     """torch.jit.script on each part. TorchScript is deprecated upstream; its warning is recorded."""
 
     name: ClassVar[str] = "torchscript"
+    # A module scripted and profiled while training keeps a graph that saves tensors for backward; under
+    # inference_mode it fails ("Inference tensors cannot be saved for backward"), so it infers under no_grad.
+    no_autograd: ClassVar[Callable[[], Any]] = torch.no_grad
 
     def transform(self, module: nn.Module, part: str) -> nn.Module:
         return torch.jit.script(module)
