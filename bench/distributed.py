@@ -515,6 +515,14 @@ def launch_keras(cfg: RunConfig, job_path: Path, out: Path, env: Mapping[str, st
     return Group(tuple(procs), tuple(f"rank {r}" for r in range(cfg.workers)), tuple(errs), tuple(ports))
 
 
+# How each engine's ranks are started, by backend (as RANK_PROGRAMS): torchrun starts its own processes;
+# tf.distribute needs one process per rank, each told the cluster through TF_CONFIG.
+LAUNCH: Mapping[str, Callable[[RunConfig, Path, Path, Mapping[str, str]], Group]] = {
+    "torch-eager": launch_torch,
+    "keras": launch_keras,
+}
+
+
 @dataclass(frozen=True)
 class Ended:
     """How a group ended: "ok" (every process exited 0), "failed" (one exited otherwise; which and why),
@@ -633,8 +641,7 @@ def train(cfg: RunConfig) -> results.Result:
     try:
         job_path = out / "rank-job.json"
         atomic_write_json(job_path, RankJob(cfg, threads, interop, str(out)).to_dict())
-        launch = launch_torch if cfg.backend == "torch-eager" else launch_keras
-        group = launch(cfg, job_path, out, rank_env(threads, interop))
+        group = LAUNCH[cfg.backend](cfg, job_path, out, rank_env(threads, interop))
         try:
             ended = watch(group, cfg, out, t0 + deadline_s(cfg))
         finally:  # a failure, the deadline, or Ctrl-C: nothing of the group outlives the cell
