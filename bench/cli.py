@@ -458,7 +458,8 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         signal.signal(signal.SIGTERM, previous)
     suite = results.load(path)
     written = report.write([suite], out, history=report.load_history(sorted((out / "runs").glob("*.json"))))
-    bad = [r for r in suite.results if r.status not in ("ok", "unsupported")]
+    answered = {r.key(plan.seed) for r in suite.results if r.status in ("ok", "unsupported")}  # a retry that worked
+    bad = [r for r in suite.results if r.status not in ("ok", "unsupported") and r.key(plan.seed) not in answered]
     print(f"results: {path}\nreport:  {written}")
     if bad:
         print(f"{len(bad)} run(s) did not finish: " + ", ".join(f"{r.workload}/{r.backend}: {r.status}" for r in bad))

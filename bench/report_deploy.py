@@ -21,6 +21,7 @@ from bench.formatting import blank_missing, fmt, markdown, one_line, workload_ti
 from bench.plots import Panel
 from bench.results import Deployment, Result, Suite
 from bench.spec import EXPORT_RUNTIMES, RUNTIMES
+from bench.workloads import WORKLOADS
 
 SCENARIOS = ("infer", "export")
 # The seed table's deployment row: its PyTorch side and its TensorFlow side, each an export path fwbench runs.
@@ -36,6 +37,7 @@ RUNTIME_LABELS = {
     "onnx-tf-int8": "ONNX from TensorFlow, int8 (ORT)",
 }
 ONNX_PAIRS = (("onnx-torch", "onnx-tf"), ("onnx-torch-int8", "onnx-tf-int8"))
+NO_EXPORT = " (export)"  # the cell of an export run that made no runtime record (an unsupported backend, a crash)
 
 
 @dataclass(frozen=True)
@@ -99,12 +101,22 @@ def runtime_cells(suites: Sequence[Suite]) -> list[RuntimeCell]:
     for model, r in deployment_results(suites):
         entries = r.deployment or [Deployment(runtime=r.backend, status=r.status, reason=r.reason)]
         if r.scenario == "export" and not r.ok:
-            entries = [Deployment(runtime=f"{r.backend} (export)", status=r.status, reason=r.reason)]
+            entries = [Deployment(runtime=f"{r.backend}{NO_EXPORT}", status=r.status, reason=r.reason)]
         for d in entries:
             key = (model, r.workload, r.precision, r.scenario, d.runtime)
             cell = groups.setdefault(key, RuntimeCell(*key, metric_name=r.metric_name))
             (cell.ok if d.status == "ok" else cell.not_ok).append(d)
-    return sorted(groups.values(), key=lambda c: (c.device_model, c.workload, c.precision, *runtime_order(c)))
+    wl_order = {w: i for i, w in enumerate(WORKLOADS)}
+    return sorted(
+        groups.values(),
+        key=lambda c: (
+            c.device_model,
+            wl_order.get(c.workload, len(wl_order)),
+            c.workload,
+            c.precision,
+            *runtime_order(c),
+        ),
+    )
 
 
 def by_workload(cs: Sequence[RuntimeCell]) -> dict[tuple[str, str, str], list[RuntimeCell]]:
@@ -199,8 +211,14 @@ def deployment_section(suites: Sequence[Suite]) -> list[str]:
         "load s: wall time of the export and of the load. See docs/METHODOLOGY.md.",
         "",
     ]
-    for (model, workload, precision), group in groups.items():
+    for (model, workload, precision), cells in groups.items():
+        skipped = [c for c in cells if c.runtime.endswith(NO_EXPORT) and c.status == "unsupported"]
+        group = [c for c in cells if c not in skipped]
         lines += [workload_title(workload, precision, model, len(models) > 1), "", markdown(table(group)), ""]
+        if skipped:
+            names = ", ".join(c.runtime.removesuffix(NO_EXPORT) for c in skipped)
+            why = one_line(skipped[0].reason, 200).split(": ", 1)[-1]  # "backend X has no export path: <why>"
+            lines += [f"Not exported from {names} ({why}).", ""]
         onnx = onnx_lines(group)
         if onnx:
             lines += ["**One ONNX Runtime, both exporters** (same session options, same inputs):", "", *onnx, ""]

@@ -235,11 +235,13 @@ def test_infer_and_export_through_the_cli_with_a_truncated_torch_artifact(tmp_pa
     export's artifacts are cut in half between export and load (fault hook): each of its runtimes is a
     failed cell with a one-line reason, and TensorFlow's runtimes go on and match their own predict."""
     keep = tmp_path / "kept"
+    scratch = tmp_path / "tmp"  # the runs' temporary folders: empty again after the suite
+    scratch.mkdir()
     done = fwbench(
         "run", "--scenario", "infer", "export", "--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript",
         "keras",
         "--epochs", "3", "--threads", "1", "--out", str(tmp_path), "--keep-artifacts", str(keep),
-        env={"FWBENCH_FAULT": "mlp-iris/torch-eager=truncate-artifact"},
+        env={"FWBENCH_FAULT": "mlp-iris/torch-eager=truncate-artifact", "TMPDIR": str(scratch)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     suite = results.load(next((tmp_path / "runs").glob("*.json")))
