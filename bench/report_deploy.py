@@ -174,20 +174,32 @@ def table(cs: Sequence[RuntimeCell]) -> pd.DataFrame:
 
 def onnx_lines(cs: Sequence[RuntimeCell]) -> list[str]:
     """Both exporters' ONNX files in the same ONNX Runtime session options: TF's p50 over PyTorch's, with the
-    95% bootstrap CI of the ratio of medians over the pooled batch-1 calls."""
+    95% bootstrap CI of the ratio of medians. As everywhere in the report, a verdict needs run-to-run
+    evidence: with 3+ runs a side the CI is over the runs' p50s; with fewer it is over the pooled calls
+    (within-run noise only) and no side is named faster."""
     got = {c.runtime: c for c in cs if c.ok}
     out = []
     for torch_rt, tf_rt in ONNX_PAIRS:
-        if torch_rt in got and tf_rt in got:
-            r = stats.ratio_of_medians(got[tf_rt].samples_ms, got[torch_rt].samples_ms)
-            if r is None:
-                continue
-            value, low, high = r
-            faster = "no verdict" if low <= 1 <= high else ("PyTorch's file" if value > 1 else "TensorFlow's file")
-            out.append(
-                f"- {tf_rt} / {torch_rt} batch-1 p50 in one ONNX Runtime: {value:.2f} [{low:.2f}, {high:.2f}] "
-                f"(faster: {faster})"
-            )
+        if torch_rt not in got or tf_rt not in got:
+            continue
+        tf, pt = got[tf_rt], got[torch_rt]
+        run_level = analysis.enough_runs(len(tf.ok), len(pt.ok))
+        if run_level:
+            r = stats.ratio_of_medians([d.latency.p50_ms for d in tf.ok], [d.latency.p50_ms for d in pt.ok])
+        else:
+            r = stats.ratio_of_medians(tf.samples_ms, pt.samples_ms)
+        if r is None:
+            continue
+        value, low, high = r
+        if not run_level:
+            verdict = f"no verdict: {min(len(tf.ok), len(pt.ok))} run(s) a side, within-run noise only"
+        elif low <= 1 <= high:
+            verdict = "no significant difference"
+        else:
+            verdict = f"faster: {'PyTorch' if value > 1 else 'TensorFlow'}'s file"
+        out.append(
+            f"- {tf_rt} / {torch_rt} batch-1 p50 in one ONNX Runtime: {value:.2f} [{low:.2f}, {high:.2f}] ({verdict})"
+        )
     return out
 
 

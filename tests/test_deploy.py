@@ -191,13 +191,22 @@ def test_the_deployment_section_shows_every_runtime_with_its_status_and_the_onnx
     # The same ONNX Runtime: TF's file at 0.04 ms against PyTorch's at 0.02 ms, every call twice as long.
     ratio = re.search(r"onnx-tf / onnx-torch batch-1 p50 in one ONNX Runtime: ([\d.]+) \[([\d.]+), ([\d.]+)\]", section)
     assert ratio is not None and float(ratio[1]) == pytest.approx(2.0, abs=0.005)
-    assert 1.0 < float(ratio[2]) <= 2.0 <= float(ratio[3]) < 2.2 and "(faster: PyTorch's file)" in section
+    assert 1.0 < float(ratio[2]) <= 2.0 <= float(ratio[3]) < 2.2
+    assert "(no verdict: 1 run(s) a side, within-run noise only)" in section  # one run: no side named faster
     # The seed table's deployment row, from the same numbers; the old "not measured" sentence is gone.
     assert "| mlp-iris " in text.split("**Deployment** (seed:", 1)[1].split("\n\n", 2)[1]
     assert "not measured by this benchmark" not in text.split("## The seed's", 1)[1].split("research popularity")[0]
     assert (tmp_path / "plots" / "latency.png").read_bytes()[:4] == b"\x89PNG"
     # The training tables are not polluted by the deployment runs.
     assert "mlp-iris (infer)" not in text.split("## Deployment", 1)[0]
+
+
+def test_the_onnx_verdict_needs_three_runs_a_side(tmp_path: Path) -> None:
+    suite = deploy_suite()
+    exports = [r for r in suite.results if r.scenario == "export"]
+    again = [dataclasses.replace(r, repeat=k) for k in (1, 2) for r in exports]
+    text = report.render([dataclasses.replace(suite, results=[*suite.results, *again])])
+    assert "onnx-tf / onnx-torch batch-1 p50 in one ONNX Runtime: 2.00 [2.00, 2.00] (faster: PyTorch's file)" in text
 
 
 def test_compare_covers_inference_latency(tmp_path: Path) -> None:
