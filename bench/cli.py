@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bench import backends, compare, contention, data, formatting, launch, pbjson, report, results, typedjson, workloads
+# report, compare and pbjson pull in pandas, scipy.stats and matplotlib (about 1 s of imports): they are imported
+# where they are used, so that `fwbench list` and bad input answer at once.
+from bench import backends, contention, data, formatting, launch, results, typedjson, workloads
 from bench.errors import UsageError
 from bench.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
 from bench.spec import PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
@@ -456,6 +458,8 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         return EXIT_ENVIRONMENT
     finally:
         signal.signal(signal.SIGTERM, previous)
+    from bench import report
+
     suite = results.load(path)
     written = report.write([suite], out, history=report.load_history(sorted((out / "runs").glob("*.json"))))
     answered = {r.key(plan.seed) for r in suite.results if r.status in ("ok", "unsupported")}  # a retry that worked
@@ -521,6 +525,8 @@ def cmd_overhead(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    from bench import pbjson, report
+
     out = out_folder(a.out)
     paths = results.resolve(a.results, out)
     if not a.results:
@@ -546,6 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.command == "overhead":
             return cmd_overhead(a)
         if a.command == "compare":
+            from bench import compare
+
             return compare.run(a.baseline, a.current, a.threshold, a.all, a.markdown)
         return cmd_report(a)
     except UsageError as e:

@@ -24,8 +24,10 @@ def linear_chain_train_flops(batch: int, dims: list[int]) -> float:
 
 
 def mlp(w: Workload, batch: int) -> float:
+    """impls/*/mlp.py: `hidden` is one width or a list of widths, one hidden layer each."""
     k = w.model_kwargs
-    return linear_chain_train_flops(batch, [k["in_features"], k["hidden"], k["num_classes"]])
+    hidden = [k["hidden"]] if isinstance(k["hidden"], int) else list(k["hidden"])
+    return linear_chain_train_flops(batch, [k["in_features"], *hidden, k["num_classes"]])
 
 
 def dcgan(w: Workload, batch: int) -> float:
@@ -78,15 +80,19 @@ def cnn(w: Workload, batch: int) -> float:
 
 
 def conv1d(w: Workload, batch: int) -> float:
-    """impls/*/conv1d.py: a 'valid' conv costs 2 * Cin * Cout * k per output step; pooling is not counted."""
+    """impls/*/conv1d.py: a conv costs 2 * Cin * Cout * k per output step, over (L - k) // stride + 1 steps
+    ('valid') or ceil(L / stride) ('same': the zeros are multiplied too); pooling is not counted. The head's
+    Linear sees C inputs after the global average pool ("gap", not counted) or C * L after "flatten"."""
     k = w.model_kwargs
     length, channels = k["in_samples"], 1
+    same = k.get("padding", "valid") == "same"
     fwd = []
     for out, kernel, stride, pool in zip(k["channels"], k["kernel_sizes"], k["strides"], k["pool_sizes"], strict=True):
-        length = (length - kernel) // stride + 1
+        length = -(-length // stride) if same else (length - kernel) // stride + 1
         fwd.append(2.0 * batch * length * channels * out * kernel)
         channels, length = out, length // pool
-    fwd.append(2.0 * batch * channels * k["num_classes"])
+    features = channels * length if k.get("head", "gap") == "flatten" else channels
+    fwd.append(2.0 * batch * features * k["num_classes"])
     return forward_chain_train_flops(fwd)
 
 

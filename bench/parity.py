@@ -142,6 +142,115 @@ def bf16_values(x: np.ndarray) -> bool:
 UNSUPPORTED_EXIT = 3
 
 
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One side of one parity check, as a batch lists it (`python -m bench.parity --batch PLAN.json`).
+    `variant` names the check ("fp32", "mutant", "bf16"); `overrides` are the keras side's model_kwargs
+    overrides (the mutant's)."""
+
+    workload: str
+    variant: str
+    init: str  # INIT.npz path: written by native torch, read by every other backend
+    out: str  # OUT.npz path
+    precision: str = "fp32"
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def run_batch(backend_name: str, cases: list[Case]) -> dict[str, str]:
+    """Every case of one backend in this one process (each case builds its twin afresh from the same
+    seeded settings, so the order of cases changes nothing). Returns {out path: "ok" | "unsupported:
+    REASON" | "error: ..."}; a case that fails does not stop the others."""
+    import gc
+    import traceback
+
+    status: dict[str, str] = {}
+    for c in cases:
+        try:
+            run_side(backend_name, c.workload, Path(c.init), Path(c.out), c.overrides, c.precision)
+            status[c.out] = "ok"
+        except NotImplementedError as e:
+            status[c.out] = f"unsupported: {e}"
+        except Exception:  # recorded for the test that reads this case; the other cases go on
+            status[c.out] = "error: " + traceback.format_exc()[-3000:]
+        gc.collect()
+    return status
+
+
+def _run_batch_process(backend: str, cases: list[Case], tmp: Path, timeout: float) -> dict[str, str]:
+    """`python -m bench.parity --batch` for one backend, in its own process (one framework per process)."""
+    plan, status = tmp / f"plan-{backend}.json", tmp / f"status-{backend}.json"
+    plan.write_text(json.dumps({"backend": backend, "cases": [dataclasses.asdict(c) for c in cases]}))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.parity", "--batch", str(plan), str(status)],
+        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0 or not status.is_file():
+        err = f"error: parity batch of {backend} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+        return {c.out: err for c in cases}
+    return json.loads(status.read_text())
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """What tests/test_parity.py asks: a workload, the keras-side backend, the variant ("fp32": the twins;
+    "mutant": the keras side built with the case's mutant; "bf16": both sides in bf16)."""
+
+    workload: str
+    backend: str
+    variant: str = "fp32"
+
+
+def prove_all(checks: list[Check], tmp: Path, parallel: int = 2, timeout: float = 1800) -> dict[Check, dict[str, Any]]:
+    """Every check with one process per backend instead of one per check: native torch first (it writes
+    the initial weights of every workload and precision), then each keras-side backend's batch, `parallel`
+    at a time (each its own process: TensorFlow, JAX and Keras-on-torch never share one). Returns
+    {check: `compare`'s report} or {"unsupported": reason} or {"error": text}."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def init(c: Check) -> Path:
+        return tmp / f"{c.workload}-{c.variant if c.variant == 'bf16' else 'fp32'}-init.npz"
+
+    def torch_out(c: Check) -> Path:
+        return tmp / f"{c.workload}-{c.variant if c.variant == 'bf16' else 'fp32'}-torch-eager.npz"
+
+    def precision(c: Check) -> str:
+        return "bf16" if c.variant == "bf16" else "fp32"
+
+    torch_cases = {
+        torch_out(c): Case(c.workload, precision(c), str(init(c)), str(torch_out(c)), precision(c)) for c in checks
+    }
+    torch_status = _run_batch_process("torch-eager", list(torch_cases.values()), tmp, timeout)
+
+    by_backend: dict[str, list[tuple[Check, Case]]] = {}
+    for c in checks:
+        overrides = workloads.get(c.workload).parity.mutant() if c.variant == "mutant" else {}  # type: ignore[union-attr]
+        case = Case(c.workload, c.variant, str(init(c)), str(tmp / f"{c.workload}-{c.variant}-{c.backend}.npz"),
+                    precision(c), overrides)  # fmt: skip
+        by_backend.setdefault(c.backend, []).append((c, case))
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        futures = {
+            b: pool.submit(_run_batch_process, b, [case for _, case in pairs], tmp, timeout)
+            for b, pairs in by_backend.items()
+        }
+        statuses = {b: f.result() for b, f in futures.items()}
+
+    out: dict[Check, dict[str, Any]] = {}
+    for b, pairs in by_backend.items():
+        for c, case in pairs:
+            t = torch_status[str(torch_out(c))]
+            k = statuses[b][case.out]
+            if t != "ok":
+                out[c] = {"error": f"torch side: {t}"}
+            elif k.startswith("unsupported: "):
+                out[c] = {"unsupported": k.removeprefix("unsupported: ")}
+            elif k != "ok":
+                out[c] = {"error": k}
+            else:
+                out[c] = compare(load_side(torch_out(c)), load_side(Path(case.out)))
+    return out
+
+
 def _run(args: list[str], timeout: float = 600) -> str | None:
     """Runs a side; returns None, or the reason its backend does not support the workload."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1")
@@ -162,9 +271,9 @@ def prove(
     keras_backends: tuple[str, ...] = ("keras",),
     precision: str = "fp32",
 ) -> dict[str, dict[str, Any]]:
-    """Run the torch side (which writes the initial weights), then each Keras backend's side, each in its
-    own process. Returns {keras backend: `compare`'s report}, or {"unsupported": reason} for a backend
-    that cannot train the workload."""
+    """One workload, one process per side: the torch side (which writes the initial weights), then each
+    Keras backend's side. Returns {keras backend: `compare`'s report}, or {"unsupported": reason} for a
+    backend that cannot train the workload. (`prove_all` runs many workloads in one process per backend.)"""
     init = tmp / f"{workload}-init.npz"
     t_out = tmp / f"{workload}-torch.npz"
     prec = [f"--precision={precision}"]
@@ -179,12 +288,23 @@ def prove(
     return out
 
 
+USAGE = (
+    "usage: python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [--precision=P] [KEY=JSON ...]\n"
+    "       python -m bench.parity --batch PLAN.json STATUS.json"
+)
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--batch"]:
+        if len(argv) != 3:
+            print(USAGE, file=sys.stderr)
+            return 2
+        plan = json.loads(Path(argv[1]).read_text())
+        status = run_batch(plan["backend"], [Case(**c) for c in plan["cases"]])
+        Path(argv[2]).write_text(json.dumps(status))
+        return 0
     if len(argv) < 4:
-        print(
-            "usage: python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [--precision=P] [KEY=JSON ...]",
-            file=sys.stderr,
-        )
+        print(USAGE, file=sys.stderr)
         return 2
     flags = [a for a in argv[4:] if a.startswith("--precision=")]
     precision = flags[-1].split("=", 1)[1] if flags else "fp32"

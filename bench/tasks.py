@@ -232,11 +232,13 @@ class DqnTask:
                 obs[i], reward, terminated, truncated, _ = self.eval_envs[i].step(int(actions[i]))
                 returns[i] += reward
                 active[i] = not (terminated or truncated)
-        recent = self.episode_returns[-10:]
+        first, recent = self.episode_returns[:10], self.episode_returns[-10:]
         return {
             "mean_return": float(returns.mean()),
             "min_return": float(returns.min()),
             "train_episodes": float(len(self.episode_returns)),
+            # the first training episodes, nearly all random actions: where twins agree, these agree exactly
+            "train_return_first10": float(np.mean(first)) if first else 0.0,
             "train_return_last10": float(np.mean(recent)) if recent else 0.0,
         }
 

@@ -359,7 +359,7 @@ CONV1D_AUDIO = Workload(
         "in_samples": 4000,  # 0.5 s at 8 kHz: bench/datasets/audio.py CLIP_SAMPLES
         "channels": (16, 32, 64),
         "kernel_sizes": (32, 5, 5),
-        "strides": (8, 1, 1),  # 'valid' padding: strided 'same' pads differently in the two frameworks
+        "strides": (8, 1, 1),  # 'valid' padding (the default); `padding: "same"` pads as Keras does in both twins
         "pool_sizes": (4, 4, 1),  # max-pool after each conv; 1 = none
         "num_classes": 8,
         "activation": "relu",

@@ -1,14 +1,51 @@
 """Shared test helpers. The test process itself imports neither torch nor tensorflow: anything that
-needs a framework runs in a worker subprocess (fwbench run, bench.parity)."""
+needs a framework runs in a worker subprocess (fwbench run, bench.parity).
+
+Under pytest-xdist (`pytest -n 2`, the README's command) two test processes share the machine. A test
+that measures timing or contention is marked `alone`: it waits until the other worker's current test
+has ended and holds the machine to itself while it runs (`machine_lock`, a readers-writer lock on two
+files: every other test holds it shared). Fixtures shared by several tests are computed once per worker,
+so the tests that read one are kept on one worker with `xdist_group` (`--dist loadgroup`)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from bench import results
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Each test, its fixtures' setup and teardown included, under the machine lock (xdist only)."""
+    run_uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_uid is None:  # one test process: nothing to share the machine with
+        yield
+        return
+    alone = item.get_closest_marker("alone") is not None
+    base = Path(tempfile.gettempdir()) / f"fwbench-pytest-{run_uid}"
+    with open(f"{base}.turnstile", "a") as turnstile, open(f"{base}.lock", "a") as machine:
+        # A writer ("alone") holds the turnstile until it is done, so no new shared holder can start
+        # while it waits for the current one to end: it cannot be starved.
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(machine, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(machine, fcntl.LOCK_UN)
+            if alone:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 
 def fwbench(
@@ -25,3 +62,35 @@ def fwbench(
         timeout=timeout,
         check=False,
     )
+
+
+# Session fixtures: one real run serves every test that reads it, instead of each test training its own.
+# Each is a `fwbench run` as a user types it; the tests that read them say what they check.
+
+
+@pytest.fixture(scope="session")
+def iris_suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, results.Suite]:
+    """`fwbench run --workloads mlp-iris` on every backend that runs on this CPU, quick profile (mlp-iris:
+    its full 100 epochs, one seed). Read by tests/test_end_to_end.py (every backend reaches the target),
+    tests/test_tiers.py (default beside tuned) and tests/test_keras_backends.py (Keras on JAX and PyTorch)."""
+    out = tmp_path_factory.mktemp("iris-suite")
+    p = fwbench("run", "--workloads", "mlp-iris", "--out", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    (path,) = sorted((out / "runs").glob("*.json"))
+    return out, results.load(path)
+
+
+@pytest.fixture(scope="session")
+def keras_rl_gan_suite(tmp_path_factory: pytest.TempPathFactory) -> results.Suite:
+    """The DQN and the GAN, one epoch, on every Keras path: TensorFlow's compiled step, Keras on JAX and on
+    PyTorch, `fit`'s train_on_batch and TensorFlow's eager mode. The DQN's step is backend-neutral; the
+    GAN's is written in TensorFlow (unsupported elsewhere, in words). Read by test_keras_backends.py and
+    test_tiers.py."""
+    out = tmp_path_factory.mktemp("keras-rl-gan")
+    p = fwbench(
+        "run", "--workloads", "dqn-cartpole", "dcgan-digits", "--backends", "keras", "keras-jax", "keras-torch",
+        "keras-fit", "keras-eager", "--epochs", "1", "--threads", "1", "--out", str(out),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    (path,) = sorted((out / "runs").glob("*.json"))
+    return results.load(path)

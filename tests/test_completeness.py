@@ -1,6 +1,7 @@
 """A workload is one unit: every registered workload has everything the suite needs, found from the
 registry. Removing any one piece of a real workload makes this fail with a message naming it.
-Framework-free: the twin modules are read as source (ast), not imported."""
+Framework-free: the twin modules are read as source (ast), not imported; impls/keras/weights.py is
+numpy-only."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from bench import data, flops
 from bench.workloads import WORKLOADS
+from impls.keras import weights
 
 IMPLS = Path(__file__).resolve().parent.parent / "impls"
 
@@ -29,6 +31,22 @@ def functions(path: Path) -> set[str]:
     return names
 
 
+def rule_kinds(path: Path) -> list[tuple[str, int]]:
+    """(kind, line) of each `LayerMap(...)` call in a keras twin whose weight-rule kind is a string literal:
+    the third positional argument or `kind=`. A kind computed at run time is not seen here (set_canonical
+    still refuses it, naming it)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)) != "LayerMap":
+            continue
+        args = [*node.args[2:3], *(kw.value for kw in node.keywords if kw.arg == "kind")]
+        out += [(a.value, node.lineno) for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    return out
+
+
 def missing(name: str) -> list[str]:
     """What workload `name` lacks, each in words naming where it belongs."""
     wl = WORKLOADS[name]
@@ -41,6 +59,12 @@ def missing(name: str) -> list[str]:
         lacking = needed - functions(path)
         if lacking:
             out.append(f"{', '.join(sorted(lacking))} in impls/{framework}/{wl.model}.py")
+        if framework == "keras":
+            out += [
+                f"a weight rule {kind!r} (impls/keras/weights.py RULES), used in impls/keras/{wl.model}.py:{line}"
+                for kind, line in rule_kinds(path)
+                if kind not in weights.RULES
+            ]
     if wl.model not in flops.TRAIN_STEP_FLOPS:
         out.append(f"a FLOPs function for model {wl.model!r} (bench/flops.py TRAIN_STEP_FLOPS)")
     if wl.parity is None:
@@ -65,3 +89,43 @@ def test_removing_a_registration_is_named(monkeypatch: pytest.MonkeyPatch) -> No
     assert missing("mlp-iris") == ["a parity case (Workload.parity in bench/workloads.py)"]
     monkeypatch.setitem(WORKLOADS, "x", dataclasses.replace(WORKLOADS["mlp-iris"], name="x", model="nomodel"))
     assert missing("x")[:2] == ["a torch twin (impls/torch/nomodel.py)", "a keras twin (impls/keras/nomodel.py)"]
+
+
+def test_a_weight_rule_kind_that_does_not_exist_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    impls = IMPLS
+    for framework in ("torch", "keras"):  # a copy of the mlp twins whose layer map misspells "dense"
+        (tmp_path / framework).mkdir()
+        source = (impls / framework / "mlp.py").read_text()
+        (tmp_path / framework / "mlp.py").write_text(source.replace('"dense"', '"dnese"'))
+    monkeypatch.setattr(f"{__name__}.IMPLS", tmp_path)
+    [lack] = missing("mlp-iris")
+    assert lack.startswith("a weight rule 'dnese' (impls/keras/weights.py RULES), used in impls/keras/mlp.py:"), lack
+    monkeypatch.setattr(f"{__name__}.IMPLS", impls)
+    monkeypatch.delitem(weights.RULES, "conv")  # a rule removed: every twin that uses it is named
+    assert [m for m in missing("conv1d-audio") if "weight rule" in m] == [
+        "a weight rule 'conv' (impls/keras/weights.py RULES), used in impls/keras/conv1d.py:"
+        + str(next(line for kind, line in rule_kinds(impls / "keras" / "conv1d.py") if kind == "conv"))
+    ]
+
+
+def test_rule_kinds_reads_positional_and_keyword_kinds(tmp_path: Path) -> None:
+    path = tmp_path / "twin.py"
+    path.write_text(
+        "def layer_map(parts):\n"
+        "    return [LayerMap('net.0', a, 'dense'), weights.LayerMap('net.1', b, kind='conv'), LayerMap('n', c, k)]\n"
+    )
+    assert rule_kinds(path) == [("dense", 2), ("conv", 2)]
+
+
+def test_set_canonical_names_an_unknown_rule_kind() -> None:
+    """Before any layer is touched (a stand-in layer will do: no framework needed)."""
+    bad = weights.LayerMap("net.fc", object(), "flatten_dense")
+    with pytest.raises(ValueError) as e:
+        weights.set_canonical([bad], {})
+    assert str(e.value) == (
+        "layer map net.fc: weight rule kind 'flatten_dense' is not one of "
+        + ", ".join(weights.RULES)
+        + " (impls/keras/weights.py RULES)"
+    )
+    with pytest.raises(ValueError, match="weight rule kind 'flatten_dense'"):
+        weights.get_canonical([bad])

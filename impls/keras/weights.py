@@ -19,15 +19,25 @@ class LayerMap:
     prefix: str  # canonical name prefix, e.g. "net.0"
     layer: Any  # the keras layer
     kind: str  # key of RULES
-    extra: Mapping[str, Any] = field(default_factory=dict)  # rule options, e.g. {"chw": (C, H, W)}
+    # rule options, e.g. {"chw": (C, H, W)} or {"cl": (C, L)} for a Dense after a Flatten (the dense rule)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _flattened(extra: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The channels-first shape (C, *spatial) a torch Flatten flattened before this Linear: extra["chw"]
+    (C, H, W) after a 2-D feature map, extra["cl"] (C, L) after a 1-D one; None if neither."""
+    shape = extra.get("chw", extra.get("cl"))
+    return None if shape is None else tuple(int(d) for d in shape)
 
 
 def _dense_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> list[np.ndarray]:
     kernel = w[f"{p}.weight"].T
-    if "chw" in extra:  # Linear after torch Flatten of NCHW -> Dense after keras Flatten of NHWC
-        c, h, wd = extra["chw"]
-        out = w[f"{p}.weight"].shape[0]
-        kernel = w[f"{p}.weight"].reshape(out, c, h, wd).transpose(2, 3, 1, 0).reshape(h * wd * c, out)
+    flat = _flattened(extra)
+    if flat is not None:  # Linear after torch Flatten of (N, C, *S) -> Dense after keras Flatten of (N, *S, C)
+        out, rank = w[f"{p}.weight"].shape[0], len(flat)
+        kernel = (
+            w[f"{p}.weight"].reshape(out, *flat).transpose(*range(2, rank + 1), 1, 0).reshape(int(np.prod(flat)), out)
+        )
     if "out_chw" in extra:  # Linear before torch Unflatten to (C, H, W) -> Dense before keras Reshape to (H, W, C)
         c, h, wd = extra["out_chw"]
         kernel = w[f"{p}.weight"].reshape(c, h, wd, -1).transpose(3, 1, 2, 0).reshape(-1, h * wd * c)
@@ -37,10 +47,10 @@ def _dense_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> 
 
 def _dense_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[str, np.ndarray]:
     kernel, bias = ws
-    if "chw" in extra:
-        c, h, wd = extra["chw"]
-        out = kernel.shape[1]
-        weight = kernel.reshape(h, wd, c, out).transpose(3, 2, 0, 1).reshape(out, c * h * wd)
+    flat = _flattened(extra)
+    if flat is not None:
+        out, rank = kernel.shape[1], len(flat)
+        weight = kernel.reshape(*flat[1:], flat[0], out).transpose(rank, rank - 1, *range(rank - 1)).reshape(out, -1)
     elif "out_chw" in extra:
         c, h, wd = extra["out_chw"]
         weight = kernel.reshape(-1, h, wd, c).transpose(3, 1, 2, 0).reshape(c * h * wd, -1)
@@ -120,6 +130,17 @@ RULES: dict[str, tuple[Callable[..., list[np.ndarray]], Callable[..., dict[str, 
 }
 
 
+def rule(m: LayerMap) -> tuple[Callable[..., list[np.ndarray]], Callable[..., dict[str, np.ndarray]]]:
+    """The (to keras, from keras) pair of `m`'s kind; a kind RULES lacks is a ValueError naming it."""
+    try:
+        return RULES[m.kind]
+    except KeyError:
+        raise ValueError(
+            f"layer map {m.prefix}: weight rule kind {m.kind!r} is not one of {', '.join(RULES)} "
+            "(impls/keras/weights.py RULES)"
+        ) from None
+
+
 class Reads(Mapping[str, np.ndarray]):
     """A read-only view of the canonical weights that remembers which names the rules read."""
 
@@ -148,14 +169,17 @@ class Reads(Mapping[str, np.ndarray]):
 def set_canonical(maps: list[LayerMap], weights: Mapping[str, np.ndarray], models: Iterable[Any] = ()) -> None:
     """Load canonical weights into the mapped keras layers. Fails loudly (ValueError naming them) when a
     canonical weight is read by no layer rule, or when a trainable weight of `models` is in no mapped
-    layer: such a weight would keep Keras' own initialisation and `--init shared` would share nothing."""
+    layer: such a weight would keep Keras' own initialisation and `--init shared` would share nothing;
+    and before touching a layer, when a map names a rule kind RULES lacks."""
+    for m in maps:
+        rule(m)
     mapped = {id(v) for m in maps for v in m.layer.weights}
     uncovered = [v.path for model in models for v in model.trainable_weights if id(v) not in mapped]
     if uncovered:
         raise ValueError(f"the layer map covers no canonical weights for keras weights {uncovered}")
     reads = Reads(weights)
     for m in maps:
-        to_keras, _ = RULES[m.kind]
+        to_keras, _ = rule(m)
         values = to_keras(reads, m.prefix, m.extra)
         current = m.layer.get_weights()
         if [v.shape for v in current] != [np.shape(v) for v in values]:
@@ -172,6 +196,6 @@ def set_canonical(maps: list[LayerMap], weights: Mapping[str, np.ndarray], model
 def get_canonical(maps: list[LayerMap]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for m in maps:
-        _, from_keras = RULES[m.kind]
+        _, from_keras = rule(m)
         out.update(from_keras(m.layer.get_weights(), m.prefix, m.extra))
     return out
