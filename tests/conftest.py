@@ -19,9 +19,27 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
+from bench import backends, results
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# pyproject.toml's extra that brings each backend's missing packages
+EXTRA_OF_PACKAGE = {"jax": "jax", "torch": "cpu", "tensorflow": "cpu", "keras": "cpu"}
+
+
+def install_hint(*names: str) -> str | None:
+    """Why tests of these backends cannot run here, naming the install that enables them; None when they
+    can. A test that needs an optional extra skips with this reason (and `.ci/run` installs every extra)."""
+    missing = sorted({p for n in names for p in backends.get(n).missing()})
+    if not missing:
+        return None
+    extras = ",".join(sorted({EXTRA_OF_PACKAGE.get(p, "cpu") for p in missing}))
+    return f"needs {', '.join(missing)} ({', '.join(names)}): pip install -e '.[{extras}]'"
+
+
+def cpu_backends_installed() -> list[str]:
+    return [b.name for b in backends.BACKENDS.values() if b.runs_on("cpu") and b.installed()]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -70,11 +88,11 @@ def fwbench(
 
 @pytest.fixture(scope="session")
 def iris_suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, results.Suite]:
-    """`fwbench run --workloads mlp-iris` on every backend that runs on this CPU, quick profile (mlp-iris:
+    """`fwbench run --workloads mlp-iris` on every backend that runs on this CPU (and is installed), quick profile (mlp-iris:
     its full 100 epochs, one seed). Read by tests/test_end_to_end.py (every backend reaches the target),
     tests/test_tiers.py (default beside tuned) and tests/test_keras_backends.py (Keras on JAX and PyTorch)."""
     out = tmp_path_factory.mktemp("iris-suite")
-    p = fwbench("run", "--workloads", "mlp-iris", "--out", str(out))
+    p = fwbench("run", "--workloads", "mlp-iris", "--backends", *cpu_backends_installed(), "--out", str(out))
     assert p.returncode == 0, p.stderr[-3000:]
     (path,) = sorted((out / "runs").glob("*.json"))
     return out, results.load(path)
@@ -87,9 +105,10 @@ def keras_rl_gan_suite(tmp_path_factory: pytest.TempPathFactory) -> results.Suit
     GAN's is written in TensorFlow (unsupported elsewhere, in words). Read by test_keras_backends.py and
     test_tiers.py."""
     out = tmp_path_factory.mktemp("keras-rl-gan")
+    keras_paths = [b for b in ("keras", "keras-jax", "keras-torch", "keras-fit", "keras-eager") if not install_hint(b)]
     p = fwbench(
-        "run", "--workloads", "dqn-cartpole", "dcgan-digits", "--backends", "keras", "keras-jax", "keras-torch",
-        "keras-fit", "keras-eager", "--epochs", "1", "--threads", "1", "--out", str(out),
+        "run", "--workloads", "dqn-cartpole", "dcgan-digits", "--backends", *keras_paths, "--epochs", "1",
+        "--threads", "1", "--out", str(out),
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     (path,) = sorted((out / "runs").glob("*.json"))

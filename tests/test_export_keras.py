@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bench.spec import EXPORT_RUNTIMES
-from tests.conftest import REPO
+from tests.conftest import REPO, install_hint
 
 pytestmark = [pytest.mark.slow, pytest.mark.keras, pytest.mark.xdist_group("export-keras")]
 
@@ -91,7 +91,7 @@ def test_a_truncated_artifact_fails_with_one_line(probes: dict[str, dict[str, An
 @pytest.mark.parametrize("backend", ["keras", pytest.param("keras-jax", marks=pytest.mark.jax)])
 def test_infer_fn_answers_as_predict(probes: dict[str, dict[str, Any]], backend: str) -> None:
     if backend not in probes:
-        pytest.skip("jax is not installed")
+        pytest.skip(str(install_hint(backend)))
     doc = probes[backend]
     assert doc["modules"].count("torch") == 0, "a Keras-on-TensorFlow/JAX probe imported torch"
     for workload in WORKLOADS:

@@ -83,7 +83,7 @@ def test_float32_artifacts_answer_as_predict(probe: dict[str, Any], workload: st
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_int8_artifact_keeps_the_accuracy(probe: dict[str, Any], workload: str) -> None:
     if not onnx_installed():
-        pytest.skip("the export extra (onnx, onnxscript, onnxruntime) is not installed")
+        pytest.skip("the export extra (onnx, onnxscript, onnxruntime) is not installed: pip install -e '.[export]'")
     result = probe["workloads"][workload]
     path = result["paths"]["onnx-torch-int8"]
     assert path["status"] == "ok", path.get("error")

@@ -14,7 +14,7 @@ import pytest
 
 from bench import analysis, backends, report, results
 
-from .conftest import fwbench
+from .conftest import fwbench, install_hint
 
 FIXTURE = Path(__file__).parent / "data" / "suite-mlp-iris.json"
 NEW = ("keras-jax", "keras-torch")
@@ -88,7 +88,7 @@ def test_without_other_keras_backends_there_is_no_keras_table() -> None:
 @pytest.mark.slow
 @pytest.mark.xdist_group("iris-suite")
 @pytest.mark.skipif(
-    not all(backends.get(b).installed() for b in ("torch-eager", "keras", *NEW)), reason="needs torch, tf, jax"
+    bool(install_hint("torch-eager", "keras", *NEW)), reason=str(install_hint("torch-eager", "keras", *NEW))
 )
 def test_keras_on_jax_and_pytorch_train_from_the_shared_weights(iris_suite, keras_rl_gan_suite, tmp_path: Path) -> None:
     """The shared mlp-iris suite (every CPU backend) and the shared Keras DQN/GAN run (tests/conftest.py)."""
@@ -129,7 +129,8 @@ def test_keras_on_jax_and_pytorch_train_from_the_shared_weights(iris_suite, kera
     assert "### Keras 3 backends beside native PyTorch" in text
 
 
-@pytest.mark.skipif(not backends.get("keras-jax").installed(), reason="needs tensorflow and jax")
+@pytest.mark.slow  # imports TensorFlow and JAX in a subprocess
+@pytest.mark.skipif(bool(install_hint("keras", "keras-jax")), reason=str(install_hint("keras", "keras-jax")))
 def test_a_second_keras_backend_in_one_process_is_refused_by_name() -> None:
     """Keras reads KERAS_BACKEND once per process: the JAX adapter after the TensorFlow one must refuse,
     not silently train on TensorFlow."""

@@ -112,6 +112,7 @@ def test_ten_times_the_parameters_shows_a_larger_model_share(backend: str) -> No
     assert big["model_share_rss_mib"] - small["model_share_rss_mib"] > 60, (small, big)
 
 
+@pytest.mark.slow  # two torch.compile runs
 def test_compile_cache_is_cold_per_workload_until_that_workload_was_compiled(tmp_path) -> None:
     pytest.importorskip("torch")
     base = tmp_path / "inductor"

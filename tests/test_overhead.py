@@ -12,6 +12,7 @@ from bench.plan import SuitePlan
 from .conftest import fwbench
 
 
+@pytest.mark.slow  # real worker processes in both frameworks
 @pytest.mark.alone  # it times the harness against the bare loop
 @pytest.mark.parametrize("backend", ["torch-eager", "keras"])
 def test_overhead_pairs_blocks_in_one_process_and_writes_its_figures(backend: str, tmp_path) -> None:

@@ -26,10 +26,11 @@ import pytest
 from bench import backends, parity
 from bench.workloads import WORKLOADS
 
+from .conftest import install_hint
+
 KERAS_SIDES = ("keras", "keras-jax", "keras-torch")
 ROOT = Path(__file__).resolve().parent.parent
 BASE_SCALE = [w for w, spec in WORKLOADS.items() if spec.scale == "base"]
-EXTRA_OF = {"keras-jax": "jax", "keras-torch": "cpu", "keras": "cpu"}  # pyproject.toml's extra per backend
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.keras, pytest.mark.xdist_group("parity")]
 
@@ -40,9 +41,9 @@ def tf_written_step(workload: str) -> bool:
 
 
 def skip_unless_installed(backend: str) -> None:
-    missing = backends.get(backend).missing()
-    if missing:
-        pytest.skip(f"{backend} needs {', '.join(missing)}: pip install -e '.[{EXTRA_OF[backend]}]'")
+    hint = install_hint(backend)
+    if hint:
+        pytest.skip(hint)
 
 
 def checks_of(item: pytest.Item) -> list[parity.Check]:
