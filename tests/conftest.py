@@ -3,13 +3,15 @@ needs a framework runs in a worker subprocess (fwbench run, bench.parity).
 
 Under pytest-xdist (`pytest -n 2`, the README's command) two test processes share the machine. A test
 that measures timing or contention is marked `alone`: it waits until the other worker's current test
-has ended and holds the machine to itself while it runs (`machine_lock`, a readers-writer lock on two
-files: every other test holds it shared). Fixtures shared by several tests are computed once per worker,
-so the tests that read one are kept on one worker with `xdist_group` (`--dist loadgroup`)."""
+has ended and holds the machine to itself while it runs (a readers-writer lock on two files, taken in
+`pytest_runtest_protocol`: every other test holds it shared). `--dist loadfile` keeps each test file on one
+worker, so a module fixture runs once; a run that tests in several files read is a session fixture that
+runs once across the workers (`shared_run`)."""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -86,16 +88,33 @@ def fwbench(
 # Each is a `fwbench run` as a user types it; the tests that read them say what they check.
 
 
-@pytest.fixture(scope="session")
-def iris_suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, results.Suite]:
-    """`fwbench run --workloads mlp-iris` on every backend that runs on this CPU (and is installed), quick profile (mlp-iris:
-    its full 100 epochs, one seed). Read by tests/test_end_to_end.py (every backend reaches the target),
-    tests/test_tiers.py (default beside tuned) and tests/test_keras_backends.py (Keras on JAX and PyTorch)."""
-    out = tmp_path_factory.mktemp("iris-suite")
-    p = fwbench("run", "--workloads", "mlp-iris", "--backends", *cpu_backends_installed(), "--out", str(out))
-    assert p.returncode == 0, p.stderr[-3000:]
+def shared_run(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) -> tuple[Path, results.Suite]:
+    """`fwbench run ARGS --out FOLDER` once per test session, xdist workers included: the first worker to
+    ask runs it holding a file lock, the others wait for it and read the same folder (xdist's recipe for
+    session fixtures). A failed run fails every reader with its stderr; it is not run again."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the folder the workers share
+    out, outcome = root / name, root / f"{name}.outcome.json"
+    with open(root / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome.exists():
+            p = fwbench("run", *args, "--out", str(out))
+            outcome.write_text(json.dumps({"returncode": p.returncode, "stderr": p.stderr[-3000:]}))
+    done = json.loads(outcome.read_text())
+    assert done["returncode"] == 0, done["stderr"]
     (path,) = sorted((out / "runs").glob("*.json"))
     return out, results.load(path)
+
+
+@pytest.fixture(scope="session")
+def iris_suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, results.Suite]:
+    """`fwbench run --workloads mlp-iris` on every backend that runs on this CPU (and is installed), quick
+    profile (mlp-iris: its full 100 epochs, one seed). Read by tests/test_end_to_end.py (every backend
+    reaches the target), tests/test_tiers.py (default beside tuned) and tests/test_keras_backends.py (Keras
+    on JAX and PyTorch). Its folder is shared: a test that writes there works on a copy."""
+    return shared_run(
+        tmp_path_factory, "iris-suite", "--workloads", "mlp-iris", "--backends", *cpu_backends_installed()
+    )
 
 
 @pytest.fixture(scope="session")
@@ -104,12 +123,9 @@ def keras_rl_gan_suite(tmp_path_factory: pytest.TempPathFactory) -> results.Suit
     PyTorch, `fit`'s train_on_batch and TensorFlow's eager mode. The DQN's step is backend-neutral; the
     GAN's is written in TensorFlow (unsupported elsewhere, in words). Read by test_keras_backends.py and
     test_tiers.py."""
-    out = tmp_path_factory.mktemp("keras-rl-gan")
     keras_paths = [b for b in ("keras", "keras-jax", "keras-torch", "keras-fit", "keras-eager") if not install_hint(b)]
-    p = fwbench(
-        "run", "--workloads", "dqn-cartpole", "dcgan-digits", "--backends", *keras_paths, "--epochs", "1",
-        "--threads", "1", "--out", str(out),
+    _, suite = shared_run(
+        tmp_path_factory, "keras-rl-gan", "--workloads", "dqn-cartpole", "dcgan-digits", "--backends", *keras_paths,
+        "--epochs", "1", "--threads", "1",
     )  # fmt: skip
-    assert p.returncode == 0, p.stderr[-3000:]
-    (path,) = sorted((out / "runs").glob("*.json"))
-    return results.load(path)
+    return suite

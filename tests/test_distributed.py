@@ -42,7 +42,6 @@ FRAMEWORKS = ("torch-eager", "keras")
 have_all = all(backends.get(b).installed() for b in FRAMEWORKS)
 slow = pytest.mark.slow
 needs_frameworks = pytest.mark.skipif(not have_all, reason="needs torch and tensorflow/keras")
-pytestmark = pytest.mark.xdist_group("distributed")  # its module fixture runs every cell once
 
 
 def config(name: str, backend: str, fault: str | None = None, epochs: int = OK_EPOCHS, **kw: object) -> RunConfig:

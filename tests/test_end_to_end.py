@@ -19,7 +19,7 @@ from bench.backends import BACKENDS
 
 from .conftest import cpu_backends_installed, fwbench
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.keras, pytest.mark.xdist_group("iris-suite")]
+pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.keras]
 
 
 def test_every_backend_trains_iris_to_the_target(iris_suite) -> None:

@@ -22,7 +22,7 @@ import pytest
 from bench.spec import EXPORT_RUNTIMES
 from tests.conftest import REPO, install_hint
 
-pytestmark = [pytest.mark.slow, pytest.mark.keras, pytest.mark.xdist_group("export-keras")]
+pytestmark = [pytest.mark.slow, pytest.mark.keras]
 
 WORKLOADS = ("mlp-iris", "lstm-sentiment")
 TRUNCATED = ("savedmodel", "tflite", "onnx-tf-int8")  # one of each kind of file: SavedModel, flatbuffer, ONNX

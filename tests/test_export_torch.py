@@ -26,7 +26,7 @@ TOLERANCE = 1e-4  # float32 artifacts against predict (seen: <= 1e-6)
 INT8_ACCURACY_DROP = 0.1  # dynamic-range int8 against float32 (seen: one iris flower of 30)
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.xdist_group("export-torch")]
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,6 @@ SMALL = ["--workloads", "mlp-iris", "--init", "native", "--epochs", "10"]
 
 needs_torch = pytest.mark.skipif(not backends.get("torch-eager").installed(), reason="needs torch")
 
-pytestmark = pytest.mark.xdist_group("failures")  # its module fixture runs the suites once
-
 
 def slow(test):  # trains in worker processes
     return pytest.mark.slow(pytest.mark.torch(needs_torch(test)))

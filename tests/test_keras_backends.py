@@ -86,7 +86,6 @@ def test_without_other_keras_backends_there_is_no_keras_table() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("iris-suite")
 @pytest.mark.skipif(
     bool(install_hint("torch-eager", "keras", *NEW)), reason=str(install_hint("torch-eager", "keras", *NEW))
 )

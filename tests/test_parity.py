@@ -32,7 +32,7 @@ KERAS_SIDES = ("keras", "keras-jax", "keras-torch")
 ROOT = Path(__file__).resolve().parent.parent
 BASE_SCALE = [w for w, spec in WORKLOADS.items() if spec.scale == "base"]
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.keras, pytest.mark.xdist_group("parity")]
+pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.keras]
 
 
 def tf_written_step(workload: str) -> bool:
