@@ -104,10 +104,11 @@ def train(cfg: RunConfig) -> results.Result:
                 else None,
             )
         energy_j = nvml.energy_since_start_j() if nvml is not None else None
-    summary = stats.summarize(m.step_ms, seed=cfg.seed)
-    median = summary["median_step_ms"]
+    # Memory first: the statistics below (a bootstrap over every step) are the harness's work, not training's.
     peak = peak_rss_mib()
     device_mem = backend.device_memory()
+    summary = stats.summarize(m.step_ms, seed=cfg.seed)
+    median = summary["median_step_ms"]
     memory = results.Memory(
         kind="allocator_peak" if device_mem else "peak_rss",
         peak_mib=device_mem.get("allocator_peak_allocated_mib", peak) if device_mem else peak,

@@ -134,3 +134,23 @@ def test_compile_cache_is_cold_per_workload_until_that_workload_was_compiled(tmp
     second = states("mlp-iris", "dqn-cartpole")
     assert second["mlp-iris"][0] == "warm"
     assert second["dqn-cartpole"] == ("cold", str(base / "fwbench" / "dqn-cartpole"))
+
+
+@pytest.mark.slow
+def test_training_memory_does_not_grow_with_the_step_count(tmp_path) -> None:
+    """The peak is read before the harness's own statistics (a bootstrap over every step time, which
+    once moved a 6000-step run's peak from 99 to 283 MiB): mlp-iris, whose training state is fixed, uses
+    the same memory for 100 steps as for 5000."""
+    pytest.importorskip("torch")
+    share = {}
+    for steps in (100, 5000):
+        out = tmp_path / str(steps)
+        p = fwbench(
+            "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "--steps", str(steps), "--threads", "1",
+            "--out", str(out), timeout=600,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr[-2000:]
+        (r,) = results.load(next((out / "runs").glob("*.json"))).results
+        assert r.status == "ok" and r.steps == steps, (r.status, r.steps)
+        share[steps] = r.memory.model_share_rss_mib
+    assert abs(share[5000] - share[100]) <= 10, share
