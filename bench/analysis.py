@@ -13,9 +13,10 @@ Rules (docs/METHODOLOGY.md, "Verdicts"):
 - A host is busy when a run's 1-min load average exceeds BUSY_LOAD_PER_CPU x its logical CPUs; a run is
   contended when other processes took cores it asked for (bench.contention). Neither is trusted for time.
 - A step-time ratio is marked significant only on run-to-run evidence: at least
-  MIN_RUNS_FOR_RUN_LEVEL_CI processes on each side, no contended run on either side, and a 95%
-  bootstrap CI of the ratio of per-run medians that excludes 1. A single run shows its figure and
-  its within-run CI, never a star.
+  MIN_RUNS_FOR_RUN_LEVEL_CI processes on each side, no contended run on either side, and Welch's t-test
+  on the log per-run medians at p < 0.05 (bench.stats.ratio_of_run_medians: the ratio of geometric
+  means and its 95% interval, which then excludes 1). A single run shows its ratio of medians and its
+  within-run bootstrap CI, never a star.
 - The summary compares, per workload, the fastest PyTorch backend with the fastest TensorFlow one
   (median step time): their step-time ratio, their accuracies (Welch's t-test over per-seed values)
   and their training memory; then the geometric mean of the ratios across workloads.
@@ -313,7 +314,7 @@ def ratio(a: Cell, b: Cell) -> Ratio | None:
     if not a.ok or not b.ok or a.scenario != b.scenario:
         return None
     sa, sb, run_level = step_samples(a, b)
-    r = stats.ratio_of_medians(sa, sb)
+    r = stats.step_ratio(sa, sb, run_level)
     if r is None:
         return None
     why = why_no_verdict(a, b)
@@ -542,7 +543,7 @@ class PrecisionComparison:
         if self.fp32 is None or not self.fp32.ok or not self.cell.ok:
             return None
         sa, sb, run_level = step_samples(self.fp32, self.cell)
-        r = stats.ratio_of_medians(sa, sb)
+        r = stats.step_ratio(sa, sb, run_level)
         if r is None:
             return None
         why = why_no_verdict(self.fp32, self.cell)

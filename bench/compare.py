@@ -195,7 +195,7 @@ def doubts(b: Cell, c: Cell) -> str:
 
 def step_time_row(key: Key, b: Cell, c: Cell, threshold: float) -> Row:
     cs, bs, run_level = analysis.step_samples(c, b, summary_fallback=True)
-    ratio = stats.ratio_of_medians(cs, bs)
+    ratio = stats.step_ratio(cs, bs, run_level)
     min_change = threshold if run_level else threshold * SINGLE_RUN_FACTOR
     change, verdict = judge(ratio, min_change, lower_is_better=True, has_ci=True)
     note = doubts(b, c)
@@ -233,8 +233,8 @@ def per_run_row(
     bm, cm = float(np.median(bv)), float(np.median(cv))
     if bm <= 0:  # a ratio means nothing here (e.g. a return that can be negative)
         ratio, note = None, "baseline median <= 0: not judged"
-    elif has_ci:
-        ratio, note = stats.ratio_of_medians(cv, bv), ""
+    elif has_ci:  # the verdict rule where every value is positive (logs), else a bootstrap of the medians
+        ratio, note = stats.ratio_of_run_medians(cv, bv) or stats.ratio_of_medians(cv, bv), ""
     else:  # no CI from fewer than 3 runs a side: the minimum change alone decides
         ratio, note = (cm / bm,) * 3, ""
     change, verdict = judge(ratio, threshold, lower_is_better=lower_is_better, has_ci=has_ci)

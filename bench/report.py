@@ -227,9 +227,11 @@ def headline_section(cs: Sequence[Cell]) -> list[str]:
         f"per-run medians where a backend has {MIN_RUNS_FOR_RUN_LEVEL_CI} or more runs, else over the raw steps"
         + (" (within-run noise only: `--seeds 3` or `--repeats 3` adds run-to-run noise)" if any_within else "")
         + "; `mean` follows where the mean of every step after the first lies outside that CI (slow steps the "
-        f"median hides). `vs {BASELINE_BACKEND}`: ratio of median step times (below 1 is faster); `*` only where "
-        f"both sides have {MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs, none contended, and the 95% bootstrap CI of the ratio "
-        "excludes 1: a single run is never starred. samples/s: samples per step / median step time. Memory: "
+        f"median hides). `vs {BASELINE_BACKEND}`: ratio of median step times (below 1 is faster; with "
+        f"{MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs a side, of the geometric means of the per-run medians); `*` only where "
+        f"both sides have {MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs, none contended, and Welch's t-test on the log per-run "
+        "medians gives p < 0.05 (its 95% CI excludes 1; docs/METHODOLOGY.md states the rule's false-verdict rate): "
+        "a single run is never starred. samples/s: samples per step / median step time. Memory: "
         "training / process peak, MiB: on CPU what training added to the worker's RSS (peak minus RSS after "
         "imports and data) beside the whole peak RSS, which includes the framework's own libraries; on GPU the "
         "framework allocator's peak. First step: where tracing, scripting or compilation happens. GFLOP/s: "
@@ -297,7 +299,8 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
     lines += [
         "Per workload, the fastest PyTorch backend against the fastest TensorFlow one (lowest median step time). "
         "Step time TF / PT: above 1, PyTorch is faster; `*` and a verdict only with "
-        f"{MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs a side, none contended, and a 95% CI that excludes 1. Metric: "
+        f"{MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs a side, none contended, and Welch's t on the log per-run medians at "
+        "p < 0.05 (a 95% CI that excludes 1). Metric: "
         f"difference of the mean final metric over seeds, with Welch's two-sided t-test (α = {analysis.ALPHA}) "
         "and its 95% CI; one seed per side gets no test. Training memory: difference of what training added "
         "(CPU: peak RSS minus RSS after imports and data; GPU: allocator peak).",

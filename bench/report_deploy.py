@@ -185,7 +185,7 @@ def onnx_lines(cs: Sequence[RuntimeCell]) -> list[str]:
         tf, pt = got[tf_rt], got[torch_rt]
         run_level = analysis.enough_runs(len(tf.ok), len(pt.ok))
         if run_level:
-            r = stats.ratio_of_medians([d.latency.p50_ms for d in tf.ok], [d.latency.p50_ms for d in pt.ok])
+            r = stats.ratio_of_run_medians([d.latency.p50_ms for d in tf.ok], [d.latency.p50_ms for d in pt.ok])
         else:
             r = stats.ratio_of_medians(tf.samples_ms, pt.samples_ms)
         if r is None:
