@@ -600,11 +600,16 @@ def overall(verdicts: Sequence[WorkloadVerdict]) -> Overall | None:
     mean = float(logs.mean())
     half = Z95 * math.sqrt(sum(s * s for s in se)) / len(rs)
     wins = [v.winner for v in verdicts if v.speed is not None]
+    # One workload: its own ratio and interval, so that the headline and its row say the same numbers (a
+    # within-run bootstrap interval is not symmetric on the log scale; rebuilding one would move it).
+    value, low, high = (rs[0].value, rs[0].low, rs[0].high) if len(rs) == 1 else (
+        math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+    )  # fmt: skip
     return Overall(
         len(rs),
-        math.exp(mean),
-        math.exp(mean - half),
-        math.exp(mean + half),
+        value,
+        low,
+        high,
         wins.count("PyTorch"),
         wins.count("TensorFlow"),
         wins.count("tie"),

@@ -446,9 +446,12 @@ def keras_section(cs: Sequence[Cell]) -> list[str]:
 
 
 def overall_sentence(verdicts: Sequence[analysis.WorkloadVerdict], cs: Sequence[Cell], suites: Sequence[Suite]) -> str:
-    # One geometric mean per precision would be several answers: the sentence is fp32's (where there is
-    # fp32), and the lower precisions keep their own rows and the precision table.
-    verdicts = [v for v in verdicts if v.torch.precision == analysis.DEFAULT_PRECISION] or list(verdicts)
+    # One geometric mean per precision, scenario or worker count would be several answers, and would count a
+    # workload once per scenario: the sentence is the fp32 training scenario's (where there is one), and the
+    # others keep their own rows and sections (precision, deployment, scaling).
+    verdicts = [v for v in verdicts if v.torch.scenario == analysis.DEFAULT_SCENARIO] or [
+        v for v in verdicts if v.torch.precision == analysis.DEFAULT_PRECISION
+    ] or list(verdicts)  # fmt: skip
     o = analysis.overall(verdicts)
     if o is None:
         return "No workload has an ok run in both frameworks."

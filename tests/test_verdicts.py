@@ -223,3 +223,19 @@ def test_the_newcomers_cnn_digits_runs_get_no_star() -> None:
     assert low < 1 < high and not stats.significant((value, low, high)), (value, low, high)
     p = sps.ttest_ind(np.log(keras_ms), np.log(torch_ms), equal_var=False).pvalue
     assert 0.05 < p < 0.3, p  # the interval and Welch's test agree
+
+
+def test_one_workload_has_the_same_numbers_in_the_headline_and_its_row() -> None:
+    """The fixed mlp-iris suite (one run a side: an interval over the raw steps, not symmetric on the log
+    scale): the headline sentence's ratio and interval are the summary row's, digit for digit."""
+    text = report.render([results.load(FIXTURE)])
+    summary = text.split("## Summary: PyTorch vs TensorFlow", 1)[1].split("## Per workload", 1)[0]
+    sentence = re.search(
+        r"is ([\d.]+)x the fastest PyTorch backend's \(geometric mean, 95% CI \[([\d.]+), ([\d.]+)\]\)", summary
+    )
+    assert sentence is not None, summary
+    row = next(ln for ln in summary.splitlines() if ln.startswith("| mlp-iris"))
+    cell = re.search(r"\| ([\d.]+) \[([\d.]+), ([\d.]+)\]\*? +\|", row)
+    assert cell is not None, row
+    assert sentence.groups() == cell.groups(), (sentence.groups(), row)
+    assert "across 1 workload " in summary
