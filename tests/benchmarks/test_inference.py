@@ -30,6 +30,8 @@ EXPORTERS = {b.framework: b.name for b in BACKENDS.values() if b.exports}
 def built(backend: str, workload: str) -> object:
     """The backend, built on the workload, or a skip saying why it cannot run here."""
     info = BACKENDS[backend]
+    if not info.runs_on("cpu"):  # as `fwbench run` and `fwbench list` on a CPU: the CUDA-only variants
+        pytest.skip(f"{backend} runs on {', '.join(info.devices)} only; these benchmarks run on the CPU")
     if not info.installed():
         pytest.skip(f"{info.framework} is not installed")
     other = other_framework_loaded(info.framework)
