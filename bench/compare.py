@@ -12,7 +12,8 @@ is never compared with a run on another (bad input, exit 2). For each match thre
   steps (within-run noise only), and the minimum change is doubled, since run-to-run drift of one
   run per side is not measured. A contended run (bench.contention: other processes took cores it
   asked for) or a busy host (analysis.busy_load: the 1-min load average at a run's start or end above
-  BUSY_LOAD_PER_CPU x logical CPUs) makes the step-time verdict "inconclusive";
+  BUSY_LOAD_PER_CPU x logical CPUs) makes the step-time verdict "inconclusive", whatever the change
+  (a change inside the noise is not "unchanged" either when the times are not trusted);
 - peak memory (lower is better) and the workload's metric (higher is better): ratio of medians
   over runs, with a bootstrap CI when both sides have >= 3 runs.
 
@@ -199,7 +200,7 @@ def step_time_row(key: Key, b: Cell, c: Cell, threshold: float) -> Row:
     min_change = threshold if run_level else threshold * SINGLE_RUN_FACTOR
     change, verdict = judge(ratio, min_change, lower_is_better=True, has_ci=True)
     note = doubts(b, c)
-    if note and verdict != UNCHANGED:
+    if note:  # untrusted times say nothing either way: neither a change nor "unchanged" (docs/METHODOLOGY.md)
         verdict = INCONCLUSIVE
     return Row(
         key.workload,
