@@ -474,7 +474,8 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             f"they asked for), so their step times are not trusted and no ratio involving them is starred: "
             + ", ".join(f"{r.workload}/{r.backend} seed {r.seed} #{r.repeat}" for r in contended[:8])
             + (" ..." if len(contended) > 8 else "")
-            + f". Rerun on an idle machine or with --threads {max(1, plan.threads - 1)} or fewer.",
+            + ". "
+            + contention.advice(plan.threads),
             file=sys.stderr,
         )
     return 0

@@ -142,10 +142,22 @@ class IdleCpus:
     def describe(self) -> str:
         if self.busy_cores is None:
             return f"{self.threads} thread(s): all {self.cpus} usable CPUs (no /proc/stat to see other work)"
+        idle = max(0.0, self.cpus - self.busy_cores)  # busy time can exceed the CPUs by sampling error
         return (
-            f"{self.threads} thread(s): {self.cpus - self.busy_cores:.1f} of {self.cpus} usable CPUs were idle "
+            f"{self.threads} thread(s): {idle:.1f} of {self.cpus} usable CPUs were idle "
             f"(other work used {self.busy_cores:.2f} cores) when the suite started"
         )
+
+
+def advice(threads: int) -> str:
+    """What to do about contended runs, one rule wherever it is said (the end of `fwbench run`, the report):
+    fewer threads only where there are fewer to have."""
+    if threads > 1:
+        return (
+            f"Rerun when the machine is idle, or with --threads {threads - 1} so that the other work keeps a core "
+            "of its own (docs/METHODOLOGY.md, Contention)."
+        )
+    return "Rerun when the machine is idle: at 1 thread a run cannot give up a core (docs/METHODOLOGY.md, Contention)."
 
 
 def idle_cpus(sample_s: float = 1.0) -> IdleCpus:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import analysis, codesize, env, pbjson, plots, report_deploy, report_scaling
+from bench import analysis, codesize, contention, env, pbjson, plots, report_deploy, report_scaling
 from bench.analysis import (
     BASELINE_BACKEND,
     BUSY_LOAD_PER_CPU,
@@ -865,7 +865,8 @@ def busy_note(suites: Sequence[Suite]) -> list[str]:
             "the machine, not the framework, so no ratio involving them is starred. Affected: "
             + ", ".join(cells_hit[:12])
             + (f" and {len(cells_hit) - 12} more" if len(cells_hit) > 12 else "")
-            + ". Rerun on an idle machine, or with `--threads` at most the idle cores (docs/METHODOLOGY.md).",
+            + ". "
+            + contention.advice(max((r.config.threads for r in contended if r.config), default=1)),
             "",
         ]
     return out

@@ -75,3 +75,12 @@ def test_a_cell_beside_a_cpu_hog_is_flagged_contended_and_unstarred(tmp_path) ->
     ratio = row.split("|")[6].strip()
     assert re.fullmatch(r"\d+\.\d\d", ratio), row  # a number, no star: 3 runs a side, but contended
     assert "(3 contended)" in row
+
+
+def test_the_advice_is_one_rule_and_always_possible() -> None:
+    """Fewer threads only where a run has more than one; a busy-time sample above the CPUs never reads as a
+    negative idle count (it once printed "-0.0 of 2 usable CPUs")."""
+    assert "--threads 1 " in contention.advice(2) and "--threads 3 " in contention.advice(4)
+    assert "--threads" not in contention.advice(1) and "idle" in contention.advice(1)
+    described = contention.IdleCpus(cpus=2, busy_cores=2.04, threads=1).describe()
+    assert "0.0 of 2 usable CPUs were idle" in described and "-0.0" not in described
