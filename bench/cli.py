@@ -461,10 +461,10 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from bench import report
 
     suite = results.load(path)
-    written = report.write([suite], out, history=report.load_history(sorted((out / "runs").glob("*.json"))))
+    own, written = report.write_run(suite, out, history=report.load_history(sorted((out / "runs").glob("*.json"))))
     answered = {r.key(plan.seed) for r in suite.results if r.status in ("ok", "unsupported")}  # a retry that worked
     bad = [r for r in suite.results if r.status not in ("ok", "unsupported") and r.key(plan.seed) not in answered]
-    print(f"results: {path}\nreport:  {written}")
+    print(f"results: {path}\nreport:  {written} (this run's own, kept: {own})")
     if bad:
         print(f"{len(bad)} run(s) did not finish: " + ", ".join(f"{r.workload}/{r.backend}: {r.status}" for r in bad))
     contended = [r for r in suite.results if r.contended]

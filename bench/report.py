@@ -920,12 +920,44 @@ def load_history(paths: Iterable[str | Path]) -> list[Suite]:
 def write(suites: Sequence[Suite], out_dir: Path, history: Sequence[Suite] = ()) -> Path:
     """Plots into out_dir/plots, then out_dir/REPORT.md (atomically); `history` feeds the trend plot only.
     Refuses (UsageError) to replace a report with one of nothing: the old files stay."""
+    return write_with_figures(suites, out_dir, history)[0]
+
+
+def write_with_figures(
+    suites: Sequence[Suite], out_dir: Path, history: Sequence[Suite] = ()
+) -> tuple[Path, list[PlotLink]]:
     if not any(s.results for s in suites):
         raise UsageError("no results to report: the old report and plots are left as they are")
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = make_plots(suites, history, out_dir)
-    path = out_dir / "REPORT.md"
+    return write_text(out_dir / "REPORT.md", render(suites, figures)), figures
+
+
+def write_text(path: Path, text: str) -> Path:
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render(suites, figures))
+    tmp.write_text(text)
     tmp.replace(path)
     return path
+
+
+RUN_REPORTS_DIR = "reports"  # results/reports/<run-id>/: each run's own REPORT.md and plots, never replaced by another
+
+
+def write_run(suite: Suite, out_dir: Path, history: Sequence[Suite] = ()) -> tuple[Path, Path]:
+    """A run's report, kept: out_dir/reports/<run-id>/REPORT.md with its plots/ beside it. Then
+    out_dir/REPORT.md, the latest run's report (its figures linked in that run's folder), ending with the
+    earlier runs' reports. Nothing of another run is touched. Returns (the run's report, the latest's)."""
+    rel = f"{RUN_REPORTS_DIR}/{suite.run_id}"
+    own, figures = write_with_figures([suite], out_dir / rel, history)
+    linked = [PlotLink(f.title, f"{rel}/{f.path}") for f in figures]
+    earlier = sorted(
+        (d.name for d in (out_dir / RUN_REPORTS_DIR).iterdir() if d.is_dir() and d.name != suite.run_id),
+        reverse=True,  # run ids sort by time: the newest first
+    )
+    text = render([suite], linked)
+    if earlier:
+        text += "\n## Earlier runs in this folder\n\n" + "".join(
+            f"- [{run_id}]({RUN_REPORTS_DIR}/{run_id}/REPORT.md)\n" for run_id in earlier
+        )
+    latest = write_text(out_dir / "REPORT.md", text)
+    return own, latest

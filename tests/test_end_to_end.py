@@ -77,6 +77,12 @@ def test_a_second_run_gives_a_second_file_with_other_timings(iris_suite, tmp_pat
     assert len(runs) == 2
     second = results.load(runs[1])
     assert second.run_id != first.run_id
+    # each run keeps its own report and plots; REPORT.md is the newest and lists the first
+    for run_id in (first.run_id, second.run_id):
+        assert (out / "reports" / run_id / "REPORT.md").is_file() and any(
+            (out / "reports" / run_id / "plots").glob("*.png")
+        )
+    assert f"reports/{first.run_id}/REPORT.md" in (out / "REPORT.md").read_text()
     for b in ("torch-eager", "keras"):
         a = next(r for r in first.results if r.backend == b)
         c = next(r for r in second.results if r.backend == b)

@@ -345,3 +345,22 @@ def test_scenarios_are_never_mixed() -> None:
     # one scenario alone: not named, whichever it is
     only = dataclasses.replace(both, results=[r for r in both.results if r.scenario == "inference"])
     assert "### mlp-iris\n" in report.render([only])
+
+
+def test_two_runs_in_one_folder_keep_both_reports_and_all_plots(tmp_path: Path) -> None:
+    """Each run's report and plots stay in results/reports/<run-id>/; results/REPORT.md is the latest run,
+    its figures linked in that run's folder, and it lists the earlier runs. Nothing of the first is removed."""
+    first = results.load(FIXTURE)
+    second = dataclasses.replace(first, run_id="29991231T000000Z-second")
+    own1, _ = report.write_run(first, tmp_path)
+    plots1 = sorted(p.name for p in (own1.parent / "plots").glob("*.png"))
+    before = {p: p.read_bytes() for p in own1.parent.rglob("*") if p.is_file()}
+    own2, latest = report.write_run(second, tmp_path)
+    assert own1 != own2 and own1.parent.parent == own2.parent.parent == tmp_path / "reports"
+    assert {p: p.read_bytes() for p in own1.parent.rglob("*") if p.is_file()} == before  # untouched
+    assert plots1 and sorted(p.name for p in (own2.parent / "plots").glob("*.png")) == plots1
+    text = latest.read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links and all(link.startswith(f"reports/{second.run_id}/plots/") for link in links), links
+    assert all((tmp_path / link).is_file() for link in links)
+    assert f"- [{first.run_id}](reports/{first.run_id}/REPORT.md)" in text.split("## Earlier runs in this folder")[1]

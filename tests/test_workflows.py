@@ -100,7 +100,10 @@ def test_nightly_runs_the_standard_profile_on_a_gpu_runner_and_fails_on_regressi
     assert upload["if"] == "always()"  # the evidence is kept when the compare step fails the job
     overhead = next(s for s in job["steps"] if "fwbench overhead --device cuda" in s.get("run", ""))
     assert overhead["continue-on-error"] is True  # informational: never hides a regression verdict
-    for path in ("results/REPORT.md", "results/plots/", "results/runs/", "results/COMPARE.md", "results/OVERHEAD.md"):
+    for path in (
+        "results/REPORT.md", "results/plots/", "results/reports/", "results/runs/", "results/COMPARE.md",
+        "results/OVERHEAD.md",
+    ):  # fmt: skip
         assert path in upload["with"]["path"]
 
 
