@@ -464,6 +464,9 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     own, written = report.write_run(suite, out, history=report.load_history(sorted((out / "runs").glob("*.json"))))
     answered = {r.key(plan.seed) for r in suite.results if r.status in ("ok", "unsupported")}  # a retry that worked
     bad = [r for r in suite.results if r.status not in ("ok", "unsupported") and r.key(plan.seed) not in answered]
+    answer = report.summary_of(written.read_text())
+    if answer:  # the answer first, then where the files are
+        print(f"\n{answer}\n")
     print(f"results: {path}\nreport:  {written} (this run's own, kept: {own})")
     if bad:
         print(f"{len(bad)} run(s) did not finish: " + ", ".join(f"{r.workload}/{r.backend}: {r.status}" for r in bad))

@@ -940,6 +940,15 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def summary_of(text: str) -> str:
+    """The report's answer, "## Summary: PyTorch vs TensorFlow" up to the next section ("" without one):
+    what `fwbench run` prints when it ends, before the paths of the files."""
+    head = "## Summary: PyTorch vs TensorFlow"
+    if head not in text:
+        return ""
+    return (head + text.split(head, 1)[1].split("\n## ", 1)[0]).strip()
+
+
 RUN_REPORTS_DIR = "reports"  # results/reports/<run-id>/: each run's own REPORT.md and plots, never replaced by another
 
 

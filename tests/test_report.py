@@ -364,3 +364,11 @@ def test_two_runs_in_one_folder_keep_both_reports_and_all_plots(tmp_path: Path) 
     assert links and all(link.startswith(f"reports/{second.run_id}/plots/") for link in links), links
     assert all((tmp_path / link).is_file() for link in links)
     assert f"- [{first.run_id}](reports/{first.run_id}/REPORT.md)" in text.split("## Earlier runs in this folder")[1]
+
+
+def test_the_summary_printed_at_the_end_of_a_run_is_the_reports() -> None:
+    text = report.render([results.load(FIXTURE)])
+    answer = report.summary_of(text)
+    assert answer.startswith("## Summary: PyTorch vs TensorFlow") and "| mlp-iris " in answer
+    assert "## Per workload" not in answer and answer in text
+    assert report.summary_of("# a report without a summary\n") == ""
