@@ -380,6 +380,11 @@ class WorkloadVerdict:
     train_mib_torch: float | None
     train_mib_tf: float | None
     speed_only: bool  # the profile's budget does not reach the target: accuracy not compared
+    # Sooner: time to target TensorFlow / PyTorch (compile and first step included), under the verdict rule;
+    # None where a side has a run that did not reach the target, or the profile is speed only.
+    sooner: Ratio | None = None
+    peak_mib_torch: float | None = None  # the whole process's peak (CPU) or the allocator's (GPU), median
+    peak_mib_tf: float | None = None
 
     @property
     def winner(self) -> str:
@@ -521,10 +526,36 @@ def workload_verdicts(cs: Sequence[Cell]) -> list[WorkloadVerdict]:
             acc = accuracy_test(metric, a, b)
         out.append(
             WorkloadVerdict(
-                workload, model, pt, tf, ratio(tf, pt), acc, pt.training_memory(), tf.training_memory(), only_speed
+                workload,
+                model,
+                pt,
+                tf,
+                ratio(tf, pt),
+                acc,
+                pt.training_memory(),
+                tf.training_memory(),
+                only_speed,
+                None if only_speed else time_to_target_ratio(tf, pt),
+                pt.memory()[0],
+                tf.memory()[0],
             )
         )
     return out
+
+
+def time_to_target_ratio(a: Cell, b: Cell) -> Ratio | None:
+    """Time to target of a / b (training-step time until the metric first reached the target: the first
+    step's compilation included), over the runs, under the same rule as step time. None where a run of
+    either side did not reach the target."""
+    ta, tb = ([r.time_to_target_s for r in c.runs] for c in (a, b))
+    if not ta or not tb or any(t is None for t in (*ta, *tb)):
+        return None
+    run_level = enough_runs(len(ta), len(tb))
+    r = stats.ratio_of_run_medians(ta, tb)  # with one run a side: the ratio alone, no interval
+    if r is None:
+        return None
+    why = why_no_verdict(a, b)
+    return Ratio(*r, run_level=run_level, significant=not why and stats.significant(r), why_not=why)
 
 
 @dataclass(frozen=True)

@@ -245,6 +245,16 @@ def headline_section(cs: Sequence[Cell]) -> list[str]:
     return lines
 
 
+def sooner_text(v: analysis.WorkloadVerdict) -> str:
+    if v.speed_only:
+        return "speed only"
+    if v.sooner is None:
+        return "-"
+    if not v.sooner.run_level:
+        return f"{v.sooner.value:.2f} (no verdict: {v.sooner.why_not})"
+    return fmt_ci(v.sooner)
+
+
 def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
     """The headline answer: per workload the fastest backend of each framework, then one cross-workload line."""
     verdicts = analysis.workload_verdicts(cs)
@@ -284,8 +294,14 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
                     v.winner, "no verdict" if why else "tie"
                 )
                 + (f" ({why})" if why else ""),
+                "sooner: time to target TF / PT": sooner_text(v),
                 "final metric TF − PT (Welch)": acc_text,
                 "training MiB TF − PT": mem,
+                "process peak MiB TF − PT": (
+                    f"{v.peak_mib_tf - v.peak_mib_torch:+,.0f}"
+                    if v.peak_mib_tf is not None and v.peak_mib_torch is not None
+                    else "-"
+                ),
             }
         )
     lines = [
@@ -302,8 +318,11 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
         f"{MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs a side, none contended, and Welch's t on the log per-run medians at "
         "p < 0.05 (a 95% CI that excludes 1). Metric: "
         f"difference of the mean final metric over seeds, with Welch's two-sided t-test (α = {analysis.ALPHA}) "
-        "and its 95% CI; one seed per side gets no test. Training memory: difference of what training added "
-        "(CPU: peak RSS minus RSS after imports and data; GPU: allocator peak).",
+        "and its 95% CI; one seed per side gets no test. Sooner: time to target (training-step time until the "
+        "metric first reached the target, the first step's compilation included), TF / PT under the same rule; "
+        "faster (steady-state step) and sooner can disagree where one framework compiles longer. Training memory: "
+        "difference of what training added (CPU: peak RSS minus RSS after imports and data; GPU: allocator peak); "
+        "process peak: the whole worker's, the framework's own libraries included.",
         "",
     ]
     return lines

@@ -102,12 +102,17 @@ def test_the_summary_numbers_are_recomputed_from_the_results() -> None:
     a = [r.metric for r in sorted(by[pt], key=lambda r: r.seed)]
     b = [r.metric for r in sorted(by[tf], key=lambda r: r.seed)]
     t = sps.ttest_ind(b, a, equal_var=False)
-    assert cells[5].startswith(f"accuracy {np.mean(b) - np.mean(a):+.3g} [")
-    assert f"p={t.pvalue:.2g}" in cells[5]
-    assert cells[5].endswith("differ" if t.pvalue < 0.05 else "no significant difference")
-    # training memory: what training added (peak RSS - RSS after data), median over runs
+    assert cells[6].startswith(f"accuracy {np.mean(b) - np.mean(a):+.3g} [")
+    assert f"p={t.pvalue:.2g}" in cells[6]
+    assert cells[6].endswith("differ" if t.pvalue < 0.05 else "no significant difference")
+    # sooner: time to target, TF / PT, the ratio of geometric means over the seeds
+    tt = {b_: [r.time_to_target_s for r in by[b_]] for b_ in (pt, tf)}
+    assert cells[5].startswith(f"{math.exp(np.mean(np.log(tt[tf])) - np.mean(np.log(tt[pt]))):.2f} ["), cells[5]
+    # training memory: what training added (peak RSS - RSS after data), median over runs; and the process peak
     train = {b_: float(np.median([r.memory.model_share_rss_mib for r in by[b_]])) for b_ in (pt, tf)}
-    assert cells[6] == f"{train[tf] - train[pt]:+,.0f}"
+    assert cells[7] == f"{train[tf] - train[pt]:+,.0f}"
+    peak = {b_: float(np.median([r.memory.peak_mib for r in by[b_]])) for b_ in (pt, tf)}
+    assert cells[8] == f"{peak[tf] - peak[pt]:+,.0f}"
     # one workload: the geometric mean is that ratio, and the sentence names device, data and profile
     head = text.split("## Summary: PyTorch vs TensorFlow", 1)[1].split("\n\n")[1]
     assert f"step time is {ratio:.2f}x" in head
@@ -160,7 +165,7 @@ def test_speed_only_workloads_are_labelled_in_the_quick_profile() -> None:
     text = report.render([dataclasses.replace(suite, results=rs)])
     assert "**speed only in the quick profile**" in text
     assert "speed only (quick profile)" in row(text, "cnn-cifar10", "keras")
-    assert summary_row(text, "cnn-cifar10")[5] == "speed only in this profile"
+    assert summary_row(text, "cnn-cifar10")[5:7] == ["speed only", "speed only in this profile"]
 
 
 def test_the_speed_only_label_is_read_from_the_record() -> None:
@@ -239,3 +244,25 @@ def test_one_workload_has_the_same_numbers_in_the_headline_and_its_row() -> None
     assert cell is not None, row
     assert sentence.groups() == cell.groups(), (sentence.groups(), row)
     assert "across 1 workload " in summary
+
+
+def test_faster_and_sooner_are_separate_answers_and_may_disagree() -> None:
+    """TensorFlow's steady-state step twice as fast but its time to target three times as long (a long first
+    step, say): the summary says TensorFlow is faster and PyTorch sooner, each with its own verdict."""
+
+    def edit(r: results.Result) -> results.Result:
+        if r.framework != "tensorflow":
+            return r
+        return dataclasses.replace(
+            r,
+            step_ms=[t * 0.25 for t in r.step_ms],
+            median_step_ms=r.median_step_ms * 0.25,
+            time_to_target_s=(r.time_to_target_s or 0) * 3,
+        )
+
+    suite = three_seeds(results.load(FIXTURE))
+    text = report.render([dataclasses.replace(suite, results=[edit(r) for r in suite.results])])
+    cells = summary_row(text, "mlp-iris")
+    assert cells[4] == "TensorFlow", cells  # faster: the steady-state step
+    sooner = re.fullmatch(r"([\d.]+) \[([\d.]+), ([\d.]+)\]\*", cells[5])
+    assert sooner is not None and float(sooner[2]) > 1, cells[5]  # sooner: PyTorch, starred
