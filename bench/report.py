@@ -11,6 +11,7 @@ each twin, counted from impls/ by bench/codesize.py.
 from __future__ import annotations
 
 import collections
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -922,7 +923,27 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         *environment_block(suites),
         "",
     ]
-    return "\n".join(lines)
+    return wrap_prose("\n".join(lines))
+
+
+PROSE_WIDTH = 100  # columns of the report's sentences: readable in a terminal, not only in a renderer
+
+
+def wrap_prose(text: str, width: int = PROSE_WIDTH) -> str:
+    """Every line of prose (not a table row, heading, image or indented block) folded at `width` columns,
+    bullets with a hanging indent. Markdown joins the lines of a paragraph, so a renderer shows the same."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width or line.startswith(("|", "#", "![", "    ", "```")):
+            out.append(line)
+            continue
+        bullet = line.startswith("- ")
+        out.append(
+            textwrap.fill(
+                line, width, subsequent_indent="  " if bullet else "", break_long_words=False, break_on_hyphens=False
+            )
+        )
+    return "\n".join(out)
 
 
 def load_history(paths: Iterable[str | Path]) -> list[Suite]:

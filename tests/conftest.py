@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -129,3 +130,9 @@ def keras_rl_gan_suite(tmp_path_factory: pytest.TempPathFactory) -> results.Suit
         "--epochs", "1", "--threads", "1",
     )  # fmt: skip
     return suite
+
+
+def prose(text: str) -> str:
+    """A report's text with its folded prose lines joined again (bench.report.wrap_prose folds them at 100
+    columns): a phrase can be looked for whole. Table rows, headings and blank lines stay as they are."""
+    return re.sub(r"(?<=[^\n])\n {0,2}(?=[^\n|#! ])", " ", text)

@@ -13,6 +13,7 @@ from bench import analysis, cli, harness, report, results, tasks, workloads
 from bench.errors import UsageError
 from bench.plan import SuitePlan
 
+from .conftest import prose
 from .test_harness import NumpySoftmax
 
 FIXTURE = Path(__file__).parent / "data" / "suite-mlp-iris.json"
@@ -104,7 +105,7 @@ def test_precisions_never_mix_and_the_precision_table_compares_each_with_its_own
     row = next(line for line in section.splitlines() if line.startswith("| mlp-iris   | torch-eager"))
     assert "2.00" in row
     # the summary's one-line answer is fp32's; bf16 has its own rows
-    summary = text.split("## Summary", 1)[1].split("\n### ", 1)[0]
+    summary = prose(text).split("## Summary", 1)[1].split("\n### ", 1)[0]
     assert "| mlp-iris (train bf16) " in summary and "across 1 workload the" in summary
 
 

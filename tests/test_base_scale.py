@@ -11,7 +11,7 @@ import pytest
 
 from bench import results
 
-from .conftest import fwbench
+from .conftest import fwbench, prose
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.keras]
 
@@ -38,7 +38,7 @@ def test_resnet18_trains_on_a_step_budget_in_both_frameworks(tmp_path: Path) -> 
         assert r.memory.peak_mib and r.memory.model_share_rss_mib and r.memory.model_share_rss_mib > 50
         assert r.peak_fraction is not None and 0 < r.peak_fraction < 1.5
         assert r.energy.joules is None and "cpu" in r.energy.note
-    text = (tmp_path / "REPORT.md").read_text()
+    text = prose((tmp_path / "REPORT.md").read_text())
     assert "a budget of 7 steps (--steps)" in text and "speed only (--steps 7)" in text
 
 
@@ -59,7 +59,7 @@ def test_precisions_run_or_say_why_not(tmp_path: Path) -> None:
         assert by[backend, "fp16"].status == "unsupported" and "float16" in by[backend, "fp16"].reason
     assert by["torch-eager", "bf16"].settings["autocast_dtype"] == "bfloat16"
     assert by["keras", "bf16"].settings["dtype_policy"] == "mixed_bfloat16"
-    text = (tmp_path / "REPORT.md").read_text()
+    text = prose((tmp_path / "REPORT.md").read_text())
     section = text.split("### Precision: each backend against its own fp32", 1)[1].split("\n## ", 1)[0]
     assert "| mlp-iris   | torch-eager | bf16 " in section and "| mlp-iris   | keras       | bf16 " in section
     assert "tf32 unsupported for mlp-iris/torch-eager, mlp-iris/keras (2 cells)" in section

@@ -17,7 +17,7 @@ import pytest
 
 from bench import analysis, cli, codesize, formatting, pbjson, report, results
 
-from .conftest import fwbench
+from .conftest import fwbench, prose
 
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "suite-mlp-iris.json"
@@ -139,8 +139,8 @@ def test_the_seed_table_counts_code_lines_of_each_twin_itself() -> None:
         str(sizes["torch"].twin_lines),
         str(sizes["keras"].twin_lines),
     ]
-    assert "research popularity and libraries" in text and "are left out" in text
-    assert "not run in these results; `fwbench run --scenario export` measures it" in text
+    assert "research popularity and libraries" in prose(text) and "are left out" in text
+    assert "not run in these results; `fwbench run --scenario export` measures it" in prose(text)
 
 
 def test_the_code_line_rule(tmp_path: Path) -> None:
@@ -372,3 +372,11 @@ def test_the_summary_printed_at_the_end_of_a_run_is_the_reports() -> None:
     assert answer.startswith("## Summary: PyTorch vs TensorFlow") and "| mlp-iris " in answer
     assert "## Per workload" not in answer and answer in text
     assert report.summary_of("# a report without a summary\n") == ""
+
+
+def test_no_line_of_prose_is_longer_than_100_columns(tmp_path: Path) -> None:
+    """Readable outside a renderer: outside tables, every line of the report (summary sentence, legends,
+    warnings, notes) fits in 100 columns; the training report and the pytest-benchmark one both."""
+    for text in (report.render([results.load(FIXTURE)]), report.render(pbjson.load_all_any(list(PB_FILES)))):
+        long = [ln for ln in text.splitlines() if len(ln) > report.PROSE_WIDTH and not ln.startswith("|")]
+        assert long == [], long[:3]

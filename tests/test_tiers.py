@@ -10,6 +10,8 @@ import pytest
 
 from bench import backends, report
 
+from .conftest import prose
+
 NEW = ("keras-fit", "keras-eager", "torch-compile-step")
 needs_both = pytest.mark.skipif(
     not all(backends.get(b).installed() for b in ("torch-eager", "keras")), reason="needs torch and tensorflow"
@@ -61,7 +63,7 @@ def test_default_and_tuned_paths_run_and_the_report_sets_them_side_by_side(
             ]
             fastest = min(ok, key=lambda r: r.median_step_ms or float("inf"))
             assert f"| {fastest.backend} " in row, (fw, tier, fastest.backend, row)
-    assert "TensorFlow eager (optional)" in text  # the seed table's execution-mode row
+    assert "TensorFlow eager (optional)" in prose(text)  # the seed table's execution-mode row
 
 
 SAME_TRAINING = """

@@ -14,6 +14,8 @@ from scipy import stats as sps
 
 from bench import analysis, report, results, stats
 
+from .conftest import prose
+
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "suite-mlp-iris.json"  # one run per backend, mlp-iris, quick profile
 
@@ -163,7 +165,7 @@ def test_speed_only_workloads_are_labelled_in_the_quick_profile() -> None:
     spec = {**suite.results[0].workload_spec, "name": "cnn-cifar10"}
     rs = [dataclasses.replace(r, workload="cnn-cifar10", workload_spec=spec) for r in suite.results]
     text = report.render([dataclasses.replace(suite, results=rs)])
-    assert "**speed only in the quick profile**" in text
+    assert "**speed only in the quick profile**" in prose(text)
     assert "speed only (quick profile)" in row(text, "cnn-cifar10", "keras")
     assert summary_row(text, "cnn-cifar10")[5:7] == ["speed only", "speed only in this profile"]
 
@@ -171,7 +173,7 @@ def test_speed_only_workloads_are_labelled_in_the_quick_profile() -> None:
 def test_the_speed_only_label_is_read_from_the_record() -> None:
     suite = results.load(FIXTURE)  # mlp-iris: reaches its target in the quick profile
     rs = [dataclasses.replace(r, workload_spec={**r.workload_spec, "quick_speed_only": True}) for r in suite.results]
-    assert "**speed only in the quick profile**" in report.render([dataclasses.replace(suite, results=rs)])
+    assert "**speed only in the quick profile**" in prose(report.render([dataclasses.replace(suite, results=rs)]))
     rs = [dataclasses.replace(r, workload_spec={**r.workload_spec, "quick_speed_only": False}) for r in suite.results]
     assert "speed only" not in report.render([dataclasses.replace(suite, results=rs)])
 
@@ -234,7 +236,7 @@ def test_one_workload_has_the_same_numbers_in_the_headline_and_its_row() -> None
     """The fixed mlp-iris suite (one run a side: an interval over the raw steps, not symmetric on the log
     scale): the headline sentence's ratio and interval are the summary row's, digit for digit."""
     text = report.render([results.load(FIXTURE)])
-    summary = text.split("## Summary: PyTorch vs TensorFlow", 1)[1].split("## Per workload", 1)[0]
+    summary = prose(text).split("## Summary: PyTorch vs TensorFlow", 1)[1].split("## Per workload", 1)[0]
     sentence = re.search(
         r"is ([\d.]+)x the fastest PyTorch backend's \(geometric mean, 95% CI \[([\d.]+), ([\d.]+)\]\)", summary
     )
