@@ -289,6 +289,9 @@ class Ratio:
     run_level: bool  # the CI is over per-run medians (run-to-run noise inside it)
     significant: bool  # CI excludes 1 and the evidence allows a verdict
     why_not: str = ""  # why no verdict is allowed ("" when it is)
+    # a tie on run-level evidence: about how many runs a side would find a difference of this size 80% of
+    # the time (bench.stats.runs_to_resolve); None otherwise
+    runs_to_resolve: int | None = None
 
 
 def why_no_verdict(a: Cell, b: Cell) -> str:
@@ -318,7 +321,9 @@ def ratio(a: Cell, b: Cell) -> Ratio | None:
     if r is None:
         return None
     why = why_no_verdict(a, b)
-    return Ratio(*r, run_level=run_level, significant=not why and stats.significant(r), why_not=why)
+    significant = not why and stats.significant(r)
+    needed = stats.runs_to_resolve(sa, sb) if run_level and not why and not significant else None
+    return Ratio(*r, run_level=run_level, significant=significant, why_not=why, runs_to_resolve=needed)
 
 
 def ratio_vs_baseline(cell: Cell, base: Cell | None) -> Ratio | None:

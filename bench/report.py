@@ -294,7 +294,12 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
                 "faster": {"PyTorch": "PyTorch", "TensorFlow": "TensorFlow"}.get(
                     v.winner, "no verdict" if why else "tie"
                 )
-                + (f" ({why})" if why else ""),
+                + (f" ({why})" if why else "")
+                + (
+                    f" (about {v.speed.runs_to_resolve} runs a side would resolve a difference this size)"
+                    if v.speed is not None and v.speed.runs_to_resolve
+                    else ""
+                ),
                 "sooner: time to target TF / PT": sooner_text(v),
                 "final metric TF − PT (Welch)": acc_text,
                 "training MiB TF − PT": mem,

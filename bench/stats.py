@@ -96,6 +96,23 @@ def ratio_of_run_medians(a: Sequence[float], b: Sequence[float]) -> tuple[float,
     return point, math.exp(diff - half), math.exp(diff + half)
 
 
+def runs_to_resolve(a: Sequence[float], b: Sequence[float], power: float = 0.8) -> int | None:
+    """About how many runs a side the verdict rule needs to find a difference of the size observed between
+    per-run medians a and b `power` of the time (two-sided 5%, the normal approximation of Welch's test on
+    the logs: n = 2 (z_0.975 + z_power)^2 s^2 / d^2, s^2 the pooled variance of the logs, d the difference of
+    their means). None without two runs a side, positive values and an observed difference."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size < 2 or y.size < 2 or np.any(x <= 0) or np.any(y <= 0):
+        return None
+    lx, ly = np.log(x), np.log(y)
+    d = abs(float(lx.mean() - ly.mean()))
+    var = ((x.size - 1) * lx.var(ddof=1) + (y.size - 1) * ly.var(ddof=1)) / (x.size + y.size - 2)
+    if d == 0 or var == 0:
+        return None
+    z = float(stats.norm.ppf(0.5 + CONFIDENCE / 2) + stats.norm.ppf(power))
+    return max(3, math.ceil(2 * z * z * var / (d * d)))
+
+
 def step_ratio(a: Sequence[float], b: Sequence[float], run_level: bool) -> tuple[float, float, float] | None:
     """a / b of step times (or latencies) with a 95% interval: over per-run medians (`run_level`: the
     verdict rule, `ratio_of_run_medians`), else over one run's raw steps (`ratio_of_medians`: within-run
