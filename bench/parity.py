@@ -251,43 +251,6 @@ def prove_all(checks: list[Check], tmp: Path, parallel: int = 2, timeout: float 
     return out
 
 
-def _run(args: list[str], timeout: float = 600) -> str | None:
-    """Runs a side; returns None, or the reason its backend does not support the workload."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1")
-    proc = subprocess.run(
-        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if proc.returncode == UNSUPPORTED_EXIT:
-        return proc.stderr.strip().splitlines()[-1].removeprefix("unsupported: ")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return None
-
-
-def prove(
-    workload: str,
-    tmp: Path,
-    keras_overrides: dict[str, Any] | None = None,
-    keras_backends: tuple[str, ...] = ("keras",),
-    precision: str = "fp32",
-) -> dict[str, dict[str, Any]]:
-    """One workload, one process per side: the torch side (which writes the initial weights), then each
-    Keras backend's side. Returns {keras backend: `compare`'s report}, or {"unsupported": reason} for a
-    backend that cannot train the workload. (`prove_all` runs many workloads in one process per backend.)"""
-    init = tmp / f"{workload}-init.npz"
-    t_out = tmp / f"{workload}-torch.npz"
-    prec = [f"--precision={precision}"]
-    _run(["-m", "bench.parity", "torch-eager", workload, str(init), str(t_out), *prec])
-    torch_side = load_side(t_out)
-    kv = [f"{k}={json.dumps(v)}" for k, v in (keras_overrides or {}).items()]
-    out: dict[str, dict[str, Any]] = {}
-    for backend in keras_backends:
-        k_out = tmp / f"{workload}-{backend}.npz"
-        reason = _run(["-m", "bench.parity", backend, workload, str(init), str(k_out), *prec, *kv])
-        out[backend] = {"unsupported": reason} if reason is not None else compare(torch_side, load_side(k_out))
-    return out
-
-
 USAGE = (
     "usage: python -m bench.parity BACKEND WORKLOAD INIT.npz OUT.npz [--precision=P] [KEY=JSON ...]\n"
     "       python -m bench.parity --batch PLAN.json STATUS.json"
