@@ -296,11 +296,16 @@ class Ratio:
 
 def why_no_verdict(a: Cell, b: Cell) -> str:
     """The reason a difference between two cells cannot be called significant, or ""."""
-    few = [c for c in (a, b) if not c.run_level]
+    return no_verdict_reason((len(a.runs), len(b.runs)), len(a.contended) + len(b.contended))
+
+
+def no_verdict_reason(runs: Sequence[int], contended: int) -> str:
+    """The verdict rule's reason for no verdict from each side's count of ok runs and the contended ones
+    (shared by the training cells and the deployment runtimes), or "" where a verdict is allowed."""
+    few = [n for n in runs if not enough_runs(n)]
     if few:
-        n = min(len(c.runs) for c in few)
+        n = min(few)
         return f"{n} run{'s' if n != 1 else ''}: a verdict needs {MIN_RUNS_FOR_RUN_LEVEL_CI} processes per side"
-    contended = len(a.contended) + len(b.contended)
     if contended:
         return f"{contended} contended run{'s' if contended != 1 else ''}"
     return ""

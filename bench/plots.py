@@ -32,17 +32,21 @@ LOG_SPAN = 50.0  # a time axis spanning more than this factor is drawn on a log 
 
 OTHER_COLOR = "#7f7f7f"  # a backend this fwbench does not know (an old results file)
 # The export scenario's runtimes (bench.spec.RUNTIMES): PyTorch's exports blues, TensorFlow's oranges, as backends.
+# Each differs from every backend's colour, since a latency plot shows backends' own paths beside exports.
 RUNTIME_COLORS = {
-    "torchscript": "#74add1",
-    "torch-export": "#2171b5",
+    "torchscript": "#4eb3d3",
+    "torch-export": "#084594",
     "onnx-torch": "#9ecae1",
     "onnx-torch-int8": "#c6dbef",
-    "savedmodel": "#fd8d3c",
+    "savedmodel": "#f16913",
     "tflite": "#d94801",
     "tflite-int8": "#fdae6b",
-    "onnx-tf": "#fdd0a2",
+    "onnx-tf": "#fdbe85",
     "onnx-tf-int8": "#feedde",
 }
+# For a name whose colour an earlier name in the same figure already has (distinct_colors).
+SPARE_COLORS = ("#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939")
+OWN_PATH = " (own path)"  # the latency plot's label of a backend's own inference path
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,25 @@ class Panel:
 
 
 def color(backend: str) -> str:
-    """The backend's registered colour (bench/backends.py: PyTorch blues, TensorFlow oranges)."""
-    info = BACKENDS.get(backend)
+    """The backend's registered colour (bench/backends.py: PyTorch blues, TensorFlow oranges), or the
+    export runtime's; a backend's own inference path ("keras (own path)") has its backend's colour."""
+    info = BACKENDS.get(backend.removesuffix(OWN_PATH))
     return info.color if info else RUNTIME_COLORS.get(backend, OTHER_COLOR)
+
+
+def distinct_colors(names: Sequence[str]) -> dict[str, str]:
+    """A colour per name, no two alike: each name's own colour (color()) unless an earlier name took it,
+    then the first spare colour no name has."""
+    out: dict[str, str] = {}
+    for name in unique(names):
+        own = color(name)
+        taken = set(out.values())
+        out[name] = (
+            own
+            if own not in taken
+            else next((c for c in SPARE_COLORS if c not in taken and c not in map(color, names)), OTHER_COLOR)
+        )
+    return out
 
 
 def unique(names: Iterable[str]) -> list[str]:
@@ -98,8 +118,11 @@ def pyplot() -> Any:
     return plt
 
 
-def grid(n: int, suptitle: str, backends: Sequence[str]) -> tuple[Figure, list[Axes]]:
-    """Panels in rows of up to MAX_COLS, a title on top and the legend of backends (colours) below."""
+def grid(
+    n: int, suptitle: str, backends: Sequence[str], colors: Mapping[str, str] | None = None
+) -> tuple[Figure, list[Axes]]:
+    """Panels in rows of up to MAX_COLS, a title on top and the legend of backends (colours: `colors`, else
+    each backend's own) below."""
     from matplotlib.patches import Patch
 
     plt = pyplot()
@@ -113,7 +136,7 @@ def grid(n: int, suptitle: str, backends: Sequence[str]) -> tuple[Figure, list[A
     for ax in flat[n:]:
         ax.set_visible(False)
     fig.suptitle(suptitle, fontsize=13)
-    handles = [Patch(color=color(b), label=b) for b in backends]
+    handles = [Patch(color=(colors or {}).get(b) or color(b), label=b) for b in backends]
     fig.legend(handles=handles, loc="outside lower center", ncol=per_row, frameon=False, fontsize=10)
     return fig, flat[:n]
 
@@ -219,21 +242,23 @@ def trend_figure(series: Mapping[str, Mapping[str, Sequence[tuple[datetime, floa
 def boxes_figure(panels: Sequence[Panel], suptitle: str) -> Figure:
     """A box per backend or runtime (median, quartiles, whiskers at the 1st and 99th percentiles; calls
     beyond them as points), log scale where the boxes span more than LOG_SPAN."""
-    fig, axes = grid(len(panels), suptitle, unique(name for p in panels for name, _ in p.boxes))
+    names = unique(name for p in panels for name, _ in p.boxes)
+    colors = distinct_colors(names)
+    fig, axes = grid(len(panels), suptitle, names, colors)
     for ax, p in zip(axes, panels):
-        names = [name for name, _ in p.boxes]
+        labels = [name for name, _ in p.boxes]
         parts = ax.boxplot(
             [list(v) for _, v in p.boxes], whis=(1, 99), patch_artist=True, widths=0.6, flierprops={"markersize": 2}
         )
-        for patch, name in zip(parts["boxes"], names):
-            patch.set_facecolor(color(name))
+        for patch, name in zip(parts["boxes"], labels):
+            patch.set_facecolor(colors[name])
         medians = [sorted(v)[len(v) // 2] for _, v in p.boxes if v]
         if medians and min(medians) > 0 and max(medians) / min(medians) > LOG_SPAN:
             ax.set_yscale("log")
             ax.set_ylabel(p.ylabel + " (log scale)")
         else:
             ax.set_ylabel(p.ylabel)
-        ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right", fontsize=9)
+        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right", fontsize=9)
         ax.set_title(p.title, fontsize=11)
         ax.grid(axis="y", alpha=0.3)
     return fig

@@ -212,6 +212,8 @@ def workload_line(cs: Sequence[Cell]) -> str:
 
 
 def headline_section(cs: Sequence[Cell]) -> list[str]:
+    if not cs:
+        return []  # no training scenario: the Deployment section has the workloads
     groups = by_workload(cs)
     models = sorted({m for m, _, _ in groups})
     named = names_scenarios(cs)
@@ -256,8 +258,21 @@ def sooner_text(v: analysis.WorkloadVerdict) -> str:
     return fmt_ci(v.sooner)
 
 
+SUMMARY_HEADING = "## Summary: PyTorch vs TensorFlow"
+
+
 def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
-    """The headline answer: per workload the fastest backend of each framework, then one cross-workload line."""
+    """The headline answer, first in every report: the training scenarios' (per workload the fastest backend
+    of each framework, then one cross-workload line), then the inference and export scenarios' (the fastest
+    runtime of each framework per workload); [] when neither has a workload with both frameworks."""
+    training = training_summary(cs, suites)
+    deployment = report_deploy.summary_lines(suites, alone=not training)
+    if not training and not deployment:
+        return []
+    return [SUMMARY_HEADING, "", *training, *deployment]
+
+
+def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
     verdicts = analysis.workload_verdicts(cs)
     if not verdicts:
         return []
@@ -311,8 +326,6 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
             }
         )
     lines = [
-        "## Summary: PyTorch vs TensorFlow",
-        "",
         overall_sentence(verdicts, cs, suites),
         "",
         markdown(blank_missing(pd.DataFrame(rows))),
@@ -561,34 +574,24 @@ def model_building_table(cs: Sequence[Cell]) -> pd.DataFrame:
 
 
 def seed_section(cs: Sequence[Cell], suites: Sequence[Suite] = ()) -> list[str]:
+    """The seed table's measurable rows: execution mode (training cells), model building (every scenario's
+    models) and deployment (export runs); a row without measurements is left out, and so is the section."""
+    modes = execution_mode_table(cs)
+    building = model_building_table(cells(suites) if suites else cs)
+    deployment = report_deploy.seed_row(suites)
+    if modes.empty and building.empty and not deployment:
+        return []
     lines = [
         "## The seed's comparison, measured",
         "",
         'The project\'s seed overview has a qualitative "PyTorch vs TensorFlow/Keras" table. These are the '
         "measured counterparts of the rows that a benchmark can measure.",
         "",
-        "**Execution mode** (seed: PyTorch dynamic/eager; TensorFlow/Keras static graph, optional eager). "
-        "Median step ms / first step ms per execution mode; the first step carries the tracing, scripting or "
-        "compilation cost. Keras' `fit` path traces a `tf.function` step by default; "
-        + (
-            "`run_eagerly=True` is TensorFlow's optional eager mode."
-            if any(c.backend == "keras-eager" for c in cs)
-            else "TensorFlow's optional eager mode (`keras-eager`) was not run here."
-        ),
-        "",
-        markdown(execution_mode_table(cs)),
-        "",
-        "**Model building** (seed: PyTorch more control, manual; Keras simpler, less boilerplate). Code lines of "
-        "each twin, counted from `impls/<framework>/<model>.py` by fwbench itself: a code line holds part of a "
-        "statement (blank lines, comments and docstrings do not count). *Model definition*: `build` and the "
-        "module-level functions and classes it uses. *Twin module*: every code line except imports and the keras "
-        "twin's `layer_map` (the benchmark's weight mapping for the parity test), so training-step, optimizer and "
-        "input-layout hooks count. Helpers shared by all twins of a framework (`common.py`) are not counted.",
-        "",
-        markdown(model_building_table(cs)),
-        "",
     ]
-    deployment = report_deploy.seed_row(suites)
+    if not modes.empty:
+        lines += execution_mode_block(cs, modes)
+    if not building.empty:
+        lines += model_building_block(building)
     lines += deployment or [
         "**Deployment** (seed: PyTorch TorchScript, ONNX; TensorFlow SavedModel, TF Lite, Serving): not run in "
         "these results; `fwbench run --scenario export` measures it.",
@@ -600,6 +603,36 @@ def seed_section(cs: Sequence[Cell], suites: Sequence[Suite] = ()) -> list[str]:
         "",
     ]
     return lines
+
+
+def execution_mode_block(cs: Sequence[Cell], table: pd.DataFrame) -> list[str]:
+    return [
+        "**Execution mode** (seed: PyTorch dynamic/eager; TensorFlow/Keras static graph, optional eager). "
+        "Median step ms / first step ms per execution mode; the first step carries the tracing, scripting or "
+        "compilation cost. Keras' `fit` path traces a `tf.function` step by default; "
+        + (
+            "`run_eagerly=True` is TensorFlow's optional eager mode."
+            if any(c.backend == "keras-eager" for c in cs)
+            else "TensorFlow's optional eager mode (`keras-eager`) was not run here."
+        ),
+        "",
+        markdown(table),
+        "",
+    ]
+
+
+def model_building_block(table: pd.DataFrame) -> list[str]:
+    return [
+        "**Model building** (seed: PyTorch more control, manual; Keras simpler, less boilerplate). Code lines of "
+        "each twin, counted from `impls/<framework>/<model>.py` by fwbench itself: a code line holds part of a "
+        "statement (blank lines, comments and docstrings do not count). *Model definition*: `build` and the "
+        "module-level functions and classes it uses. *Twin module*: every code line except imports and the keras "
+        "twin's `layer_map` (the benchmark's weight mapping for the parity test), so training-step, optimizer and "
+        "input-layout hooks count. Helpers shared by all twins of a framework (`common.py`) are not counted.",
+        "",
+        markdown(table),
+        "",
+    ]
 
 
 def environment_block(suites: Sequence[Suite]) -> list[str]:
@@ -771,7 +804,7 @@ def trend_series(suites: Iterable[Suite]) -> dict[str, dict[str, dict[str, list[
     for model, runs in sorted(by_model.items()):
         if len(runs) < 2:
             continue
-        per_run = [(datetime.fromisoformat(s.created_at), cells([s])) for s in runs.values()]
+        per_run = [(datetime.fromisoformat(s.created_at), training_cells([s])) for s in runs.values()]
         named = names_scenarios(c for _, cs in per_run for c in cs)
         series: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
         for when, cs in per_run:
@@ -942,10 +975,15 @@ def wrap_prose(text: str, width: int = PROSE_WIDTH) -> str:
         if len(line) <= width or line.startswith(("|", "#", "![", "    ", "```")):
             out.append(line)
             continue
-        bullet = line.startswith("- ")
+        indent = len(line) - len(line.lstrip(" "))
+        bullet = line[indent:].startswith("- ")  # a bullet, nested or not: its continuation lines hang under it
         out.append(
             textwrap.fill(
-                line, width, subsequent_indent="  " if bullet else "", break_long_words=False, break_on_hyphens=False
+                line,
+                width,
+                subsequent_indent=" " * (indent + 2) if bullet else "",
+                break_long_words=False,
+                break_on_hyphens=False,
             )
         )
     return "\n".join(out)
@@ -988,7 +1026,7 @@ def write_text(path: Path, text: str) -> Path:
 def summary_of(text: str) -> str:
     """The report's answer, "## Summary: PyTorch vs TensorFlow" up to the next section ("" without one):
     what `fwbench run` prints when it ends, before the paths of the files."""
-    head = "## Summary: PyTorch vs TensorFlow"
+    head = SUMMARY_HEADING
     if head not in text:
         return ""
     return (head + text.split(head, 1)[1].split("\n## ", 1)[0]).strip()

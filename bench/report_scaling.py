@@ -78,6 +78,16 @@ def table(group: Sequence[Cell]) -> pd.DataFrame:
     return blank_missing(pd.DataFrame(rows))
 
 
+CORE_COLUMNS = ("backend", "workers", "status", "step ms (slowest rank)", "samples/s", "scaling efficiency")
+
+
+def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The table as a core table (CORE_COLUMNS) and a details table (backend, workers and the rest): each
+    narrow enough to read as text."""
+    rest = [c for c in df.columns if c not in CORE_COLUMNS]
+    return df[list(CORE_COLUMNS)], df[["backend", "workers", *rest]]
+
+
 def scaling_section(cs: Sequence[Cell]) -> list[str]:
     gs = groups(cs)
     if not gs:
@@ -88,16 +98,22 @@ def scaling_section(cs: Sequence[Cell]) -> list[str]:
         "",
         "`--scenario distributed --workers N`: PyTorch DistributedDataParallel launched by torchrun (gloo on a CPU, "
         "NCCL on GPUs) against TensorFlow's MultiWorkerMirroredStrategy (one process per worker, `TF_CONFIG`), on "
-        "the same twins, the same shared initial weights and the same sharding of each global batch. Step: the "
-        "slowest rank's time at each step (the step is done when every rank is), median over the steady state. "
-        "samples/s: global batch / step. Scaling efficiency: samples/s over N times the same backend's "
-        "single-worker samples/s. First update: before timing, one step of N workers against one process "
-        "with the whole global batch from the same weights; the largest weight difference and the tolerance it "
-        "must stay under. On a CPU the workers share the host's cores (threads per worker: the run's threads / N).",
+        "the same twins, the same shared initial weights and the same sharding of each global batch. Per "
+        "workload a table of speed, then one of details.",
+        "",
+        "- Step: the slowest rank's time at each step (the step is done when every rank is), median over the "
+        "steady state.",
+        "- samples/s: global batch / step. Scaling efficiency: samples/s over N times the same backend's "
+        "single-worker samples/s.",
+        "- First update: before timing, one step of N workers against one process with the whole global batch "
+        "from the same weights; the largest weight difference and the tolerance it must stay under.",
+        "- On a CPU the workers share the host's cores (threads per worker: the run's threads / N).",
         "",
     ]
     for (model, workload, precision), group in gs.items():
-        lines += [workload_title(workload, precision, model, len(models) > 1), "", markdown(table(group)), ""]
+        core, details = split(table(group))
+        lines += [workload_title(workload, precision, model, len(models) > 1), "", markdown(core), ""]
+        lines += [markdown(details), ""]
     return lines
 
 

@@ -192,7 +192,7 @@ def test_the_deployment_section_shows_every_runtime_with_its_status_and_the_onnx
     ratio = re.search(r"onnx-tf / onnx-torch batch-1 p50 in one ONNX Runtime: ([\d.]+) \[([\d.]+), ([\d.]+)\]", section)
     assert ratio is not None and float(ratio[1]) == pytest.approx(2.0, abs=0.005)
     assert 1.0 < float(ratio[2]) <= 2.0 <= float(ratio[3]) < 2.2
-    assert "(no verdict: 1 run(s) a side, within-run noise only)" in prose(section)  # one run: no side named faster
+    assert ": no verdict (1 run: a verdict needs 3 processes per side)" in prose(section)  # one run: no side named
     # The seed table's deployment row, from the same numbers; the old "not measured" sentence is gone.
     assert "| mlp-iris " in text.split("**Deployment** (seed:", 1)[1].split("\n\n", 2)[1]
     assert "not measured by this benchmark" not in text.split("## The seed's", 1)[1].split("research popularity")[0]
@@ -206,7 +206,8 @@ def test_the_onnx_verdict_needs_three_runs_a_side(tmp_path: Path) -> None:
     exports = [r for r in suite.results if r.scenario == "export"]
     again = [dataclasses.replace(r, repeat=k) for k in (1, 2) for r in exports]
     text = report.render([dataclasses.replace(suite, results=[*suite.results, *again])])
-    assert "onnx-tf / onnx-torch batch-1 p50 in one ONNX Runtime: 2.00 [2.00, 2.00] (faster: PyTorch's file)" in text
+    expected = "onnx-tf / onnx-torch batch-1 p50 in one ONNX Runtime: 2.00 [2.00, 2.00]*: PyTorch's file faster"
+    assert expected in prose(text)
 
 
 def test_compare_covers_inference_latency(tmp_path: Path) -> None:
