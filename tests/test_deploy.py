@@ -333,3 +333,117 @@ def test_the_largest_batch_search_stops_at_the_devices_out_of_memory_error(monke
 
     with pytest.raises(ValueError, match="a bug"):
         deploy.max_batch(broken, np.ones((10, 3)), 4096, lambda: 0.0, 64)
+
+
+# An inference/export-only run: a real suite (mlp-iris and cnn-digits, torch-eager and keras, --scenario
+# infer export --seeds 3, one thread, on an AMD EPYC with avx512_vnni), kept as it was written.
+INFER_EXPORT = DATA / "suite-infer-export.json"
+NO_VNNI = ["sse4_2", "avx", "avx2", "fma", "f16c"]  # an AVX2 CPU without VNNI or AMX
+
+
+def sections(text: str) -> dict[str, str]:
+    """Each '## ' section's text after its heading (up to the next '## ')."""
+    parts = re.split(r"^## (.+)$", text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def workload_part(section: str, workload: str) -> str:
+    return section.split(f"### {workload}\n", 1)[1].split("\n### ", 1)[0]
+
+
+def test_an_infer_export_only_report_opens_with_its_summary_and_has_no_empty_section(tmp_path: Path) -> None:
+    suite = results.load(INFER_EXPORT)
+    text = report.write([suite], tmp_path).read_text()
+    headings = [ln for ln in text.splitlines() if ln.startswith("## ")]
+    assert headings[0] == "## Summary: PyTorch vs TensorFlow", headings
+    lines = text.splitlines()
+    for i, ln in enumerate(lines):  # every heading is followed by content or its subsections, never by nothing
+        if ln.startswith("#"):
+            level = len(ln) - len(ln.lstrip("#"))
+            following = next((x for x in lines[i + 1 :] if x.strip()), "")
+            assert following, ln
+            assert len(following) - len(following.lstrip("#")) in (0, *range(level + 1, 7)), (ln, following)
+    assert "## Per workload" not in text and "**Execution mode**" not in text
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["latency.png"]  # no training plots
+    # The fastest float runtime of each framework, from the file's own calls; 3 runs a side: a verdict.
+    summary = sections(text)["Summary: PyTorch vs TensorFlow"]
+    for workload in ("mlp-iris", "cnn-digits"):
+        fastest = {}
+        for fw in ("torch", "tensorflow"):
+            pooled: dict[str, list[float]] = {}
+            for r in suite.results:
+                if r.workload == workload:
+                    for d in r.deployment:
+                        if d.framework == fw and d.status == "ok" and not d.quantized:
+                            label = d.runtime if r.scenario == "export" else f"{d.runtime} (own path)"
+                            pooled.setdefault(label, []).extend(d.latency.samples_ms)
+            fastest[fw] = min(pooled, key=lambda k: float(np.median(pooled[k])))
+        bullet = re.search(rf"^- {workload}: (.+?)(?=^- |^$)", summary, flags=re.M | re.S)
+        assert bullet is not None, summary
+        one = prose(bullet[1]).replace("\n", " ")
+        assert f"PyTorch {fastest['torch']} " in one and f"TensorFlow {fastest['tensorflow']} " in one, one
+        assert re.search(
+            r"TF / PT [\d.]+ \[[\d.]+, [\d.]+\]\*?: (PyTorch faster|TensorFlow faster|no significant)", one
+        )
+    assert all(len(ln) <= report.PROSE_WIDTH for ln in summary.splitlines())
+
+
+def test_with_one_run_a_side_the_inference_summary_gives_no_verdict_and_the_runs_needed() -> None:
+    suite = results.load(INFER_EXPORT)
+    one = dataclasses.replace(suite, results=[r for r in suite.results if r.seed == 0])
+    summary = prose(report.summary_of(report.render([one])))
+    assert summary.count(": no verdict (1 run: a verdict needs 3 processes per side)") == 2, summary
+    assert "no verdict in 2 (too few runs or contended)" in summary
+
+
+def test_int8_notes_say_when_nothing_was_quantised_and_why_int8_is_slower() -> None:
+    suite = results.load(INFER_EXPORT)
+    text = prose(report.render([suite]))
+    deployment = sections(text)["Deployment: inference and exported models"]
+    iris, digits = workload_part(deployment, "mlp-iris"), workload_part(deployment, "cnn-digits")
+    # TF Lite leaves mlp-iris's small weights in float32: tflite-int8 is the same file; cnn-digits' is not.
+    assert "tflite-int8 is tflite: nothing was quantised (the same size" in iris
+    assert "nothing was quantised" not in digits
+    # ONNX int8 is slower than fp32 on cnn-digits here; this CPU has VNNI, so the reason is the overhead.
+    assert "onnx-torch-int8 is slower than onnx-torch" in digits
+    assert "this CPU has avx512_vnni, yet dynamic quantisation" in digits
+    # The same file as if recorded on an AVX2 CPU without VNNI or AMX: the note names the missing instructions.
+    avx2 = dataclasses.replace(suite, environment={**suite.environment, "cpu_isa": NO_VNNI})
+    digits = workload_part(
+        sections(prose(report.render([avx2])))["Deployment: inference and exported models"], "cnn-digits"
+    )
+    assert "onnx-torch-int8 is slower than onnx-torch" in digits and "this CPU has no VNNI or AMX" in digits
+    # Neither note where int8 files are smaller and faster, or where there are none.
+    plain = report.render([deploy_suite()])
+    assert "nothing was quantised" not in plain and "is slower than" not in plain
+    torch_run = next(r for r in suite.results if r.scenario == "export" and r.backend == "torch-eager")
+    faster = [dataclasses.replace(deployment_of("onnx-torch-int8", 0.01), size_mib=0.003, max_abs_diff=0.04)]
+    quick = dataclasses.replace(torch_run, deployment=[deployment_of("onnx-torch", 0.02), *faster])
+    text = report.render([dataclasses.replace(suite, results=[quick])])
+    assert "nothing was quantised" not in text and "is slower than" not in text
+
+
+def deployment_of(runtime: str, p50: float) -> results.Deployment:
+    return dataclasses.replace(deployment(runtime, p50, "torch"), quantized=runtime.endswith("int8"))
+
+
+def test_no_line_of_an_infer_export_report_outside_tables_is_longer_than_200_characters() -> None:
+    for suite in (results.load(INFER_EXPORT), deploy_suite()):
+        text = report.render([suite])
+        assert [ln for ln in text.splitlines() if len(ln) > 200 and not ln.startswith("|")] == []
+    summary = report.summary_of(report.render([results.load(INFER_EXPORT)]))
+    assert summary and all(len(ln) <= report.PROSE_WIDTH for ln in summary.splitlines())  # tables included
+
+
+def test_the_latency_plot_gives_every_runtime_its_own_colour() -> None:
+    from bench import plots, report_deploy
+
+    panels = report_deploy.latency_panels([results.load(INFER_EXPORT)])
+    names = [name for p in panels for name, _ in p.boxes]
+    assert "keras (own path)" in names and "savedmodel" in names  # once drawn in the same orange
+    fig = plots.boxes_figure(panels, "latency")
+    for ax in fig.axes[: len(panels)]:
+        faces = [tuple(patch.get_facecolor()) for patch in ax.patches]
+        assert len(faces) == len(set(faces)) == len(panels[0].boxes)
+    chosen = plots.distinct_colors(names)
+    assert len(set(chosen.values())) == len(set(names))

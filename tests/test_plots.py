@@ -93,3 +93,16 @@ def test_bars_spanning_orders_of_magnitude_use_a_log_axis_and_carry_their_values
     assert ax.get_yscale() == "log" and ax.get_ylabel() == "median step time (ms) (log scale)"
     assert [t.get_text() for t in ax.texts] == ["124", "0.492"]
     assert ax.get_ylim()[0] < 0.41  # the lower CI bound of the smallest bar is inside the axis
+
+
+def test_every_runtime_gets_its_own_colour_even_where_registered_colours_clash() -> None:
+    names = ["torch-eager (own path)", "keras (own path)", "savedmodel", "torchscript", "onnx-tf", "keras-eager"]
+    chosen = plots.distinct_colors(names)
+    assert len(set(chosen.values())) == len(names)
+    assert chosen["keras (own path)"] == plots.color("keras")  # the first keeps its own colour
+    clash = plots.distinct_colors(["keras", "keras (own path)"])  # the same registered colour twice
+    assert clash["keras"] != clash["keras (own path)"]
+    panel = plots.Panel("w", "ms", boxes=tuple((n, (1.0, 2.0, 3.0)) for n in ["keras", "keras (own path)"]))
+    fig = plots.boxes_figure([panel], "latency")
+    faces = [patch.get_facecolor() for patch in fig.axes[0].patches]
+    assert len(set(faces)) == 2

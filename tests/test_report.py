@@ -380,3 +380,12 @@ def test_no_line_of_prose_is_longer_than_100_columns(tmp_path: Path) -> None:
     for text in (report.render([results.load(FIXTURE)]), report.render(pbjson.load_all_any(list(PB_FILES)))):
         long = [ln for ln in text.splitlines() if len(ln) > report.PROSE_WIDTH and not ln.startswith("|")]
         assert long == [], long[:3]
+
+
+def test_no_line_outside_a_table_is_longer_than_200_characters_on_any_fixed_file() -> None:
+    """Every results file under tests/data (training, repeats, pytest-benchmark, infer and export): the
+    report reads as text, its prose folded and its legends bullets."""
+    files = sorted(DATA.glob("suite-*.json")) + sorted(DATA.glob("compare-*.json"))
+    renders = [report.render([results.load(f)]) for f in files] + [report.render(pbjson.load_all_any(list(PB_FILES)))]
+    for text in renders:
+        assert [ln for ln in text.splitlines() if len(ln) > 200 and not ln.startswith("|")] == []
