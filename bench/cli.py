@@ -25,6 +25,9 @@ from bench.spec import PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1  # the machine refused (full disk, unwritable folder): results written so far stay
 EXIT_FAILED_RUNS = 1  # `fwbench overhead`: some worker processes failed or timed out (each named on stderr)
+# The default of --redo-contended. The test suite sets it to 0: there the contention is the other test
+# worker, and waiting for it to be quiet would only stretch the suite (tests/conftest.py).
+REDO_ENV = "FWBENCH_REDO_CONTENDED"
 
 
 class Parser(argparse.ArgumentParser):
@@ -58,6 +61,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def count(text: str) -> int:
+    """An integer >= 0 (0 turns the thing off)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
     return v
 
 
@@ -168,6 +182,15 @@ def build_parser() -> Parser:
         action="store_true",
         help="with --resume: also redo the runs that failed, timed out or ran out of memory (a crashed rank, a "
         "flaky node); their failure records stay in the file beside the new runs",
+    )
+    r.add_argument(
+        "--redo-contended",
+        type=count,
+        default=os.environ.get(REDO_ENV, str(launch.REDO_ROUNDS)),
+        metavar="N",
+        help="run a contended run again at the end of the suite, once the machine is quiet, up to N times "
+        f"(default ${REDO_ENV} or {launch.REDO_ROUNDS}; 0: keep contended runs as they are). The replaced records "
+        "stay in the file, under 'redone'",
     )
 
     o = sub.add_parser("overhead", help="harness vs a bare training loop, per backend: the harness's distortion")
@@ -354,7 +377,9 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     if a.resume:
         defaults = vars(build_parser().parse_args(["run"]))
         given = sorted(
-            k for k, v in vars(a).items() if k not in ("resume", "out", "retry_failed") and v != defaults.get(k)
+            k
+            for k, v in vars(a).items()
+            if k not in ("resume", "out", "retry_failed", "redo_contended") and v != defaults.get(k)
         )
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -439,6 +464,8 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
                 resumed=suite,
                 run_id=run_id,
                 retry_failed=a.retry_failed,
+                redo_rounds=a.redo_contended,
+                notify=progress.say,
             )
     except KeyboardInterrupt as e:
         signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
@@ -470,6 +497,8 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     print(f"results: {path}\nreport:  {written} (this run's own, kept: {own})")
     if bad:
         print(f"{len(bad)} run(s) did not finish: " + ", ".join(f"{r.workload}/{r.backend}: {r.status}" for r in bad))
+    if suite.redone:
+        print(f"{len(suite.redone)} contended run(s) were run again once the machine was quiet (kept under 'redone')")
     contended = [r for r in suite.results if r.contended]
     if contended:
         print(

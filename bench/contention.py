@@ -175,3 +175,23 @@ def idle_cpus(sample_s: float = 1.0) -> IdleCpus:
     busy = max(0.0, (after[0] - before[0] + after[1] - before[1]) / sample_s)
     threads = max(1, min(len(cpus), int(len(cpus) - busy + CONTENDED_SLACK_CORES)))
     return IdleCpus(len(cpus), busy, threads)
+
+
+def quiet_for(threads: int, idle: IdleCpus) -> bool:
+    """Whether a run asking for `threads` would find its cores free, by the rule `usage` judges runs with."""
+    if idle.busy_cores is None:
+        return True  # nothing to see: the runs themselves say None (unknown)
+    return idle.busy_cores - (idle.cpus - min(threads, idle.cpus)) <= CONTENDED_SLACK_CORES
+
+
+def wait_until_quiet(threads: int, timeout_s: float, sample_s: float = 1.0) -> tuple[bool, float]:
+    """Sample the CPUs until a run at `threads` would be uncontended, for at most `timeout_s`: (quiet, waited s).
+    What the redo of contended runs (bench.launch.redo_contended) waits on."""
+    import time
+
+    start = time.monotonic()
+    while True:
+        if quiet_for(threads, idle_cpus(sample_s)):
+            return True, time.monotonic() - start
+        if time.monotonic() - start >= timeout_s:
+            return False, time.monotonic() - start

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import backends, env, results
+from bench import backends, contention, env, results
 from bench.errors import UsageError
 from bench.plan import SuitePlan
 from bench.spec import BackendOptions, ExportInitJob, Job, PeakJob, RunConfig, RunKey, job_document
@@ -274,6 +274,9 @@ def with_peak(r: results.Result, peaks: dict[str, dict[str, Any]]) -> results.Re
 
 
 Progress = Callable[[RunKey, results.Result | None], None]
+Notify = Callable[[str], None]  # a line for the user (the CLI prints it above the progress bar)
+REDO_ROUNDS = 2  # times a contended run is queued again at the end of the suite (`fwbench run --redo-contended`)
+QUIET_WAIT_S = 300.0  # how long a redo round waits for the machine to be quiet again before it gives up
 RETRIED = ("failed", "timeout", "oom")  # what --retry-failed redoes (not diverged or unsupported: those are answers)
 
 
@@ -292,10 +295,13 @@ def run_suite(
     resumed: results.Suite | None = None,
     run_id: str | None = None,
     retry_failed: bool = False,
+    redo_rounds: int = REDO_ROUNDS,
+    notify: Notify | None = None,
 ) -> Path:
     """Run every missing run of the plan; return the suite document's path (out_dir/runs/RUN_ID.json).
     `resumed`: a suite read back from out_dir (`--resume`), whose own plan `plan` is. `retry_failed`: a run
-    whose every record so far failed, timed out or ran out of memory is missing too (its records stay)."""
+    whose every record so far failed, timed out or ran out of memory is missing too (its records stay).
+    Then contended runs are redone, up to `redo_rounds` times each (redo_contended)."""
     plan.check_registered()
     if resumed is not None:
         suite, path = resumed, results.run_path(out_dir, resumed.run_id)
@@ -330,6 +336,54 @@ def run_suite(
         results.save(path, suite)
         if progress:
             progress(key, result)
-    if todo or suite.finished_at is None:  # resuming a finished run leaves its file as it is
+    redone = len(suite.redone)
+    suite = redo_contended(plan, suite, path, out_dir, redo_rounds, progress, notify)
+    # resuming a finished run with nothing to redo leaves its file as it is
+    if todo or len(suite.redone) > redone or suite.finished_at is None:
         results.save(path, dataclasses.replace(suite, finished_at=datetime.now(UTC).isoformat(timespec="seconds")))
     return path
+
+
+def redo_contended(
+    plan: SuitePlan,
+    suite: results.Suite,
+    path: Path,
+    out_dir: Path,
+    rounds: int,
+    progress: Progress | None = None,
+    notify: Notify | None = None,
+) -> results.Suite:
+    """Repair instead of void: run each contended run of the suite again at its end, once the machine is
+    quiet (bench.contention.wait_until_quiet), up to `rounds` times. The new record takes the old one's place
+    in `results`; the old one is kept in `redone` (a redo that fails is kept there instead, and the contended
+    record stays: its accuracy is still an answer). A round whose wait for quiet times out is not run (its
+    runs stay contended, said through `notify`). Each redo is saved at once, like every run."""
+    peaks = suite.environment.get("matmul_peak", {})
+    given_up: set[RunKey] = set()  # a redo that did not end ok: the contended record stays, the redo is kept
+    for n in range(1, rounds + 1):
+        contended = [r for r in suite.results if r.ok and r.contended and r.key(plan.seed) not in given_up]
+        if not contended:
+            break
+        say = notify or (lambda line: None)
+        say(f"redo round {n} of {rounds}: {len(contended)} contended run(s); waiting for the machine to be quiet")
+        quiet, waited_s = contention.wait_until_quiet(plan.threads, QUIET_WAIT_S)
+        if not quiet:
+            say(f"the machine stayed busy for {waited_s:.0f} s: {len(contended)} run(s) left contended")
+            break
+        inits: dict[tuple[str, int], str] = {}
+        if plan.init == "shared":
+            inits, _ = export_inits(plan, sorted({r.workload for r in contended}), out_dir, suite.run_id)
+        for old in contended:
+            key = old.key(plan.seed)
+            if progress:
+                progress(key, None)
+            new = with_peak(run_one(plan, suite.run_id, key, inits.get((key.workload, key.seed))), peaks)
+            if new.ok:
+                suite = suite.with_redo(old, new)
+            else:
+                suite = dataclasses.replace(suite, redone=[*suite.redone, new])
+                given_up.add(key)
+            results.save(path, suite)
+            if progress:
+                progress(key, new)
+    return suite

@@ -36,12 +36,18 @@ class Progress:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.bar.__exit__(et, ev, tb)
 
+    def say(self, line: str) -> None:
+        self.console.print(f"fwbench: {line}")
+
     def update(self, key: RunKey, result: Result | None) -> None:
         workload, backend, seed, repeat = key.workload, key.backend, key.seed, key.repeat
         if key.scenario != "train":  # the usual scenario: its name would be noise
             workers = f" x{key.workers}" if key.scenario == "distributed" else ""
             workload = f"{workload} ({key.scenario}{workers})"
         if result is None:
+            task = self.bar.tasks[self.task]
+            if task.total is not None and task.completed >= task.total:  # a redo of a contended run: one more
+                self.bar.update(self.task, total=task.total + 1)
             self.bar.update(self.task, description=f"{workload} / {backend} seed {seed} #{repeat}")
             return
         if result.ok and result.scenario == "export":

@@ -927,6 +927,21 @@ def busy_note(suites: Sequence[Suite]) -> list[str]:
             + contention.advice(max((r.config.threads for r in contended if r.config), default=1)),
             "",
         ]
+    redone = [r for s in suites for r in s.redone]
+    if redone:
+        failed = sum(1 for r in redone if not r.ok)  # a redo that did not end ok is kept there too
+        out += [
+            f"**Redone: {len(redone) - failed} contended run{'s' if len(redone) - failed != 1 else ''}** "
+            "were run again at the end of the suite once the machine was quiet; the tables hold the redos, and the "
+            "replaced records stay in the results file under `redone`"
+            + (
+                f" ({failed} redo{'s' if failed != 1 else ''} did not finish: the contended record stayed)"
+                if failed
+                else ""
+            )
+            + (f". {len(contended)} still contended after the redos." if contended else "; none is left contended."),
+            "",
+        ]
     return out
 
 

@@ -25,8 +25,8 @@ SCHEMA = "fwbench.results"
 # 5: workers, deployment (infer/export), distributed per result.
 # 4: precision per result (fp32 before). 3: scenario per result; typed memory (device allocator figures under memory.device); `source` for
 #    records fwbench converted rather than ran. 2: seed, settled, cpu (seeds, contention).
-SCHEMA_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)  # older files are read as they are; written back (resume) as the current one
+SCHEMA_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)  # older files are read as they are; written back (resume) as the current one
 
 
 @dataclass(frozen=True)
@@ -265,6 +265,9 @@ class Suite:
     results: list[Result]
     finished_at: str | None = None
     source: Source | None = None  # set when fwbench converted this document from another tool's file
+    # Contended records that a redo at the end of the suite replaced (bench.launch.redo_contended), kept for
+    # the record: analysis reads `results` only.
+    redone: list[Result] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -278,6 +281,7 @@ class Suite:
             "environment": self.environment,
             "results": [r.to_dict() for r in self.results],
             "source": dataclasses.asdict(self.source) if self.source else None,
+            "redone": [r.to_dict() for r in self.redone],
         }
 
     @classmethod
@@ -299,6 +303,16 @@ class Suite:
 
     def with_result(self, r: Result) -> Suite:
         return dataclasses.replace(self, results=[*self.results, r])
+
+    def with_redo(self, old: Result, new: Result) -> Suite:
+        """`new` in the place of `old` (a contended record), which moves to `redone`."""
+        if not any(r is old for r in self.results):
+            raise ValueError(
+                f"{old.workload}/{old.backend} seed {old.seed} #{old.repeat} is not a result of this suite"
+            )
+        return dataclasses.replace(
+            self, results=[new if r is old else r for r in self.results], redone=[*self.redone, old]
+        )
 
 
 def run_path(out_dir: Path, run_id: str) -> Path:

@@ -26,6 +26,10 @@ from bench import backends, results
 
 REPO = Path(__file__).resolve().parent.parent
 
+# No redo of contended runs unless a test asks for it (--redo-contended N): under xdist the contention is the
+# other test worker, and waiting for it to be quiet would only stretch the suite (bench/cli.py, REDO_ENV).
+os.environ["FWBENCH_REDO_CONTENDED"] = "0"
+
 
 # pyproject.toml's extra that brings each backend's missing packages
 EXTRA_OF_PACKAGE = {"jax": "jax", "torch": "cpu", "tensorflow": "cpu", "keras": "cpu"}

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
-from bench import contention, results
+from bench import contention, launch, results
+from bench.spec import RunKey
 
 from .conftest import fwbench
 
@@ -84,3 +88,104 @@ def test_the_advice_is_one_rule_and_always_possible() -> None:
     assert "--threads" not in contention.advice(1) and "idle" in contention.advice(1)
     described = contention.IdleCpus(cpus=2, busy_cores=2.04, threads=1).describe()
     assert "0.0 of 2 usable CPUs were idle" in described and "-0.0" not in described
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def contended(r: results.Result) -> results.Result:
+    return dataclasses.replace(r, cpu={**r.cpu, "contended": True, "others_cores": 1.0, "reason": "a hog"})
+
+
+def test_contended_runs_are_redone_once_the_machine_is_quiet_and_the_replaced_records_kept(tmp_path, monkeypatch):
+    """The repair, with the worker and the CPU sample replaced: two contended runs, one redo contended again,
+    one redo that crashes. Bounded rounds; what the suite ends with; what is kept; the file round-trips."""
+    base = results.load(DATA / "suite-mlp-iris.json")
+    plan = dataclasses.replace(base.plan, init="native")
+    ok = [r for r in base.results if r.ok]
+    suite = dataclasses.replace(base, plan=plan, results=[contended(ok[0]), ok[1], contended(ok[2])], redone=[])
+    path = tmp_path / "suite.json"
+    calls: list[RunKey] = []
+    waits: list[int] = []
+
+    def fake_run(plan_, run_id, key, init_path):  # ok[0]'s redo is contended again once; ok[2]'s crashes
+        calls.append(key)
+        r = next(r for r in ok if r.key(plan.seed) == key)
+        if key == ok[2].key(plan.seed):
+            return dataclasses.replace(r, status="failed", reason="worker died with SIGSEGV", cpu={})
+        return contended(r) if calls.count(key) == 1 else dataclasses.replace(r, cpu={**r.cpu, "contended": False})
+
+    monkeypatch.setattr(launch, "run_one", fake_run)
+    monkeypatch.setattr(
+        contention, "wait_until_quiet", lambda threads, timeout_s: (waits.append(threads), (True, 0))[1]
+    )
+    said: list[str] = []
+    end = launch.redo_contended(plan, suite, path, tmp_path, rounds=2, notify=said.append)
+    assert calls == [ok[0].key(plan.seed), ok[2].key(plan.seed), ok[0].key(plan.seed)]  # the crash is not retried
+    assert waits == [plan.threads, plan.threads]  # each round waited for quiet first
+    assert [r.contended for r in end.results] == [False, False, True]  # ok[2]'s contended record stayed
+    assert [r.status for r in end.redone] == ["ok", "failed", "ok"] and all(r.contended for r in end.redone[::2])
+    assert results.load(path) == end  # saved as it went, and the new field reads back
+    assert said[0] == "redo round 1 of 2: 2 contended run(s); waiting for the machine to be quiet"
+
+    # a machine that stays busy: nothing is run, the runs stay contended and it is said
+    monkeypatch.setattr(contention, "wait_until_quiet", lambda threads, timeout_s: (False, timeout_s))
+    calls.clear()
+    said.clear()
+    kept = launch.redo_contended(plan, suite, path, tmp_path, rounds=2, notify=said.append)
+    assert calls == [] and kept.results == suite.results and kept.redone == []
+    assert said[-1] == f"the machine stayed busy for {launch.QUIET_WAIT_S:.0f} s: 2 run(s) left contended"
+
+
+def test_quiet_means_what_the_contended_rule_means() -> None:
+    """A run at 2 threads on 2 CPUs needs both free; at 1 thread one other busy core is fine."""
+    busy_one = contention.IdleCpus(cpus=2, busy_cores=1.0, threads=1)
+    assert not contention.quiet_for(2, busy_one) and contention.quiet_for(1, busy_one)
+    assert contention.quiet_for(2, contention.IdleCpus(cpus=2, busy_cores=0.2, threads=2))
+    assert contention.quiet_for(2, contention.IdleCpus(cpus=2, busy_cores=None, threads=2))  # cannot see: go on
+
+
+@pytest.mark.slow
+@pytest.mark.alone  # it measures contention: the hog must be the only other load
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat")
+def test_a_suite_beside_a_hog_that_stops_halfway_ends_with_every_run_uncontended(tmp_path) -> None:
+    """Issue 24's repair: the hog spins until the suite file holds half the runs, then stops; the runs it
+    took cores from are redone at the end, and the run says how many."""
+    cpus = len(os.sched_getaffinity(0))
+    out = tmp_path / "out"
+    runs = 4
+    code = (
+        "import glob, json, time\n"
+        f"end = time.monotonic() + {HOG_S}\n"
+        "check = 0.0\n"
+        "while time.monotonic() < end:\n"
+        "    if time.monotonic() > check:\n"
+        "        check = time.monotonic() + 0.5\n"
+        f"        files = glob.glob({str(out / 'runs' / '*.json')!r})\n"
+        "        try:\n"
+        f"            if files and len(json.load(open(files[0]))['results']) >= {runs // 2}:\n"
+        "                break\n"
+        "        except (OSError, ValueError):\n"
+        "            pass\n"
+    )
+    hog = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        p = fwbench(
+            "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "--repeats", str(runs),
+            "--epochs", "20", "--threads", str(cpus), "--redo-contended", str(launch.REDO_ROUNDS), "--out", str(out),
+            timeout=900,
+        )  # fmt: skip
+    finally:
+        hog.kill()
+        hog.wait()
+    assert p.returncode == 0, p.stderr[-3000:]
+    suite = results.load(next((out / "runs").glob("*.json")))
+    assert len(suite.results) == runs and all(r.ok for r in suite.results)
+    assert not [r.cpu for r in suite.results if r.contended]
+    assert 1 <= len(suite.redone) and all(r.contended for r in suite.redone), [r.cpu for r in suite.redone]
+    n = len(suite.redone)
+    assert f"redo round 1 of {launch.REDO_ROUNDS}: " in p.stderr
+    text = (out / "REPORT.md").read_text()
+    assert f"**Redone: {n} contended run{'s' if n != 1 else ''}**" in text and "none is left contended" in text
+    assert "runs were contended**" not in text  # no contention warning left
+    assert json.loads(next((out / "runs").glob("*.json")).read_text())["schema_version"] == results.SCHEMA_VERSION
