@@ -85,6 +85,10 @@ class BackendInfo:
     # Whether the export scenario runs from it (its adapter has `export_paths`): one backend per framework,
     # the one whose model is the framework's plain model (bench.deploy, impls/<framework>/export.py).
     exports: bool = False
+    # The devices whose default run (`fwbench run` without --backends, the group "default") includes it: each
+    # framework's documented path and the path measured fastest on that device (docs/METHODOLOGY.md, The
+    # default run).
+    default_on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
@@ -136,6 +140,7 @@ BACKENDS: dict[str, BackendInfo] = {
         BackendInfo(
             "torch-eager", "torch", "impls.torch.backend", "TorchEager", "PyTorch eager mode",
             "PyTorch eager", "#1f77b4", TORCH, "impls.torch.bare", tier="default", exports=True,
+            default_on=("cpu", "cuda"),
         ),
         BackendInfo(
             "torchscript", "torch", "impls.torch.backend", "TorchScript", "torch.jit.script (deprecated upstream)",
@@ -148,7 +153,7 @@ BACKENDS: dict[str, BackendInfo] = {
         BackendInfo(
             "torch-compile-step", "torch", "impls.torch.backend", "TorchCompileStep",
             "torch.compile of the whole step: forward, loss, backward, optimizer", "torch.compile, whole step",
-            "#4292c6", TORCH, "impls.torch.bare",
+            "#4292c6", TORCH, "impls.torch.bare", default_on=("cuda",),
         ),
         BackendInfo(
             "torch-compile-step-autotune", "torch", "impls.torch.backend", "TorchCompileStepAutotune",
@@ -164,6 +169,7 @@ BACKENDS: dict[str, BackendInfo] = {
             "keras-fit", "tensorflow", "impls.keras.backend", "KerasFit",
             "Keras 3 on TensorFlow, Model.compile + train_on_batch (Keras' defaults)", "Keras fit (default)",
             "#e6550d", TENSORFLOW, "impls.keras.bare", tier="default", keras_backend="tensorflow",
+            default_on=("cpu", "cuda"),
         ),
         BackendInfo(
             "keras-eager", "tensorflow", "impls.keras.backend", "KerasEager",
@@ -173,12 +179,13 @@ BACKENDS: dict[str, BackendInfo] = {
         BackendInfo(
             "keras", "tensorflow", "impls.keras.backend", "KerasGraph", "Keras 3 on TensorFlow, tf.function step",
             "Keras tf.function (graph)", "#fd8d3c", TENSORFLOW, "impls.keras.bare", keras_backend="tensorflow",
+            default_on=("cpu",),
             exports=True,
         ),
         BackendInfo(
             "keras-xla", "tensorflow", "impls.keras.backend", "KerasXLA",
             "Keras 3 on TensorFlow, tf.function(jit_compile=True)", "Keras + XLA (compiled)", "#a63603", TENSORFLOW,
-            "impls.keras.bare", keras_backend="tensorflow",
+            "impls.keras.bare", keras_backend="tensorflow", default_on=("cuda",),
         ),
         BackendInfo(
             "keras-jax", "jax", "impls.keras.jax_backend", "KerasJax",
@@ -195,6 +202,33 @@ BACKENDS: dict[str, BackendInfo] = {
 }  # fmt: skip
 
 FRAMEWORK_OF = {"torch": "PyTorch", "tensorflow": "TensorFlow", "jax": "JAX"}
+
+
+# Named groups for --backends, each derived from the entries above (README, "Backends"): what a group holds
+# changes when an entry does, never by editing a list here.
+GROUPS = {
+    "default": "the default run on the device: each framework's documented path and its fastest measured there",
+    "all": "every backend that runs on the device",
+    "pytorch": "native PyTorch: eager, TorchScript, torch.compile",
+    "tensorflow": "Keras 3 on TensorFlow: fit, the optional eager mode, tf.function, XLA",
+    "keras3": "Keras 3 on each of its backends (TensorFlow, JAX, PyTorch): the Keras 3 side table",
+}
+
+
+def group(name: str, device: str) -> tuple[str, ...]:
+    """The backends of a group (GROUPS) that run on `device`."""
+    on = [b for b in BACKENDS.values() if b.runs_on(device)]
+    if name == "default":
+        return tuple(b.name for b in on if device in b.default_on)
+    if name == "all":
+        return tuple(b.name for b in on)
+    if name == "pytorch":
+        return tuple(b.name for b in on if b.framework == "torch" and b.keras_backend is None)
+    if name == "tensorflow":
+        return tuple(b.name for b in on if b.keras_backend == "tensorflow")
+    if name == "keras3":
+        return tuple(b.name for b in on if b.keras_backend is not None)
+    raise UsageError(f"unknown backend group {name!r}; valid: {', '.join(GROUPS)}")
 
 
 def get(name: str) -> BackendInfo:

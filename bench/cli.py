@@ -17,7 +17,7 @@ from typing import NoReturn
 
 # report, compare and pbjson pull in pandas, scipy.stats and matplotlib (about 1 s of imports): they are imported
 # where they are used, so that `fwbench list` and bad input answer at once.
-from bench import backends, contention, data, formatting, launch, results, typedjson, workloads
+from bench import backends, contention, data, env, estimate, formatting, launch, results, typedjson, workloads
 from bench.errors import UsageError
 from bench.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
 from bench.spec import PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
@@ -94,7 +94,12 @@ def build_parser() -> Parser:
     r = sub.add_parser("run", help="run workloads x backends (one process each), write results and the report")
     r.add_argument("--workloads", nargs="+", metavar="NAME", help=f"default: all ({', '.join(workloads.WORKLOADS)})")
     r.add_argument(
-        "--backends", nargs="+", metavar="NAME", help=f"default: all installed ({', '.join(backends.BACKENDS)})"
+        "--backends",
+        nargs="+",
+        metavar="NAME",
+        help=f"backends ({', '.join(backends.BACKENDS)}) or groups: "
+        + "; ".join(f"{k}: {v}" for k, v in backends.GROUPS.items())
+        + " (default: the group default)",
     )
     r.add_argument(
         "--scale",
@@ -148,6 +153,13 @@ def build_parser() -> Parser:
         "the workload's, split across the workers)",
     )
     r.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    r.add_argument(
+        "--budget",
+        type=positive_float,
+        metavar="MINUTES",
+        help="fit the plan to this many minutes, estimated from this machine's earlier runs: leaves out backends "
+        "(a framework's documented path beside its tuned one first), then the costliest workloads, and says what",
+    )
     r.add_argument("--profile", default="quick", help=f"{' or '.join(PROFILES)} (default quick)")
     r.add_argument("--repeats", type=positive_int, help="processes per (workload, backend), interleaved")
     r.add_argument(
@@ -355,6 +367,75 @@ def raise_interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt(signum)
 
 
+def earlier_suites(out: Path) -> list[results.Suite]:
+    """The results folder's suites, for the estimates; one that cannot be read is skipped (it only loses
+    its times)."""
+    found = []
+    for p in sorted((out / "runs").glob("*.json")):
+        try:
+            found.append(results.load(p))
+        except UsageError:
+            continue
+    return found
+
+
+def fit_plan(plan: SuitePlan, past: dict[estimate.HistoryKey, list[float]], budget_min: float) -> SuitePlan:
+    """--budget: the plan fitted to the minutes given, said on stderr, and recorded in the plan."""
+    fitted, left_out, cost = estimate.fit_to_budget(plan, past, budget_min * 60)
+    said = f"fwbench: --budget {budget_min:g} min: " + (f"left out {'; '.join(left_out)}; " if left_out else "")
+    if cost.total_s <= budget_min * 60:
+        said += f"the plan fits (about {estimate.minutes(cost.total_s)})"
+    else:
+        said += (
+            f"about {estimate.minutes(cost.total_s)}, over the budget: one workload and one backend per "
+            "framework at the runs a verdict needs is as small as it goes (--steps N to go smaller)"
+        )
+    print(said, file=sys.stderr)
+    return dataclasses.replace(fitted, budget_s=budget_min * 60, left_out=tuple(left_out))
+
+
+def describe_runs(plan: SuitePlan, todo: int) -> str:
+    """'72 runs (8 workloads x 3 backends x 3 seeds)': what the plan multiplies out to."""
+    factors = [
+        (len(plan.workloads), "workload"),
+        (len(plan.backends), "backend"),
+        (plan.seeds, "seed"),
+        (plan.repeats, "repeat"),
+        (len(plan.scenarios), "scenario"),
+        (len(plan.precisions), "precision"),
+    ]
+    shown = " x ".join(f"{n} {what}{'s' if n != 1 else ''}" for n, what in factors if n > 1 or what == "workload")
+    total = len(plan.runs())
+    left = f"{todo} of {total} runs to do" if todo != total else f"{total} run{'s' if total != 1 else ''}"
+    return f"{left} ({shown})"
+
+
+def chosen_backends(given: Sequence[str] | None, device: str) -> tuple[str, ...]:
+    """--backends: names and group names (bench.backends.GROUPS), in order; none given is the group
+    "default". A group brings its installed backends that run on the device, and says on stderr which it
+    left out; a backend named by itself must be installed (preflight says so otherwise)."""
+    values = [x.strip() for v in (given or ["default"]) for x in v.split(",") if x.strip()]
+    if not values:
+        raise UsageError(f"no backend named; valid: {', '.join([*backends.BACKENDS, *backends.GROUPS])}")
+    out: list[str] = []
+    for v in values:
+        if v in backends.GROUPS:
+            members = backends.group(v, device)
+            missing = [b for b in members if not backends.get(b).installed()]
+            if missing:
+                print(f"fwbench: --backends {v}: not installed here, left out: {', '.join(missing)}", file=sys.stderr)
+            out += [b for b in members if b not in missing]
+        elif v in backends.BACKENDS:
+            out.append(v)
+        else:
+            raise UsageError(
+                f"unknown backend {v!r}; valid: {', '.join(backends.BACKENDS)}, or a group: {', '.join(backends.GROUPS)}"
+            )
+    if not out:
+        raise UsageError(f"no backend of {' '.join(values)} is installed: pip install -e '.[cpu]'")
+    return tuple(dict.fromkeys(out))
+
+
 def chosen_workloads(named: Sequence[str] | None, scale: Sequence[str] | None) -> tuple[str, ...]:
     """--workloads and --scale: the named workloads (each of a scale asked for, when --scale is given), or
     every workload of the scales asked for (default: small)."""
@@ -408,10 +489,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             raise UsageError(f"unknown profile {a.profile!r}; valid: {', '.join(PROFILES)}")
         profile = PROFILES[a.profile]
         check_device(a.device)  # before the default backends, which are those that run on it
-        installed = [b.name for b in backends.BACKENDS.values() if b.installed() and b.runs_on(a.device)]
-        chosen = names(a.backends, list(backends.BACKENDS), "backend") if a.backends else tuple(installed)
-        if not chosen:
-            raise UsageError("no backend is installed: pip install -e '.[cpu]'")
+        chosen = chosen_backends(a.backends, a.device)
         plan = SuitePlan(
             workloads=chosen_workloads(a.workloads, a.scale),
             backends=chosen,
@@ -450,12 +528,18 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             idle, source = default_threads(None)
             plan = dataclasses.replace(plan, threads=idle.threads, threads_source=source)
         suite = None
+    past = estimate.history(earlier_suites(out), env.cpu_model())
+    if a.budget is not None:
+        plan = fit_plan(plan, past, a.budget)
+    todo = launch.todo_runs(plan, suite, a.retry_failed)
+    planned = estimate.estimate(plan, todo, past)
+    print(f"fwbench: plan: {describe_runs(plan, len(todo))}, {planned.describe()}", file=sys.stderr)
     from bench.progress import Progress
 
     run_id = suite.run_id if suite else launch.new_run_id()
     previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: clean up like Ctrl-C
     try:
-        with Progress(len(launch.todo_runs(plan, suite, a.retry_failed))) as progress:
+        with Progress(len(todo), planned.per_run_s) as progress:
             path = launch.run_suite(
                 plan,
                 out,

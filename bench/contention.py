@@ -184,14 +184,19 @@ def quiet_for(threads: int, idle: IdleCpus) -> bool:
     return idle.busy_cores - (idle.cpus - min(threads, idle.cpus)) <= CONTENDED_SLACK_CORES
 
 
+QUIET_SAMPLES = 3  # consecutive one-second samples that must all be quiet: a burst of other work is not an end
+
+
 def wait_until_quiet(threads: int, timeout_s: float, sample_s: float = 1.0) -> tuple[bool, float]:
-    """Sample the CPUs until a run at `threads` would be uncontended, for at most `timeout_s`: (quiet, waited s).
-    What the redo of contended runs (bench.launch.redo_contended) waits on."""
+    """Sample the CPUs until a run at `threads` would be uncontended in QUIET_SAMPLES samples in a row, for at
+    most `timeout_s`: (quiet, waited s). What the redo of contended runs (bench.launch.redo_contended) waits on."""
     import time
 
     start = time.monotonic()
+    quiet = 0
     while True:
-        if quiet_for(threads, idle_cpus(sample_s)):
+        quiet = quiet + 1 if quiet_for(threads, idle_cpus(sample_s)) else 0
+        if quiet >= QUIET_SAMPLES:
             return True, time.monotonic() - start
         if time.monotonic() - start >= timeout_s:
             return False, time.monotonic() - start

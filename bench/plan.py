@@ -60,6 +60,8 @@ class SuitePlan:
     keep_artifacts: str | None = None  # --keep-artifacts: keep the export scenario's files under this folder
     workers: tuple[int, ...] = (1,)  # --workers: the distributed scenario's process counts, each a cell
     scaling: str = "weak"  # --scaling: the distributed scenario's batch rule (spec.SCALINGS)
+    budget_s: float | None = None  # --budget, in seconds: the plan was fitted to it (bench.estimate.fit_to_budget)
+    left_out: tuple[str, ...] = ()  # what fitting it to the budget left out, in words
 
     def __post_init__(self) -> None:
         if not self.workloads or not self.backends:
@@ -91,6 +93,8 @@ class SuitePlan:
         for name in ("repeats", "seeds", "threads", "interop_threads"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.budget_s is not None and not 0 < self.budget_s < math.inf:
+            raise UsageError(f"--budget must be a finite number of minutes > 0, got {self.budget_s / 60:g}")
         if not 0 < self.time_limit_s < math.inf:
             raise UsageError(f"--time-limit must be a finite number of seconds > 0, got {self.time_limit_s}")
         if self.epochs_override is not None and self.epochs_override < 1:
@@ -144,7 +148,7 @@ class SuitePlan:
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(vars(self))
-        for name in ("workloads", "backends", "scenarios", "precisions", "runtimes", "workers"):
+        for name in ("workloads", "backends", "scenarios", "precisions", "runtimes", "workers", "left_out"):
             d[name] = list(d[name])
         return d
 

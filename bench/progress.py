@@ -2,32 +2,47 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from bench.estimate import minutes
 from bench.formatting import fmt
 from bench.results import Result
 from bench.spec import RunKey
 
 
 class Progress:
-    def __init__(self, total: int) -> None:
+    """A bar over the plan's runs. Its "left" is the estimate of the runs still to do (bench.estimate, the
+    same figures as the plan line), scaled by how the runs so far compared with their estimates."""
+
+    def __init__(self, total: int, estimates_s: Mapping[RunKey, float] | None = None) -> None:
         self.console = Console(stderr=True)
+        self.estimates_s = dict(estimates_s or {})
+        self.left_s = sum(self.estimates_s.values())  # estimated seconds of the runs not yet finished
+        self.done_estimated_s = 0.0  # the estimates of the finished runs...
+        self.started = time.monotonic()
         self.bar = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),  # from the mean time per finished run so far (rich's estimate)
+            TextColumn("{task.fields[left]}"),
             console=self.console,
             transient=False,
-            speed_estimate_period=24 * 3600.0,  # the estimate averages over every finished run, not the last 30 s
         )
-        self.task = self.bar.add_task("starting", total=total)
+        self.task = self.bar.add_task("starting", total=total, left=self.left_text())
+
+    def left_text(self) -> str:
+        if not self.estimates_s:
+            return ""
+        spent = time.monotonic() - self.started
+        pace = spent / self.done_estimated_s if self.done_estimated_s > 0 else 1.0  # actual / estimated so far
+        return f"about {minutes(self.left_s * pace)} left"
 
     def __enter__(self) -> Progress:
         self.bar.__enter__()
@@ -63,4 +78,9 @@ class Progress:
         if result.contended:
             line += " (contended: other processes took its cores)"
         self.console.print(f"  {workload:<16} {backend:<14} seed {seed} #{repeat}  {line}")
+        finished = self.estimates_s.pop(key, None)  # a redo of a run already counted has none left
+        if finished is not None:
+            self.left_s -= finished
+            self.done_estimated_s += finished
         self.bar.advance(self.task)
+        self.bar.update(self.task, left=self.left_text())

@@ -114,11 +114,18 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory, name: str, *args: str) 
 @pytest.fixture(scope="session")
 def iris_suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, results.Suite]:
     """`fwbench run --workloads mlp-iris` on every backend that runs on this CPU (and is installed), quick
-    profile (mlp-iris: its full 100 epochs, one seed). Read by tests/test_end_to_end.py (every backend
+    profile (mlp-iris: its full 100 epochs), one seed. Read by tests/test_end_to_end.py (every backend
     reaches the target), tests/test_tiers.py (default beside tuned) and tests/test_keras_backends.py (Keras
     on JAX and PyTorch). Its folder is shared: a test that writes there works on a copy."""
     return shared_run(
-        tmp_path_factory, "iris-suite", "--workloads", "mlp-iris", "--backends", *cpu_backends_installed()
+        tmp_path_factory,
+        "iris-suite",
+        "--workloads",
+        "mlp-iris",
+        "--backends",
+        *cpu_backends_installed(),
+        "--seeds",
+        "1",
     )
 
 
@@ -131,7 +138,7 @@ def keras_rl_gan_suite(tmp_path_factory: pytest.TempPathFactory) -> results.Suit
     keras_paths = [b for b in ("keras", "keras-jax", "keras-torch", "keras-fit", "keras-eager") if not install_hint(b)]
     _, suite = shared_run(
         tmp_path_factory, "keras-rl-gan", "--workloads", "dqn-cartpole", "dcgan-digits", "--backends", *keras_paths,
-        "--epochs", "1", "--threads", "1",
+        "--epochs", "1", "--threads", "1", "--seeds", "1",
     )  # fmt: skip
     return suite
 

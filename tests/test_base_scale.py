@@ -26,7 +26,7 @@ def only_suite(out: Path) -> results.Suite:
 def test_resnet18_trains_on_a_step_budget_in_both_frameworks(tmp_path: Path) -> None:
     p = fwbench(
         "run", "--scale", "base", "--workloads", "resnet18-cifar10", "--steps", str(STEPS),
-        "--backends", "torch-eager", "keras", "--threads", "1", "--out", str(tmp_path), timeout=1500,
+        "--backends", "torch-eager", "keras", "--threads", "1", "--seeds", "1", "--out", str(tmp_path), timeout=1500,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     suite = only_suite(tmp_path)
@@ -45,7 +45,7 @@ def test_resnet18_trains_on_a_step_budget_in_both_frameworks(tmp_path: Path) -> 
 def test_precisions_run_or_say_why_not(tmp_path: Path) -> None:
     p = fwbench(
         "run", "--workloads", "mlp-iris", "--steps", "20", "--precision", "fp32", "bf16", "tf32", "fp16",
-        "--backends", "torch-eager", "keras", "--threads", "1", "--out", str(tmp_path), timeout=900,
+        "--backends", "torch-eager", "keras", "--threads", "1", "--seeds", "1", "--out", str(tmp_path), timeout=900,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     by = {(r.backend, r.precision): r for r in only_suite(tmp_path).results}

@@ -62,7 +62,7 @@ def test_a_cell_beside_a_cpu_hog_is_flagged_contended_and_unstarred(tmp_path) ->
     out = tmp_path / "out"
     with cpu_hog():
         p = fwbench(
-            "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript", "--repeats", "3",
+            "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript", "--repeats", "3", "--seeds", "1",
             "--epochs", "10", "--threads", str(cpus), "--out", str(out), timeout=600,
         )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
@@ -171,7 +171,7 @@ def test_a_suite_beside_a_hog_that_stops_halfway_ends_with_every_run_uncontended
     hog = subprocess.Popen([sys.executable, "-c", code])
     try:
         p = fwbench(
-            "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "--repeats", str(runs),
+            "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "--repeats", str(runs), "--seeds", "1",
             "--epochs", "20", "--threads", str(cpus), "--redo-contended", str(launch.REDO_ROUNDS), "--out", str(out),
             timeout=900,
         )  # fmt: skip

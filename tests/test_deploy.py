@@ -250,7 +250,7 @@ def test_infer_and_export_through_the_cli_with_a_truncated_torch_artifact(tmp_pa
     done = fwbench(
         "run", "--scenario", "infer", "export", "--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript",
         "keras",
-        "--epochs", "3", "--threads", "1", "--out", str(tmp_path), "--keep-artifacts", str(keep),
+        "--epochs", "3", "--threads", "1", "--seeds", "1", "--out", str(tmp_path), "--keep-artifacts", str(keep),
         env={"FWBENCH_FAULT": "mlp-iris/torch-eager=truncate-artifact", "TMPDIR": str(scratch)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -27,7 +27,7 @@ from .conftest import REPO
 
 FAULTS = ("crash", "raise", "oom", "diverge")  # repeats 0..3 of the "faults" suite; repeat 4 runs clean
 HANG_LIMIT_S = 30.0  # the "hang" suite's --time-limit: its clean run must fit in it on a loaded 2-core box
-SMALL = ["--workloads", "mlp-iris", "--init", "native", "--epochs", "10"]
+SMALL = ["--workloads", "mlp-iris", "--init", "native", "--epochs", "10", "--seeds", "1"]
 
 needs_torch = pytest.mark.skipif(not backends.get("torch-eager").installed(), reason="needs torch")
 

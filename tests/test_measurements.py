@@ -50,7 +50,7 @@ def test_each_worker_count_is_a_run_of_the_distributed_scenario_only() -> None:
 def test_repeats_are_separate_processes_in_interleaved_order(tmp_path) -> None:
     p = fwbench(
         "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", "--repeats", "2", "--epochs", "12",
-        "--threads", "1", "--out", str(tmp_path),
+        "--threads", "1", "--seeds", "1", "--out", str(tmp_path),
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
     suite = results.load(next((tmp_path / "runs").glob("*.json")))
@@ -117,7 +117,7 @@ def test_compile_cache_is_cold_per_workload_until_that_workload_was_compiled(tmp
     pytest.importorskip("torch")
     base = tmp_path / "inductor"
     cache = {"TORCHINDUCTOR_CACHE_DIR": str(base)}
-    args = ("--backends", "torch-compile", "--epochs", "1", "--init", "native", "--out", str(tmp_path))
+    args = ("--backends", "torch-compile", "--epochs", "1", "--init", "native", "--seeds", "1", "--out", str(tmp_path))
 
     def states(*workloads: str) -> dict[str, tuple[str, str]]:
         p = fwbench("run", "--workloads", *workloads, *args, env=cache, timeout=600)
@@ -147,7 +147,7 @@ def test_training_memory_does_not_grow_with_the_step_count(tmp_path) -> None:
         out = tmp_path / str(steps)
         p = fwbench(
             "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "--steps", str(steps), "--threads", "1",
-            "--out", str(out), timeout=600,
+            "--seeds", "1", "--out", str(out), timeout=600,
         )  # fmt: skip
         assert p.returncode == 0, p.stderr[-2000:]
         (r,) = results.load(next((out / "runs").glob("*.json"))).results

@@ -35,7 +35,7 @@ pytestmark = [
 ]
 
 REPEATS = 3
-RUN = ["--workloads", "mlp-iris", "--backends", "torch-eager", "--init", "native", "--epochs", "10"]
+RUN = ["--workloads", "mlp-iris", "--backends", "torch-eager", "--init", "native", "--epochs", "10", "--seeds", "1"]
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -160,7 +160,7 @@ def test_resume_with_retry_failed_redoes_only_the_failed_cell(tmp_path: Path) ->
     """A run that failed (here an injected exception, recorded in the plan so it fails again) is redone by
     `--resume --retry-failed`, its failure record kept; the run that finished is not touched."""
     out = tmp_path / "out"
-    args = ["--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript", "--init", "native"]
+    args = ["--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript", "--init", "native", "--seeds", "1"]
     p = fwbench("run", *args, "--epochs", "1", "--out", str(out), env={"FWBENCH_FAULT": "mlp-iris/torchscript=raise"})
     assert p.returncode == 0, p.stderr[-3000:]
     (path,) = (out / "runs").glob("*.json")
