@@ -211,6 +211,11 @@ def workload_line(cs: Sequence[Cell]) -> str:
     )
 
 
+# The per-workload columns that go to its second table ("Details"), so that the first reads as text: the
+# answer's columns (metric, time to target, step time, the ratio, runs) stay in the first.
+DETAIL_COLUMNS = ("samples/s", "train / peak MiB", "first step ms", "GFLOP/s", "steady steps", "J/step (J to target)")
+
+
 def headline_section(cs: Sequence[Cell]) -> list[str]:
     if not cs:
         return []  # no training scenario: the Deployment section has the workloads
@@ -222,7 +227,12 @@ def headline_section(cs: Sequence[Cell]) -> list[str]:
         if scenario != analysis.DEFAULT_SCENARIO and all(c.status == "unsupported" for c in group):
             continue  # a precision nothing could run here: the precision table names it and why
         title = f"### {workload_label(workload, scenario, named)}" + (f" on {model}" if len(models) > 1 else "")
-        lines += [title, "", workload_line(group), "", markdown(headline(group)), ""]
+        table = headline(group)
+        core = [c for c in table.columns if c not in DETAIL_COLUMNS]
+        detail = ["backend", *[c for c in table.columns if c in DETAIL_COLUMNS]]
+        lines += [title, "", workload_line(group), "", markdown(table[core]), ""]
+        if len(detail) > 1:
+            lines += ["Details:", "", markdown(table[detail]), ""]
     any_within = any(c.ok and not c.run_level for c in cs)
     lines += [
         "Metric: median over seeds (range over seeds in brackets where there are several). Step time: median of "
@@ -248,16 +258,6 @@ def headline_section(cs: Sequence[Cell]) -> list[str]:
     return lines
 
 
-def sooner_text(v: analysis.WorkloadVerdict) -> str:
-    if v.speed_only:
-        return "speed only"
-    if v.sooner is None:
-        return "-"
-    if not v.sooner.run_level:
-        return f"{v.sooner.value:.2f} (no verdict: {v.sooner.why_not})"
-    return fmt_ci(v.sooner)
-
-
 SUMMARY_HEADING = "## Summary: PyTorch vs TensorFlow"
 
 
@@ -272,79 +272,105 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
     return [SUMMARY_HEADING, "", *training, *deployment]
 
 
+def verdict_word(r: analysis.Ratio | None, why_not: str = "") -> str:
+    """Which side the rule finds faster or sooner (a ratio TF / PT): a framework, "tie" (no significant
+    difference), or "no verdict" (the rule cannot judge: too few runs, contended)."""
+    if r is None:
+        return "-"
+    if why_not or not r.run_level:
+        return "no verdict"
+    if not r.significant:
+        return "tie"
+    return "PyTorch" if r.value > 1 else "TensorFlow"
+
+
 def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
+    """The overall sentence, then two tables: the answer (per workload: the fastest backend of each framework,
+    faster and sooner with their verdicts), narrow enough to read as text, and its details (metric, memory,
+    why a verdict is missing)."""
     verdicts = analysis.workload_verdicts(cs)
     if not verdicts:
         return []
-    rows = []
+    answer, details = [], []
     named = names_scenarios(cs)
     for v in verdicts:
-        acc = v.accuracy
-        metric = v.torch.runs[0].metric_name
-        if v.speed_only:
-            acc_text = "speed only in this profile"
-        elif acc is None:
-            acc_text = "-"
-        elif acc.p_value is None:
-            acc_text = f"{metric} {acc.difference:+.3g} ({acc.verdict})"
-        elif acc.low is not None and acc.high is not None and acc.low != acc.high:
-            acc_text = (
-                f"{metric} {acc.difference:+.3g} [{acc.low:+.3g}, {acc.high:+.3g}], p={acc.p_value:.2g}: {acc.verdict}"
-            )
-        else:
-            acc_text = f"{metric} {acc.difference:+.3g}: {acc.verdict} on every seed"
-        mem = (
-            f"{v.train_mib_tf - v.train_mib_torch:+,.0f}"
-            if v.train_mib_tf is not None and v.train_mib_torch is not None
+        label = workload_label(v.workload, v.torch.scenario, named)
+        label = label if len({x.device_model for x in verdicts}) == 1 else f"{label} on {v.device_model}"
+        why = v.speed.why_not if v.speed is not None else ""
+        sooner = (
+            "speed only"
+            if v.speed_only
+            else f"{fmt_ci(v.sooner)} {verdict_word(v.sooner, v.sooner.why_not)}"
+            if v.sooner is not None
             else "-"
         )
-        why = v.speed.why_not if v.speed is not None else ""
-        label = workload_label(v.workload, v.torch.scenario, named)
-        rows.append(
+        answer.append(
             {
-                "workload": label if len({x.device_model for x in verdicts}) == 1 else f"{label} on {v.device_model}",
-                "fastest PyTorch": v.torch.backend,
-                "fastest TensorFlow": v.tf.backend,
-                "step time TF / PT [95% CI]": fmt_ci(v.speed),
-                "faster": {"PyTorch": "PyTorch", "TensorFlow": "TensorFlow"}.get(
-                    v.winner, "no verdict" if why else "tie"
-                )
-                + (f" ({why})" if why else "")
-                + (
-                    f" (about {v.speed.runs_to_resolve} runs a side would resolve a difference this size)"
-                    if v.speed is not None and v.speed.runs_to_resolve
-                    else ""
-                ),
-                "sooner: time to target TF / PT": sooner_text(v),
-                "final metric TF − PT (Welch)": acc_text,
-                "training MiB TF − PT": mem,
-                "process peak MiB TF − PT": (
-                    f"{v.peak_mib_tf - v.peak_mib_torch:+,.0f}"
-                    if v.peak_mib_tf is not None and v.peak_mib_torch is not None
-                    else "-"
-                ),
+                "workload": label,
+                "PyTorch": v.torch.backend,
+                "TensorFlow": v.tf.backend,
+                "faster: step TF / PT": f"{fmt_ci(v.speed)} {verdict_word(v.speed, why)}" if v.speed else "-",
+                "sooner: to target TF / PT": sooner,
             }
         )
-    lines = [
+        sooner_why = v.sooner.why_not if v.sooner is not None and not v.speed_only else ""
+        notes = (
+            [f"{why} (step time and time to target)"]
+            if why and why == sooner_why
+            else [f"step time: {why}"] * bool(why) + [f"time to target: {sooner_why}"] * bool(sooner_why)
+        )
+        if v.speed is not None and v.speed.runs_to_resolve:
+            notes.append(f"about {v.speed.runs_to_resolve} runs a side would resolve a step-time difference this size")
+        details.append(
+            {
+                "workload": label,
+                "final metric TF − PT (Welch)": accuracy_text(v),
+                "leaner: training MiB TF − PT": difference(v.train_mib_tf, v.train_mib_torch),
+                "process peak MiB TF − PT": difference(v.peak_mib_tf, v.peak_mib_torch),
+                "notes": "; ".join(notes),
+            }
+        )
+    return [
         overall_sentence(verdicts, cs, suites),
         "",
-        markdown(blank_missing(pd.DataFrame(rows))),
+        markdown(blank_missing(pd.DataFrame(answer))),
         "",
-    ]
-    lines += [
-        "Per workload, the fastest PyTorch backend against the fastest TensorFlow one (lowest median step time). "
-        "Step time TF / PT: above 1, PyTorch is faster; `*` and a verdict only with "
+        "Details:",
+        "",
+        markdown(blank_missing(pd.DataFrame(details))),
+        "",
+        "- Per workload, the fastest PyTorch backend against the fastest TensorFlow one (lowest median step time).",
+        "- Faster: steady-state step time TF / PT, above 1 PyTorch is faster; `*` and a side only with "
         f"{MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs a side, none contended, and Welch's t on the log per-run medians at "
-        "p < 0.05 (a 95% CI that excludes 1). Metric: "
-        f"difference of the mean final metric over seeds, with Welch's two-sided t-test (α = {analysis.ALPHA}) "
-        "and its 95% CI; one seed per side gets no test. Sooner: time to target (training-step time until the "
-        "metric first reached the target, the first step's compilation included), TF / PT under the same rule; "
-        "faster (steady-state step) and sooner can disagree where one framework compiles longer. Training memory: "
-        "difference of what training added (CPU: peak RSS minus RSS after imports and data; GPU: allocator peak); "
+        'p < 0.05 (a 95% CI that excludes 1); "tie": no significant difference under that rule; "no verdict": '
+        "the rule cannot judge (the notes say why, and how many runs would).",
+        "- Sooner: time to target (training-step time until the metric first reached the target, the first "
+        "step's compilation included), TF / PT under the same rule; faster and sooner can disagree where one "
+        "framework compiles longer.",
+        "- Metric: difference of the mean final metric over seeds, with Welch's two-sided t-test "
+        f"(α = {analysis.ALPHA}) and its 95% CI; one seed per side gets no test.",
+        "- Leaner: what training added (CPU: peak RSS minus RSS after imports and data; GPU: allocator peak); "
         "process peak: the whole worker's, the framework's own libraries included.",
         "",
     ]
-    return lines
+
+
+def accuracy_text(v: analysis.WorkloadVerdict) -> str:
+    acc = v.accuracy
+    metric = v.torch.runs[0].metric_name
+    if v.speed_only:
+        return "speed only in this profile"
+    if acc is None:
+        return "-"
+    if acc.p_value is None:
+        return f"{metric} {acc.difference:+.3g} ({acc.verdict})"
+    if acc.low is not None and acc.high is not None and acc.low != acc.high:
+        return f"{metric} {acc.difference:+.3g} [{acc.low:+.3g}, {acc.high:+.3g}], p={acc.p_value:.2g}: {acc.verdict}"
+    return f"{metric} {acc.difference:+.3g}: {acc.verdict} on every seed"
+
+
+def difference(tf: float | None, torch: float | None) -> str:
+    return f"{tf - torch:+,.0f}" if tf is not None and torch is not None else "-"
 
 
 def tiers_section(cs: Sequence[Cell]) -> list[str]:
