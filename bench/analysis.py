@@ -24,6 +24,7 @@ Rules (docs/METHODOLOGY.md, "Verdicts"):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -377,6 +378,26 @@ def accuracy_test(metric: str, a: Sequence[float], b: Sequence[float]) -> Accura
     return AccuracyTest(metric, tuple(a), tuple(b), diff, float(ci.low), float(ci.high), p, verdict)
 
 
+# Leaner: a memory difference is called only where Welch's t on the per-run training MiB finds it (p < ALPHA,
+# MIN_RUNS_FOR_RUN_LEVEL_CI+ runs a side) and it is at least this large: allocator and RSS figures move by a
+# fraction of a MiB between runs of one backend, which a t-test on 3 runs can find "significant" (the real A/A
+# file, docs/measurements/aa-torch-eager-cpu-2026-12-03.json: 6% of 3-vs-3 splits on cnn-digits without the
+# floor, none with it; docs/METHODOLOGY.md).
+LEANER_MIN_MIB = 2.0
+LEANER_MIN_FRACTION = 0.05
+
+
+def memory_test(a: Sequence[float], b: Sequence[float]) -> AccuracyTest:
+    """Training MiB per run, a: PyTorch's, b: TensorFlow's; verdict "differ" only past the floor above."""
+    t = accuracy_test("training MiB", a, b)
+    if not enough_runs(len(a), len(b)):
+        return dataclasses.replace(t, verdict="no verdict")
+    floor = max(LEANER_MIN_MIB, LEANER_MIN_FRACTION * min(np.mean(a), np.mean(b)))
+    if t.verdict == "differ" and abs(t.difference) < floor:
+        return dataclasses.replace(t, verdict="no significant difference")
+    return t
+
+
 @dataclass(frozen=True)
 class WorkloadVerdict:
     """One workload's PyTorch-vs-TensorFlow answer: the fastest backend of each framework."""
@@ -395,6 +416,7 @@ class WorkloadVerdict:
     sooner: Ratio | None = None
     peak_mib_torch: float | None = None  # the whole process's peak (CPU) or the allocator's (GPU), median
     peak_mib_tf: float | None = None
+    leaner: AccuracyTest | None = None  # training MiB per run, TF - PT (memory_test); None without figures
 
     @property
     def winner(self) -> str:
@@ -548,9 +570,15 @@ def workload_verdicts(cs: Sequence[Cell]) -> list[WorkloadVerdict]:
                 None if only_speed else time_to_target_ratio(tf, pt),
                 pt.memory()[0],
                 tf.memory()[0],
+                leaner_of(pt, tf),
             )
         )
     return out
+
+
+def leaner_of(pt: Cell, tf: Cell) -> AccuracyTest | None:
+    a, b = ([m for r in c.runs if (m := training_mib(r)) is not None] for c in (pt, tf))
+    return memory_test(a, b) if a and b else None
 
 
 def time_to_target_ratio(a: Cell, b: Cell) -> Ratio | None:

@@ -285,35 +285,31 @@ def verdict_word(r: analysis.Ratio | None, why_not: str = "") -> str:
 
 
 def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
-    """The overall sentence, then two tables: the answer (per workload: the fastest backend of each framework,
-    faster and sooner with their verdicts), narrow enough to read as text, and its details (metric, memory,
-    why a verdict is missing)."""
+    """The overall sentence; per workload one line that answers faster, sooner and leaner with the rule's
+    verdicts (text that fits PROSE_WIDTH once wrapped); then a Details table with the ratios' intervals,
+    the metric, memory and why a verdict is missing."""
     verdicts = analysis.workload_verdicts(cs)
     if not verdicts:
         return []
-    answer, details = [], []
+    answers, details = [], []
     named = names_scenarios(cs)
     for v in verdicts:
         label = workload_label(v.workload, v.torch.scenario, named)
         label = label if len({x.device_model for x in verdicts}) == 1 else f"{label} on {v.device_model}"
         why = v.speed.why_not if v.speed is not None else ""
+        sooner_why = v.sooner.why_not if v.sooner is not None and not v.speed_only else ""
         sooner = (
             "speed only"
             if v.speed_only
-            else f"{fmt_ci(v.sooner)} {verdict_word(v.sooner, v.sooner.why_not)}"
+            else f"**{verdict_word(v.sooner, sooner_why)}** ({fmt_ratio(v.sooner)})"
             if v.sooner is not None
             else "-"
         )
-        answer.append(
-            {
-                "workload": label,
-                "PyTorch": v.torch.backend,
-                "TensorFlow": v.tf.backend,
-                "faster: step TF / PT": f"{fmt_ci(v.speed)} {verdict_word(v.speed, why)}" if v.speed else "-",
-                "sooner: to target TF / PT": sooner,
-            }
+        faster = f"**{verdict_word(v.speed, why)}** ({fmt_ratio(v.speed)})" if v.speed else "-"
+        answers.append(
+            f"- **{label}**, {v.torch.backend} vs {v.tf.backend}: faster {faster}, sooner {sooner}, "
+            f"leaner {leaner_text(v.leaner)}"
         )
-        sooner_why = v.sooner.why_not if v.sooner is not None and not v.speed_only else ""
         notes = (
             [f"{why} (step time and time to target)"]
             if why and why == sooner_why
@@ -324,8 +320,12 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
         details.append(
             {
                 "workload": label,
+                "PyTorch": v.torch.backend,
+                "TensorFlow": v.tf.backend,
+                "step time TF / PT [95% CI]": fmt_ci(v.speed),
+                "time to target TF / PT": "speed only" if v.speed_only else fmt_ci(v.sooner),
                 "final metric TF − PT (Welch)": accuracy_text(v),
-                "leaner: training MiB TF − PT": difference(v.train_mib_tf, v.train_mib_torch),
+                "training MiB TF − PT (Welch)": memory_detail(v.leaner),
                 "process peak MiB TF − PT": difference(v.peak_mib_tf, v.peak_mib_torch),
                 "notes": "; ".join(notes),
             }
@@ -333,24 +333,28 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
     return [
         overall_sentence(verdicts, cs, suites),
         "",
-        markdown(blank_missing(pd.DataFrame(answer))),
+        *answers,
         "",
         "Details:",
         "",
         markdown(blank_missing(pd.DataFrame(details))),
         "",
-        "- Per workload, the fastest PyTorch backend against the fastest TensorFlow one (lowest median step time).",
+        "- Per workload, the fastest PyTorch backend against the fastest TensorFlow one (lowest median step time); "
+        'each answer names the side the rule finds better, "tie" (no significant difference under the rule) or '
+        '"no verdict" (the rule cannot judge: the notes say why, and how many runs would).',
         "- Faster: steady-state step time TF / PT, above 1 PyTorch is faster; `*` and a side only with "
         f"{MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs a side, none contended, and Welch's t on the log per-run medians at "
-        'p < 0.05 (a 95% CI that excludes 1); "tie": no significant difference under that rule; "no verdict": '
-        "the rule cannot judge (the notes say why, and how many runs would).",
+        "p < 0.05 (a 95% CI that excludes 1).",
         "- Sooner: time to target (training-step time until the metric first reached the target, the first "
         "step's compilation included), TF / PT under the same rule; faster and sooner can disagree where one "
         "framework compiles longer.",
+        "- Leaner: what training added, TF − PT in MiB (CPU: peak RSS minus RSS after imports and data; GPU: "
+        f"allocator peak), with Welch's t on the per-run figures: a side only with {MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs "
+        f"a side, p < {analysis.ALPHA} and a difference of at least {analysis.LEANER_MIN_MIB:g} MiB and "
+        f"{analysis.LEANER_MIN_FRACTION:.0%} (docs/METHODOLOGY.md); process peak: the whole worker's, the "
+        "framework's own libraries included.",
         "- Metric: difference of the mean final metric over seeds, with Welch's two-sided t-test "
         f"(α = {analysis.ALPHA}) and its 95% CI; one seed per side gets no test.",
-        "- Leaner: what training added (CPU: peak RSS minus RSS after imports and data; GPU: allocator peak); "
-        "process peak: the whole worker's, the framework's own libraries included.",
         "",
     ]
 
@@ -367,6 +371,22 @@ def accuracy_text(v: analysis.WorkloadVerdict) -> str:
     if acc.low is not None and acc.high is not None and acc.low != acc.high:
         return f"{metric} {acc.difference:+.3g} [{acc.low:+.3g}, {acc.high:+.3g}], p={acc.p_value:.2g}: {acc.verdict}"
     return f"{metric} {acc.difference:+.3g}: {acc.verdict} on every seed"
+
+
+def leaner_text(t: analysis.AccuracyTest | None) -> str:
+    """'**PyTorch** (+130 MiB)': which side the rule finds leaner ("tie", "no verdict"), TF − PT training MiB."""
+    if t is None:
+        return "-"
+    word = {"differ": "PyTorch" if t.difference > 0 else "TensorFlow", "no verdict": "no verdict"}
+    return f"**{word.get(t.verdict, 'tie')}** ({t.difference:+,.0f} MiB)"
+
+
+def memory_detail(t: analysis.AccuracyTest | None) -> str:
+    if t is None:
+        return "-"
+    if t.p_value is None or t.low is None or t.high is None:
+        return f"{t.difference:+,.1f} ({t.verdict})"
+    return f"{t.difference:+,.1f} [{t.low:+,.1f}, {t.high:+,.1f}], p={t.p_value:.2g}: {t.verdict}"
 
 
 def difference(tf: float | None, torch: float | None) -> str:
