@@ -160,10 +160,12 @@ def advice(threads: int) -> str:
     return "Rerun when the machine is idle: at 1 thread a run cannot give up a core (docs/METHODOLOGY.md, Contention)."
 
 
-def idle_cpus(sample_s: float = 1.0) -> IdleCpus:
+def idle_cpus(sample_s: float = 0.5) -> IdleCpus:
     """How many threads a run can have without sharing its cores: measured, not assumed (see the module
     docstring and docs/METHODOLOGY.md: torch's OpenMP pool slows down 25-100x when one of its threads'
-    cores is taken, so the default is the idle cores, not all of them)."""
+    cores is taken, so the default is the idle cores, not all of them). Half a second: /proc/stat counts in
+    1/100 s ticks, so 50 ticks a CPU, and the sample's reading error (a tick at each end, each CPU) stays
+    under 0.05 cores a CPU, well inside CONTENDED_SLACK_CORES; every run measures its own window anyway."""
     import time
 
     cpus = usable_cpus()

@@ -9,12 +9,14 @@ real datasets are read from a user-given folder (see each loader).
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from bench import cache
 from bench.errors import UsageError
 from bench.spec import frozen_map
 
@@ -109,10 +111,76 @@ def files_found(name: str, data_dir: str | Path) -> bool | None:
     return bool(importlib.import_module(f"bench.datasets.{module}").found(Path(data_dir)))
 
 
+BUILT_IN: Mapping[str, Callable[[int, Path | None], Dataset]] = frozen_map(DATASETS)  # cached where unchanged
+CACHE_KIND = "data"
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def cache_key(name: str, seed: int) -> dict[str, object]:
+    """What a generated (or embedded) dataset depends on: its name and seed, the code that makes it
+    (bench/data.py and bench/datasets/), and the versions of the packages it comes from."""
+    here = Path(__file__).resolve().parent
+    return {
+        "dataset": name,
+        "seed": seed,
+        "source_sha256": cache.sources_sha256([here / "data.py", *(here / "datasets").glob("*.py")]),
+        "numpy": np.__version__,
+        "scikit-learn": cache.version("sklearn") or cache.version("scikit-learn"),
+    }
+
+
+def cached(name: str, seed: int) -> Dataset | None:
+    found = cache.read_npz(CACHE_KIND, cache_key(name, seed))
+    if found is None:
+        return None
+    arrays, _ = found
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        return Dataset(
+            meta["name"],
+            *(arrays[a] for a in ARRAYS),
+            num_classes=meta["num_classes"],
+            source=meta["source"],
+            info=meta["info"] if meta["info_is_dict"] else frozen_map(meta["info"]),  # as the loader gave it
+        )
+    except (KeyError, TypeError, ValueError):  # an entry of another layout: made afresh
+        return None
+
+
+def store(ds: Dataset, name: str, seed: int) -> None:
+    """Keep dataset `name` made with `seed`: a dataset whose description survives JSON exactly (all do today); another is not cached."""
+    info = dict(ds.info)
+    try:
+        exact = json.loads(json.dumps(info)) == info
+    except (TypeError, ValueError):
+        exact = False
+    if not exact:
+        return
+    meta = {
+        "name": ds.name,
+        "num_classes": ds.num_classes,
+        "source": ds.source,
+        "info": info,
+        "info_is_dict": isinstance(ds.info, dict),
+    }
+    arrays = {a: getattr(ds, a) for a in ARRAYS}
+    cache.write_npz(CACHE_KIND, cache_key(name, seed), {**arrays, "meta": np.array(json.dumps(meta))})
+
+
 def load(name: str, seed: int, data_dir: str | Path | None = None) -> Dataset:
+    """Dataset `name` split with `seed`. One that is made here (generated from the seed, or embedded in
+    scikit-learn) comes from the user cache when an equal key is there (bench/cache.py; the arrays are
+    the same bits: tests/test_fixed_cost.py), and is stored there when it is made. One read from
+    `data_dir`, or whose loader was replaced (tests), is never cached."""
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name](seed, Path(data_dir) if data_dir else None)
+    cacheable = data_dir is None and DATASETS[name] is BUILT_IN.get(name)
+    if cacheable and (ds := cached(name, seed)) is not None:
+        return ds
+    ds = DATASETS[name](seed, Path(data_dir) if data_dir else None)
+    if cacheable:
+        store(ds, name, seed)
+    return ds
 
 
 def batch_order(n: int, batch_size: int, epoch: int, seed: int) -> Iterator[np.ndarray]:

@@ -8,6 +8,10 @@ shadow the real `keras` package. Importing this package does not import keras.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -25,3 +29,19 @@ def check_backend(name: str) -> None:
         raise UsageError(
             f"this process imported keras on {backend.backend()!r}; Keras on {name!r} needs its own process"
         )
+
+
+@contextlib.contextmanager
+def optional_imports_off(names: Sequence[str]) -> Iterator[None]:
+    """While inside, `import NAME` (and its submodules) raises ImportError for each of `names` not imported
+    yet, as if it were not installed; afterwards each imports as usual. For libraries that a framework
+    imports only to offer optional features (`try: import pandas except ImportError: pandas = None`)."""
+    off = [n for n in names if n not in sys.modules]
+    for n in off:
+        sys.modules[n] = None  # type: ignore[assignment]  # the import system's "not importable" marker
+    try:
+        yield
+    finally:
+        for n in off:
+            if n in sys.modules and sys.modules[n] is None:
+                del sys.modules[n]

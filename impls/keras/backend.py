@@ -20,9 +20,17 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+from impls.keras import optional_imports_off
+
+# Keras and TensorFlow import pandas, matplotlib, scikit-learn and JAX where installed, for what no run uses
+# (DataFrame inputs, plotting utilities, scikit-learn wrappers, TF Lite conversion of JAX functions): about
+# 2 s of every worker's start (docs/METHODOLOGY.md, "A run's fixed cost"). Off while they import, so that they
+# take their "not installed" path; code that needs one later (the GAN scorer) imports it as usual.
+with optional_imports_off(("pandas", "matplotlib", "sklearn", "jax")):
+    import keras
+    import tensorflow as tf
 
 from bench.deploy import ExportPath
 from bench.errors import UsageError

@@ -1,0 +1,158 @@
+"""A user cache of what every run would otherwise remake: generated datasets, the machine's matmul peak and
+the torch twins' initial weights (docs/METHODOLOGY.md, "A run's fixed cost").
+
+Each entry is one file named by a hash of its key, and holds that key: an entry is used only when its key
+equals the one asked for, so a changed input (a package version, a thread count, the CPU, the source
+that makes it) misses and is made afresh. An entry that cannot be read (truncated, corrupt, another
+format) is a miss too, and is overwritten. Writes are atomic (a private temporary file, then a rename), so
+that parallel workers never read half a file. The cache is optional: a folder that cannot be written costs
+the time it would have saved, never a run.
+
+Where: $FWBENCH_CACHE_DIR, else $XDG_CACHE_HOME/fwbench, else ~/.cache/fwbench. FWBENCH_NO_CACHE=1 turns
+it off (everything is made afresh and nothing is written). Standard library and numpy only: the parent
+and every worker import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CACHE_ENV = "FWBENCH_CACHE_DIR"
+NO_CACHE_ENV = "FWBENCH_NO_CACHE"
+KEY_FIELD = "__key__"  # in an .npz entry: its key, as JSON text (a 0-d unicode array)
+FORMAT = 1  # part of every key: a change of the entries' layout misses every old entry
+
+
+def folder() -> Path | None:
+    """The cache folder, or None when FWBENCH_NO_CACHE turns the cache off."""
+    if os.environ.get(NO_CACHE_ENV, "") not in ("", "0"):
+        return None
+    given = os.environ.get(CACHE_ENV)
+    if given:
+        return Path(given)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fwbench"
+
+
+def canonical(key: Mapping[str, Any]) -> str:
+    return json.dumps({"format": FORMAT, **key}, sort_keys=True)
+
+
+def entry_path(kind: str, key: Mapping[str, Any], suffix: str) -> Path | None:
+    """Where the entry of `kind` ("peak", "data", "init") for `key` lives; None with the cache off."""
+    base = folder()
+    if base is None:
+        return None
+    digest = hashlib.sha256(canonical(key).encode()).hexdigest()[:24]
+    return base / kind / f"{digest}{suffix}"
+
+
+def sources_sha256(paths: Iterable[Path]) -> str:
+    """One hash of the files' names and contents (the source that makes a cached thing)."""
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def version(package: str) -> str | None:
+    """An import package's installed version: its distribution may carry a suffix (tensorflow-cpu)."""
+    for dist in (package, f"{package}-cpu", f"{package}-gpu"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def atomic_write(path: Path, write: Any, suffix: str) -> bool:
+    """Write through `write(file_object)` into a private temporary file, then rename it to `path`. False
+    (nothing left behind) where the folder cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        return False
+
+
+def read_json(kind: str, key: Mapping[str, Any]) -> tuple[dict[str, Any], Path] | None:
+    """The stored document of a JSON entry and its path, or None: no entry, unreadable, or another key."""
+    path = entry_path(kind, key, ".json")
+    if path is None:
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if (
+        not isinstance(doc, dict)
+        or doc.get("key") != json.loads(canonical(key))
+        or not isinstance(doc.get("value"), dict)
+    ):
+        return None
+    return doc, path
+
+
+def write_json(kind: str, key: Mapping[str, Any], value: Mapping[str, Any]) -> Path | None:
+    """Store `value` (a JSON object) under `key`, with the time it was made; its path, or None if not stored."""
+    path = entry_path(kind, key, ".json")
+    if path is None:
+        return None
+    text = json.dumps({"key": json.loads(canonical(key)), "stored_at": now(), "value": dict(value)}, indent=1)
+    return path if atomic_write(path, lambda f: f.write(text.encode()), ".json") else None
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """Every array of an .npz file, or None where it is missing or unreadable (truncated, not a zip, a bad
+    member)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        return None
+
+
+def read_npz(kind: str, key: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], Path] | None:
+    """The arrays of an .npz entry (without its key) and its path, or None: no entry, unreadable, another key."""
+    path = entry_path(kind, key, ".npz")
+    arrays = read_arrays(path) if path is not None else None
+    if path is None or arrays is None:
+        return None
+    stored = arrays.pop(KEY_FIELD, None)
+    if stored is None or stored.shape != () or str(stored) != canonical(key):
+        return None
+    return arrays, path
+
+
+def write_npz(kind: str, key: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Path | None:
+    """Store `arrays` under `key` (uncompressed: reading back is the point); its path, or None if not stored."""
+    path = entry_path(kind, key, ".npz")
+    if path is None:
+        return None
+    if KEY_FIELD in arrays:
+        raise ValueError(f"an array may not be named {KEY_FIELD!r}: the cache keeps the entry's key there")
+    payload = {**arrays, KEY_FIELD: np.array(canonical(key))}
+    return path if atomic_write(path, lambda f: np.savez(f, **payload), ".npz") else None
