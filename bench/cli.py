@@ -172,7 +172,7 @@ def build_parser() -> Parser:
         "--threads",
         type=positive_int,
         default=None,
-        help="intra-op threads for both frameworks (default: the usable CPUs found idle over one second before "
+        help="intra-op threads for both frameworks (default: the usable CPUs found idle over half a second before "
         "the suite, at least 1: a thread whose core another process takes slows torch down 25-100x)",
     )
     r.add_argument("--interop-threads", type=positive_int, default=1, help="inter-op threads for both (default 1)")
@@ -325,7 +325,7 @@ def check_workers(plan: SuitePlan) -> None:
 
 
 def default_threads(given: int | None) -> tuple[contention.IdleCpus, str]:
-    """--threads, or else the CPUs found idle over one second (bench.contention.idle_cpus), said on stderr
+    """--threads, or else the CPUs found idle over half a second (bench.contention.idle_cpus), said on stderr
     when that is fewer than the usable CPUs. Returns the choice and how it was made, for the plan."""
     if given:
         cpus = len(contention.usable_cpus())
@@ -524,7 +524,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
                 "profile's epochs hours; --steps N measures the steady state on a budget",
                 file=sys.stderr,
             )
-        if not a.threads:  # the input is valid: now spend a second measuring the idle CPUs
+        if not a.threads:  # the input is valid: now spend half a second measuring the idle CPUs
             idle, source = default_threads(None)
             plan = dataclasses.replace(plan, threads=idle.threads, threads_source=source)
         suite = None

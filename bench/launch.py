@@ -56,13 +56,38 @@ def worker_env(plan: SuitePlan) -> dict[str, str]:
     return e
 
 
+INIT_CACHE_KIND = "init"
+
+
+def init_key(workload: str, seed: int) -> dict[str, Any] | None:
+    """What a torch twin's initial weights depend on: the workload's spec, the seed, the torch version and
+    the code that builds and exports them (impls/torch/ and bench/worker.py). None for a workload that is
+    not registered (the worker says why it cannot export it)."""
+    from bench import cache, workloads
+
+    if workload not in workloads.WORKLOADS:
+        return None
+    root = Path(__file__).resolve().parent.parent
+    return {
+        "workload": repr(workloads.get(workload)),
+        "seed": seed,
+        "torch": cache.version("torch"),
+        "source_sha256": cache.sources_sha256([*(root / "impls" / "torch").glob("*.py"), root / "bench" / "worker.py"]),
+    }
+
+
 def export_inits(
     plan: SuitePlan, names: Sequence[str], out_dir: Path, run_id: str, seeds: Sequence[int] | None = None
 ) -> tuple[dict[tuple[str, int], str], dict[tuple[str, int], str]]:
     """The torch twins' initial weights for `--init shared`: one .npz per (workload, seed), made once per
-    suite, all in one worker process (one torch import, not one per workload). Returns (paths, errors),
-    both by (workload, seed): a workload whose export failed gets its runs recorded as failed with that
-    reason. `seeds` defaults to the plan's."""
+    suite, all in one worker process (one torch import, not one per workload), or copied from the user
+    cache (bench/cache.py) where an equal key (init_key) was exported before; what came from the cache is
+    listed in the folder's CACHED.json. Returns (paths, errors), both by (workload, seed): a workload whose
+    export failed gets its runs recorded as failed with that reason. `seeds` defaults to the plan's."""
+    import numpy as np  # here only: the rest of the launcher reads no arrays
+
+    from bench import cache
+
     seeds = list(seeds) if seeds is not None else plan.seed_values()
     if not backends.get("torch-eager").installed():
         raise UsageError(
@@ -72,6 +97,21 @@ def export_inits(
     keys = [(w, seed) for seed in seeds for w in names]
     path = {(w, seed): folder / f"{w}-seed{seed}.npz" for w, seed in keys}
     missing = [k for k in keys if not path[k].exists()]
+    from_cache: dict[str, str] = {}  # file name -> the cache entry it was copied from
+    keyed = {k: key for k in keys if (key := init_key(*k)) is not None}
+    for k in [k for k in missing if k in keyed]:
+        hit = cache.read_npz(INIT_CACHE_KIND, keyed[k])
+        if hit is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path[k].with_suffix(".tmp.npz")
+            np.savez(tmp, **hit[0])
+            os.replace(tmp, path[k])
+            from_cache[path[k].name] = str(hit[1])
+            missing.remove(k)
+    if from_cache:
+        sources = folder / "CACHED.json"
+        earlier = json.loads(sources.read_text()) if sources.exists() else {}
+        sources.write_text(json.dumps({**earlier, **from_cache}, indent=1))
     failed: dict[str, str] = {}  # "workload/seed" -> why, from the worker's document
     why = ""  # how the worker ended, when it wrote no document
     if missing:
@@ -83,6 +123,10 @@ def export_inits(
         )
         doc, done = run_job(job, plan)
         failed, why = (doc["errors"], "") if doc is not None else ({}, done.reason)
+        for k in [k for k in missing if k in keyed]:
+            made = cache.read_arrays(path[k])  # None: not written (its error is below) or unreadable
+            if made is not None:
+                cache.write_npz(INIT_CACHE_KIND, keyed[k], made)
     paths, errors = {}, {}
     for k in keys:
         w, seed = k
@@ -249,16 +293,55 @@ def failed_result(
     )
 
 
+PEAK_CACHE_KIND = "peak"
+
+
+def peak_key(plan: SuitePlan, backend: str) -> dict[str, Any]:
+    """What a matmul peak depends on: the machine (CPU model; the GPU on cuda), the backend that measures it
+    and its packages' versions, the device and the thread counts."""
+    info = backends.get(backend)
+    from bench import cache
+
+    return {
+        "backend": backend,
+        "framework": info.framework,
+        "versions": {p: cache.version(p) for p in info.packages},
+        "cpu_model": env.cpu_model(),
+        "device": plan.device,
+        "gpus": [g["name"] for g in env.gpus()] if plan.device == "cuda" else [],
+        "threads": plan.threads,
+        "interop_threads": plan.interop_threads,
+        "n": PEAK_N[plan.device],
+    }
+
+
+PEAK_N = {"cpu": 1024, "cuda": 4096}  # the matmul's size, as bench.worker.matmul_peak makes it
+
+
 def measure_peaks(plan: SuitePlan) -> dict[str, dict[str, Any]]:
-    """Each framework's float32 matmul rate, measured once per suite in its own process (worker `peak`)."""
+    """Each framework's float32 matmul rate, measured in its own process (worker `peak`), or taken from the
+    user cache (bench/cache.py) where it was measured before with an equal key (peak_key). Each entry says
+    where it came from: "measured": true, or "cached_from" (the entry's path) and "measured_at" (when)."""
+    from bench import cache
+
     out: dict[str, dict[str, Any]] = {}
     for b in plan.backends:
         framework = backends.get(b).framework
         if framework in out:
             continue
+        key = peak_key(plan, b)
+        hit = cache.read_json(PEAK_CACHE_KIND, key)
+        if hit is not None and hit[0]["value"].get("gflops_best"):
+            doc, where = hit
+            out[framework] = {**doc["value"], "cached_from": str(where), "measured_at": doc.get("stored_at")}
+            continue
         doc, done = run_job(PeakJob(b, BackendOptions(plan.device, plan.threads, plan.interop_threads)), plan)
-        # a peak that fails or hangs must not stop the suite
-        out[framework] = doc if doc is not None else {"backend": b, "error": one_line_reason(done)}
+        # a peak that fails or hangs must not stop the suite (and is not cached)
+        if doc is not None and doc.get("gflops_best"):
+            cache.write_json(PEAK_CACHE_KIND, key, doc)
+            out[framework] = {**doc, "measured": True}
+        else:
+            out[framework] = doc if doc is not None else {"backend": b, "error": one_line_reason(done)}
     return out
 
 

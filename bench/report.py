@@ -737,10 +737,21 @@ def peak_lines(s: Suite) -> list[str]:
         best = max(p["gflops_best"] for p in peaks.values())
         theory = env.theoretical_peak_gflops(e, s.plan.threads) if s.plan and s.plan.device != "cuda" else None
         out.append(
-            f"  - float32 matmul peak, GFLOP/s (measured, best of 20): {measured}; the report's denominator is the "
+            f"  - float32 matmul peak, GFLOP/s (measured, best of 20{cached_note(peaks)}): {measured}; the report's "
+            "denominator is the "
             f"best, {fmt(best)}" + (f"; theoretical {fmt(theory[0])} ({theory[1]})" if theory else "")
         )
     return out
+
+
+def cached_note(peaks: dict[str, dict[str, Any]]) -> str:
+    """Where a peak came from the user cache (bench/launch.measure_peaks): when it was measured."""
+    cached = [
+        f"{FRAMEWORK_OF.get(fw, fw)} on {str(p.get('measured_at', '?'))[:10]}"
+        for fw, p in peaks.items()
+        if p.get("cached_from")
+    ]
+    return f"; cached from earlier suites: {', '.join(cached)}" if cached else ""
 
 
 def busy_warning(load: float, cpus: int | None) -> str:

@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 # No redo of contended runs unless a test asks for it (--redo-contended N): under xdist the contention is the
 # other test worker, and waiting for it to be quiet would only stretch the suite (bench/cli.py, REDO_ENV).
 os.environ["FWBENCH_REDO_CONTENDED"] = "0"
+# A cache of the test session's own (bench/cache.py): tests never read or fill the user's ~/.cache/fwbench.
+os.environ.setdefault("FWBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="fwbench-test-cache-"))
 
 
 # pyproject.toml's extra that brings each backend's missing packages

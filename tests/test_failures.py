@@ -173,7 +173,10 @@ def test_a_repeat_fault_wins_and_a_resumed_plan_keeps_its_faults() -> None:
 
 
 @needs_torch
-def test_a_failed_weight_export_fails_that_workload_only_and_order_does_not_change_weights(tmp_path) -> None:
+def test_a_failed_weight_export_fails_that_workload_only_and_order_does_not_change_weights(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("FWBENCH_NO_CACHE", "1")  # the second export must start a worker of its own
     import numpy as np
 
     plan = SuitePlan(
