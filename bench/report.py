@@ -954,6 +954,18 @@ def sources_note(suites: Sequence[Suite]) -> list[str]:
     return [line for n in notes for line in (f"Note ({files}): {n}", "")]
 
 
+def budget_note(suites: Sequence[Suite]) -> list[str]:
+    """What `--budget` left out of a suite's plan (bench.estimate.fit_to_budget), so that a missing workload or
+    backend is not read as one that failed."""
+    return [
+        f"Note: `{s.run_id}` was fitted to `--budget {s.plan.budget_s / 60:g}` minutes, leaving out "
+        + "; ".join(s.plan.left_out)
+        + ".\n"
+        for s in suites
+        if s.plan is not None and s.plan.budget_s is not None and s.plan.left_out
+    ]
+
+
 def busy_note(suites: Sequence[Suite]) -> list[str]:
     """A warning up front when a run's host was oversubscribed (its timings are not trustworthy)."""
     busy = []
@@ -1020,6 +1032,7 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         "(the code sizes are counted from impls/).",
         "",
         *sources_note(suites),
+        *budget_note(suites),
         *busy_note(suites),
         *summary_section(cs, suites),
         *tiers_section(cs),

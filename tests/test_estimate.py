@@ -13,6 +13,8 @@ from bench.analysis import MIN_RUNS_FOR_RUN_LEVEL_CI
 from bench.errors import UsageError
 from bench.spec import PROFILES
 
+from .conftest import prose
+
 FIXTURE = Path(__file__).parent / "data" / "suite-mlp-iris.json"
 
 
@@ -129,3 +131,15 @@ def test_the_default_run_is_the_default_group_with_the_runs_a_verdict_needs(monk
 def test_an_unknown_backend_or_group_names_the_valid_ones(given, expected) -> None:
     with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         cli.chosen_backends(given, "cpu")
+
+
+def test_the_report_says_what_the_budget_left_out() -> None:
+    from bench import report
+
+    suite = results.load(FIXTURE)
+    fitted = dataclasses.replace(
+        suite, plan=dataclasses.replace(suite.plan, budget_s=300.0, left_out=("backend keras-fit", "workload x"))
+    )
+    note = f"Note: `{suite.run_id}` was fitted to `--budget 5` minutes, leaving out backend keras-fit; workload x."
+    assert note in prose(report.render([fitted]))
+    assert "fitted to `--budget" not in report.render([suite])

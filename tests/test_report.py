@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import analysis, cli, codesize, formatting, pbjson, report, results
+from bench import analysis, backends, cli, codesize, formatting, pbjson, report, results
 
 from .conftest import fwbench, prose
 
@@ -392,3 +392,20 @@ def test_no_line_outside_a_table_is_longer_than_200_characters_on_any_fixed_file
     renders = [report.render([results.load(f)]) for f in files] + [report.render(pbjson.load_all_any(list(PB_FILES)))]
     for text in renders:
         assert [ln for ln in text.splitlines() if len(ln) > 200 and not ln.startswith("|")] == []
+
+
+def test_the_readme_example_is_the_committed_default_run_rendered_again() -> None:
+    """README's example summary is generated: the committed results file of the default run (results/example)
+    renders to it today, and that run was the default run (group default, the verdict's 3 seeds, no
+    workload or backend named)."""
+    root = Path(__file__).parent.parent
+    (path,) = (root / "results" / "example" / "runs").glob("*.json")
+    suite = results.load(path)
+    assert suite.plan is not None and suite.plan.seeds == 3 and suite.plan.profile == "quick"
+    assert not any(a in suite.command for a in ("--workloads", "--backends", "--seeds"))
+    assert suite.plan.backends == backends.group("default", "cpu")
+    summary = report.render([suite]).split("## Summary: PyTorch vs TensorFlow\n", 1)[1].split("\n### ", 1)[0]
+    assert summary.strip() in (root / "README.md").read_text()
+    assert summary.strip() in (root / "results" / "example" / "REPORT.md").read_text()
+    answers = re.findall(r"^- \*\*[\w-]+\*\*, .*?(?=\n- |\n\n)", summary, re.S | re.M)
+    assert len(answers) == len(suite.plan.workloads) and not any("no verdict" in a for a in answers), answers
