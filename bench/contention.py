@@ -13,8 +13,11 @@ So every run records, over its training window (the harness's loop: steps and ev
 - the steal time of those CPUs (a hypervisor giving the vCPU to another guest), in cores.
 
 A run is `contended` when the cores it asked for were not free: others' busy cores plus steal
-exceed the CPUs it could use minus its threads by more than CONTENDED_SLACK_CORES. With 2
-threads on 2 CPUs, one other busy process (1 core) makes a run contended; with 1 thread on 2
+exceed the CPUs it could use minus its threads by more than CONTENDED_SLACK_CORES plus the
+counters' reading error over the window (a clock tick at each end of each CPU: 0.04 cores over one
+second on 2 CPUs). A window so short that the reading error reaches a whole core (under 40 ms on
+2 CPUs: mlp-iris trains in about that) is `None`, unknown. With 2 threads on 2 CPUs, one other
+busy process (1 core) makes a run contended; with 1 thread on 2
 CPUs it does not (that core was not asked for). Where /proc/stat is missing the run's share of
 its own CPU time is still recorded, and `contended` is None (unknown), never False.
 """
@@ -33,6 +36,7 @@ PROC_STAT = Path("/proc/stat")
 # /proc/stat columns after the cpu name: user nice system idle iowait irq softirq steal guest guest_nice
 BUSY_COLUMNS = (0, 1, 2, 5, 6)  # user, nice, system, irq, softirq (guest time is already inside user)
 STEAL_COLUMN = 7
+TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01  # /proc/stat's unit
 
 
 def usable_cpus() -> list[int]:
@@ -101,8 +105,10 @@ class CpuUsage:
     received_share: float  # process_cpu_s / (wall_s x min(threads, cpus)); may exceed 1 (helper threads)
     others_cores: float | None  # other processes' and the kernel's busy cores on the usable CPUs
     steal_cores: float | None  # hypervisor steal on the usable CPUs
-    contended: bool | None  # None: unknown (no /proc/stat)
-    reason: str  # why contended, in words ("" when not)
+    contended: bool | None  # None: unknown (no /proc/stat, or a window too short to resolve a core)
+    reason: str  # why contended, in words ("" when not), or why unknown
+    # /proc/stat's reading error over this window, in cores: a clock tick at each end of each CPU
+    resolution_cores: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,12 +128,17 @@ def usage(start: Snapshot, end: Snapshot, wall_s: float, threads: int, cpus: int
         steal = max(0.0, (end.steal_s - start.steal_s) / wall)
         spare = cpus - asked  # cores the run did not ask for: others may use them freely
         excess = others + steal - spare
-        contended = excess > CONTENDED_SLACK_CORES
-        if contended:
-            reason = (
-                f"other processes used {others:.2f} cores and steal took {steal:.2f} of {cpus} CPUs "
-                f"while the run asked for {asked} thread(s): {excess:.2f} of its cores were taken"
-            )
+        resolution = 2 * cpus * TICK_S / wall
+        if resolution >= 1.0:  # a window of a few ticks cannot tell one busy core from none
+            reason = f"a {wall_s * 1e3:.0f} ms window is too short for /proc/stat's {TICK_S * 1e3:.0f} ms ticks"
+        else:
+            contended = excess > CONTENDED_SLACK_CORES + resolution
+            if contended:
+                reason = (
+                    f"other processes used {others:.2f} cores and steal took {steal:.2f} of {cpus} CPUs "
+                    f"while the run asked for {asked} thread(s): {excess:.2f} of its cores were taken"
+                )
+        return CpuUsage(wall_s, threads, cpus, own, own / (wall * asked), others, steal, contended, reason, resolution)
     return CpuUsage(wall_s, threads, cpus, own, own / (wall * asked), others, steal, contended, reason)
 
 

@@ -17,7 +17,7 @@ import pytest
 from bench import contention, launch, results
 from bench.spec import RunKey
 
-from .conftest import fwbench
+from .conftest import fwbench, prose
 
 HOG_S = 240  # the hog stops by itself even if the test is killed
 
@@ -50,6 +50,13 @@ def test_the_rule_in_numbers() -> None:
     assert spare.contended is False
     stolen = usage(own_s=15.0, busy_s=15.0, steal_s=5.0, threads=2, cpus=2)  # the hypervisor took half a core
     assert stolen.contended is True and stolen.steal_cores == pytest.approx(0.5)
+    # the counters' reading error: a tick (10 ms) at each end of each CPU, over the window
+    short = contention.usage(start, contention.Snapshot(10.01, 100.02, 1.0), wall_s=0.02, threads=2, cpus=2)
+    assert short.contended is None and "too short" in short.reason  # 1 tick of others in 20 ms: 0.5 cores?
+    tenth = contention.usage(start, contention.Snapshot(10.1, 100.16, 1.0), wall_s=0.1, threads=2, cpus=2)
+    assert tenth.resolution_cores == pytest.approx(0.4) and tenth.contended is False  # 0.6 cores: within error
+    hogged_tenth = contention.usage(start, contention.Snapshot(10.1, 100.2, 1.0), wall_s=0.1, threads=2, cpus=2)
+    assert hogged_tenth.contended is True  # a whole other core over 100 ms is seen
     unknown = contention.usage(start, contention.Snapshot(20.0, None, None), wall_s=10.0, threads=2, cpus=2)
     assert unknown.contended is None and unknown.received_share == 0.5  # never "not contended" without evidence
 
@@ -63,7 +70,7 @@ def test_a_cell_beside_a_cpu_hog_is_flagged_contended_and_unstarred(tmp_path) ->
     with cpu_hog():
         p = fwbench(
             "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript", "--repeats", "3", "--seeds", "1",
-            "--epochs", "10", "--threads", str(cpus), "--out", str(out), timeout=600,
+            "--steps", "300", "--threads", str(cpus), "--out", str(out), timeout=600,
         )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     suite = results.load(next((out / "runs").glob("*.json")))
@@ -172,7 +179,7 @@ def test_a_suite_beside_a_hog_that_stops_halfway_ends_with_every_run_uncontended
     try:
         p = fwbench(
             "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "--repeats", str(runs), "--seeds", "1",
-            "--epochs", "20", "--threads", str(cpus), "--redo-contended", str(launch.REDO_ROUNDS), "--out", str(out),
+            "--steps", "300", "--threads", str(cpus), "--redo-contended", str(launch.REDO_ROUNDS), "--out", str(out),
             timeout=900,
         )  # fmt: skip
     finally:
@@ -185,7 +192,7 @@ def test_a_suite_beside_a_hog_that_stops_halfway_ends_with_every_run_uncontended
     assert 1 <= len(suite.redone) and all(r.contended for r in suite.redone), [r.cpu for r in suite.redone]
     n = len(suite.redone)
     assert f"redo round 1 of {launch.REDO_ROUNDS}: " in p.stderr
-    text = (out / "REPORT.md").read_text()
+    text = prose((out / "REPORT.md").read_text())
     assert f"**Redone: {n} contended run{'s' if n != 1 else ''}**" in text and "none is left contended" in text
     assert "runs were contended**" not in text  # no contention warning left
     assert json.loads(next((out / "runs").glob("*.json")).read_text())["schema_version"] == results.SCHEMA_VERSION
