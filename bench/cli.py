@@ -54,25 +54,23 @@ def names(values: Sequence[str] | None, valid: Sequence[str], what: str) -> tupl
     return tuple(dict.fromkeys(out))
 
 
-def positive_int(text: str) -> int:
+def int_at_least(text: str, minimum: int) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    if v < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {v}")
     return v
+
+
+def positive_int(text: str) -> int:
+    return int_at_least(text, 1)
 
 
 def count(text: str) -> int:
     """An integer >= 0 (0 turns the thing off)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+    return int_at_least(text, 0)
 
 
 def positive_float(text: str) -> float:
