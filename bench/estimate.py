@@ -20,9 +20,9 @@ from bench.plan import SuitePlan
 from bench.results import Result, Suite
 from bench.spec import RunKey
 
-# A run never made on this machine: the median worker wall time of the default run's 72 runs measured on the
-# project's 2-core machine (docs/METHODOLOGY.md, "The default run"); an estimate, said to be one.
-DEFAULT_RUN_S = 10.0
+# A run never made on this machine: the mean worker wall time of the default run's 72 runs on the project's
+# 2-core machine (2026-12-03, fresh clone, cold cache: 441 s; results/example); an estimate, said to be one.
+DEFAULT_RUN_S = 6.0
 # The suite's own work outside the runs: the idle-CPU sample, the environment, the matmul peaks (cached after
 # the first suite), the initial weights (cached) and the report with its plots.
 FIXED_S = 15.0
