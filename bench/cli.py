@@ -17,7 +17,19 @@ from typing import NoReturn
 
 # report, compare and pbjson pull in pandas, scipy.stats and matplotlib (about 1 s of imports): they are imported
 # where they are used, so that `fwbench list` and bad input answer at once.
-from bench import backends, contention, data, env, estimate, formatting, launch, results, typedjson, workloads
+from bench import (
+    backends,
+    contention,
+    data,
+    env,
+    estimate,
+    formatting,
+    launch,
+    results,
+    shard,
+    typedjson,
+    workloads,
+)
 from bench.errors import UsageError
 from bench.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
 from bench.spec import PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
@@ -152,6 +164,14 @@ def build_parser() -> Parser:
     )
     r.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     r.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run part K of N of the plan (run i goes to shard i mod N + 1), under the run id --run-id gives, into "
+        "runs/RUN_ID.shard-K-of-N.json; `fwbench merge` joins the parts. Default: a Slurm job array's task "
+        "(SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT), else the whole plan",
+    )
+    r.add_argument("--run-id", metavar="ID", help="the run id (shards of one plan share one; default: a new one)")
+    r.add_argument(
         "--budget",
         type=positive_float,
         metavar="MINUTES",
@@ -227,6 +247,11 @@ def build_parser() -> Parser:
         help="earlier results files or folders, for the trend plot only (default without RESULTS: every run under --out)",
     )
 
+    mg = sub.add_parser("merge", help="join the shards of one plan (`fwbench run --shard K/N`) into one suite")
+    mg.add_argument(
+        "out", metavar="OUT", help="results folder of the merged suite (OUT/runs/RUN_ID.json, OUT/REPORT.md)"
+    )
+    mg.add_argument("files", nargs="+", metavar="FILE", help="the shards' results files")
     cmp = sub.add_parser("compare", help="regressions of CURRENT against BASELINE (exit 1 on regression)")
     cmp.add_argument("baseline", help="results file or folder (per device model: see docs/REPORTS.md)")
     cmp.add_argument("current", help="results file or folder")
@@ -363,6 +388,24 @@ def out_folder(text: str) -> Path:
 
 def raise_interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt(signum)
+
+
+def chosen_shard(a: argparse.Namespace, resumed: results.Suite | None) -> tuple[shard.Shard | None, str]:
+    """(the shard to run or None, the run id the shards share or ""): --shard and --run-id, else a Slurm job
+    array's variables (said on stderr), else the whole plan under a new id."""
+    if resumed is not None:
+        return (shard.parse(resumed.shard, resumed.run_id) if resumed.shard else None), resumed.run_id
+    run_id = a.run_id or ""
+    if run_id and (Path(run_id).name != run_id or run_id.startswith(".") or not run_id.isprintable()):
+        raise UsageError(f"--run-id {run_id!r}: a file name without folders (letters, digits, - and _)")
+    part = shard.parse(a.shard) if a.shard else None
+    if part is None and (found := shard.from_environment(os.environ)) is not None:
+        part, env_id = found
+        run_id = run_id or env_id
+        print(f"fwbench: running shard {part} of the plan, from the Slurm job array's task", file=sys.stderr)
+    if part is not None and not run_id:
+        raise UsageError(f"--shard {part}: give --run-id ID, the same on every shard, so that their files merge")
+    return part, run_id
 
 
 def earlier_suites(out: Path) -> list[results.Suite]:
@@ -529,12 +572,14 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     past = estimate.history(earlier_suites(out), env.cpu_model())
     if a.budget is not None:
         plan = fit_plan(plan, past, a.budget)
-    todo = launch.todo_runs(plan, suite, a.retry_failed)
+    part, run_id = chosen_shard(a, suite)
+    todo = launch.todo_runs(plan, suite, a.retry_failed, part)
     planned = estimate.estimate(plan, todo, past)
-    print(f"fwbench: plan: {describe_runs(plan, len(todo))}, {planned.describe()}", file=sys.stderr)
+    of_shard = f" (shard {part} from {part.source})" if part else ""
+    print(f"fwbench: plan: {describe_runs(plan, len(todo))}{of_shard}, {planned.describe()}", file=sys.stderr)
     from bench.progress import Progress
 
-    run_id = suite.run_id if suite else launch.new_run_id()
+    run_id = suite.run_id if suite else run_id or launch.new_run_id()
     previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: clean up like Ctrl-C
     try:
         with Progress(len(todo), planned.per_run_s) as progress:
@@ -548,6 +593,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
                 retry_failed=a.retry_failed,
                 redo_rounds=a.redo_contended,
                 notify=progress.say,
+                shard=part,
             )
     except KeyboardInterrupt as e:
         signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
@@ -639,6 +685,30 @@ def cmd_overhead(a: argparse.Namespace) -> int:
     return EXIT_FAILED_RUNS if failures else 0
 
 
+def cmd_merge(a: argparse.Namespace) -> int:
+    """Shards in, one suite and its report out; a lost shard's runs are named (exit 0: the report says the
+    suite is partial), a conflict is one line and exit 2 with nothing written."""
+    from bench import report
+
+    out = out_folder(a.out)
+    files = [(Path(p), results.load(p)) for p in a.files]
+    merged = shard.merge(files)
+    path = results.run_path(out, merged.run_id)
+    if path.exists():
+        raise UsageError(f"{path} already exists: results are never overwritten")
+    results.create(out, merged)
+    _, written = report.write_run(merged, out)
+    print(f"merged {len(files)} shard(s), {len(merged.results)} runs: {path}\nreport: {written}")
+    if merged.missing:
+        print(
+            f"fwbench merge: partial: {len(merged.missing)} planned run(s) or shard(s) missing: "
+            + "; ".join(merged.missing[:12])
+            + (" ..." if len(merged.missing) > 12 else ""),
+            file=sys.stderr,
+        )
+    return 0
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     from bench import pbjson, report
 
@@ -666,6 +736,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(a, argv)
         if a.command == "overhead":
             return cmd_overhead(a)
+        if a.command == "merge":
+            return cmd_merge(a)
         if a.command == "compare":
             from bench import compare
 

@@ -27,6 +27,7 @@ from typing import Any
 from bench import backends, contention, env, results
 from bench.errors import UsageError
 from bench.plan import SuitePlan
+from bench.shard import Shard, file_name
 from bench.spec import BackendOptions, ExportInitJob, Job, PeakJob, RunConfig, RunKey, job_document
 from bench.typedjson import parse_json
 
@@ -363,11 +364,14 @@ QUIET_WAIT_S = 300.0  # how long a redo round waits for the machine to be quiet 
 RETRIED = ("failed", "timeout", "oom")  # what --retry-failed redoes (not diverged or unsupported: those are answers)
 
 
-def todo_runs(plan: SuitePlan, suite: results.Suite | None, retry_failed: bool = False) -> list[RunKey]:
-    """The plan's runs that the suite has no record of (with `retry_failed`: none but failures)."""
+def todo_runs(
+    plan: SuitePlan, suite: results.Suite | None, retry_failed: bool = False, shard: Shard | None = None
+) -> list[RunKey]:
+    """The plan's runs (a shard's part of them) that the suite has no record of (with `retry_failed`: none
+    but failures)."""
     skip = RETRIED if retry_failed else ()
     done = {r.key(plan.seed) for r in suite.results if r.status not in skip} if suite else set()
-    return [k for k in plan.runs() if k not in done]
+    return [k for k in (shard.part(plan.runs()) if shard else plan.runs()) if k not in done]
 
 
 def run_suite(
@@ -380,14 +384,16 @@ def run_suite(
     retry_failed: bool = False,
     redo_rounds: int = REDO_ROUNDS,
     notify: Notify | None = None,
+    shard: Shard | None = None,
 ) -> Path:
     """Run every missing run of the plan; return the suite document's path (out_dir/runs/RUN_ID.json).
     `resumed`: a suite read back from out_dir (`--resume`), whose own plan `plan` is. `retry_failed`: a run
     whose every record so far failed, timed out or ran out of memory is missing too (its records stay).
-    Then contended runs are redone, up to `redo_rounds` times each (redo_contended)."""
+    Then contended runs are redone, up to `redo_rounds` times each (redo_contended). `shard`: run only its
+    part of the plan (bench.shard), into out_dir/runs/RUN_ID.shard-K-of-N.json."""
     plan.check_registered()
     if resumed is not None:
-        suite, path = resumed, results.run_path(out_dir, resumed.run_id)
+        suite, path = resumed, out_dir / "runs" / file_name(resumed.run_id, shard)
     else:
         run_id = run_id or new_run_id()
         suite = results.Suite(
@@ -397,10 +403,11 @@ def run_suite(
             plan=plan,
             environment={**env.collect(), "matmul_peak": measure_peaks(plan)},
             results=[],
+            shard=str(shard) if shard else None,
         )
-        path = results.create(out_dir, suite)
+        path = results.create(out_dir, suite, file_name(run_id, shard))
     peaks = suite.environment.get("matmul_peak", {})
-    todo = todo_runs(plan, suite, retry_failed)
+    todo = todo_runs(plan, suite, retry_failed, shard)
     init_paths: dict[tuple[str, int], str] = {}
     init_errors: dict[tuple[str, int], str] = {}
     if plan.init == "shared" and todo:

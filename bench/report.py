@@ -954,6 +954,16 @@ def sources_note(suites: Sequence[Suite]) -> list[str]:
     return [line for n in notes for line in (f"Note ({files}): {n}", "")]
 
 
+def partial_note(suites: Sequence[Suite]) -> list[str]:
+    """A merge of shards that lacks planned runs (`fwbench merge`): said first, with what is missing."""
+    return [
+        f"**Warning: `{s.run_id}` is partial**: {len(s.missing)} planned run(s) or shard(s) missing from the "
+        "merge: " + "; ".join(s.missing[:12]) + (" and more" if len(s.missing) > 12 else "") + ".\n"
+        for s in suites
+        if s.missing
+    ]
+
+
 def budget_note(suites: Sequence[Suite]) -> list[str]:
     """What `--budget` left out of a suite's plan (bench.estimate.fit_to_budget), so that a missing workload or
     backend is not read as one that failed."""
@@ -1033,6 +1043,7 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         "",
         *sources_note(suites),
         *budget_note(suites),
+        *partial_note(suites),
         *busy_note(suites),
         *summary_section(cs, suites),
         *tiers_section(cs),

@@ -268,6 +268,9 @@ class Suite:
     # Contended records that a redo at the end of the suite replaced (bench.launch.redo_contended), kept for
     # the record: analysis reads `results` only.
     redone: list[Result] = field(default_factory=list)
+    shard: str | None = None  # "K/N": this file holds shard K of N of the plan (bench.shard); None: all of it
+    # A merge of shards (`fwbench merge`) that lacks some planned runs: each, in words. Empty: complete.
+    missing: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -282,6 +285,8 @@ class Suite:
             "results": [r.to_dict() for r in self.results],
             "source": dataclasses.asdict(self.source) if self.source else None,
             "redone": [r.to_dict() for r in self.redone],
+            "shard": self.shard,
+            "missing": self.missing,
         }
 
     @classmethod
@@ -319,9 +324,9 @@ def run_path(out_dir: Path, run_id: str) -> Path:
     return out_dir / "runs" / f"{run_id}.json"
 
 
-def create(out_dir: Path, suite: Suite) -> Path:
-    """Write a new suite document; refuses to overwrite an existing one."""
-    path = run_path(out_dir, suite.run_id)
+def create(out_dir: Path, suite: Suite, name: str | None = None) -> Path:
+    """Write a new suite document (out_dir/runs/NAME, by default RUN_ID.json); refuses to overwrite one."""
+    path = out_dir / "runs" / name if name else run_path(out_dir, suite.run_id)
     if path.exists():
         raise UsageError(f"{path} already exists: results are never overwritten")
     atomic_write_json(path, suite.to_dict())

@@ -81,7 +81,7 @@ def test_a_folder_the_machine_refuses_is_one_line_and_exit_1(tmp_path) -> None:
 def test_a_full_disk_mid_suite_names_the_run_to_resume(tmp_path, monkeypatch, capsys) -> None:
     from bench import cli, launch, results
 
-    def full_disk(plan, out, command, progress, resumed, run_id, retry_failed, redo_rounds, notify) -> None:
+    def full_disk(plan, out, command, progress, resumed, run_id, retry_failed, redo_rounds, notify, shard) -> None:
         results.run_path(out, run_id).parent.mkdir(parents=True)
         results.run_path(out, run_id).write_text("{}")  # the file as saved after the runs before the failure
         raise OSError(28, "No space left on device", str(out / "runs" / f".{run_id}.json.tmp"))
