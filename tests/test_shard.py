@@ -153,3 +153,24 @@ def test_two_shards_in_parallel_merge_into_the_single_runs_suite(tmp_path) -> No
         return [ln for ln in (folder / "REPORT.md").read_text().splitlines() if ln.startswith("#")]
 
     assert sections(tmp_path / "merged") == sections(tmp_path / "single")
+
+
+def test_the_slurm_recipe_runs_shards_then_merges_them() -> None:
+    """docs/slurm: the array's command is one the CLI accepts with no --shard (Slurm's variables give it),
+    and the merge job's command names the run id the array's tasks write."""
+    import shlex
+
+    folder = REPO / "docs" / "slurm"
+    array, merge_job = (folder / "fwbench-array.sbatch").read_text(), (folder / "fwbench-merge.sbatch").read_text()
+    assert "#SBATCH --array=0-3" in array and "--dependency=afterok" in array
+    (run_line,) = [ln for ln in array.splitlines() if ln.startswith(".venv/bin/fwbench ")]
+    a = cli.build_parser().parse_args(shlex.split(run_line.replace("${SLURM_ARRAY_TASK_ID}", "0"))[1:])
+    assert a.command == "run" and a.shard is None and a.run_id is None and a.backends == ["all"]
+    part, run_id = shard.from_environment(
+        {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_JOB_ID": "9"}
+    )
+    assert str(part) == "4/4" and run_id == "slurm-9"
+    (merge_line,) = [ln for ln in merge_job.splitlines() if ln.startswith(".venv/bin/fwbench ")]
+    m = cli.build_parser().parse_args(shlex.split(merge_line.replace("${FWBENCH_RUN_ID}", run_id))[1:])
+    assert m.command == "merge" and m.files == [f"results/shards/*/runs/{run_id}.shard-*.json"]
+    assert shard.file_name(run_id, part) == f"{run_id}.shard-4-of-4.json"  # what the merge's glob finds
