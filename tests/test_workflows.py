@@ -89,9 +89,11 @@ def test_nightly_runs_the_standard_profile_on_a_gpu_runner_and_fails_on_regressi
     job = wf["jobs"]["benchmark"]
     assert job["runs-on"] == ["self-hosted", "linux", "x64", "gpu"]
     text = run_lines(job)
-    assert "pip install -e '.[cuda,test]'" in text
-    assert 'fwbench run --device cuda --profile "$PROFILE" --seeds "$SEEDS" --repeats "$REPEATS"' in text
-    assert "${{ inputs.profile || 'standard' }}" == job["env"]["PROFILE"]
+    shards = wf["jobs"]["shards"]
+    assert "pip install -e '.[cuda,test]'" in run_lines(shards)
+    assert 'fwbench run --device cuda --profile "$PROFILE" --seeds "$SEEDS" --repeats "$REPEATS"' in run_lines(shards)
+    assert "fwbench merge results shards/*.shard-*.json" in text  # the benchmark job reports on the merged suite
+    assert "${{ inputs.profile || 'standard' }}" == job["env"]["PROFILE"] == shards["env"]["PROFILE"]
     assert "${{ inputs.seeds || 3 }}" == job["env"]["SEEDS"]  # 3 seeds: 3 processes per cell, an accuracy test
     assert "${{ inputs.repeats || 1 }}" == job["env"]["REPEATS"]
     assert 'fwbench compare "$baseline" "$current"' in text and 'exit "$status"' in text
@@ -151,3 +153,35 @@ def test_nightly_measures_deployment_and_scales_over_every_gpu_it_has() -> None:
     assert parsed[0].scenario == ["infer", "export"] and parsed[0].device == "cuda"
     assert parsed[1].scenario == ["distributed"] and parsed[1].workers == [1, 4]
     assert 'if [ "$gpus" -lt 2 ]' in text and "skipped" in text  # a one-GPU runner says so and goes on
+
+
+def test_nightly_runs_the_plan_as_a_matrix_of_shards_and_merges_them() -> None:
+    """The shards job's command is one the CLI accepts: part K of 2 under one run id per workflow run; each
+    shard's results are an artifact, and the benchmark job waits for every shard (even a failed one: the
+    merge then names what is missing) and merges them."""
+    import shlex
+
+    from bench import cli, shard
+
+    wf = load(NIGHTLY)
+    job = wf["jobs"]["shards"]
+    assert job["strategy"]["matrix"]["shard"] == [1, 2] and job["strategy"]["fail-fast"] is False
+    assert job["runs-on"] == ["self-hosted", "linux", "x64", "gpu"]
+    template = next(ln for ln in run_lines(job).splitlines() if ln.startswith("fwbench run"))
+    for k in (1, 2):
+        line = template
+        for var, value in (("SHARD/2", f"{k}/2"), ("RUN_ID", "nightly-7-1"), ("PROFILE", "standard"), ("SEEDS", "3")):
+            line = line.replace(f'"${var}"', value)
+        a = cli.build_parser().parse_args(shlex.split(line.replace('"$REPEATS"', "1"))[1:])
+        assert str(shard.parse(a.shard)) == f"{k}/2" and a.run_id == "nightly-7-1" and a.device == "cuda"
+    assert job["env"]["RUN_ID"] == "nightly-${{ github.run_id }}-${{ github.run_attempt }}"
+    upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and upload["with"]["name"] == "fwbench-shard-${{ matrix.shard }}"
+    bench = wf["jobs"]["benchmark"]
+    assert bench["needs"] == "shards" and bench["if"] == "${{ !cancelled() }}"
+    download = next(s for s in bench["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact"))
+    assert download["with"]["pattern"] == "fwbench-shard-*" and download["with"]["merge-multiple"] is True
+    merge_line = next(ln for ln in run_lines(bench).splitlines() if ln.startswith("fwbench merge"))
+    m = cli.build_parser().parse_args(shlex.split(merge_line)[1:])
+    assert m.command == "merge" and m.out == "results" and m.files == ["shards/*.shard-*.json"]
+    assert shard.file_name("nightly-7-1", shard.parse("2/2")).endswith(".shard-2-of-2.json")  # what the glob finds
