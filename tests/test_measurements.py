@@ -48,8 +48,10 @@ def test_each_worker_count_is_a_run_of_the_distributed_scenario_only() -> None:
 
 @pytest.mark.slow
 def test_repeats_are_separate_processes_in_interleaved_order(tmp_path) -> None:
+    # 300 steps: a training window of 0.1 s or more, ten of the CPU clock's 10 ms ticks (12 epochs were 13 ms,
+    # and the process's CPU time over them could read 0)
     p = fwbench(
-        "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", "--repeats", "2", "--epochs", "12",
+        "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", "--repeats", "2", "--steps", "300",
         "--threads", "1", "--seeds", "1", "--out", str(tmp_path),
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
