@@ -581,6 +581,9 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
 
     run_id = suite.run_id if suite else run_id or launch.new_run_id()
     previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: clean up like Ctrl-C
+    # Ctrl-C stops the suite even where SIGINT came in ignored (a shell's background job, a CI runner, a test
+    # process): Python leaves an inherited SIG_IGN as it is, and the run would go on to the end.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with Progress(len(todo), planned.per_run_s) as progress:
             path = launch.run_suite(
@@ -613,6 +616,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
         return EXIT_ENVIRONMENT
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     from bench import report
 
     suite = results.load(path)
