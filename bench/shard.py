@@ -70,10 +70,6 @@ def describe_missing(keys: Sequence[RunKey], limit: int = 12) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def is_shard_file(path: Path) -> bool:
-    return re.search(r"\.shard-\d+-of-\d+\.json$", path.name) is not None
-
-
 # What may differ between shards of one plan: each machine measures its own idle CPUs.
 PER_MACHINE_PLAN_FIELDS = ("threads", "threads_source")
 
