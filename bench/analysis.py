@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from scipy import stats as sps
 from bench import env, stats
 from bench.backends import BACKENDS
 from bench.results import Memory, Result, Suite
+from bench.spec import layout
 from bench.workloads import WORKLOADS
 
 BASELINE_BACKEND = "torch-eager"
@@ -46,16 +48,18 @@ Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
 FAILED_STATUSES = ("failed", "diverged", "timeout", "oom")  # a run that broke ("unsupported" is not one)
 DEFAULT_SCENARIO = "train"
 DEFAULT_PRECISION = "fp32"
+LAYOUT = re.compile(r"(\d*)x(\d+)")  # a distributed cell's shape in its scenario: "x2", "2x1" (spec.layout)
 
 
 def context(r: Result) -> str:
     """The cell's scenario as the tables name it: the run's scenario, its precision unless fp32, and for
-    the distributed scenario its worker count ("distributed x2")."""
+    the distributed scenario its shape: "distributed x2" (one node of 2 workers), "distributed 2x1" (2 nodes
+    of 1 worker each), so that the two are separate cells."""
     parts = [r.scenario]
     if r.precision != DEFAULT_PRECISION:
         parts.append(r.precision)
     if r.scenario == "distributed":
-        parts.append(f"x{r.workers}")
+        parts.append(layout(r.nodes, r.workers))
     return " ".join(parts)
 
 
@@ -102,12 +106,28 @@ class Cell:
     @property
     def precision(self) -> str:
         """The precision part of the cell's scenario (`context`): "train bf16" -> "bf16"."""
-        return next((t for t in self.scenario.split()[1:] if not t.startswith("x")), DEFAULT_PRECISION)
+        return next((t for t in self.scenario.split()[1:] if not LAYOUT.fullmatch(t)), DEFAULT_PRECISION)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(nodes, workers per node) of a distributed cell (`context`): "distributed x2" -> (1, 2),
+        "distributed 2x1" -> (2, 1); (1, 1) elsewhere."""
+        found = next((m for t in self.scenario.split()[1:] if (m := LAYOUT.fullmatch(t))), None)
+        return (int(found.group(1) or 1), int(found.group(2))) if found else (1, 1)
 
     @property
     def workers(self) -> int:
-        """The worker count of a distributed cell (`context`): "distributed x2" -> 2; 1 elsewhere."""
-        return next((int(t[1:]) for t in self.scenario.split()[1:] if t.startswith("x")), 1)
+        """Workers per node of a distributed cell: "distributed x2" -> 2; 1 elsewhere."""
+        return self.shape[1]
+
+    @property
+    def nodes(self) -> int:
+        return self.shape[0]
+
+    @property
+    def world(self) -> int:
+        """Ranks in all: nodes x workers."""
+        return self.nodes * self.workers
 
     @property
     def base_scenario(self) -> str:

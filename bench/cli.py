@@ -154,7 +154,15 @@ def build_parser() -> Parser:
         nargs="+",
         type=positive_int,
         metavar="N",
-        help="the distributed scenario's process counts, each a cell (default 1; e.g. --workers 1 2)",
+        help="the distributed scenario's process counts per node, each a cell (default 1; e.g. --workers 1 2)",
+    )
+    r.add_argument(
+        "--nodes",
+        nargs="+",
+        type=positive_int,
+        metavar="N",
+        help="the distributed scenario's node counts, each a cell with each --workers (default 1): N launchers, one "
+        "per node, each starting --workers ranks (a world of N x workers); on this host over loopback",
     )
     r.add_argument(
         "--scaling",
@@ -334,17 +342,22 @@ def preflight(plan: SuitePlan) -> None:
 
 
 def check_workers(plan: SuitePlan) -> None:
-    """The distributed scenario's worker counts against what this host can run: one process per usable CPU
-    on a CPU, one per visible GPU on cuda."""
+    """The distributed scenario's world sizes (nodes x workers, every node on this host) against what this host
+    can run: one process per usable CPU on a CPU, one per visible GPU on cuda."""
     if plan.device == "cuda":
         from bench.env import gpus
 
         most, what = len(gpus()), "GPUs"
     else:
         most, what = len(contention.usable_cpus()), "usable CPUs"
-    over = [n for n in plan.workers if n > most]
+    over = [(k, n) for k in plan.nodes for n in plan.workers if k * n > most]
     if over:
-        raise UsageError(f"--workers {over[0]}: this host has {most} {what}, so at most --workers {most}")
+        k, n = over[0]
+        if k == 1:
+            raise UsageError(f"--workers {n}: this host has {most} {what}, so at most --workers {most}")
+        raise UsageError(
+            f"--nodes {k} x --workers {n}: {k * n} processes; this host, which runs every node, has {most} {what}"
+        )
 
 
 def default_threads(given: int | None) -> tuple[contention.IdleCpus, str]:
@@ -553,6 +566,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             runtimes=names(a.runtimes, RUNTIMES, "runtime") if a.runtimes else (),
             keep_artifacts=a.keep_artifacts,
             workers=tuple(dict.fromkeys(a.workers)) if a.workers else (1,),
+            nodes=tuple(dict.fromkeys(a.nodes)) if a.nodes else (1,),
             scaling=a.scaling,
         )
         plan.check_registered()

@@ -3,20 +3,36 @@
 Two halves, both framework-neutral (no torch, no tensorflow here):
 
 - The coordinator (`train`), run by an fwbench worker: it checks that the cell can run, launches
-  `cfg.workers` ranks (torch: `torchrun` starting `impls.torch.distributed`, DDP; Keras on TensorFlow:
-  one `impls.keras.distributed` process per rank with its own TF_CONFIG, MultiWorkerMirroredStrategy),
-  watches every rank, kills the whole group when one fails or the deadline passes, and combines the
-  ranks' JSON files into one `Result`.
+  `cfg.nodes` x `cfg.workers` ranks (torch: a `torchrun` per node starting `impls.torch.distributed`, DDP;
+  Keras on TensorFlow: one `impls.keras.distributed` process per rank with its own TF_CONFIG,
+  MultiWorkerMirroredStrategy), watches every rank, kills the whole group when one fails or the deadline
+  passes, and combines the ranks' JSON files into one `Result`.
 - The rank side (`run_rank`, `ShardTask`, `RankBackend`), imported by the rank programs, which bring
   their framework's engine (`RankEngine`): the same data sharding, update-equality check, fault
   injection and timing loop (bench.harness) in both frameworks.
 
-Sharding: every global batch of `workers * b` rows is taken from the usual seeded batch order
+Nodes: `workers` is the processes per node, and the world is `nodes * workers` ranks; node i holds the
+global ranks i*workers .. (i+1)*workers - 1. Every node runs on this host, over loopback (127.0.0.1, a
+port each): torch starts one torchrun per node, `--nnodes N --node-rank i --nproc-per-node W` with the
+static rendezvous on node 0's 127.0.0.1 port (torchrun honours --node-rank only there: its c10d rendezvous
+orders the nodes by host name and pid, which would not fix which ranks a node holds); Keras starts each
+node's W processes from that node's turn of the launch loop, every one with the TF_CONFIG listing all N*W
+workers, node by node. The launcher string of the record says which. On real hosts the same commands run
+one per host, as `launch_torch` and `launch_keras` build them for node i: torch, on host i,
+`python -m torch.distributed.run --nnodes N --node-rank i --nproc-per-node W --master-addr HOST0
+--master-port PORT -m impls.torch.distributed RANK_JOB.json`; Keras, on host i, W processes
+`python -m impls.keras.distributed RANK_JOB.json` each with TF_CONFIG listing every host's workers
+(HOST:PORT) and its global index; RANK_JOB.json's `out_dir` a folder every host shares (the ranks write
+rank<r>.json there for `combine`). fwbench itself starts every node here: the loopback path is the one
+it runs and tests.
+
+Sharding: every global batch of `world * b` rows is taken from the usual seeded batch order
 (bench.data.batch_order over the training split, with the global batch as the batch size); rank r
 trains on rows [r*b, (r+1)*b). Weak scaling keeps the workload's batch per rank (b = batch_size), strong
-scaling keeps the workload's batch as the global one (b = batch_size / workers). A global batch larger
+scaling keeps the workload's batch as the global one (b = batch_size / world). A global batch larger
 than the training split (full-batch workloads under weak scaling) is capped at the split, rounded down
-to a multiple of the workers, and the record says so.
+to a multiple of the world size, and the record says so. The update check compares the world's first
+step with one process on the same global batch, whatever the nodes.
 """
 
 from __future__ import annotations
@@ -54,10 +70,7 @@ ENGINES: Mapping[str, str] = {
     "torch-eager": "torch DistributedDataParallel",
     "keras": "tf.distribute.MultiWorkerMirroredStrategy",
 }
-LAUNCHERS: Mapping[str, str] = {
-    "torch-eager": "torchrun (python -m torch.distributed.run, static rendezvous on 127.0.0.1)",
-    "keras": "one process per rank, each with its own TF_CONFIG (127.0.0.1 ports)",
-}
+LOOPBACK = "127.0.0.1"  # every node's address: all of them run on this host
 # RunConfig.fault values this scenario injects: "crash" (rank 1 SIGKILLs itself at FAULT_STEP), "hang" (rank 1
 # sleeps for ever there), "raise" (rank 1 raises there), and the update check's mutant MUTANT_FAULT.
 MUTANT_FAULT = "no-average"
@@ -89,9 +102,34 @@ def deadline_s(cfg: RunConfig) -> float:
     return max(10.0, limit - max(15.0, 0.05 * limit))
 
 
+def world_size(cfg: RunConfig) -> int:
+    """The cell's ranks: `workers` processes on each of `nodes` nodes."""
+    return cfg.nodes * cfg.workers
+
+
+def launcher(cfg: RunConfig) -> str:
+    """What starts the cell's ranks, in words (the record's `launcher`)."""
+    n, w = cfg.nodes, cfg.workers
+    if cfg.backend == "torch-eager":
+        if n == 1:
+            return f"torchrun (torch.distributed.run, static rendezvous on {LOOPBACK})"
+        return (
+            f"{n} torchrun launchers, one per node (torch.distributed.run --nnodes {n} --node-rank i "
+            f"--nproc-per-node {w}, static rendezvous on node 0's {LOOPBACK} port)"
+        )
+    if cfg.backend == "keras":
+        if n == 1:
+            return f"one process per rank, each with its own TF_CONFIG ({LOOPBACK} ports)"
+        return (
+            f"one process per rank, {n} nodes of {w} started node by node, each with its own TF_CONFIG "
+            f"listing all {n * w} workers ({LOOPBACK} ports)"
+        )
+    return ""
+
+
 def threads_per_worker(cfg: RunConfig) -> int:
     """The cell's thread budget split between its ranks (at least one each)."""
-    return max(1, cfg.threads // cfg.workers)
+    return max(1, cfg.threads // world_size(cfg))
 
 
 def visible_gpus() -> int:
@@ -123,17 +161,24 @@ def unsupported_reason(cfg: RunConfig) -> str | None:
         return f"the distributed scenario runs in fp32 only, not {cfg.precision}"
     if cfg.fault is not None and cfg.fault not in FAULTS:
         return f"fault {cfg.fault!r} is not one of the distributed scenario's: {', '.join(FAULTS)}"
-    if cfg.scaling == "strong" and wl.batch_size % cfg.workers:
+    world = world_size(cfg)
+    ranks = (
+        f"{cfg.workers} workers"
+        if cfg.nodes == 1
+        else f"{cfg.nodes} nodes x {cfg.workers} worker{'s' * (cfg.workers > 1)}"
+    )
+    if cfg.scaling == "strong" and wl.batch_size % world:
         return (
             f"strong scaling splits the global batch of {wl.batch_size} ({wl.name}) over the workers: "
-            f"{cfg.workers} workers do not divide it"
+            f"{ranks} do not divide it"
         )
     if cfg.device == "cuda":
         gpus = visible_gpus()
-        if cfg.workers > gpus:
-            return f"{cfg.workers} workers need one GPU each; {gpus} visible"
-    elif cfg.workers > (os.cpu_count() or 1):
-        return f"{cfg.workers} workers are more processes than this host's {os.cpu_count()} CPUs"
+        if world > gpus:
+            return f"{ranks} need one GPU each; {gpus} visible"
+    elif world > (os.cpu_count() or 1):
+        here = "" if cfg.nodes == 1 else " (every node runs on it)"
+        return f"{ranks} are more processes than this host's {os.cpu_count()} CPUs{here}"
     return None
 
 
@@ -173,14 +218,14 @@ class RankJob:
 def shard_sizes(cfg: RunConfig, wl: Workload, n_train: int) -> tuple[int, int, bool]:
     """(per-rank batch, global batch, capped): weak scaling keeps the workload's batch per rank, strong
     scaling splits it; a global batch above the training split is capped at the split (rounded down to a
-    multiple of the workers)."""
-    n = cfg.workers
+    multiple of the world size)."""
+    n = world_size(cfg)
     b = wl.batch_size if cfg.scaling == "weak" else wl.batch_size // n
     if n * b <= n_train:
         return b, n * b, False
     b = n_train // n
     if b < 1:
-        raise ValueError(f"{n} workers need at least {n} training rows; {wl.dataset} has {n_train}")
+        raise ValueError(f"{n} ranks need at least {n} training rows; {wl.dataset} has {n_train}")
     return b, n * b, True
 
 
@@ -270,7 +315,7 @@ class RankEngine(Protocol):
     def barrier(self) -> None: ...
 
     def settings(self) -> dict[str, Any]:
-        """engine, launcher, and the engine's own figures (allreduce_share or why there is none)."""
+        """engine, and the engine's own figures (allreduce_share or why there is none)."""
 
 
 def check_workload(wl: Workload) -> Workload:
@@ -317,6 +362,11 @@ def run_rank(job: RankJob, rank: int, world: int, engine: RankEngine) -> None:
     rank's shards; writes rank<r>.json. Rank 0 also evaluates and computes the check's reference."""
     out = Path(job.out_dir)
     cfg = job.cfg
+    if world != world_size(cfg):
+        raise ValueError(
+            f"rank {rank}: the launcher started a world of {world}, the job asks for {world_size(cfg)} "
+            f"({cfg.nodes} nodes x {cfg.workers} workers)"
+        )
     rss_imports = rss_mib()
     wl = workloads.get(cfg.workload)
     task = tasks.make(wl, cfg.seed, cfg.data_dir, cfg.data_seed)
@@ -483,36 +533,55 @@ def start(args: list[str], env: Mapping[str, str], err: Path) -> subprocess.Pope
         )
 
 
+def gpu_ids(env: Mapping[str, str], world: int) -> list[str]:
+    """The GPUs the ranks take, in global rank order: the coordinator's CUDA_VISIBLE_DEVICES, else 0, 1, ..."""
+    visible = [v.strip() for v in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    return visible[:world] if visible else [str(i) for i in range(world)]
+
+
 def launch_torch(cfg: RunConfig, job_path: Path, out: Path, env: Mapping[str, str]) -> Group:
-    """torchrun with one node of `workers` processes, static rendezvous on a free port of 127.0.0.1."""
+    """A torchrun per node, node i with `workers` processes (global ranks i*workers ...), all meeting at the
+    static rendezvous on a free port of 127.0.0.1 (node 0's); on cuda each node sees its ranks' GPUs."""
     (port,) = free_ports(1)
-    args = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(cfg.workers),
-        "--master-addr", "127.0.0.1", "--master-port", str(port), "--max-restarts", "0",
-        "--monitor-interval", "0.2", "-m", RANK_PROGRAMS["torch-eager"], str(job_path),
-    ]  # fmt: skip
-    err = out / "torchrun.stderr"
-    return Group((start(args, env, err),), ("torchrun",), (err,), (port,))
+    n, w = cfg.nodes, cfg.workers
+    gpus = gpu_ids(env, n * w) if cfg.device == "cuda" else []
+    procs, labels, errs = [], [], []
+    for node in range(n):
+        args = [
+            sys.executable, "-m", "torch.distributed.run", "--nnodes", str(n), "--node-rank", str(node),
+            "--nproc-per-node", str(w), "--master-addr", LOOPBACK, "--master-port", str(port),
+            "--max-restarts", "0", "--monitor-interval", "0.2", "-m", RANK_PROGRAMS["torch-eager"], str(job_path),
+        ]  # fmt: skip
+        e = {**env, "CUDA_VISIBLE_DEVICES": ",".join(gpus[node * w : (node + 1) * w])} if gpus else env
+        err = out / ("torchrun.stderr" if n == 1 else f"torchrun-node{node}.stderr")
+        procs.append(start(args, e, err))
+        labels.append("torchrun" if n == 1 else f"torchrun (node {node})")
+        errs.append(err)
+    return Group(tuple(procs), tuple(labels), tuple(errs), (port,))
 
 
 def tf_config(ports: Sequence[int], index: int) -> str:
     return json.dumps(
-        {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+        {"cluster": {"worker": [f"{LOOPBACK}:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
     )
 
 
 def launch_keras(cfg: RunConfig, job_path: Path, out: Path, env: Mapping[str, str]) -> Group:
-    """One process per rank, each with the cluster of all ranks on free ports of 127.0.0.1 and its index."""
-    ports = free_ports(cfg.workers)
+    """One process per rank, node by node (node i's `workers` ranks are the global indices i*workers ...),
+    each with the cluster of all ranks on free ports of 127.0.0.1 and its index."""
+    world = world_size(cfg)
+    ports = free_ports(world)
+    gpus = gpu_ids(env, world) if cfg.device == "cuda" else []
     procs, errs = [], []
-    for r in range(cfg.workers):
-        e = {**env, "TF_CONFIG": tf_config(ports, r), "FWBENCH_RANK": str(r)}
-        if cfg.device == "cuda":
-            e["CUDA_VISIBLE_DEVICES"] = str(r)
-        err = out / f"rank{r}.stderr"
-        procs.append(start([sys.executable, "-m", RANK_PROGRAMS["keras"], str(job_path)], e, err))
-        errs.append(err)
-    return Group(tuple(procs), tuple(f"rank {r}" for r in range(cfg.workers)), tuple(errs), tuple(ports))
+    for node in range(cfg.nodes):
+        for r in range(node * cfg.workers, (node + 1) * cfg.workers):
+            e = {**env, "TF_CONFIG": tf_config(ports, r), "FWBENCH_RANK": str(r)}
+            if gpus:
+                e["CUDA_VISIBLE_DEVICES"] = gpus[r]
+            err = out / f"rank{r}.stderr"
+            procs.append(start([sys.executable, "-m", RANK_PROGRAMS["keras"], str(job_path)], e, err))
+            errs.append(err)
+    return Group(tuple(procs), tuple(f"rank {r}" for r in range(world)), tuple(errs), tuple(ports))
 
 
 # How each engine's ranks are started, by backend (as RANK_PROGRAMS): torchrun starts its own processes;
@@ -549,16 +618,17 @@ def how(code: int) -> str:
 TORCHRUN_ROOT = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
 
 
-def torchrun_failure(out: Path, code: int, world: int) -> Ended:
-    """Which rank torchrun saw fail first (its "Root Cause" summary), with that rank's stderr."""
-    text = (out / "torchrun.stderr").read_text(errors="replace") if (out / "torchrun.stderr").exists() else ""
+def torchrun_failure(out: Path, code: int, world: int, label: str, err: Path) -> Ended:
+    """Which rank the torchrun `label` (stderr in `err`) saw fail first (its "Root Cause" summary), with that
+    rank's stderr."""
+    text = err.read_text(errors="replace") if err.exists() else ""
     found = TORCHRUN_ROOT.search(text)
     if found is None:
         crashed = [r for r in range(world) if (out / f"rank{r}.pid").exists() and not (out / f"rank{r}.json").exists()]
         rank = crashed[0] if len(crashed) == 1 else None
-        who = f"rank {rank}" if rank is not None else "torchrun"
-        detail = tail(out / f"rank{rank}.stderr") if rank is not None else tail(out / "torchrun.stderr")
-        return Ended("failed", f"{who} failed (torchrun {how(code)})\n{detail}".strip(), rank)
+        who = f"rank {rank}" if rank is not None else label
+        detail = tail(out / f"rank{rank}.stderr") if rank is not None else tail(err)
+        return Ended("failed", f"{who} failed ({label} {how(code)})\n{detail}".strip(), rank)
     rank, rc = int(found.group(1)), int(found.group(2))
     return Ended(
         "failed", f"rank {rank} failed: {how(rc)} (torchrun)\n{tail(out / f'rank{rank}.stderr')}".strip(), rank
@@ -571,8 +641,8 @@ def watch(group: Group, cfg: RunConfig, out: Path, deadline: float) -> Ended:
         codes = [p.poll() for p in group.procs]
         for i, code in enumerate(codes):
             if code not in (None, 0):
-                if group.labels[i] == "torchrun":
-                    return torchrun_failure(out, code, cfg.workers)
+                if group.labels[i].startswith("torchrun"):
+                    return torchrun_failure(out, code, world_size(cfg), group.labels[i], group.stderr[i])
                 return Ended("failed", f"{group.labels[i]} failed: {how(code)}\n{tail(group.stderr[i])}".strip(), i)
         if all(c == 0 for c in codes):
             return Ended("ok")
@@ -583,7 +653,7 @@ def watch(group: Group, cfg: RunConfig, out: Path, deadline: float) -> Ended:
 
 def timeout_reason(cfg: RunConfig, out: Path) -> str:
     where = []
-    for r in range(cfg.workers):
+    for r in range(world_size(cfg)):
         p = out / f"rank{r}.phase"
         where.append(f"rank {r}: {p.read_text() if p.exists() else 'not started'}")
     return f"the ranks exceeded the deadline of {deadline_s(cfg):g} s; last seen: {'; '.join(where)}"
@@ -627,12 +697,13 @@ def rank_processes(out: Path) -> list[Any]:
 
 
 def train(cfg: RunConfig) -> results.Result:
-    """Scenario "distributed": `cfg.workers` ranks of the backend's engine train the workload; one Result."""
+    """Scenario "distributed": `cfg.nodes` x `cfg.workers` ranks of the backend's engine train the workload;
+    one Result."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.monotonic()
     load_start = os.getloadavg()[0]
     framework = backends.get(cfg.backend).framework
-    threads, interop = threads_per_worker(cfg), max(1, cfg.interop_threads // cfg.workers)
+    threads, interop = threads_per_worker(cfg), max(1, cfg.interop_threads // world_size(cfg))
     base = distributed_record(cfg, threads)
     reason = unsupported_reason(cfg)
     if reason:
@@ -655,12 +726,12 @@ def train(cfg: RunConfig) -> results.Result:
             return results.new_result(
                 cfg, framework, ended.status, ended.reason, started_at, os.getpid(), distributed=rec
             )
-        missing = [r for r in range(cfg.workers) if not (out / f"rank{r}.json").exists()]
+        missing = [r for r in range(world_size(cfg)) if not (out / f"rank{r}.json").exists()]
         if missing:
             why = f"rank {missing[0]} exited 0 without writing its result\n{tail(out / f'rank{missing[0]}.stderr')}"
             rec = dataclasses.replace(base, failed_rank=missing[0])
             return results.new_result(cfg, framework, "failed", why.strip(), started_at, os.getpid(), distributed=rec)
-        docs = [parse_json((out / f"rank{r}.json").read_text()) for r in range(cfg.workers)]
+        docs = [parse_json((out / f"rank{r}.json").read_text()) for r in range(world_size(cfg))]
         return combine(cfg, framework, started_at, docs, base, load_start)
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -669,9 +740,10 @@ def train(cfg: RunConfig) -> results.Result:
 def distributed_record(cfg: RunConfig, threads: int) -> results.Distributed:
     return results.Distributed(
         workers=cfg.workers,
+        nodes=cfg.nodes,
         scaling=cfg.scaling,
         engine=ENGINES.get(cfg.backend, ""),
-        launcher=LAUNCHERS.get(cfg.backend, ""),
+        launcher=launcher(cfg),
         threads_per_worker=threads,
     )
 
@@ -716,7 +788,6 @@ def combine(
         per_worker_batch=int(r0["per_worker_batch"]),
         global_batch=global_batch,
         engine=settings.pop("engine", base.engine),
-        launcher=settings.pop("launcher", base.launcher),
         rank_median_step_ms=rank_medians,
         rank_peak_rss_mib=peaks,
         allreduce_share=allreduce_share,
@@ -736,7 +807,7 @@ def combine(
     if not check["update_ok"]:
         status = "failed"
         reason = (
-            f"update-equality check failed: {cfg.workers} ranks vs one process on the same global batch differ by "
+            f"update-equality check failed: {world_size(cfg)} ranks vs one process on the same global batch differ by "
             f"{check['update_max_abs_diff']:.3g} > tolerance {UPDATE_TOL:g} (max abs weight difference after one step)"
         )
     elif any(d.get("diverged_at_step") is not None for d in docs):

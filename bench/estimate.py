@@ -27,7 +27,7 @@ DEFAULT_RUN_S = 6.0
 # the first suite), the initial weights (cached) and the report with its plots.
 FIXED_S = 15.0
 
-HistoryKey = tuple[str, str, str, str, int, str, str, int | None, int | None]
+HistoryKey = tuple[str, str, str, str, int, int, str, str, int | None, int | None]
 
 
 def history_key(plan: SuitePlan, key: RunKey) -> HistoryKey:
@@ -38,6 +38,7 @@ def history_key(plan: SuitePlan, key: RunKey) -> HistoryKey:
         key.scenario,
         key.precision,
         key.workers,
+        key.nodes,
         plan.device,
         plan.profile,
         plan.steps,

@@ -261,6 +261,7 @@ def run_config(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None)
         runtimes=plan.runtimes,
         keep_artifacts=plan.keep_artifacts,
         workers=key.workers,
+        nodes=key.nodes,
         scaling=plan.scaling,
         time_limit_s=plan.time_limit_s,
     )

@@ -58,7 +58,8 @@ class SuitePlan:
     steps: int | None = None  # --steps: a step budget instead of the profile's epochs (speed and memory only)
     runtimes: tuple[str, ...] = ()  # --runtimes: the export scenario's runtimes (spec.RUNTIMES; empty: all)
     keep_artifacts: str | None = None  # --keep-artifacts: keep the export scenario's files under this folder
-    workers: tuple[int, ...] = (1,)  # --workers: the distributed scenario's process counts, each a cell
+    workers: tuple[int, ...] = (1,)  # --workers: the distributed scenario's process counts per node, each a cell
+    nodes: tuple[int, ...] = (1,)  # --nodes: the distributed scenario's node counts, each a cell with each --workers
     scaling: str = "weak"  # --scaling: the distributed scenario's batch rule (spec.SCALINGS)
     budget_s: float | None = None  # --budget, in seconds: the plan was fitted to it (bench.estimate.fit_to_budget)
     left_out: tuple[str, ...] = ()  # what fitting it to the budget left out, in words
@@ -74,8 +75,9 @@ class SuitePlan:
         for rt in self.runtimes:
             if rt not in RUNTIMES:
                 raise UsageError(f"unknown runtime {rt!r}; valid: {', '.join(RUNTIMES)}")
-        if not self.workers or any(n < 1 for n in self.workers):
-            raise UsageError(f"--workers must be >= 1, got {' '.join(map(str, self.workers)) or 'nothing'}")
+        for flag, counts in (("--workers", self.workers), ("--nodes", self.nodes)):
+            if not counts or any(n < 1 for n in counts):
+                raise UsageError(f"{flag} must be >= 1, got {' '.join(map(str, counts)) or 'nothing'}")
         if self.scaling not in SCALINGS:
             raise UsageError(f"unknown scaling {self.scaling!r}; valid: {', '.join(SCALINGS)}")
         for p in self.precisions or ("",):
@@ -133,22 +135,23 @@ class SuitePlan:
 
     def runs(self) -> list[RunKey]:
         """The interleaved order: repeat-major, then seed, then scenario, then workload, then precision, then
-        worker count (the distributed scenario's; 1 elsewhere), then backend, so that drift of a shared
-        machine hits every backend, precision and seed alike."""
+        node count and worker count (the distributed scenario's; 1 elsewhere), then backend, so that drift of a
+        shared machine hits every backend, precision and seed alike."""
         return [
-            RunKey(w, b, s, r, sc, p, n)
+            RunKey(w, b, s, r, sc, p, n, nodes)
             for r in range(self.repeats)
             for s in self.seed_values()
             for sc in self.scenarios
             for w in self.workloads
             for p in self.precisions
+            for nodes in (self.nodes if sc == "distributed" else (1,))
             for n in (self.workers if sc == "distributed" else (1,))
             for b in self.backends
         ]
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(vars(self))
-        for name in ("workloads", "backends", "scenarios", "precisions", "runtimes", "workers", "left_out"):
+        for name in ("workloads", "backends", "scenarios", "precisions", "runtimes", "workers", "nodes", "left_out"):
             d[name] = list(d[name])
         return d
 

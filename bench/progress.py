@@ -13,7 +13,7 @@ from rich.progress import Progress as RichProgress
 from bench.estimate import minutes
 from bench.formatting import fmt
 from bench.results import Result
-from bench.spec import RunKey
+from bench.spec import RunKey, layout
 
 
 class Progress:
@@ -57,7 +57,7 @@ class Progress:
     def update(self, key: RunKey, result: Result | None) -> None:
         workload, backend, seed, repeat = key.workload, key.backend, key.seed, key.repeat
         if key.scenario != "train":  # the usual scenario: its name would be noise
-            workers = f" x{key.workers}" if key.scenario == "distributed" else ""
+            workers = f" {layout(key.nodes, key.workers)}" if key.scenario == "distributed" else ""
             workload = f"{workload} ({key.scenario}{workers})"
         if result is None:
             task = self.bar.tasks[self.task]

@@ -1,10 +1,11 @@
 """The report's Scaling section: the distributed scenario's cells (bench/distributed.py), per workload.
 
-Each (workload, backend) has a cell per worker count ("distributed x1", "distributed x2" ...: analysis.context).
-Scaling efficiency is measured against the same backend's single-worker distributed cell, so that both
-sides carry the engine's own costs (DDP's hooks, the strategy's replica context): with weak scaling
-(each worker keeps the workload's batch) it is throughput_N / (N x throughput_1); with strong scaling (the
-global batch split across workers) the same formula is speed-up / N. Nothing here imports a framework.
+Each (workload, backend) has a cell per shape: nodes x workers per node ("distributed x1", "distributed x2",
+"distributed 2x1" ...: analysis.context), shown as "1x2", "2x1". Scaling efficiency is measured against the
+same backend's one-node single-worker distributed cell, so that both sides carry the engine's own costs
+(DDP's hooks, the strategy's replica context): with weak scaling (each worker keeps the workload's batch) it
+is throughput_N / (N x throughput_1), N the world size (nodes x workers); with strong scaling (the global
+batch split across the world) the same formula is speed-up / N. Nothing here imports a framework.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bench.formatting import blank_missing, fmt, markdown, one_line, workload_ti
 from bench.plots import Curve, Panel
 
 SCENARIO = "distributed"
+SHAPE = "nodes x workers"  # the column of a cell's shape: "1x2" one node of 2 workers, "2x1" 2 nodes of 1
 
 
 def distributed_cells(cs: Sequence[Cell]) -> list[Cell]:
@@ -26,9 +28,9 @@ def distributed_cells(cs: Sequence[Cell]) -> list[Cell]:
 
 
 def groups(cs: Sequence[Cell]) -> dict[tuple[str, str, str], list[Cell]]:
-    """{(device model, workload, precision): its distributed cells, by backend then worker count}."""
+    """{(device model, workload, precision): its distributed cells, by backend, world size, then nodes}."""
     out: dict[tuple[str, str, str], list[Cell]] = {}
-    for c in sorted(distributed_cells(cs), key=lambda c: (c.backend, c.workers)):
+    for c in sorted(distributed_cells(cs), key=lambda c: (c.backend, c.world, c.nodes)):
         out.setdefault((c.device_model, c.workload, c.precision), []).append(c)
     return out
 
@@ -38,10 +40,11 @@ def throughput(c: Cell) -> float | None:
 
 
 def efficiency(c: Cell, group: Sequence[Cell]) -> float | None:
-    """throughput_N / (N x throughput_1) against the same backend's single-worker cell."""
-    one = next((x for x in group if x.backend == c.backend and x.workers == 1), None)
+    """throughput_N / (N x throughput_1), N the world size, against the same backend's one-node single-worker
+    cell."""
+    one = next((x for x in group if x.backend == c.backend and x.world == 1), None)
     t, t1 = throughput(c), throughput(one) if one is not None else None
-    return t / (c.workers * t1) if t is not None and t1 else None
+    return t / (c.world * t1) if t is not None and t1 else None
 
 
 def record_values(c: Cell, name: str) -> list[float]:
@@ -60,7 +63,7 @@ def table(group: Sequence[Cell]) -> pd.DataFrame:
         rows.append(
             {
                 "backend": c.backend,
-                "workers": str(c.workers),
+                SHAPE: f"{c.nodes}x{c.workers}",
                 "status": "ok" if c.ok else f"{c.status}: {one_line(c.reason, 70)}",
                 "batch per worker / global": f"{d.per_worker_batch} / {d.global_batch}" if d else "-",
                 "step ms (slowest rank)": fmt(c.median_of("median_step_ms")),
@@ -78,14 +81,14 @@ def table(group: Sequence[Cell]) -> pd.DataFrame:
     return blank_missing(pd.DataFrame(rows))
 
 
-CORE_COLUMNS = ("backend", "workers", "status", "step ms (slowest rank)", "samples/s", "scaling efficiency")
+CORE_COLUMNS = ("backend", SHAPE, "status", "step ms (slowest rank)", "samples/s", "scaling efficiency")
 
 
 def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The table as a core table (CORE_COLUMNS) and a details table (backend, workers and the rest): each
+    """The table as a core table (CORE_COLUMNS) and a details table (backend, shape and the rest): each
     narrow enough to read as text."""
     rest = [c for c in df.columns if c not in CORE_COLUMNS]
-    return df[list(CORE_COLUMNS)], df[["backend", "workers", *rest]]
+    return df[list(CORE_COLUMNS)], df[["backend", SHAPE, *rest]]
 
 
 def scaling_section(cs: Sequence[Cell]) -> list[str]:
@@ -96,18 +99,21 @@ def scaling_section(cs: Sequence[Cell]) -> list[str]:
     lines = [
         "## Scaling: data-parallel training on each framework's own engine",
         "",
-        "`--scenario distributed --workers N`: PyTorch DistributedDataParallel launched by torchrun (gloo on a CPU, "
-        "NCCL on GPUs) against TensorFlow's MultiWorkerMirroredStrategy (one process per worker, `TF_CONFIG`), on "
+        "`--scenario distributed --nodes K --workers N`: PyTorch DistributedDataParallel launched by torchrun (one "
+        "launcher per node; gloo on a CPU, NCCL on GPUs) against TensorFlow's MultiWorkerMirroredStrategy (one "
+        "process per worker, `TF_CONFIG` listing every node's workers), on "
         "the same twins, the same shared initial weights and the same sharding of each global batch. Per "
         "workload a table of speed, then one of details.",
         "",
         "- Step: the slowest rank's time at each step (the step is done when every rank is), median over the "
         "steady state.",
-        "- samples/s: global batch / step. Scaling efficiency: samples/s over N times the same backend's "
-        "single-worker samples/s.",
-        "- First update: before timing, one step of N workers against one process with the whole global batch "
+        "- nodes x workers: K launchers (nodes), each of N worker processes; here every node runs on this host "
+        "over loopback, so K x N workers share its cores as K x N workers on one node would.",
+        "- samples/s: global batch / step. Scaling efficiency: samples/s over K x N times the same backend's "
+        "one-node single-worker samples/s.",
+        "- First update: before timing, one step of K x N workers against one process with the whole global batch "
         "from the same weights; the largest weight difference and the tolerance it must stay under.",
-        "- On a CPU the workers share the host's cores (threads per worker: the run's threads / N).",
+        "- On a CPU the workers share the host's cores (threads per worker: the run's threads / (K x N)).",
         "",
     ]
     for (model, workload, precision), group in gs.items():
@@ -118,14 +124,19 @@ def scaling_section(cs: Sequence[Cell]) -> list[str]:
 
 
 def throughput_panels(cs: Sequence[Cell]) -> list[Panel]:
-    """Per workload, samples/s against workers, a line per backend."""
+    """Per workload, samples/s against the world size (nodes x workers), a line per backend and node count."""
     out = []
     for (_, workload, _), group in groups(cs).items():
         curves = []
-        for backend in dict.fromkeys(c.backend for c in group):
-            pts = [(c.workers, throughput(c)) for c in group if c.backend == backend and throughput(c) is not None]
+        for backend, nodes in dict.fromkeys((c.backend, c.nodes) for c in group):
+            pts = [
+                (c.world, throughput(c))
+                for c in group
+                if (c.backend, c.nodes) == (backend, nodes) and throughput(c) is not None
+            ]
             if pts:
-                curves.append(Curve(backend, tuple(float(w) for w, _ in pts), tuple(float(t) for _, t in pts)))  # type: ignore[arg-type]
+                label = backend if nodes == 1 else f"{backend}, {nodes} nodes"
+                curves.append(Curve(label, tuple(float(w) for w, _ in pts), tuple(float(t) for _, t in pts)))  # type: ignore[arg-type]
         if curves:
             out.append(Panel(workload, "samples/s (all workers)", curves=tuple(curves)))
     return out

@@ -22,11 +22,12 @@ from bench.spec import STATUSES, RunConfig, RunKey
 from bench.typedjson import atomic_write_json, parse_json, typed_fields
 
 SCHEMA = "fwbench.results"
+# 7: nodes in the plan, each config and the distributed record (older files: one node).
 # 5: workers, deployment (infer/export), distributed per result.
 # 4: precision per result (fp32 before). 3: scenario per result; typed memory (device allocator figures under memory.device); `source` for
 #    records fwbench converted rather than ran. 2: seed, settled, cpu (seeds, contention).
-SCHEMA_VERSION = 6
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)  # older files are read as they are; written back (resume) as the current one
+SCHEMA_VERSION = 7
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)  # older files are read as they are; written back (resume) as the current one
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class Deployment:
 class Distributed:
     """A data-parallel run (bench.distributed): per-rank figures, the slowest rank's step as the step."""
 
-    workers: int = 1
+    workers: int = 1  # per node
     scaling: str = "weak"  # bench.spec.SCALINGS
     per_worker_batch: int | None = None
     global_batch: int | None = None
@@ -127,6 +128,7 @@ class Distributed:
     allreduce_share: float | None = None  # of the step, where the framework exposes it
     failed_rank: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    nodes: int = 1  # the world is nodes x workers ranks; files before nodes: one node
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,11 @@ class Result:
         return self.status == "ok"
 
     @property
+    def nodes(self) -> int:
+        """The distributed scenario's node count (RunConfig.nodes): 1 elsewhere, and in files before nodes."""
+        return self.config.nodes if self.config is not None else 1
+
+    @property
     def contended(self) -> bool:
         """Other processes took cores this run asked for (bench.contention): its timings are not trusted."""
         return bool(self.cpu.get("contended"))
@@ -210,7 +217,9 @@ class Result:
     def key(self, default_seed: int = 0) -> RunKey:
         """What the launcher runs once. Files before seeds had one seed."""
         seed = self.seed if self.seed is not None else default_seed
-        return RunKey(self.workload, self.backend, seed, self.repeat, self.scenario, self.precision, self.workers)
+        return RunKey(
+            self.workload, self.backend, seed, self.repeat, self.scenario, self.precision, self.workers, self.nodes
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

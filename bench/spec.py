@@ -202,7 +202,13 @@ class RunKey(NamedTuple):
     repeat: int
     scenario: str = "train"
     precision: str = "fp32"
-    workers: int = 1  # distributed: processes; 1 elsewhere
+    workers: int = 1  # distributed: processes per node; 1 elsewhere
+    nodes: int = 1  # distributed: nodes (each `workers` processes); 1 elsewhere
+
+
+def layout(nodes: int, workers: int) -> str:
+    """A distributed cell's shape as tables name it: "x2" (one node of 2 workers), "2x1" (2 nodes of 1 each)."""
+    return f"x{workers}" if nodes == 1 else f"{nodes}x{workers}"
 
 
 @dataclass(frozen=True)
@@ -247,7 +253,8 @@ class RunConfig:
     steps: int | None = None  # a step budget instead of the epochs: speed and memory only, no evaluation
     runtimes: tuple[str, ...] = ()  # export: the runtimes to try (empty: all of the framework's)
     keep_artifacts: str | None = None  # export: keep the exported files under this folder (else deleted)
-    workers: int = 1  # distributed: processes (one per GPU on cuda)
+    workers: int = 1  # distributed: processes per node (one per GPU on cuda)
+    nodes: int = 1  # distributed: nodes, each of `workers` processes (world size nodes x workers)
     scaling: str = "weak"  # distributed: one of SCALINGS
     time_limit_s: float | None = None  # the launcher's limit for this worker (None: the profile's)
 
@@ -259,6 +266,8 @@ class RunConfig:
             raise ValueError(f"runtime {unknown[0]!r} is not one of {', '.join(RUNTIMES)}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.nodes < 1:
+            raise ValueError(f"nodes must be >= 1, got {self.nodes}")
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling {self.scaling!r} is not one of {', '.join(SCALINGS)}")
         if self.precision not in PRECISIONS:

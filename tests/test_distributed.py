@@ -7,7 +7,9 @@ which starts the ranks); this process imports neither torch nor tensorflow. The 
 passing; (b) the check's mutant (fault "no-average") fails it in both; (c) a rank that crashes ends its
 cell "failed" naming rank 1, well before the deadline, a rank that hangs ends it "timeout" at the deadline,
 and afterwards no process of any cell is left and their ports are free; (d) a backend without a
-distributed path, a workload of another task and too many workers are "unsupported" with the reason.
+distributed path, a workload of another task and too many workers are "unsupported" with the reason;
+(e) two "nodes" of one worker each on loopback (a torchrun per node; Keras processes node by node) train
+ok with the update check passing over the world of 2.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import numpy as np
 import psutil
 import pytest
 
-from bench import backends, distributed, results, tasks, workloads
-from bench.spec import RunConfig, job_document
+from bench import backends, cli, distributed, launch, results, tasks, workloads
+from bench.plan import SuitePlan
+from bench.spec import RunConfig, RunKey, job_document
 from bench.typedjson import parse_json
 
 from .conftest import REPO
@@ -35,6 +38,7 @@ from .conftest import REPO
 WORKERS = 2
 OK_EPOCHS = 15  # mlp-iris trains full batch, one step per epoch: 1 first + 5 warm-up + >= 9 steady steps
 CRASH_BOUND_S = 200.0  # a crash ends its cell long before the deadline (deadline_s: 285 s in the quick profile)
+NODES_EPOCHS = 8  # the two-node cells: 1 first + 5 warm-up + 2 steady steps
 HANG_DEADLINE_S = 90.0  # the hang cell's deadline (patched: the quick profile's would take 285 s)
 RANK_MODULES = ("impls.torch.distributed", "impls.keras.distributed")
 FRAMEWORKS = ("torch-eager", "keras")
@@ -108,6 +112,8 @@ CELLS = {
     "torch-crash": (run_worker, config("torch-crash", "torch-eager", "crash", epochs=50)),
     "keras-crash": (run_worker, config("keras-crash", "keras", "crash", epochs=50)),
     "torch-hang": (run_in_process, config("torch-hang", "torch-eager", "hang", epochs=50)),
+    "torch-2nodes": (run_worker, config("torch-2nodes", "torch-eager", epochs=NODES_EPOCHS, nodes=2, workers=1)),
+    "keras-2nodes": (run_worker, config("keras-2nodes", "keras", epochs=NODES_EPOCHS, nodes=2, workers=1)),
 }
 
 
@@ -204,6 +210,27 @@ def test_nothing_is_left_behind(cells: dict[str, Cell]) -> None:
     assert not [d for rid in run_ids for d in Path(tempfile.gettempdir()).glob(f"fwbench-dist-{rid}-*")]
 
 
+@slow
+@needs_frameworks
+@pytest.mark.parametrize(
+    ("name", "world_setting"), [("torch-2nodes", "world_size"), ("keras-2nodes", "replicas_in_sync")]
+)
+def test_two_nodes_on_loopback_train_with_the_update_check_passing(
+    cells: dict[str, Cell], name: str, world_setting: str
+) -> None:
+    cell = cells[name]
+    r = cell.result
+    assert r.status == "ok", f"{r.reason}\n{cell.stderr[-2000:]}"
+    s = check(cell)
+    assert s["update_ok"] is True and s["update_max_abs_diff"] < distributed.UPDATE_TOL
+    d = r.distributed
+    assert d is not None and d.nodes == 2 and d.workers == 1 and r.nodes == 2 and r.workers == 1
+    assert len(d.rank_median_step_ms) == len(d.rank_peak_rss_mib) == 2 and r.settings[world_setting] == 2
+    assert d.global_batch == 2 * d.per_worker_batch == r.samples_per_step == 120
+    assert "2 nodes" in d.launcher or "--nnodes 2" in d.launcher
+    assert r.steps == NODES_EPOCHS and r.median_step_ms and r.median_step_ms > 0
+
+
 # ---------------------------------------------------------------------------------- no framework needed
 
 
@@ -215,6 +242,8 @@ def test_nothing_is_left_behind(cells: dict[str, Cell]) -> None:
         ({"workers": 64}, ["64 workers", "CPUs"]),
         ({"workers": 7, "scaling": "strong"}, ["strong scaling", "7 workers do not divide"]),
         ({"fault": "oom"}, ["fault 'oom'", "no-average"]),
+        ({"nodes": 32, "workers": 2}, ["32 nodes x 2 workers are", "CPUs (every node runs on it)"]),
+        ({"nodes": 7, "workers": 1, "scaling": "strong"}, ["7 nodes x 1 worker do not divide"]),
     ],
 )
 def test_cells_that_cannot_run_are_unsupported(changes: dict[str, object], words: list[str]) -> None:
@@ -257,3 +286,54 @@ def test_the_step_is_the_slowest_ranks() -> None:
 def test_free_ports_are_distinct_and_free() -> None:
     ports = distributed.free_ports(3)
     assert len(set(ports)) == 3 and all(distributed.port_free(p) for p in ports)
+
+
+def test_the_world_is_nodes_times_workers() -> None:
+    cfg = config("world", "torch-eager", nodes=2, workers=1, threads=4)
+    assert distributed.world_size(cfg) == 2 and distributed.threads_per_worker(cfg) == 2
+    wl = workloads.get("mlp-iris")
+    assert distributed.shard_sizes(cfg, dataclasses.replace(wl, batch_size=16), 120) == (16, 32, False)
+    with pytest.raises(ValueError, match="nodes must be >= 1, got 0"):
+        config("no-nodes", "torch-eager", nodes=0)
+
+
+def test_nodes_and_workers_make_a_cell_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--nodes 2 --workers 1`: one distributed cell of 2 nodes x 1 worker per backend; with --nodes 1 2 a
+    2x1 cell beside the 1x1 one, never merged (their keys differ); `launch.run_config` carries nodes."""
+    seen: dict[str, SuitePlan] = {}
+
+    def stop(plan: SuitePlan, *args: object, **kwargs: object) -> None:
+        seen["plan"] = plan
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(launch, "run_suite", stop)
+    argv = ["run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", "--scenario", "distributed"]
+    assert cli.main([*argv, "--nodes", "2", "--workers", "1", "--threads", "2", "--out", str(tmp_path)]) == 130
+    plan = seen["plan"]
+    assert plan.nodes == (2,) and plan.workers == (1,) and plan.to_dict()["nodes"] == [2]
+    runs = plan.runs()
+    assert {(k.backend, k.nodes, k.workers) for k in runs} == {("torch-eager", 2, 1), ("keras", 2, 1)}
+    assert launch.run_config(plan, "r", runs[0], None).nodes == 2
+    both = dataclasses.replace(plan, nodes=(1, 2), seeds=1)
+    assert [(k.nodes, k.workers) for k in both.runs() if k.backend == "keras"] == [(1, 1), (2, 1)]
+    assert SuitePlan.from_dict(both.to_dict()).nodes == (1, 2)
+    assert RunKey("mlp-iris", "keras", 0, 0, "distributed", "fp32", 1, 2) != RunKey(
+        "mlp-iris", "keras", 0, 0, "distributed", "fp32", 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--nodes", "0"], "--nodes: must be >= 1, got 0"),
+        (["--nodes", "2", "--workers", "4096"], "--nodes 2 x --workers 4096: 8192 processes; this host"),
+    ],
+)
+def test_bad_nodes_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flags: list[str], words: str
+) -> None:
+    argv = ["run", "--workloads", "mlp-iris", "--backends", "torch-eager", "--scenario", "distributed", *flags]
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fwbench: error: ") and words in err[0], err
+    assert not (tmp_path / "runs").exists()

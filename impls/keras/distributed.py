@@ -1,7 +1,8 @@
 """One rank of a Keras-on-TensorFlow data-parallel cell: tf.distribute.MultiWorkerMirroredStrategy.
 
 Started by bench.distributed.launch_keras, one process per rank, each with TF_CONFIG naming the whole
-cluster (127.0.0.1 ports) and its own index: `python -m impls.keras.distributed JOB.json`. The strategy
+cluster (every node's workers, 127.0.0.1 ports) and its own global index: `python -m impls.keras.distributed
+JOB.json`. The strategy
 uses RING collectives on a CPU and NCCL on a GPU (one GPU per process). The training loop is the
 custom-loop pattern of TensorFlow's distributed-training guide: `strategy.run` of the replica step inside
 a tf.function, the per-example loss averaged over the GLOBAL batch (tf.nn.compute_average_loss), and the
@@ -153,7 +154,6 @@ class KerasEngine:
         impl = "NCCL" if self.job.cfg.device == "cuda" else "RING"
         return {
             "engine": f"tf.distribute.MultiWorkerMirroredStrategy ({impl})",
-            "launcher": "one process per rank, each with its own TF_CONFIG (127.0.0.1 ports)",
             "collective_implementation": impl,
             "replicas_in_sync": self.strategy.num_replicas_in_sync,
             "loss_reduction": "tf.nn.compute_average_loss(per_example, global_batch_size=global batch)",

@@ -1,7 +1,8 @@
 """One rank of a torch data-parallel cell: DistributedDataParallel over the torch-eager adapter.
 
-Started by torchrun (bench.distributed.launch_torch), which gives each process RANK, LOCAL_RANK and
-WORLD_SIZE and the rendezvous (MASTER_ADDR, MASTER_PORT): `python -m impls.torch.distributed JOB.json`.
+Started by torchrun (bench.distributed.launch_torch, one torchrun per node), which gives each process RANK
+(node rank x processes per node + LOCAL_RANK), LOCAL_RANK and WORLD_SIZE (nodes x processes per node) and
+the rendezvous (MASTER_ADDR, MASTER_PORT): `python -m impls.torch.distributed JOB.json`.
 The process group is gloo on a CPU, nccl on CUDA (one GPU per rank, cuda:LOCAL_RANK). DDP all-reduces
 the gradients in buckets during backward and divides by the world size: the engine's own averaging,
 which the update-equality check (bench.distributed.run_rank) compares with one process on the whole
@@ -99,7 +100,6 @@ class TorchEngine:
     def settings(self) -> dict[str, Any]:
         return {
             "engine": f"torch DistributedDataParallel ({self.pg_backend})",
-            "launcher": "torchrun (torch.distributed.run, static rendezvous on 127.0.0.1)",
             "process_group_backend": self.pg_backend,
             "world_size": self.world,
             "ddp_bucket_cap_mib": 25,
