@@ -32,7 +32,7 @@ from bench import (
 )
 from bench.errors import UsageError
 from bench.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
-from bench.spec import PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
+from bench.spec import IMAGE_FORMATS, PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1  # the machine refused (full disk, unwritable folder): results written so far stay
@@ -136,7 +136,8 @@ def build_parser() -> Parser:
         metavar="NAME",
         help=f"what each cell measures: {', '.join(SCENARIOS)} (default train; comma or space separated): infer "
         "times each backend's own inference path after training, export each export path in its runtime, "
-        "distributed data-parallel training over --workers processes",
+        "distributed data-parallel training over --workers processes, pipeline each framework's input pipeline "
+        "(DataLoader, tf.data) reading the image workloads' files, alone and feeding training",
     )
     r.add_argument(
         "--runtimes",
@@ -163,6 +164,17 @@ def build_parser() -> Parser:
         metavar="N",
         help="the distributed scenario's node counts, each a cell with each --workers (default 1): N launchers, one "
         "per node, each starting --workers ranks (a world of N x workers); on this host over loopback",
+    )
+    r.add_argument(
+        "--image-format",
+        default="png",
+        help=f"pipeline: the format the image files are written in: {', '.join(IMAGE_FORMATS)} (default png)",
+    )
+    r.add_argument(
+        "--image-dir",
+        metavar="DIR",
+        help="pipeline: read DIR's class folders of images (DIR/<class>/<name>.png or .jpg) instead of writing the "
+        "workload's dataset as files",
     )
     r.add_argument(
         "--scaling",
@@ -324,6 +336,12 @@ def preflight(plan: SuitePlan) -> None:
         raise UsageError("--device cuda: no CUDA GPU found (NVML sees none); use --device cpu")
     if "distributed" in plan.scenarios:
         check_workers(plan)
+    if plan.image_dir is not None and "pipeline" not in plan.scenarios:
+        raise UsageError("--image-dir is read by the pipeline scenario only: add --scenario pipeline")
+    if "pipeline" in plan.scenarios and plan.image_dir is not None:
+        from bench.pipeline_spec import check_image_dir
+
+        check_image_dir(plan.image_dir, plan.image_format)
     if (
         plan.keep_artifacts is not None
         and Path(plan.keep_artifacts).exists()
@@ -415,7 +433,7 @@ def chosen_shard(a: argparse.Namespace, resumed: results.Suite | None) -> tuple[
     if part is None and (found := shard.from_environment(os.environ)) is not None:
         part, env_id = found
         run_id = run_id or env_id
-        print(f"fwbench: running shard {part} of the plan, from the Slurm job array's task", file=sys.stderr)
+        print(f"fwbench: running shard {part} of the plan, from the {part.source} task's index", file=sys.stderr)
     if part is not None and not run_id:
         raise UsageError(f"--shard {part}: give --run-id ID, the same on every shard, so that their files merge")
     return part, run_id
@@ -568,6 +586,8 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             workers=tuple(dict.fromkeys(a.workers)) if a.workers else (1,),
             nodes=tuple(dict.fromkeys(a.nodes)) if a.nodes else (1,),
             scaling=a.scaling,
+            image_format=a.image_format,
+            image_dir=str(Path(a.image_dir).resolve()) if a.image_dir else None,
         )
         plan.check_registered()
         plan = with_data_found(plan)
@@ -710,20 +730,29 @@ def cmd_merge(a: argparse.Namespace) -> int:
 
     out = out_folder(a.out)
     files = [(Path(p), results.load(p)) for p in a.files]
-    merged = shard.merge(files)
-    path = results.run_path(out, merged.run_id)
-    if path.exists():
-        raise UsageError(f"{path} already exists: results are never overwritten")
-    results.create(out, merged)
-    _, written = report.write_run(merged, out)
-    print(f"merged {len(files)} shard(s), {len(merged.results)} runs: {path}\nreport: {written}")
-    if merged.missing:
-        print(
-            f"fwbench merge: partial: {len(merged.missing)} planned run(s) or shard(s) missing: "
-            + "; ".join(merged.missing[:12])
-            + (" ..." if len(merged.missing) > 12 else ""),
-            file=sys.stderr,
-        )
+    suites = shard.merge_by_device(files)
+    paths = [results.run_path(out, s.run_id) for s in suites]
+    for path in paths:
+        if path.exists():
+            raise UsageError(f"{path} already exists: results are never overwritten")
+    for s, path in zip(suites, paths, strict=True):
+        results.create(out, s)
+        devices = f" ({shard.device_of(s)})" if len(suites) > 1 else ""
+        print(f"merged {len(s.environment['shards'])} shard(s){devices}, {len(s.results)} runs: {path}")
+    if len(suites) == 1:
+        _, written = report.write_run(suites[0], out)
+    else:
+        written = report.write(suites, out)
+    print(f"report: {written}")
+    for s in suites:
+        if s.missing:
+            devices = f" on {shard.device_of(s)}" if len(suites) > 1 else ""
+            print(
+                f"fwbench merge: partial{devices}: {len(s.missing)} planned run(s) or shard(s) missing: "
+                + "; ".join(s.missing[:12])
+                + (" ..." if len(s.missing) > 12 else ""),
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -264,6 +264,8 @@ def run_config(plan: SuitePlan, run_id: str, key: RunKey, init_path: str | None)
         nodes=key.nodes,
         scaling=plan.scaling,
         time_limit_s=plan.time_limit_s,
+        image_format=plan.image_format,
+        image_dir=plan.image_dir,
     )
 
 

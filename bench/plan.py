@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import backends, workloads
 from bench.errors import UsageError
-from bench.spec import PRECISIONS, PROFILES, RUNTIMES, SCALINGS, SCENARIOS, RunKey
+from bench.spec import IMAGE_DATASETS, IMAGE_FORMATS, PRECISIONS, PROFILES, RUNTIMES, SCALINGS, SCENARIOS, RunKey
 from bench.typedjson import typed_fields
 
 # bench.worker.inject: the failure-isolation tests. "truncate-artifact": the export scenario cuts each artifact
@@ -61,6 +61,8 @@ class SuitePlan:
     workers: tuple[int, ...] = (1,)  # --workers: the distributed scenario's process counts per node, each a cell
     nodes: tuple[int, ...] = (1,)  # --nodes: the distributed scenario's node counts, each a cell with each --workers
     scaling: str = "weak"  # --scaling: the distributed scenario's batch rule (spec.SCALINGS)
+    image_format: str = "png"  # --image-format: the pipeline scenario's image files (spec.IMAGE_FORMATS)
+    image_dir: str | None = None  # --image-dir: the pipeline scenario reads these class folders of images
     budget_s: float | None = None  # --budget, in seconds: the plan was fitted to it (bench.estimate.fit_to_budget)
     left_out: tuple[str, ...] = ()  # what fitting it to the budget left out, in words
 
@@ -80,6 +82,8 @@ class SuitePlan:
                 raise UsageError(f"{flag} must be >= 1, got {' '.join(map(str, counts)) or 'nothing'}")
         if self.scaling not in SCALINGS:
             raise UsageError(f"unknown scaling {self.scaling!r}; valid: {', '.join(SCALINGS)}")
+        if self.image_format not in IMAGE_FORMATS:
+            raise UsageError(f"unknown image format {self.image_format!r}; valid: {', '.join(IMAGE_FORMATS)}")
         for p in self.precisions or ("",):
             if p not in PRECISIONS:
                 raise UsageError(f"unknown precision {p!r}; valid: {', '.join(PRECISIONS)}")
@@ -128,6 +132,13 @@ class SuitePlan:
             raise UsageError(
                 f"workload {lacking[0]!r} has no forward model to serve, so no {serving[0]} scenario; "
                 f"valid: {', '.join(have)}"
+            )
+
+        images = [w.name for w in workloads.WORKLOADS.values() if w.dataset in IMAGE_DATASETS]
+        files = [w for w in self.workloads if "pipeline" in self.scenarios and w not in images]
+        if files:
+            raise UsageError(
+                f"workload {files[0]!r} has no image files to read, so no pipeline scenario; valid: {', '.join(images)}"
             )
 
     def seed_values(self) -> list[int]:

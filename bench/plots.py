@@ -193,14 +193,16 @@ def curves_figure(panels: Sequence[Panel], suptitle: str, xlabel: str) -> Figure
     """Lines per backend (metric against time), the workload's target as a dashed line."""
     repeats = any(not c.first for p in panels for c in p.curves)
     title = suptitle + ("\n(thick line: each backend's first run; thin lines: its other repeats)" if repeats else "")
-    fig, axes = grid(len(panels), title, unique(c.backend for p in panels for c in p.curves))
+    names = unique(c.backend for p in panels for c in p.curves)
+    colors = distinct_colors(names)  # lines named other than a backend ("torch-eager input alone") each their own
+    fig, axes = grid(len(panels), title, names, colors)
     for ax, p in zip(axes, panels):
         times = [t for c in p.curves for t in c.time_s if t > 0]
         for c in p.curves:
             ax.plot(
                 c.time_s,
                 c.value,
-                color=color(c.backend),
+                color=colors[c.backend],
                 linewidth=1.8 if c.first else 0.9,
                 alpha=1.0 if c.first else 0.5,
                 marker="o" if len(c.time_s) <= 12 else None,

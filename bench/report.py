@@ -21,7 +21,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import analysis, codesize, contention, env, pbjson, plots, report_deploy, report_scaling
+from bench import (
+    analysis,
+    codesize,
+    contention,
+    env,
+    pbjson,
+    plots,
+    report_deploy,
+    report_devices,
+    report_pipeline,
+    report_scaling,
+)
 from bench.analysis import (
     BASELINE_BACKEND,
     BUSY_LOAD_PER_CPU,
@@ -883,7 +894,7 @@ def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path)
     """Draw every figure into out_dir/plots; return them with paths relative to out_dir."""
     cs = training_cells(suites)
     folder = out_dir / PLOTS_DIR
-    names = ("step_time.png", "memory.png", "metric.png", "latency.png", "scaling.png")
+    names = ("step_time.png", "memory.png", "metric.png", "latency.png", "scaling.png", "pipeline.png")
     for old in [*folder.glob("trend-*.png"), *(folder / n for n in names)]:
         old.unlink(missing_ok=True)
     figs: list[PlotLink] = []
@@ -921,6 +932,15 @@ def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path)
             "Throughput against workers",
             "scaling.png",
             plots.curves_figure(scaling, "Data-parallel throughput against workers", "workers"),
+        )
+    fed = report_pipeline.throughput_panels(cells(suites))
+    if fed:
+        add(
+            "Input pipeline samples/s against workers",
+            "pipeline.png",
+            plots.curves_figure(
+                fed, "Input pipeline samples/s against parallel decoders", "workers (0: in the main process)"
+            ),
         )
     latency = report_deploy.latency_panels(suites)
     if latency:
@@ -1026,8 +1046,9 @@ def busy_note(suites: Sequence[Suite]) -> list[str]:
 
 def training_cells(suites: Sequence[Suite]) -> list[Cell]:
     """The cells of the training scenarios (train, distributed); the infer and export scenarios have the
-    Deployment section (bench/report_deploy.py)."""
-    return [c for c in cells(suites) if c.base_scenario not in report_deploy.SCENARIOS]
+    Deployment section (bench/report_deploy.py), the pipeline scenario its own (bench/report_pipeline.py)."""
+    others = (*report_deploy.SCENARIOS, report_pipeline.SCENARIO)
+    return [c for c in cells(suites) if c.base_scenario not in others]
 
 
 def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
@@ -1046,11 +1067,13 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         *partial_note(suites),
         *busy_note(suites),
         *summary_section(cs, suites),
+        *report_devices.cross_device_section(cs),
         *tiers_section(cs),
         *keras_section(cs),
         *precision_section(cs),
         *headline_section(cs),
         *report_scaling.scaling_section(cs),
+        *report_pipeline.pipeline_section(cells(suites)),
         *report_deploy.deployment_section(suites),
         *seed_section(cs, suites),
         *plots_section(figures),

@@ -22,12 +22,22 @@ from bench.spec import STATUSES, RunConfig, RunKey
 from bench.typedjson import atomic_write_json, parse_json, typed_fields
 
 SCHEMA = "fwbench.results"
+# 8: the pipeline scenario's record per result (older files: none).
 # 7: nodes in the plan, each config and the distributed record (older files: one node).
 # 5: workers, deployment (infer/export), distributed per result.
 # 4: precision per result (fp32 before). 3: scenario per result; typed memory (device allocator figures under memory.device); `source` for
 #    records fwbench converted rather than ran. 2: seed, settled, cpu (seeds, contention).
-SCHEMA_VERSION = 7
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)  # older files are read as they are; written back (resume) as the current one
+SCHEMA_VERSION = 8
+READABLE_VERSIONS = (
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+)  # older files are read as they are; written back (resume) as the current one
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,43 @@ class Distributed:
 
 
 @dataclass(frozen=True)
+class PipelineRun:
+    """One setting of a pipeline run (bench/pipeline.py). Times in ms, rates in samples/s, memory in MiB."""
+
+    setting: str  # "default", "workers=2", "autotune+cache" ...
+    tuned: bool  # False: the framework's documented defaults
+    workers: int  # parallel decoders, for the samples/s-against-workers plot (AUTOTUNE: 0)
+    description: dict[str, Any] = field(default_factory=dict)  # the framework calls and their arguments
+    status: str = "ok"  # "ok" | "failed"
+    reason: str = ""
+    first_batch_ms: float | None = None  # asking for the first epoch until its first batch (worker start-up)
+    input_samples_s: float | None = None  # input alone, the measured epoch
+    input_cores: float | None = None  # the process tree's CPU time / wall time, input alone
+    input_peak_pss_mib: float | None = None  # the process tree's peak PSS, input alone
+    e2e_samples_s: float | None = None  # training fed by the pipeline, one epoch
+    memory_fed_samples_s: float | None = None  # the same model fed from memory, the epoch just before
+    stall_share: float | None = None  # sum of waits / sum of (wait + step)
+    wait_ms: list[float] = field(default_factory=list)  # per training step: asking for the batch until prepared
+    step_ms: list[float] = field(default_factory=list)  # per training step: train_step alone
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The pipeline scenario's record: the files, the from-memory baseline and one entry per setting."""
+
+    files: int
+    format: str  # bench.pipeline_spec.FORMATS
+    image_source: str  # where the pixels came from: "synthetic (seeded 0)", a CIFAR-10 folder, an --image-dir
+    written_s: float | None = None  # seconds spent writing the files (None: found written)
+    mean: list[float] = field(default_factory=list)  # per channel, of pixels in [0, 1]: the normalisation
+    std: list[float] = field(default_factory=list)
+    memory_fed_samples_s: float | None = None  # the same model fed from memory (median over the settings' epochs)
+    memory_fed_warmup_step_ms: list[float] = field(default_factory=list)  # its warm-up epoch's steps
+    fastest_tuned: str | None = None  # the tuned setting with the highest end-to-end samples/s
+    runs: list[PipelineRun] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Source:
     """Where a record came from when fwbench did not run it: a converted file of another tool."""
 
@@ -198,6 +245,7 @@ class Result:
     workers: int = 1  # distributed: processes (RunConfig.workers); 1 for every other scenario
     deployment: list[Deployment] = field(default_factory=list)  # infer: one entry; export: one per runtime
     distributed: Distributed | None = None  # the distributed scenario's per-rank record
+    pipeline: Pipeline | None = None  # the pipeline scenario's record (bench/pipeline.py)
     source: Source | None = None  # set when fwbench converted this record rather than ran it
 
     @property

@@ -6,8 +6,14 @@ parts, disjoint and covering the plan, each with every backend and workload (so 
 hits all of them alike) and within one run of the others in size. The cost model is therefore the
 stated default, every run alike: a machine's own estimates would give every machine other parts.
 
-Where `--shard` is not given, a Slurm job array's variables give it (SLURM_ARRAY_TASK_ID, counted
-from SLURM_ARRAY_TASK_MIN, and SLURM_ARRAY_TASK_COUNT), and the array's job id the shared run id.
+Where `--shard` is not given, a scheduler's index variables give it: a Slurm job array's
+(SLURM_ARRAY_TASK_ID, counted from SLURM_ARRAY_TASK_MIN, and SLURM_ARRAY_TASK_COUNT; the array's job id is
+the shared run id), or a Kubernetes Indexed Job's (JOB_COMPLETION_INDEX, 0-based, which Kubernetes sets in
+each pod, and FWBENCH_SHARD_COUNT, which the Job's pod template sets to its `completions`: Kubernetes
+gives a pod its index but not the count; the run id is `--run-id`). GitHub Actions' matrix passes
+`--shard` itself (.github/workflows/nightly.yml).
+Shards that ran on different hardware (device models: a GPU's name, a CPU's model) are merged per device
+model, never pooled (`merge_by_device`), and the report compares the devices (bench/report_devices.py).
 Only the registries are imported: no framework.
 """
 
@@ -15,9 +21,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.env import device_model
 from bench.errors import UsageError
 from bench.results import Result, Suite
 from bench.spec import RunKey
@@ -44,11 +51,16 @@ def parse(text: str, source: str = "--shard") -> Shard:
     return Shard(int(m[1]), int(m[2]), source)
 
 
+K8S_INDEX = "JOB_COMPLETION_INDEX"
+K8S_COUNT = "FWBENCH_SHARD_COUNT"
+
+
 def from_environment(environ: Mapping[str, str]) -> tuple[Shard, str] | None:
-    """The shard and the shared run id a Slurm job array gives its task, or None outside one."""
+    """The shard and the shared run id ("" where the scheduler gives none) that a Slurm job array or a
+    Kubernetes Indexed Job gives its task, or None outside both."""
     task, count = environ.get("SLURM_ARRAY_TASK_ID"), environ.get("SLURM_ARRAY_TASK_COUNT")
     if task is None or count is None:
-        return None
+        return from_kubernetes(environ)
     where = f"SLURM_ARRAY_TASK_ID={task} SLURM_ARRAY_TASK_COUNT={count}"
     try:
         index = int(task) - int(environ.get("SLURM_ARRAY_TASK_MIN", "0")) + 1
@@ -58,6 +70,24 @@ def from_environment(environ: Mapping[str, str]) -> tuple[Shard, str] | None:
     job = environ.get("SLURM_ARRAY_JOB_ID", "")
     run_id = f"slurm-{job}" if re.fullmatch(r"\d+", job) else ""
     return Shard(shard.index, shard.count, "Slurm"), run_id
+
+
+def from_kubernetes(environ: Mapping[str, str]) -> tuple[Shard, str] | None:
+    """The shard of a Kubernetes Indexed Job's pod: JOB_COMPLETION_INDEX (0-based) of FWBENCH_SHARD_COUNT."""
+    index = environ.get(K8S_INDEX)
+    if index is None:
+        return None
+    count = environ.get(K8S_COUNT)
+    if count is None:
+        raise UsageError(
+            f"{K8S_INDEX}={index} (a Kubernetes Indexed Job) without {K8S_COUNT}: set it to the Job's completions "
+            "in the pod template, or give --shard K/N"
+        )
+    where = f"{K8S_INDEX}={index} {K8S_COUNT}={count}"
+    if not (index.isdigit() and count.isdigit()):
+        raise UsageError(f"{where}: not an Indexed Job's pod (integers expected)")
+    shard = parse(f"{int(index) + 1}/{int(count)}", where)
+    return Shard(shard.index, shard.count, "Kubernetes"), ""
 
 
 def file_name(run_id: str, shard: Shard | None) -> str:
@@ -72,6 +102,34 @@ def describe_missing(keys: Sequence[RunKey], limit: int = 12) -> str:
 
 # What may differ between shards of one plan: each machine measures its own idle CPUs.
 PER_MACHINE_PLAN_FIELDS = ("threads", "threads_source")
+
+
+def device_of(s: Suite) -> str:
+    """The hardware a shard's numbers belong to (bench.env.device_model: the GPU's name, or the CPU's model)."""
+    return device_model(s.environment, s.plan.device if s.plan else "cpu")
+
+
+def merge_by_device(files: Sequence[tuple[Path, Suite]]) -> list[Suite]:
+    """The shards of one plan joined per device model: shards that ran on the same hardware make one suite
+    (`merge`), and each device model its own, so that numbers of different hardware are never pooled. With
+    more than one device model each suite's run id gains the device's slug (ID.<slug>), and each is checked
+    for the whole plan: a device that ran some of the shards only is partial, and says which runs it lacks."""
+    if not files:
+        raise UsageError("fwbench merge: no results files given")
+    by_device: dict[str, list[tuple[Path, Suite]]] = {}
+    for path, s in files:
+        by_device.setdefault(device_of(s), []).append((path, s))
+    if len(by_device) == 1:
+        return [merge(files)]
+    first_path, first = files[0]
+    for path, s in files:  # one plan and run id across every device too
+        if s.run_id != first.run_id:
+            raise UsageError(f"{path}: run id {s.run_id!r}, not {first.run_id!r} of {first_path}: not one plan")
+    return [replace(merge(group), run_id=f"{first.run_id}.{slug(model)}") for model, group in by_device.items()]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "device"
 
 
 def merge(files: Sequence[tuple[Path, Suite]]) -> Suite:

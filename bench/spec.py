@@ -152,7 +152,9 @@ PROFILES: Mapping[str, Profile] = frozen_map(
 # inference path (latency at batch 1, throughput by batch) after training; "export" each export path of
 # the framework (bench.deploy), loaded in its runtime; "distributed" data-parallel training over
 # RunConfig.workers processes on the framework's own engine (bench.distributed).
-SCENARIOS = ("train", "infer", "export", "distributed")
+IMAGE_FORMATS = ("png", "jpeg")  # the pipeline scenario's image files (bench.pipeline_spec.FORMATS)
+IMAGE_DATASETS = ("cifar10",)  # the datasets the pipeline scenario writes as image files (bench/pipeline.py)
+SCENARIOS = ("train", "infer", "export", "distributed", "pipeline")
 # The export scenario's runtimes, by the framework that exports them (impls/<framework>/export.py). Each is a
 # column of the report's Deployment table; "-int8" ones are post-training dynamic-range quantisations.
 EXPORT_RUNTIMES: Mapping[str, tuple[str, ...]] = frozen_map(
@@ -257,6 +259,8 @@ class RunConfig:
     nodes: int = 1  # distributed: nodes, each of `workers` processes (world size nodes x workers)
     scaling: str = "weak"  # distributed: one of SCALINGS
     time_limit_s: float | None = None  # the launcher's limit for this worker (None: the profile's)
+    image_format: str = "png"  # pipeline: the image files' format (bench.pipeline_spec.FORMATS)
+    image_dir: str | None = None  # pipeline: read these class folders of images instead of writing the dataset's
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -272,6 +276,8 @@ class RunConfig:
             raise ValueError(f"scaling {self.scaling!r} is not one of {', '.join(SCALINGS)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.image_format not in IMAGE_FORMATS:
+            raise ValueError(f"image format {self.image_format!r} is not one of {', '.join(IMAGE_FORMATS)}")
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
 

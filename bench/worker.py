@@ -334,7 +334,7 @@ def die_with_launcher() -> None:
 
 def scenario(name: str) -> Callable[[RunConfig], results.Result]:
     """What a "run" job measures, by its scenario (bench.spec.SCENARIOS): training here; inference and
-    export in bench.deploy; data-parallel training in bench.distributed."""
+    export in bench.deploy; data-parallel training in bench.distributed; input pipelines in bench.pipeline."""
     if name == "train":
         return train
     if name in ("infer", "export"):
@@ -345,6 +345,10 @@ def scenario(name: str) -> Callable[[RunConfig], results.Result]:
         from bench import distributed
 
         return distributed.train
+    if name == "pipeline":
+        from bench import pipeline
+
+        return pipeline.run
     raise ValueError(f"scenario {name!r} has no worker entry")
 
 

@@ -211,8 +211,8 @@ def corrupt(doc_text: str, kind: str) -> str:
     if kind == "truncated":
         return doc_text[: len(doc_text) // 2]
     doc = json.loads(doc_text)
-    if kind == "schema_version 7":
-        doc["schema_version"] = 7
+    if kind == "schema_version 9":
+        doc["schema_version"] = 9
     elif kind == "a string for a number":
         doc["results"][1]["median_step_ms"] = "fast"
     elif kind == "not fwbench":
@@ -222,7 +222,7 @@ def corrupt(doc_text: str, kind: str) -> str:
 
 CORRUPTIONS = {
     "truncated": "not valid JSON",
-    "schema_version 7": "schema_version 7 is not supported (this fwbench reads 1, 2, 3, 4, 5, 6)",
+    "schema_version 9": "schema_version 9 is not supported (this fwbench reads 1, 2, 3, 4, 5, 6, 7, 8)",
     "a string for a number": "results[1].median_step_ms: expected float | None, got string 'fast'",
     "not fwbench": "an fwbench results",  # report also reads pytest-benchmark JSON: "neither an fwbench results file nor ..."
 }

@@ -45,6 +45,19 @@ def test_a_slurm_array_task_gives_the_shard_and_the_run_id() -> None:
     assert shard.from_environment({}) is None
 
 
+def test_a_kubernetes_indexed_job_gives_the_shard_and_needs_the_count() -> None:
+    part, run_id = shard.from_environment({"JOB_COMPLETION_INDEX": "0", "FWBENCH_SHARD_COUNT": "4"})
+    assert (part.index, part.count, part.source, run_id) == (1, 4, "Kubernetes", "")
+    part, _ = shard.from_environment({"JOB_COMPLETION_INDEX": "3", "FWBENCH_SHARD_COUNT": "4"})
+    assert str(part) == "4/4"
+    with pytest.raises(UsageError, match="without FWBENCH_SHARD_COUNT: set it to the Job's completions"):
+        shard.from_environment({"JOB_COMPLETION_INDEX": "0"})
+    with pytest.raises(UsageError, match=r"JOB_COMPLETION_INDEX=4 FWBENCH_SHARD_COUNT=4 '5/4': expected K/N"):
+        shard.from_environment({"JOB_COMPLETION_INDEX": "4", "FWBENCH_SHARD_COUNT": "4"})
+    with pytest.raises(UsageError, match="integers expected"):
+        shard.from_environment({"JOB_COMPLETION_INDEX": "a", "FWBENCH_SHARD_COUNT": "4"})
+
+
 def test_run_reads_slurm_and_says_which_shard(tmp_path, monkeypatch, capsys) -> None:
     seen = {}
 
@@ -61,7 +74,7 @@ def test_run_reads_slurm_and_says_which_shard(tmp_path, monkeypatch, capsys) -> 
     monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
     assert cli.main([*args, "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
-    assert "fwbench: running shard 2/3 of the plan, from the Slurm job array's task" in err
+    assert "fwbench: running shard 2/3 of the plan, from the Slurm task's index" in err
     assert "fwbench: plan: 2 of 6 runs to do (1 workload x 2 backends x 3 seeds) (shard 2/3 from Slurm)" in err
     assert str(seen["shard"]) == "2/3" and seen["run_id"] == "slurm-77"
 

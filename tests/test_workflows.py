@@ -151,7 +151,8 @@ def test_nightly_measures_deployment_and_scales_over_every_gpu_it_has() -> None:
         for ln in lines
     ]
     assert parsed[0].scenario == ["infer", "export"] and parsed[0].device == "cuda"
-    assert parsed[1].scenario == ["distributed"] and parsed[1].workers == [1, 4]
+    assert parsed[1].scenario == ["pipeline"] and parsed[1].workloads == ["cnn-cifar10", "resnet18-cifar10"]
+    assert parsed[2].scenario == ["distributed"] and parsed[2].workers == [1, 4]
     assert 'if [ "$gpus" -lt 2 ]' in text and "skipped" in text  # a one-GPU runner says so and goes on
 
 

@@ -1,8 +1,10 @@
 """TensorFlow's input pipeline for the pipeline scenario (bench/pipeline_spec.py has the interface): tf.data
 from the file list, `tf.io.read_file` + `tf.io.decode_png` / `decode_jpeg`, `tf.image` augmentation.
 
-One dataset per epoch, built from the file list already in the epoch's order (`shuffled(n, seed, epoch)`,
-the torch side's order), so that no tf.data shuffle buffer is involved. Every parallel map keeps its input
+One dataset, built once (its functions traced once), iterated afresh each epoch as a training loop over a
+tf.data.Dataset does; position k of epoch e is file `shuffled(n, seed, e)[k]` (the torch side's order), read
+from a tf.Variable that `epoch(e)` sets before making the epoch's iterator, so that no tf.data shuffle
+buffer is involved. Every parallel map keeps its input
 order (deterministic=True, tf.data's default), the autotuned ones included: the order equals the torch one.
 
 Augmentation randomness is stateless, seeded per (spec.seed, epoch, file index): the seed of file i in epoch
@@ -109,11 +111,16 @@ class TfPipeline:
         self.shift = tf.constant(-np.asarray(spec.mean, np.float32) / std, tf.float32)
         self.paths = np.asarray(files.paths)
         self.labels = np.asarray(files.labels, np.int64)
+        # The epoch's order and number, read by the dataset as it runs: one dataset, built (and its functions
+        # traced) once, iterated afresh each epoch, as a training loop over a tf.data.Dataset does.
+        self.order = tf.Variable(np.zeros(len(files), np.int64), trainable=False)
+        self.epoch_number = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.cached: tf.data.Dataset | None = None
-        if setting.cache:  # built once: its memory cache fills on the first epoch and serves the later ones
+        if setting.cache:  # its memory cache fills on the first epoch and serves the later ones
             index = np.arange(len(files), dtype=np.int64)
             decoded = tf.data.Dataset.from_tensor_slices((self.paths, index))
             self.cached = decoded.map(self.decode, **self.map_kwargs).cache()
+        self.ds = self.dataset()
 
     def decode(self, path: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
         """The file's uint8 pixels (H, W, C). Fault "crash": file FAULT_INDEX reads as CORRUPT bytes."""
@@ -141,27 +148,30 @@ class TfPipeline:
             return tf.cast(img, tf.float32) * self.scale + self.shift
         return img
 
-    def dataset(self, e: int, order: np.ndarray) -> tf.data.Dataset:
-        epoch_seed = tf.constant([self.spec.seed, e], tf.int64)
-        index = order.astype(np.int64)
-        labels = self.labels[order]
+    def dataset(self) -> tf.data.Dataset:
+        """Position k of an epoch is file order[k] (the variables `order` and `epoch_number`, set by `epoch`)."""
+        paths = tf.constant(self.paths)
+        labels = tf.constant(self.labels)
+        seed = tf.constant(self.spec.seed, tf.int64)
 
-        def element(img: tf.Tensor, y: tf.Tensor, i: tf.Tensor) -> dict[str, tf.Tensor]:
-            return {"x": self.transform(img, epoch_seed, i), "y": y, "index": i}
+        def element(img: tf.Tensor, i: tf.Tensor) -> dict[str, tf.Tensor]:
+            epoch_seed = tf.stack([seed, self.epoch_number.read_value()])
+            return {"x": self.transform(img, epoch_seed, i), "y": tf.gather(labels, i), "index": i}
 
+        positions = tf.data.Dataset.range(len(self.files))
         if self.cached is None:
-            ds = tf.data.Dataset.from_tensor_slices((self.paths[order], labels, index))
 
-            def load(path: tf.Tensor, y: tf.Tensor, i: tf.Tensor) -> dict[str, tf.Tensor]:
-                return element(self.decode(path, i), y, i)
+            def load(k: tf.Tensor) -> dict[str, tf.Tensor]:
+                i = tf.gather(self.order.read_value(), k)
+                return element(self.decode(tf.gather(paths, i), i), i)
 
-            ds = ds.map(load, **self.map_kwargs)
+            ds = positions.map(load, **self.map_kwargs)
         else:
             # all cached images as one (N, H, W, C) element, gathered into the epoch's order, one by one again
             n = len(self.files)
-            taken = self.cached.batch(n).map(lambda imgs: tf.gather(imgs, index)).unbatch()
-            ds = tf.data.Dataset.zip((taken, tf.data.Dataset.from_tensor_slices((labels, index))))
-            ds = ds.map(lambda img, yi: element(img, *yi), **self.map_kwargs)
+            taken = self.cached.batch(n).map(lambda imgs: tf.gather(imgs, self.order.read_value())).unbatch()
+            files = positions.map(lambda k: tf.gather(self.order.read_value(), k))
+            ds = tf.data.Dataset.zip((taken, files)).map(element, **self.map_kwargs)
         ds = ds.batch(self.spec.batch_size, drop_remainder=False)
         if self.prefetch:
             ds = ds.prefetch(self.prefetch)
@@ -171,8 +181,10 @@ class TfPipeline:
         """Batches {"x", "y", "index"} of epoch `e`. A file that cannot be read or decoded: PipelineError
         naming it (found by decoding the files from the failed batch on, one at a time)."""
         order = shuffled(len(self.files), self.spec.seed, e, self.spec.shuffle)
+        self.order.assign(order.astype(np.int64))
+        self.epoch_number.assign(e)
         done = 0  # rows yielded so far
-        it = iter(self.dataset(e, order))
+        it = iter(self.ds)
         while True:
             try:
                 batch = next(it)

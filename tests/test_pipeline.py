@@ -1,0 +1,131 @@
+"""The pipeline scenario (bench/pipeline.py) through the CLI: its record, its report section, a dying worker, bad
+input. The frameworks' pipelines themselves (each file once, decode equality, augmentation statistics) are
+tested in tests/test_pipeline_frameworks.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import pipeline, report, results
+from bench.pipeline_spec import write_images
+
+from .conftest import REPO, fwbench, prose
+
+FIXTURE = REPO / "tests" / "data" / "suite-pipeline.json"
+
+
+def only_suite(out: Path) -> results.Suite:
+    (path,) = (out / "runs").glob("*.json")
+    return results.load(path)
+
+
+@pytest.mark.slow
+def test_pipeline_run_measures_every_setting_of_both_frameworks_and_reports_them(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["run", "--scenario", "pipeline", "--workloads", "cnn-cifar10", "--backends", "torch-eager", "keras"]
+    p = fwbench(*args, "--seeds", "1", "--threads", "1", "--out", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    suite = only_suite(out)
+    assert [(r.backend, r.status) for r in suite.results] == [("torch-eager", "ok"), ("keras", "ok")]
+    for r in suite.results:
+        rec = r.pipeline
+        assert rec is not None and rec.files == 1500 and rec.format == "png"
+        assert rec.runs[0].tuned is False and all(s.tuned for s in rec.runs[1:])  # defaults first
+        assert all(s.status == "ok" for s in rec.runs), [s.reason for s in rec.runs]
+        for s in rec.runs:
+            assert s.input_samples_s and s.e2e_samples_s and s.memory_fed_samples_s and s.first_batch_ms
+            assert 0 <= s.stall_share <= 1 and s.input_cores > 0 and s.input_peak_pss_mib > 0
+            assert len(s.wait_ms) == len(s.step_ms) == 24  # 1500 files in batches of 64: 23 full and a short one
+        best = max((s for s in rec.runs if s.tuned), key=lambda s: s.e2e_samples_s)
+        assert rec.fastest_tuned == best.setting
+        assert r.step_ms == [w + s for w, s in zip(best.wait_ms, best.step_ms, strict=True)]  # what the verdict compares
+    torch_settings = [s.setting for s in suite.results[0].pipeline.runs]
+    tf_settings = [s.setting for s in suite.results[1].pipeline.runs]
+    assert torch_settings[0] == "default" and "workers=1" in torch_settings
+    assert "autotune" in tf_settings and "autotune+cache" in tf_settings
+    text = prose((out / "REPORT.md").read_text())
+    assert "## Input pipeline: DataLoader against tf.data, reading image files" in text
+    assert "Fed training faster: **no verdict** (1 run: a verdict needs 3 processes per side)" in text
+    assert "1500 PNG files from synthetic (seeded 0)." in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| PyTorch DataLoader") or ln.startswith("| tf.data")]
+    assert len(rows) == len(torch_settings) + len(tf_settings)
+    assert (out / "plots" / "pipeline.png").stat().st_size > 10_000
+    assert "## Summary" not in text  # no training cells: the pipeline section answers alone
+
+
+@pytest.mark.slow
+def test_a_dataloader_worker_that_dies_fails_the_cell_with_its_reason(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["run", "--scenario", "pipeline", "--workloads", "cnn-cifar10", "--backends", "torch-eager", "--seeds", "1"]
+    p = fwbench(*args, "--out", str(out), env={"FWBENCH_FAULT": "cnn-cifar10/torch-eager=crash"}, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]  # a failed cell is recorded; the suite goes on
+    (r,) = only_suite(out).results
+    assert r.status == "failed"
+    by_setting = {s.setting: s for s in r.pipeline.runs}
+    worker_settings = [s for name, s in by_setting.items() if name != "default"]
+    assert worker_settings and all(s.status == "failed" for s in worker_settings)
+    assert all("worker" in s.reason.lower() and "PipelineError" in s.reason for s in worker_settings), [
+        s.reason for s in worker_settings
+    ]
+    assert "setting workers=1: PipelineError" in r.reason
+    assert r.wall_s is not None and r.wall_s < 120  # no setting waited out a hang
+
+
+def bad(args: list[str], tmp_path: Path) -> str:
+    p = fwbench("run", *args, "--out", str(tmp_path / "out"))
+    assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, p.stderr
+    assert not (tmp_path / "out" / "runs").exists()  # nothing ran, nothing written
+    return lines[0]
+
+
+def test_bad_pipeline_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    base = ["--scenario", "pipeline", "--workloads", "cnn-cifar10", "--backends", "torch-eager"]
+    assert "unknown image format 'gif'; valid: png, jpeg" in bad([*base, "--image-format", "gif"], tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = bad([*base, "--image-dir", str(empty)], tmp_path)
+    assert f"--image-dir {empty}: no png images in class folders" in line
+    (empty / "cat").mkdir()
+    (empty / "cat" / "a.gif").write_bytes(b"GIF89a")
+    assert "no png images in class folders" in bad([*base, "--image-dir", str(empty)], tmp_path)
+    line = bad(["--scenario", "pipeline", "--workloads", "mlp-iris", "--backends", "torch-eager"], tmp_path)
+    assert "workload 'mlp-iris' has no image files to read, so no pipeline scenario; valid: cnn-cifar10" in line
+    line = bad(["--workloads", "cnn-cifar10", "--backends", "torch-eager", "--image-dir", str(empty)], tmp_path)
+    assert "--image-dir is read by the pipeline scenario only" in line
+
+
+def test_image_dir_is_read_as_it_is(tmp_path: Path) -> None:
+    """A user's class folders are listed in sorted order, labels by folder; other files are skipped."""
+    x = np.arange(6 * 8 * 8 * 3, dtype=np.uint8).reshape(6, 8, 8, 3)
+    files = write_images(x, np.array([1, 0, 1, 0, 1, 0]), tmp_path / "imgs", "jpeg")
+    (tmp_path / "imgs" / "00" / "notes.txt").write_text("not an image")
+    assert len(files) == 6 and files.labels == (0, 0, 0, 1, 1, 1) and (files.height, files.width) == (8, 8)
+    assert [Path(p).stem for p in files.paths] == ["1", "3", "5", "0", "2", "4"]
+
+
+def test_check_once_finds_a_missing_and_a_repeated_file() -> None:
+    pipeline.check_once([np.array([0, 1]), np.array([2, 3])], 4, 0)
+    with pytest.raises(RuntimeError, match="epoch 1 delivered 4 rows for 4 files: 1 missing, 1 twice"):
+        pipeline.check_once([np.array([0, 1]), np.array([1, 3])], 4, 1)
+    with pytest.raises(RuntimeError, match="3 rows for 4 files: 1 missing"):
+        pipeline.check_once([np.array([0, 1, 2])], 4, 2)
+
+
+def test_report_section_on_a_fixed_results_file() -> None:
+    suite = results.load(FIXTURE)
+    text = prose(report.render([suite]))
+    section = text[text.index("## Input pipeline") :]
+    section = section[: section.index("\n## ", 5)]
+    pt, tf = (next(r for r in suite.results if r.framework == f) for f in ("torch", "tensorflow"))
+    assert "Fed training faster: **" in section
+    for r in (pt, tf):
+        for s in r.pipeline.runs:
+            row = next(ln for ln in section.splitlines() if f"({r.backend})" in ln and f"| {s.setting}" in ln)
+            assert f"{s.e2e_samples_s:,.0f}" in row or f"{s.e2e_samples_s:.3g}" in row
+    assert json.loads(FIXTURE.read_text())["schema_version"] == results.SCHEMA_VERSION
