@@ -34,7 +34,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -208,45 +208,54 @@ def check_once(seen: Sequence[np.ndarray], n: int, epoch: int) -> None:
         raise RuntimeError(f"epoch {epoch} delivered {idx.size} rows for {n} files: {missing} missing, {twice} twice")
 
 
-def input_epoch(pipe: Pipeline, epoch: int, n: int) -> tuple[float, float]:
-    """Iterate one epoch with no training: (ms until the first batch, samples/s over the epoch)."""
-    seen: list[np.ndarray] = []
-    first_ms = None
-    t0 = harness.clock_ns()
-    rows = 0
-    for b in pipe.epoch(epoch):
-        x = np.asarray(b["x"])  # the batch as the training step would take it
-        if first_ms is None:
-            first_ms = (harness.clock_ns() - t0) / 1e6
-        rows += len(x)
-        seen.append(np.asarray(b["index"]))
-    wall_s = (harness.clock_ns() - t0) / 1e9
-    check_once(seen, n, epoch)
-    return first_ms or 0.0, rows / wall_s if wall_s > 0 else 0.0
+@dataclass(frozen=True)
+class EpochTimes:
+    """One epoch through a pipeline. `samples_s` counts up to the last batch (input alone: from asking for the
+    epoch; fed: over the steps' waits and steps); `end_ms` is the call that found the epoch over, apart: it can
+    hold an iterator's teardown (tf.data, autotuning on as by default, joins its model thread: up to 0.5 s
+    seen), a cost per epoch that a 1500-file epoch would weigh some 30 times more than CIFAR-10's 50,000."""
+
+    first_ms: float
+    samples_s: float
+    end_ms: float
+    wait_ms: list[float] = field(default_factory=list)
+    step_ms: list[float] = field(default_factory=list)
 
 
-def fed_epoch(backend: Any, batches: Iterator[Mapping[str, Any]], n: int, epoch: int) -> tuple[list, list, float]:
-    """Train one epoch on `batches`: (wait ms per step, train_step ms per step, samples/s over the epoch)."""
+def input_epoch(pipe: Pipeline, epoch: int, n: int) -> EpochTimes:
+    """Iterate one epoch with no training."""
+    return fed_epoch(None, pipe.epoch(epoch), n, epoch)
+
+
+def fed_epoch(backend: Any, batches: Iterator[Mapping[str, Any]], n: int, epoch: int) -> EpochTimes:
+    """One epoch of `batches`: each batch turned into the step's tensors (the backend's `prepare`) and trained
+    on (`train_step`), or with no backend only made into numpy arrays (the input pipeline alone)."""
     waits, steps, seen = [], [], []
     rows = 0
-    t_start = harness.clock_ns()
     source = iter(batches)
+    t_start = harness.clock_ns()
     while True:
         t0 = harness.clock_ns()
         b = next(source, None)
         if b is None:
+            end_ms = (harness.clock_ns() - t0) / 1e6
             break
-        prepared = backend.prepare({"x": np.asarray(b["x"]), "y": np.asarray(b["y"])})
+        x, y = np.asarray(b["x"]), np.asarray(b["y"])  # the batch as the training step takes it
+        prepared = backend.prepare({"x": x, "y": y}) if backend is not None else None
         t1 = harness.clock_ns()
-        backend.train_step(prepared)
+        if backend is not None:
+            backend.train_step(prepared)
         t2 = harness.clock_ns()
         waits.append((t1 - t0) / 1e6)
         steps.append((t2 - t1) / 1e6)
-        rows += len(b["y"])
+        rows += len(y)
         seen.append(np.asarray(b["index"]))
-    wall_s = (harness.clock_ns() - t_start) / 1e9
     check_once(seen, n, epoch)
-    return waits, steps, rows / wall_s if wall_s > 0 else 0.0
+    if backend is None:  # input alone: from asking for the epoch to its last batch
+        busy_s = (t0 - t_start) / 1e9
+    else:
+        busy_s = (sum(waits) + sum(steps)) / 1e3
+    return EpochTimes(waits[0] if waits else 0.0, rows / busy_s if busy_s > 0 else 0.0, end_ms, waits, steps)
 
 
 def measure_setting(
@@ -265,13 +274,13 @@ def measure_setting(
     try:
         pipe = module.open_pipeline(files, spec, setting)
         description = dict(pipe.describe())
-        first_ms, _ = input_epoch(pipe, 0, n)
+        warm = input_epoch(pipe, 0, n)
         with TreeSampler() as mem:
             cpu0, t0 = tree_cpu_s(), harness.clock_ns()
-            _, input_rate = input_epoch(pipe, 1, n)
+            alone = input_epoch(pipe, 1, n)
             cpu1, t1 = tree_cpu_s(), harness.clock_ns()
         memory_rate = ceiling()
-        waits, steps, e2e_rate = fed_epoch(backend, pipe.epoch(2), n, 2)
+        fed = fed_epoch(backend, pipe.epoch(2), n, 2)
     except Exception as e:  # the setting failed (a worker died, a file did not decode): recorded, the sweep goes on
         text = str(e).strip()
         reason = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:500]
@@ -279,21 +288,22 @@ def measure_setting(
     finally:
         if pipe is not None:
             pipe.close()
-    total = sum(waits) + sum(steps)
+    total = sum(fed.wait_ms) + sum(fed.step_ms)
     return PipelineRun(
         name,
         tuned,
         workers,
         description=description,
-        first_batch_ms=first_ms,
-        input_samples_s=input_rate,
+        first_batch_ms=warm.first_ms,
+        input_samples_s=alone.samples_s,
         input_cores=(cpu1 - cpu0) / ((t1 - t0) / 1e9) if t1 > t0 else None,
         input_peak_pss_mib=mem.peak_bytes / MIB,
-        e2e_samples_s=e2e_rate,
+        e2e_samples_s=fed.samples_s,
         memory_fed_samples_s=memory_rate,
-        stall_share=sum(waits) / total if total > 0 else None,
-        wait_ms=waits,
-        step_ms=steps,
+        stall_share=sum(fed.wait_ms) / total if total > 0 else None,
+        epoch_end_ms=[warm.end_ms, alone.end_ms, fed.end_ms],
+        wait_ms=fed.wait_ms,
+        step_ms=fed.step_ms,
     )
 
 
@@ -350,11 +360,11 @@ def measure(
 
     def ceiling() -> float:
         epoch = len(fed_from_memory) + 1
-        rate = fed_epoch(backend, memory_batches(pixels, labels, spec, epoch), n, epoch)[2]
+        rate = fed_epoch(backend, memory_batches(pixels, labels, spec, epoch), n, epoch).samples_s
         fed_from_memory.append(rate)
         return rate
 
-    memory_steps = fed_epoch(backend, memory_batches(pixels, labels, spec, 0), n, 0)[1]  # warm-up: first steps
+    memory_steps = fed_epoch(backend, memory_batches(pixels, labels, spec, 0), n, 0).step_ms  # warm-up: first steps
     runs = [measure_setting(module, backend, files, spec, s, ceiling) for s in module.settings(cores)]
     window_s = (harness.clock_ns() - window_t0) / 1e9
     # the pipelines' workers may use every usable core: the run asks for all of them

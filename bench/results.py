@@ -152,12 +152,14 @@ class PipelineRun:
     status: str = "ok"  # "ok" | "failed"
     reason: str = ""
     first_batch_ms: float | None = None  # asking for the first epoch until its first batch (worker start-up)
-    input_samples_s: float | None = None  # input alone, the measured epoch
+    input_samples_s: float | None = None  # input alone, the measured epoch: rows / (asking for it .. its last batch)
     input_cores: float | None = None  # the process tree's CPU time / wall time, input alone
     input_peak_pss_mib: float | None = None  # the process tree's peak PSS, input alone
-    e2e_samples_s: float | None = None  # training fed by the pipeline, one epoch
+    e2e_samples_s: float | None = None  # training fed by the pipeline, one epoch: rows / (its waits + its steps)
     memory_fed_samples_s: float | None = None  # the same model fed from memory, the epoch just before
     stall_share: float | None = None  # sum of waits / sum of (wait + step)
+    # the call that found each epoch over (warm-up, input alone, fed), apart from the rates: iterator teardown
+    epoch_end_ms: list[float] = field(default_factory=list)
     wait_ms: list[float] = field(default_factory=list)  # per training step: asking for the batch until prepared
     step_ms: list[float] = field(default_factory=list)  # per training step: train_step alone
 

@@ -58,6 +58,16 @@ def test_a_kubernetes_indexed_job_gives_the_shard_and_needs_the_count() -> None:
         shard.from_environment({"JOB_COMPLETION_INDEX": "a", "FWBENCH_SHARD_COUNT": "4"})
 
 
+def test_a_shard_with_no_runs_writes_its_empty_file_and_exits_0(tmp_path, capsys) -> None:
+    """More array tasks than runs: the empty shard must not fail (a Slurm `afterok` merge would never start)."""
+    args = ["run", "--workloads", "mlp-iris", "--backends", "torch-eager", "keras", "--seeds", "1", "--threads", "1"]
+    assert cli.main([*args, "--shard", "3/3", "--run-id", "t", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "fwbench: shard 3/3 holds none of the plan's 2 runs (more shards than runs)" in out
+    empty = results.load(tmp_path / "runs" / "t.shard-3-of-3.json")
+    assert empty.results == [] and empty.shard == "3/3" and not (tmp_path / "REPORT.md").exists()
+
+
 def test_run_reads_slurm_and_says_which_shard(tmp_path, monkeypatch, capsys) -> None:
     seen = {}
 
