@@ -57,7 +57,7 @@ def test_pipeline_run_measures_every_setting_of_both_frameworks_and_reports_them
     assert "1500 PNG files from synthetic (seeded 0)." in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| PyTorch DataLoader") or ln.startswith("| tf.data")]
     assert len(rows) == len(torch_settings) + len(tf_settings)
-    assert (out / "plots" / "pipeline.png").stat().st_size > 10_000
+    assert (out / "reports" / suite.run_id / "plots" / "pipeline.png").stat().st_size > 10_000
     assert "## Summary" not in text  # no training cells: the pipeline section answers alone
 
 
