@@ -145,3 +145,30 @@ def test_report_section_on_a_fixed_results_file() -> None:
     assert "PyTorch DataLoader's defaults fed training faster than any tuned setting here" in section
     assert "tf.data's defaults fed training faster" not in section
     assert json.loads(FIXTURE.read_text())["schema_version"] == results.SCHEMA_VERSION
+
+
+def test_the_official_cifar10_files_become_image_files_with_their_exact_pixels(tmp_path: Path, monkeypatch) -> None:
+    """--data-dir with the CIFAR-10 binary files: the training split's bytes are what the PNG files hold."""
+    from bench.spec import RunConfig
+
+    from .test_datasets_images_audio import write_cifar_bins
+
+    written = write_cifar_bins(tmp_path / "cifar")
+    monkeypatch.setenv("FWBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = RunConfig(
+        "r", "cnn-cifar10", "torch-eager", "cpu", "quick", 0, 0, "native", None, 1, 1, False,
+        data_dir=str(tmp_path / "cifar"), scenario="pipeline",
+    )  # fmt: skip
+    images, temp = pipeline.image_files(cfg)
+    assert temp is None and images.source.endswith("cifar") and images.written_s is not None
+    expected = [
+        (label, img) for name in sorted(written) if name.startswith("data_batch") for label, img in written[name]
+    ]
+    assert len(images.files) == len(expected) == 15  # the five training files, not the test file
+    pixels = pipeline.decoded(images.files)
+    for path, label, px in zip(images.files.paths, images.files.labels, pixels, strict=True):
+        src_label, src = expected[int(Path(path).stem)]
+        assert label == sorted(set(lab for lab, _ in expected)).index(src_label)  # class folders in sorted order
+        assert np.array_equal(px, src.astype(np.uint8))
+    again, _ = pipeline.image_files(cfg)  # written once: the second run finds them
+    assert again.written_s is None and again.files == images.files
