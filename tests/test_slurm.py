@@ -20,7 +20,7 @@ from .conftest import REPO
 
 SLURM = REPO / "docs" / "slurm"
 TINY_PLAN = "--workloads mlp-iris --backends torch-eager keras --seeds 1 --repeats 2 --epochs 2 --threads 1"
-TASKS = 3  # 4 runs over 3 shards: 2, 1, 1 (an empty shard would be an error, so never more tasks than runs)
+TASKS = 3  # 4 runs over 3 shards: 2, 1, 1
 SIZE = f"--array=0-{TASKS - 1} --cpus-per-task=1 --time=00:20:00"
 
 
