@@ -26,23 +26,23 @@ def plan(**kw) -> SuitePlan:
 def test_interleaving_is_repeat_major_then_seed_then_scenario_then_workload_then_backend() -> None:
     p = plan(backends=("torch-eager", "torchscript", "keras"), repeats=2)
     assert p.runs() == [
-        ("mlp-iris", "torch-eager", 0, 0, "train", "fp32", 1), ("mlp-iris", "torchscript", 0, 0, "train", "fp32", 1), ("mlp-iris", "keras", 0, 0, "train", "fp32", 1),
-        ("mlp-iris", "torch-eager", 0, 1, "train", "fp32", 1), ("mlp-iris", "torchscript", 0, 1, "train", "fp32", 1), ("mlp-iris", "keras", 0, 1, "train", "fp32", 1),
+        ("mlp-iris", "torch-eager", 0, 0, "train", "fp32", 1, 1), ("mlp-iris", "torchscript", 0, 0, "train", "fp32", 1, 1), ("mlp-iris", "keras", 0, 0, "train", "fp32", 1, 1),
+        ("mlp-iris", "torch-eager", 0, 1, "train", "fp32", 1, 1), ("mlp-iris", "torchscript", 0, 1, "train", "fp32", 1, 1), ("mlp-iris", "keras", 0, 1, "train", "fp32", 1, 1),
     ]  # fmt: skip
     p = plan(backends=("torch-eager", "keras"), repeats=2, seeds=2, seed=7)
     assert p.runs() == [
-        ("mlp-iris", "torch-eager", 7, 0, "train", "fp32", 1), ("mlp-iris", "keras", 7, 0, "train", "fp32", 1), ("mlp-iris", "torch-eager", 8, 0, "train", "fp32", 1),
-        ("mlp-iris", "keras", 8, 0, "train", "fp32", 1), ("mlp-iris", "torch-eager", 7, 1, "train", "fp32", 1), ("mlp-iris", "keras", 7, 1, "train", "fp32", 1),
-        ("mlp-iris", "torch-eager", 8, 1, "train", "fp32", 1), ("mlp-iris", "keras", 8, 1, "train", "fp32", 1),
+        ("mlp-iris", "torch-eager", 7, 0, "train", "fp32", 1, 1), ("mlp-iris", "keras", 7, 0, "train", "fp32", 1, 1), ("mlp-iris", "torch-eager", 8, 0, "train", "fp32", 1, 1),
+        ("mlp-iris", "keras", 8, 0, "train", "fp32", 1, 1), ("mlp-iris", "torch-eager", 7, 1, "train", "fp32", 1, 1), ("mlp-iris", "keras", 7, 1, "train", "fp32", 1, 1),
+        ("mlp-iris", "torch-eager", 8, 1, "train", "fp32", 1, 1), ("mlp-iris", "keras", 8, 1, "train", "fp32", 1, 1),
     ]  # fmt: skip
 
 
 def test_each_worker_count_is_a_run_of_the_distributed_scenario_only() -> None:
     p = plan(scenarios=("train", "distributed"), workers=(1, 2))
     assert p.runs() == [
-        ("mlp-iris", "torch-eager", 0, 0, "train", "fp32", 1), ("mlp-iris", "keras", 0, 0, "train", "fp32", 1),
-        ("mlp-iris", "torch-eager", 0, 0, "distributed", "fp32", 1), ("mlp-iris", "keras", 0, 0, "distributed", "fp32", 1),
-        ("mlp-iris", "torch-eager", 0, 0, "distributed", "fp32", 2), ("mlp-iris", "keras", 0, 0, "distributed", "fp32", 2),
+        ("mlp-iris", "torch-eager", 0, 0, "train", "fp32", 1, 1), ("mlp-iris", "keras", 0, 0, "train", "fp32", 1, 1),
+        ("mlp-iris", "torch-eager", 0, 0, "distributed", "fp32", 1, 1), ("mlp-iris", "keras", 0, 0, "distributed", "fp32", 1, 1),
+        ("mlp-iris", "torch-eager", 0, 0, "distributed", "fp32", 2, 1), ("mlp-iris", "keras", 0, 0, "distributed", "fp32", 2, 1),
     ]  # fmt: skip
 
 

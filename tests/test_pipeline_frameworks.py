@@ -108,7 +108,7 @@ def probes(source: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
     for fw, p in running.items():
         stdout, stderr = p.communicate(timeout=300)
         assert p.returncode == 0, stderr[-4000:]
-        with np.load(work / f"{fw}.npz") as arrays:
+        with np.load(work / f"{fw}.npz", allow_pickle=False) as arrays:
             out[fw] = {"report": json.loads(stdout), "arrays": dict(arrays)}
     return out
 

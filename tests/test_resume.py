@@ -117,7 +117,7 @@ def test_kill_then_ctrl_c_then_resume_loses_and_duplicates_nothing(tmp_path: Pat
     assert running and all(dead(w) for w in running), "an orphaned worker kept running after its launcher died"
     (path,) = (out / "runs").glob("*.json")  # one document, valid (results.load is strict)
     first = results.load(path)
-    assert [r.key() for r in first.results] == [("mlp-iris", "torch-eager", 0, 0, "train", "fp32", 1)]
+    assert [r.key() for r in first.results] == [("mlp-iris", "torch-eager", 0, 0, "train", "fp32", 1, 1)]
     assert first.results[0].status == "ok" and first.finished_at is None
     run_id = first.run_id
 
@@ -133,14 +133,16 @@ def test_kill_then_ctrl_c_then_resume_loses_and_duplicates_nothing(tmp_path: Pat
     )
     assert running and all(dead(w, within_s=1.0) for w in running), "Ctrl-C left the worker running"
     second = results.load(path)
-    assert [r.key() for r in second.results] == [("mlp-iris", "torch-eager", 0, r, "train", "fp32", 1) for r in (0, 1)]
+    assert [r.key() for r in second.results] == [
+        ("mlp-iris", "torch-eager", 0, r, "train", "fp32", 1, 1) for r in (0, 1)
+    ]
     assert second.results[0] == first.results[0]
 
     # 3. resume to the end
     p = fwbench("run", *resume)
     assert p.returncode == 0, p.stderr[-3000:]
     final = results.load(path)
-    planned = [("mlp-iris", "torch-eager", 0, r, "train", "fp32", 1) for r in range(REPEATS)]
+    planned = [("mlp-iris", "torch-eager", 0, r, "train", "fp32", 1, 1) for r in range(REPEATS)]
     assert sorted(r.key() for r in final.results) == planned  # each planned run exactly once
     assert final.results[:2] == second.results  # earlier results untouched: same values, same worker pids
     assert len({r.pid for r in final.results}) == REPEATS
