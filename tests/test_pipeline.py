@@ -4,6 +4,7 @@ tested in tests/test_pipeline_frameworks.py."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import pipeline, report, results
+from bench import pipeline, report, results, stats
 from bench.formatting import fmt
 from bench.pipeline_spec import write_images
 
@@ -172,3 +173,25 @@ def test_the_official_cifar10_files_become_image_files_with_their_exact_pixels(t
         assert np.array_equal(px, src.astype(np.uint8))
     again, _ = pipeline.image_files(cfg)  # written once: the second run finds them
     assert again.written_s is None and again.files == images.files
+
+
+AA_FILE = REPO / "docs" / "measurements" / "aa-pipeline-cpu-2026-12-03.json"
+
+
+def test_the_pipeline_verdict_is_rarely_called_between_runs_of_one_backend() -> None:
+    """The real A/A file: 8 pipeline runs of each backend, one seed, separate processes. Over every 3-vs-3 split
+    of one backend's runs, the verdict rule on the cell's step times (each run's fastest tuned setting, end to
+    end) names a faster side in at most 5% of the splits, as it does for training cells."""
+    suite = results.load(AA_FILE)
+    assert not any(r.contended for r in suite.results) and all(r.ok for r in suite.results)
+    for backend in ("torch-eager", "keras"):
+        medians = [r.median_step_ms for r in suite.results if r.backend == backend]
+        assert len(medians) == 8
+        called = total = 0
+        for a in itertools.combinations(range(8), 3):
+            rest = [i for i in range(8) if i not in a]
+            for b in itertools.combinations(rest, 3):
+                r = stats.ratio_of_run_medians([medians[i] for i in a], [medians[i] for i in b])
+                called += stats.significant(r)
+                total += 1
+        assert total == 560 and called / total <= 0.05, (backend, called / total)
