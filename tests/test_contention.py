@@ -70,7 +70,7 @@ def test_a_cell_beside_a_cpu_hog_is_flagged_contended_and_unstarred(tmp_path) ->
     with cpu_hog():
         p = fwbench(
             "run", "--workloads", "mlp-iris", "--backends", "torch-eager", "torchscript", "--repeats", "3", "--seeds", "1",
-            "--steps", "300", "--threads", str(cpus), "--out", str(out), timeout=600,
+            "--steps", "300", "--threads", str(cpus), "--init", "native", "--out", str(out), timeout=600,
         )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     suite = results.load(next((out / "runs").glob("*.json")))
