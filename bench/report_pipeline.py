@@ -141,7 +141,8 @@ def pipeline_section(cs: Sequence[Cell]) -> list[str]:
         "- Input alone: one epoch after a warm-up epoch, no training, up to its last batch. First batch: the "
         "warm-up epoch's (worker start-up). Epoch end: the call that finds an epoch over (an iterator's "
         "teardown), mean of the three epochs, kept out of the rates. Cores: the process tree's CPU time over "
-        "the wall time (workers included). Peak PSS: the tree's memory, shared pages counted once.",
+        "the wall time (workers included). Peak PSS: the tree's memory, shared pages counted once (sampled "
+        "over the warm-up epoch, and after the measured one).",
         "- Training fed: one epoch of the model trained from the pipeline, samples over its waits and steps; "
         "stall: the waits' share. Of from-memory: against the same model fed from memory (no files, no "
         "augmentation) for one epoch just before: the ceiling, measured next to each setting.",
