@@ -44,7 +44,15 @@ import psutil
 
 from bench import backends, cache, contention, harness, results, stats, workloads
 from bench.memory import MIB, peak_rss_mib, rss_mib
-from bench.pipeline_spec import ImageFiles, Pipeline, PipelineSetting, PipelineSpec, list_images, write_images
+from bench.pipeline_spec import (
+    ImageFiles,
+    Pipeline,
+    PipelineSetting,
+    PipelineSpec,
+    list_images,
+    shuffled,
+    write_images,
+)
 from bench.results import PipelineRun
 from bench.spec import IMAGE_DATASETS, RunConfig, Workload
 from bench.worker import collected_after, load_weights
@@ -111,20 +119,13 @@ def image_files(cfg: RunConfig) -> tuple[ImageSet, Path | None]:
     return ImageSet(files, where, written_s), temp
 
 
-def channel_stats(files: ImageFiles) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of the files' pixels scaled to [0, 1] (every file, once)."""
-    from PIL import Image
-
-    total = np.zeros(files.channels)
-    total_sq = np.zeros(files.channels)
-    for p in files.paths:
-        with Image.open(p) as im:
-            px = np.asarray(im, dtype=np.float64).reshape(-1, files.channels) / 255.0
-        total += px.sum(axis=0)
-        total_sq += (px**2).sum(axis=0)
-    n = len(files) * files.height * files.width
-    mean = total / n
-    std = np.sqrt(np.maximum(total_sq / n - mean**2, 1e-12))
+def channel_stats(pixels: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 (N, H, W, C) pixels scaled to [0, 1]."""
+    flat = pixels.reshape(-1, pixels.shape[-1])
+    total = flat.sum(axis=0, dtype=np.float64) / 255.0
+    total_sq = np.einsum("ij,ij->j", flat, flat, dtype=np.float64) / 255.0**2
+    mean = total / len(flat)
+    std = np.sqrt(np.maximum(total_sq / len(flat) - mean**2, 1e-12))
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
@@ -141,8 +142,6 @@ def decoded(files: ImageFiles) -> np.ndarray:
 
 def memory_batches(pixels: np.ndarray, labels: np.ndarray, spec: PipelineSpec, epoch: int) -> Iterator[dict]:
     """The from-memory baseline's batches: the pipelines' file order and normalisation, no augmentation."""
-    from bench.pipeline_spec import shuffled
-
     mean = np.asarray(spec.mean, np.float32)
     std = np.asarray(spec.std, np.float32)
     order = shuffled(len(pixels), spec.seed, epoch, spec.shuffle)
@@ -281,7 +280,6 @@ def measure_setting(
     try:
         pipe = module.open_pipeline(files, spec, setting)
         description = dict(pipe.describe())
-        warm = input_epoch(pipe, 0, n)
         with TreeSampler() as mem:  # over the warm-up epoch: worker start-up, a cache filling; not the timed one
             warm = input_epoch(pipe, 0, n)
         cpu0, t0 = tree_cpu_s(), harness.clock_ns()
@@ -356,9 +354,9 @@ def measure(
     rss_imports: float,
 ) -> results.Result:
     files = images.files
-    mean, std = channel_stats(files)
+    pixels, labels = decoded(files), np.asarray(files.labels, np.int64)  # every file read once, here
+    mean, std = channel_stats(pixels)
     spec = PipelineSpec(batch_size=wl.batch_size, seed=cfg.seed, mean=mean, std=std, device=cfg.device, fault=cfg.fault)
-    pixels, labels = decoded(files), np.asarray(files.labels, np.int64)
     rss_data = rss_mib()
     init = load_weights(cfg.init_path) if cfg.init == "shared" and cfg.init_path else None
     backend.build(wl, init)
