@@ -17,22 +17,15 @@ from typing import NoReturn
 
 # report, compare and pbjson pull in pandas, scipy.stats and matplotlib (about 1 s of imports): they are imported
 # where they are used, so that `fwbench list` and bad input answer at once.
-from bench import (
-    backends,
-    contention,
-    data,
-    env,
-    estimate,
-    formatting,
-    launch,
-    results,
-    shard,
-    typedjson,
-    workloads,
-)
-from bench.errors import UsageError
-from bench.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
-from bench.spec import IMAGE_FORMATS, PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
+from bench.core import backends, data, typedjson, workloads
+from bench.core.errors import UsageError
+from bench.core.spec import IMAGE_FORMATS, PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
+from bench.launching import launch
+from bench.machine import contention, env
+from bench.planning import estimate, shard
+from bench.planning.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
+from bench.records import results
+from bench.report import formatting
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1  # the machine refused (full disk, unwritable folder): results written so far stay
@@ -314,7 +307,7 @@ def cmd_list() -> int:
 
 def cuda_available() -> bool:
     """Whether NVML sees a GPU: checked in the parent without importing either framework."""
-    from bench.env import gpus
+    from bench.machine.env import gpus
 
     return bool(gpus())
 
@@ -339,7 +332,7 @@ def preflight(plan: SuitePlan) -> None:
     if plan.image_dir is not None and "pipeline" not in plan.scenarios:
         raise UsageError("--image-dir is read by the pipeline scenario only: add --scenario pipeline")
     if "pipeline" in plan.scenarios and plan.image_dir is not None:
-        from bench.pipeline_spec import check_image_dir
+        from bench.interfaces.pipeline_spec import check_image_dir
 
         check_image_dir(plan.image_dir, plan.image_format)
     if (
@@ -363,7 +356,7 @@ def check_workers(plan: SuitePlan) -> None:
     """The distributed scenario's world sizes (nodes x workers, every node on this host) against what this host
     can run: one process per usable CPU on a CPU, one per visible GPU on cuda."""
     if plan.device == "cuda":
-        from bench.env import gpus
+        from bench.machine.env import gpus
 
         most, what = len(gpus()), "GPUs"
     else:
@@ -379,7 +372,7 @@ def check_workers(plan: SuitePlan) -> None:
 
 
 def default_threads(given: int | None) -> tuple[contention.IdleCpus, str]:
-    """--threads, or else the CPUs found idle over half a second (bench.contention.idle_cpus), said on stderr
+    """--threads, or else the CPUs found idle over half a second (bench.machine.contention.idle_cpus), said on stderr
     when that is fewer than the usable CPUs. Returns the choice and how it was made, for the plan."""
     if given:
         cpus = len(contention.usable_cpus())
@@ -483,7 +476,7 @@ def describe_runs(plan: SuitePlan, todo: int) -> str:
 
 
 def chosen_backends(given: Sequence[str] | None, device: str) -> tuple[str, ...]:
-    """--backends: names and group names (bench.backends.GROUPS), in order; none given is the group
+    """--backends: names and group names (bench.core.backends.GROUPS), in order; none given is the group
     "default". A group brings its installed backends that run on the device, and says on stderr which it
     left out; a backend named by itself must be installed (preflight says so otherwise)."""
     values = [x.strip() for v in (given or ["default"]) for x in v.split(",") if x.strip()]
@@ -611,7 +604,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     planned = estimate.estimate(plan, todo, past)
     of_shard = f" (shard {part} from {part.source})" if part else ""
     print(f"fwbench: plan: {describe_runs(plan, len(todo))}{of_shard}, {planned.describe()}", file=sys.stderr)
-    from bench.progress import Progress
+    from bench.launching.progress import Progress
 
     run_id = suite.run_id if suite else run_id or launch.new_run_id()
     previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: clean up like Ctrl-C
@@ -651,7 +644,7 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
-    from bench import report
+    from bench.report import document
 
     suite = results.load(path)
     if not suite.results and part is not None:  # more shards than runs: this one's part is empty, and that is fine
@@ -660,10 +653,10 @@ def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
             "than runs): its results file is written, empty, for the merge; no report"
         )
         return 0
-    own, written = report.write_run(suite, out, history=report.load_history(sorted((out / "runs").glob("*.json"))))
+    own, written = document.write_run(suite, out, history=document.load_history(sorted((out / "runs").glob("*.json"))))
     answered = {r.key(plan.seed) for r in suite.results if r.status in ("ok", "unsupported")}  # a retry that worked
     bad = [r for r in suite.results if r.status not in ("ok", "unsupported") and r.key(plan.seed) not in answered]
-    answer = report.summary_of(written.read_text())
+    answer = document.summary_of(written.read_text())
     if answer:  # the answer first, then where the files are
         print(f"\n{answer}\n")
     print(f"results: {path}\nreport:  {written} (this run's own, kept: {own})")
@@ -707,7 +700,7 @@ def overhead_plan(a: argparse.Namespace, chosen: tuple[str, ...]) -> SuitePlan:
 
 
 def cmd_overhead(a: argparse.Namespace) -> int:
-    from bench import overhead
+    from bench.launching import overhead
 
     default = [w for w in OVERHEAD_WORKLOADS if w in workloads.WORKLOADS]
     chosen = names(a.workloads, list(workloads.WORKLOADS), "workload") if a.workloads else tuple(default)
@@ -732,7 +725,7 @@ def cmd_overhead(a: argparse.Namespace) -> int:
 def cmd_merge(a: argparse.Namespace) -> int:
     """Shards in, one suite and its report out; a lost shard's runs are named (exit 0: the report says the
     suite is partial), a conflict is one line and exit 2 with nothing written."""
-    from bench import report
+    from bench.report import document
 
     out = out_folder(a.out)
     files = [(Path(p), results.load(p)) for p in a.files]
@@ -746,9 +739,9 @@ def cmd_merge(a: argparse.Namespace) -> int:
         devices = f" ({shard.device_of(s)})" if len(suites) > 1 else ""
         print(f"merged {len(s.environment['shards'])} shard(s){devices}, {len(s.results)} runs: {path}")
     if len(suites) == 1:
-        _, written = report.write_run(suites[0], out)
+        _, written = document.write_run(suites[0], out)
     else:
-        written = report.write(suites, out)
+        written = document.write(suites, out)
     print(f"report: {written}")
     for s in suites:
         if s.missing:
@@ -763,7 +756,8 @@ def cmd_merge(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from bench import pbjson, report
+    from bench.records import pbjson
+    from bench.report import document
 
     out = out_folder(a.out)
     paths = results.resolve(a.results, out)
@@ -771,10 +765,10 @@ def cmd_report(a: argparse.Namespace) -> int:
         paths = paths[-1:]  # the newest run (run ids sort by time)
     suites = pbjson.load_all_any(paths)  # fwbench results or pytest-benchmark JSON, by content
     if a.history:
-        history = report.load_history(results.resolve(a.history, out))
+        history = document.load_history(results.resolve(a.history, out))
     else:
-        history = report.load_history(sorted((out / "runs").glob("*.json"))) if not a.results else []
-    written = report.write(suites, out, history=history)
+        history = document.load_history(sorted((out / "runs").glob("*.json"))) if not a.results else []
+    written = document.write(suites, out, history=history)
     print(f"report: {written} (from {', '.join(str(p) for p in paths)})")
     return 0
 
@@ -792,7 +786,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.command == "merge":
             return cmd_merge(a)
         if a.command == "compare":
-            from bench import compare
+            from bench.analysis import compare
 
             return compare.run(a.baseline, a.current, a.threshold, a.all, a.markdown)
         return cmd_report(a)

@@ -1,14 +1,14 @@
 """A fresh process doing one job: `python -m bench.worker JOB.json OUT.json`.
 
-JOB.json is one tagged job document (bench.spec.job_document: {"job": KIND, ...}); the worker does
+JOB.json is one tagged job document (bench.core.spec.job_document: {"job": KIND, ...}); the worker does
 that job and writes one JSON document to OUT.json:
-- "run" (bench.spec.RunConfig): one measured run of one scenario -> a bench.results.Result;
+- "run" (bench.core.spec.RunConfig): one measured run of one scenario -> a bench.records.results.Result;
 - "export-init" (ExportInitJob): each workload's torch-twin initial weights per seed, in canonical
   layout, which every backend loads under `--init shared` -> {"written": [...], "errors": {...}};
 - "peak" (PeakJob): the framework's float32 matmul rate -> {"gflops_best": ...};
 - "overhead" (OverheadJob): harness and bare-loop blocks for `fwbench overhead`.
 
-The launcher (bench/launch.py, `run_job`) starts one per job, so that torch and tensorflow never
+The launcher (bench/launching/launch.py, `run_job`) starts one per job, so that torch and tensorflow never
 share a process and memory peaks never mix. Thread counts come in through the environment (set
 by the launcher before the interpreter starts) and through the backend's constructor
 (BackendOptions, applied before the framework's first op). This module never imports pandas.
@@ -31,10 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from bench import backends, contention, flops, harness, results, stats, tasks, workloads
-from bench.memory import NvmlSampler, peak_rss_mib, rss_mib
-from bench.spec import PROFILES, BackendOptions, ExportInitJob, OverheadJob, PeakJob, RunConfig, read_job
-from bench.typedjson import atomic_write_json, parse_json
+from bench.core import backends, flops, stats, workloads
+from bench.core.spec import PROFILES, BackendOptions, ExportInitJob, OverheadJob, PeakJob, RunConfig, read_job
+from bench.core.typedjson import atomic_write_json, parse_json
+from bench.machine import contention
+from bench.machine.memory import NvmlSampler, peak_rss_mib, rss_mib
+from bench.measure import harness, tasks
+from bench.records import results
 
 
 def load_weights(path: str) -> dict[str, np.ndarray]:
@@ -333,20 +336,20 @@ def die_with_launcher() -> None:
 
 
 def scenario(name: str) -> Callable[[RunConfig], results.Result]:
-    """What a "run" job measures, by its scenario (bench.spec.SCENARIOS): training here; inference and
-    export in bench.deploy; data-parallel training in bench.distributed; input pipelines in bench.pipeline."""
+    """What a "run" job measures, by its scenario (bench.core.spec.SCENARIOS): training here; inference and
+    export in bench.scenarios.deploy; data-parallel training in bench.scenarios.distributed; input pipelines in bench.scenarios.pipeline."""
     if name == "train":
         return train
     if name in ("infer", "export"):
-        from bench import deploy
+        from bench.scenarios import deploy
 
         return deploy.infer if name == "infer" else deploy.export
     if name == "distributed":
-        from bench import distributed
+        from bench.scenarios import distributed
 
         return distributed.train
     if name == "pipeline":
-        from bench import pipeline
+        from bench.scenarios import pipeline
 
         return pipeline.run
     raise ValueError(f"scenario {name!r} has no worker entry")
@@ -369,7 +372,7 @@ def do(job: Any) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     die_with_launcher()
     if len(argv) != 2:
-        print("usage: python -m bench.worker JOB.json OUT.json (JOB: a bench.spec job document)", file=sys.stderr)
+        print("usage: python -m bench.worker JOB.json OUT.json (JOB: a bench.core.spec job document)", file=sys.stderr)
         return 2
     job = read_job(parse_json(Path(argv[0]).read_text()))
     atomic_write_json(Path(argv[1]), do(job))

@@ -1,5 +1,5 @@
 """Shared test helpers. The test process itself imports neither torch nor tensorflow: anything that
-needs a framework runs in a worker subprocess (fwbench run, bench.parity).
+needs a framework runs in a worker subprocess (fwbench run, bench.measure.parity).
 
 Under pytest-xdist (`pytest -n 2`, the README's command) two test processes share the machine. A test
 that measures timing or contention is marked `alone`: it waits until the other worker's current test
@@ -22,14 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from bench import backends, results
+from bench.core import backends
+from bench.records import results
 
 REPO = Path(__file__).resolve().parent.parent
 
 # No redo of contended runs unless a test asks for it (--redo-contended N): under xdist the contention is the
 # other test worker, and waiting for it to be quiet would only stretch the suite (bench/cli.py, REDO_ENV).
 os.environ["FWBENCH_REDO_CONTENDED"] = "0"
-# A cache of the test session's own (bench/cache.py): tests never read or fill the user's ~/.cache/fwbench.
+# A cache of the test session's own (bench/core/cache.py): tests never read or fill the user's ~/.cache/fwbench.
 os.environ.setdefault("FWBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="fwbench-test-cache-"))
 
 
@@ -146,6 +147,6 @@ def keras_rl_gan_suite(tmp_path_factory: pytest.TempPathFactory) -> results.Suit
 
 
 def prose(text: str) -> str:
-    """A report's text with its folded prose lines joined again (bench.report.wrap_prose folds them at 100
+    """A report's text with its folded prose lines joined again (bench.report.document.wrap_prose folds them at 100
     columns): a phrase can be looked for whole. Table rows, headings and blank lines stay as they are."""
     return re.sub(r"(?<=[^\n])\n {0,2}(?=[^\n|#! ])", " ", text)

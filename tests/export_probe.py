@@ -2,7 +2,7 @@
 
     python -m tests.export_probe BACKEND [--workloads W ...] [--runtimes R ...] [--truncate] [--train]
 
-Framework-neutral: it uses only `bench.backends.get(BACKEND).make(...)` and the adapter's `infer_fn()` and
+Framework-neutral: it uses only `bench.core.backends.get(BACKEND).make(...)` and the adapter's `infer_fn()` and
 `export_paths()`. For each workload it builds fresh weights (by default nothing is trained: parity of an
 export does not need a trained model), takes the workload's inference inputs (a classifier's test split, the GAN's
 `eval_z`, a DQN replay batch's observations), and compares with `backend.predict`:
@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from bench import backends, tasks, workloads
-from bench.spec import BackendOptions
+from bench.core import backends, workloads
+from bench.core.spec import BackendOptions
+from bench.measure import tasks
 
 SAMPLE_ROWS = 8  # the export sample: more than one row, so that no exporter bakes in batch 1
 

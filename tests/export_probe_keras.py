@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
-from bench import backends, spec, tasks, workloads  # noqa: E402
+from bench.core import backends, spec, workloads  # noqa: E402
+from bench.measure import tasks  # noqa: E402
 
 CHUNK = 256  # the exported predict is called batch by batch, as a server would be
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.pipeline_spec import PipelineError, PipelineSpec, list_images
+from bench.interfaces.pipeline_spec import PipelineError, PipelineSpec, list_images
 
 
 def run(framework: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bench import analysis, cli, harness, report, results, tasks, workloads
-from bench.errors import UsageError
-from bench.plan import SuitePlan
+from bench import cli
+from bench.analysis import cells
+from bench.core import workloads
+from bench.core.errors import UsageError
+from bench.measure import harness, tasks
+from bench.planning.plan import SuitePlan
+from bench.records import results
+from bench.report import document
 
 from .conftest import prose
 from .test_harness import NumpySoftmax
@@ -90,16 +95,16 @@ def with_bf16(suite: results.Suite, factor: float, unsupported: str = "keras") -
 def test_precisions_never_mix_and_the_precision_table_compares_each_with_its_own_fp32() -> None:
     suite = results.load(FIXTURE)
     both = with_bf16(suite, 0.5)
-    cs = analysis.cells([both])
+    cs = cells.cells([both])
     assert {c.scenario for c in cs} == {"train", "train bf16"}
     assert all({r.precision for r in c.runs} <= {c.precision} for c in cs)
-    comparisons = analysis.precision_comparisons(cs)
+    comparisons = cells.precision_comparisons(cs)
     ran = [p for p in comparisons if p.cell.ok]
     assert ran and all(p.fp32 is not None and p.fp32.precision == "fp32" and p.fp32.backend == p.backend for p in ran)
     for p in ran:
         s = p.speedup()
         assert s is not None and s.value == pytest.approx(2.0, rel=0.02)  # every step took half as long
-    text = report.render([both])
+    text = document.render([both])
     section = text.split("### Precision: each backend against its own fp32", 1)[1].split("\n### ", 1)[0]
     assert "bf16 unsupported for mlp-iris/keras (1 cell): no bf16 here" in section
     row = next(line for line in section.splitlines() if line.startswith("| mlp-iris   | torch-eager"))
@@ -110,7 +115,7 @@ def test_precisions_never_mix_and_the_precision_table_compares_each_with_its_own
 
 
 def test_without_other_precisions_there_is_no_precision_table() -> None:
-    assert "### Precision" not in report.render([results.load(FIXTURE)])
+    assert "### Precision" not in document.render([results.load(FIXTURE)])
 
 
 def test_a_step_budget_run_is_reported_as_speed_and_memory_only() -> None:
@@ -118,7 +123,7 @@ def test_a_step_budget_run_is_reported_as_speed_and_memory_only() -> None:
     budget = [
         dataclasses.replace(r, config=dataclasses.replace(r.config, steps=20)) if r.config else r for r in suite.results
     ]
-    text = report.render([dataclasses.replace(suite, results=budget)])
+    text = document.render([dataclasses.replace(suite, results=budget)])
     assert "a budget of 20 steps (--steps)" in text and "speed and memory only" in text
     assert "speed only (--steps 20)" in text
 
@@ -155,7 +160,8 @@ class FakeNvml:
 def test_gpu_energy_is_read_around_the_training_loop_and_to_the_target(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from bench import memory, worker
+    from bench import worker
+    from bench.machine import memory
 
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
     task = tasks.make(dataclasses.replace(workloads.get("mlp-iris"), target=0.5), seed=0)
@@ -174,11 +180,11 @@ def test_gpu_energy_is_read_around_the_training_loop_and_to_the_target(monkeypat
 
 def test_energy_is_a_column_only_where_a_gpu_counter_was_read() -> None:
     suite = results.load(FIXTURE)
-    assert "J/step" not in report.render([suite])
+    assert "J/step" not in document.render([suite])
     measured = [
         dataclasses.replace(r, energy=results.Energy(joules=12.0, per_step_j=0.25, to_target_j=3.0, note="loop"))
         for r in suite.results
     ]
-    text = report.render([dataclasses.replace(suite, results=measured)])
+    text = document.render([dataclasses.replace(suite, results=measured)])
     rows = [ln for ln in text.split("## Per workload", 1)[1].splitlines() if ln.startswith("| torch-eager ")]
     assert "0.25 (3)" in rows[1]  # the Details table's row: J per step (J to target)

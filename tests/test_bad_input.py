@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import backends, cli, launch, workloads
-from bench.plan import FAULT_ENV, SuitePlan
+from bench import cli
+from bench.core import backends, workloads
+from bench.launching import launch
+from bench.planning.plan import FAULT_ENV, SuitePlan
 
 from .conftest import fwbench
 
@@ -103,7 +105,7 @@ def test_infer_of_a_workload_without_a_forward_model_names_those_with_one(
 ) -> None:
     import dataclasses
 
-    from bench import workloads
+    from bench.core import workloads
 
     trainer_only = dataclasses.replace(workloads.get("mlp-iris"), name="trainer-only", inference=False)
     monkeypatch.setitem(workloads.WORKLOADS, "trainer-only", trainer_only)

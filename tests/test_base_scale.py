@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
+from bench.records import results
 
 from .conftest import fwbench, prose
 

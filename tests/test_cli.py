@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import backends, workloads
+from bench.core import backends, workloads
 
 from .conftest import fwbench
 
@@ -79,7 +79,9 @@ def test_a_folder_the_machine_refuses_is_one_line_and_exit_1(tmp_path) -> None:
 
 
 def test_a_full_disk_mid_suite_names_the_run_to_resume(tmp_path, monkeypatch, capsys) -> None:
-    from bench import cli, launch, results
+    from bench import cli
+    from bench.launching import launch
+    from bench.records import results
 
     def full_disk(plan, out, command, progress, resumed, run_id, retry_failed, redo_rounds, notify, shard) -> None:
         results.run_path(out, run_id).parent.mkdir(parents=True)

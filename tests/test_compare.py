@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
-from bench import cli, compare, results
-from bench.errors import UsageError
+from bench import cli
+from bench.analysis import compare
+from bench.core.errors import UsageError
+from bench.records import results
 
 from .conftest import fwbench
 

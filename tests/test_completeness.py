@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import data, flops
-from bench.workloads import WORKLOADS
+from bench.core import data, flops
+from bench.core.workloads import WORKLOADS
 from impls.keras import weights
 
 IMPLS = Path(__file__).resolve().parent.parent / "impls"
@@ -66,11 +66,11 @@ def missing(name: str) -> list[str]:
                 if kind not in weights.RULES
             ]
     if wl.model not in flops.TRAIN_STEP_FLOPS:
-        out.append(f"a FLOPs function for model {wl.model!r} (bench/flops.py TRAIN_STEP_FLOPS)")
+        out.append(f"a FLOPs function for model {wl.model!r} (bench/core/flops.py TRAIN_STEP_FLOPS)")
     if wl.parity is None:
-        out.append("a parity case (Workload.parity in bench/workloads.py)")
+        out.append("a parity case (Workload.parity in bench/core/workloads.py)")
     if wl.task != "dqn" and wl.dataset not in data.DATASETS:
-        out.append(f"a dataset loader for {wl.dataset!r} (bench/data.py DATASETS)")
+        out.append(f"a dataset loader for {wl.dataset!r} (bench/core/data.py DATASETS)")
     return out
 
 
@@ -84,9 +84,9 @@ def test_removing_a_registration_is_named(monkeypatch: pytest.MonkeyPatch) -> No
     import dataclasses
 
     monkeypatch.delitem(flops.TRAIN_STEP_FLOPS, "cnn")
-    assert missing("cnn-digits") == ["a FLOPs function for model 'cnn' (bench/flops.py TRAIN_STEP_FLOPS)"]
+    assert missing("cnn-digits") == ["a FLOPs function for model 'cnn' (bench/core/flops.py TRAIN_STEP_FLOPS)"]
     monkeypatch.setitem(WORKLOADS, "mlp-iris", dataclasses.replace(WORKLOADS["mlp-iris"], parity=None))
-    assert missing("mlp-iris") == ["a parity case (Workload.parity in bench/workloads.py)"]
+    assert missing("mlp-iris") == ["a parity case (Workload.parity in bench/core/workloads.py)"]
     monkeypatch.setitem(WORKLOADS, "x", dataclasses.replace(WORKLOADS["mlp-iris"], name="x", model="nomodel"))
     assert missing("x")[:2] == ["a torch twin (impls/torch/nomodel.py)", "a keras twin (impls/keras/nomodel.py)"]
 

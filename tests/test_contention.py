@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import contention, launch, results
-from bench.spec import RunKey
+from bench.core.spec import RunKey
+from bench.launching import launch
+from bench.machine import contention
+from bench.records import results
 
 from .conftest import fwbench, prose
 

@@ -1,4 +1,4 @@
-"""The image and audio datasets (bench/datasets/digits.py, cifar10.py, audio.py): the embedded and
+"""The image and audio datasets (bench/core/datasets/digits.py, cifar10.py, audio.py): the embedded and
 synthetic defaults, and the real-data readers on tiny files written here in the official formats."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestCentroid
 
-from bench import data, tasks, workloads
-from bench.datasets import audio, cifar10
-from bench.errors import UsageError
+from bench.core import data, workloads
+from bench.core.datasets import audio, cifar10
+from bench.core.errors import UsageError
+from bench.measure import tasks
 
 # --- digits -------------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The text datasets: bench/datasets/text.py (the seeded synthetic sentiment corpus and the IMDB (aclImdb)
-reader on a tiny tree written here in the official layout) and bench/datasets/tokens.py (the synthetic
+"""The text datasets: bench/core/datasets/text.py (the seeded synthetic sentiment corpus and the IMDB (aclImdb)
+reader on a tiny tree written here in the official layout) and bench/core/datasets/tokens.py (the synthetic
 BERT-shape sequences of the base-size text workloads)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from bench import data, workloads
-from bench.datasets import text, tokens
-from bench.errors import UsageError
+from bench.core import data, workloads
+from bench.core.datasets import text, tokens
+from bench.core.errors import UsageError
 
 WORDS = {i: w for w, i in text.SYNTHETIC_VOCAB.items()}
 
@@ -88,7 +88,7 @@ def test_bag_of_words_falls_short_of_the_targets(corpus: data.Dataset) -> None:
     assert all(t is not None and t > bow_accuracy + 0.1 for t in targets)
 
 
-# --- BERT-shape synthetic sequences (bench/datasets/tokens.py) ----------------------------------------
+# --- BERT-shape synthetic sequences (bench/core/datasets/tokens.py) ----------------------------------------
 
 
 @pytest.fixture(scope="module")

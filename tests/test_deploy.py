@@ -1,4 +1,4 @@
-"""The infer and export scenarios' framework-neutral parts (bench/deploy.py, bench/report_deploy.py): latency
+"""The infer and export scenarios' framework-neutral parts (bench/scenarios/deploy.py, bench/report/deployment.py): latency
 statistics, a failing or truncated export recorded with the suite going on, and the Deployment section on a
 fixed results file. The real export paths are in tests/test_export_torch.py and tests/test_export_keras.py;
 the end-to-end run through the CLI is at the end (slow)."""
@@ -15,8 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench import deploy, report, results, stats
-from bench.spec import RunConfig
+from bench.core import stats
+from bench.core.spec import RunConfig
+from bench.records import results
+from bench.report import document
+from bench.scenarios import deploy
 
 from .conftest import fwbench, prose
 
@@ -182,7 +185,7 @@ def deploy_suite() -> results.Suite:
 
 
 def test_the_deployment_section_shows_every_runtime_with_its_status_and_the_onnx_ratio(tmp_path: Path) -> None:
-    text = report.write([deploy_suite()], tmp_path).read_text()
+    text = document.write([deploy_suite()], tmp_path).read_text()
     section = text.split("## Deployment: inference and exported models", 1)[1].split("\n## ", 1)[0]
     for runtime in ("torch-eager (own path)", "keras (own path)", "torchscript", "onnx-torch", "savedmodel", "onnx-tf"):
         assert f"| {runtime} " in section, runtime
@@ -205,7 +208,7 @@ def test_the_onnx_verdict_needs_three_runs_a_side(tmp_path: Path) -> None:
     suite = deploy_suite()
     exports = [r for r in suite.results if r.scenario == "export"]
     again = [dataclasses.replace(r, repeat=k) for k in (1, 2) for r in exports]
-    text = report.render([dataclasses.replace(suite, results=[*suite.results, *again])])
+    text = document.render([dataclasses.replace(suite, results=[*suite.results, *again])])
     expected = "onnx-tf / onnx-torch batch-1 p50 in one ONNX Runtime: 2.00 [2.00, 2.00]*: PyTorch's file faster"
     assert expected in prose(text)
 
@@ -353,7 +356,7 @@ def workload_part(section: str, workload: str) -> str:
 
 def test_an_infer_export_only_report_opens_with_its_summary_and_has_no_empty_section(tmp_path: Path) -> None:
     suite = results.load(INFER_EXPORT)
-    text = report.write([suite], tmp_path).read_text()
+    text = document.write([suite], tmp_path).read_text()
     headings = [ln for ln in text.splitlines() if ln.startswith("## ")]
     assert headings[0] == "## Summary: PyTorch vs TensorFlow", headings
     lines = text.splitlines()
@@ -385,20 +388,20 @@ def test_an_infer_export_only_report_opens_with_its_summary_and_has_no_empty_sec
         assert re.search(
             r"TF / PT [\d.]+ \[[\d.]+, [\d.]+\]\*?: (PyTorch faster|TensorFlow faster|no significant)", one
         )
-    assert all(len(ln) <= report.PROSE_WIDTH for ln in summary.splitlines())
+    assert all(len(ln) <= document.PROSE_WIDTH for ln in summary.splitlines())
 
 
 def test_with_one_run_a_side_the_inference_summary_gives_no_verdict_and_the_runs_needed() -> None:
     suite = results.load(INFER_EXPORT)
     one = dataclasses.replace(suite, results=[r for r in suite.results if r.seed == 0])
-    summary = prose(report.summary_of(report.render([one])))
+    summary = prose(document.summary_of(document.render([one])))
     assert summary.count(": no verdict (1 run: a verdict needs 3 processes per side)") == 2, summary
     assert "no verdict in 2 (too few runs or contended)" in summary
 
 
 def test_int8_notes_say_when_nothing_was_quantised_and_why_int8_is_slower() -> None:
     suite = results.load(INFER_EXPORT)
-    text = prose(report.render([suite]))
+    text = prose(document.render([suite]))
     deployment = sections(text)["Deployment: inference and exported models"]
     iris, digits = workload_part(deployment, "mlp-iris"), workload_part(deployment, "cnn-digits")
     # TF Lite leaves mlp-iris's small weights in float32: tflite-int8 is the same file; cnn-digits' is not.
@@ -410,16 +413,16 @@ def test_int8_notes_say_when_nothing_was_quantised_and_why_int8_is_slower() -> N
     # The same file as if recorded on an AVX2 CPU without VNNI or AMX: the note names the missing instructions.
     avx2 = dataclasses.replace(suite, environment={**suite.environment, "cpu_isa": NO_VNNI})
     digits = workload_part(
-        sections(prose(report.render([avx2])))["Deployment: inference and exported models"], "cnn-digits"
+        sections(prose(document.render([avx2])))["Deployment: inference and exported models"], "cnn-digits"
     )
     assert "onnx-torch-int8 is slower than onnx-torch" in digits and "this CPU has no VNNI or AMX" in digits
     # Neither note where int8 files are smaller and faster, or where there are none.
-    plain = report.render([deploy_suite()])
+    plain = document.render([deploy_suite()])
     assert "nothing was quantised" not in plain and "is slower than" not in plain
     torch_run = next(r for r in suite.results if r.scenario == "export" and r.backend == "torch-eager")
     faster = [dataclasses.replace(deployment_of("onnx-torch-int8", 0.01), size_mib=0.003, max_abs_diff=0.04)]
     quick = dataclasses.replace(torch_run, deployment=[deployment_of("onnx-torch", 0.02), *faster])
-    text = report.render([dataclasses.replace(suite, results=[quick])])
+    text = document.render([dataclasses.replace(suite, results=[quick])])
     assert "nothing was quantised" not in text and "is slower than" not in text
 
 
@@ -429,16 +432,16 @@ def deployment_of(runtime: str, p50: float) -> results.Deployment:
 
 def test_no_line_of_an_infer_export_report_outside_tables_is_longer_than_200_characters() -> None:
     for suite in (results.load(INFER_EXPORT), deploy_suite()):
-        text = report.render([suite])
+        text = document.render([suite])
         assert [ln for ln in text.splitlines() if len(ln) > 200 and not ln.startswith("|")] == []
-    summary = report.summary_of(report.render([results.load(INFER_EXPORT)]))
-    assert summary and all(len(ln) <= report.PROSE_WIDTH for ln in summary.splitlines())  # tables included
+    summary = document.summary_of(document.render([results.load(INFER_EXPORT)]))
+    assert summary and all(len(ln) <= document.PROSE_WIDTH for ln in summary.splitlines())  # tables included
 
 
 def test_the_latency_plot_gives_every_runtime_its_own_colour() -> None:
-    from bench import plots, report_deploy
+    from bench.report import deployment, plots
 
-    panels = report_deploy.latency_panels([results.load(INFER_EXPORT)])
+    panels = deployment.latency_panels([results.load(INFER_EXPORT)])
     names = [name for p in panels for name, _ in p.boxes]
     assert "keras (own path)" in names and "savedmodel" in names  # once drawn in the same orange
     fig = plots.boxes_figure(panels, "latency")

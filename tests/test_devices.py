@@ -1,4 +1,4 @@
-"""Results of different hardware stay apart: the cross-device view of the report (bench/report_devices.py) and
+"""Results of different hardware stay apart: the cross-device view of the report (bench/report/devices.py) and
 the merge of shards that ran on different device models (bench/shard.merge_by_device)."""
 
 from __future__ import annotations
@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import analysis, cli, report, results, shard
-from bench.errors import UsageError
+from bench import cli
+from bench.analysis import cells
+from bench.core.errors import UsageError
+from bench.planning import shard
+from bench.records import results
+from bench.report import document
 
 from .conftest import REPO, prose
 
@@ -48,12 +52,12 @@ def column(table_text: str, model: str) -> list[str]:
 def test_the_report_compares_devices_each_on_its_own_runs() -> None:
     here = results.load(EXAMPLE)
     slow_torch = on(here, "Imaginary CPU 9000", torch_factor=4.0)
-    text = prose(report.render([here, slow_torch]))
+    text = prose(document.render([here, slow_torch]))
     part = section(text)
-    model = analysis.suite_device_model(here)
+    model = cells.suite_device_model(here)
     mine = column(part, model)
     other = column(part, "Imaginary CPU 9000")
-    verdicts = {v.workload: v for v in analysis.workload_verdicts(analysis.cells([here]))}
+    verdicts = {v.workload: v for v in cells.workload_verdicts(cells.cells([here]))}
     assert len(mine) == len(other) == len(verdicts)
     for own, theirs in zip(mine, other, strict=True):
         # each column is its own device's comparison: PyTorch 4x slower there flips every called PyTorch win
@@ -61,7 +65,7 @@ def test_the_report_compares_devices_each_on_its_own_runs() -> None:
         assert theirs.startswith("TensorFlow") or not own.startswith("TensorFlow")
     assert sum(t.startswith("TensorFlow") for t in other) > sum(t.startswith("TensorFlow") for t in mine)
     assert f"{model}: PyTorch faster on" in part and "Imaginary CPU 9000: PyTorch faster on 0," in part
-    assert "## Across devices" not in report.render([here])  # one device: no such section
+    assert "## Across devices" not in document.render([here])  # one device: no such section
 
 
 @pytest.mark.slow
@@ -84,7 +88,7 @@ def test_shards_of_different_devices_merge_apart_and_each_says_what_it_lacks(tmp
     a = results.load(tmp_path / "out" / "runs" / f"{whole.run_id}.cpu-a.json")
     b = results.load(tmp_path / "out" / "runs" / f"{whole.run_id}.cpu-b.json")
     assert len(a.results) + len(b.results) == len(whole.results)  # nothing pooled, nothing lost
-    assert {analysis.suite_device_model(a), analysis.suite_device_model(b)} == {"CPU A", "CPU B"}
+    assert {cells.suite_device_model(a), cells.suite_device_model(b)} == {"CPU A", "CPU B"}
     assert len(a.missing) == len(b.results) + 1 and "shard 2/2: no file" in a.missing  # each device partial
     assert "fwbench merge: partial on CPU A:" in captured.err and "fwbench merge: partial on CPU B:" in captured.err
     text = prose((tmp_path / "out" / "REPORT.md").read_text())

@@ -1,4 +1,4 @@
-"""The distributed scenario (bench.distributed): 2 CPU ranks of mlp-iris on each framework's own engine.
+"""The distributed scenario (bench.scenarios.distributed): 2 CPU ranks of mlp-iris on each framework's own engine.
 
 Every cell with a framework runs in worker subprocesses (`python -m bench.worker JOB OUT`, the coordinator,
 which starts the ranks); this process imports neither torch nor tensorflow. The cells run side by side
@@ -28,10 +28,15 @@ import numpy as np
 import psutil
 import pytest
 
-from bench import backends, cli, distributed, launch, results, tasks, workloads
-from bench.plan import SuitePlan
-from bench.spec import RunConfig, RunKey, job_document
-from bench.typedjson import parse_json
+from bench import cli
+from bench.core import backends, workloads
+from bench.core.spec import RunConfig, RunKey, job_document
+from bench.core.typedjson import parse_json
+from bench.launching import launch
+from bench.measure import tasks
+from bench.planning.plan import SuitePlan
+from bench.records import results
+from bench.scenarios import distributed
 
 from .conftest import REPO
 

@@ -1,4 +1,4 @@
-"""End to end, as a user runs it: `fwbench run` on mlp-iris in every backend, then the report.
+"""End to end, as a user runs it: `fwbench run` on mlp-iris in every backend, then the document.
 
 One suite run (the session fixture `iris_suite` in tests/conftest.py, shared with test_tiers.py and
 test_keras_backends.py) feeds several checks: each backend trains Iris to the target with its full budget,
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import report, results
-from bench.backends import BACKENDS
+from bench.core.backends import BACKENDS
+from bench.records import results
+from bench.report import document
 
 from .conftest import cpu_backends_installed, fwbench
 
@@ -62,8 +63,8 @@ def test_report_numbers_equal_the_json(iris_suite) -> None:
     doc = json.loads(next((out / "runs").glob("*.json")).read_text())
     for r in doc["results"]:
         row = next(ln for ln in text.splitlines() if ln.startswith(f"| {r['backend']} "))
-        assert report.fmt(r["median_step_ms"]) in row
-        assert report.fmt(r["metric"]) in row
+        assert document.fmt(r["median_step_ms"]) in row
+        assert document.fmt(r["metric"]) in row
 
 
 def test_a_second_run_gives_a_second_file_with_other_timings(iris_suite, tmp_path: Path) -> None:

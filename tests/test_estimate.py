@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bench import backends, cli, estimate, launch, results
-from bench.analysis import MIN_RUNS_FOR_RUN_LEVEL_CI
-from bench.errors import UsageError
-from bench.spec import PROFILES
+from bench import cli
+from bench.analysis.cells import MIN_RUNS_FOR_RUN_LEVEL_CI
+from bench.core import backends
+from bench.core.errors import UsageError
+from bench.core.spec import PROFILES
+from bench.launching import launch
+from bench.planning import estimate
+from bench.records import results
 
 from .conftest import prose
 
@@ -134,12 +138,12 @@ def test_an_unknown_backend_or_group_names_the_valid_ones(given, expected) -> No
 
 
 def test_the_report_says_what_the_budget_left_out() -> None:
-    from bench import report
+    from bench.report import document
 
     suite = results.load(FIXTURE)
     fitted = dataclasses.replace(
         suite, plan=dataclasses.replace(suite.plan, budget_s=300.0, left_out=("backend keras-fit", "workload x"))
     )
     note = f"Note: `{suite.run_id}` was fitted to `--budget 5` minutes, leaving out backend keras-fit; workload x."
-    assert note in prose(report.render([fitted]))
-    assert "fitted to `--budget" not in report.render([suite])
+    assert note in prose(document.render([fitted]))
+    assert "fitted to `--budget" not in document.render([suite])

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench.spec import EXPORT_RUNTIMES
+from bench.core.spec import EXPORT_RUNTIMES
 from tests.conftest import REPO, install_hint
 
 pytestmark = [pytest.mark.slow, pytest.mark.keras]

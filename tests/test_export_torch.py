@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bench.spec import EXPORT_RUNTIMES
+from bench.core.spec import EXPORT_RUNTIMES
 from tests.conftest import REPO
 
 WORKLOADS = ("mlp-iris", "lstm-sentiment")

@@ -1,7 +1,7 @@
 """The extension cost the docs claim, measured by doing it.
 
 - A backend is one adapter plus one registry entry: a fake backend registered in
-  bench.backends.BACKENDS alone (reusing the eager adapter and bare loop) shows up in `fwbench list`,
+  bench.core.backends.BACKENDS alone (reusing the eager adapter and bare loop) shows up in `fwbench list`,
   the report (its tables and its seed-table label), the plots (its colour) and the overhead plan,
   without another file knowing its name.
 - A workload on an existing model is one registry entry, and a backend variant one subclass
@@ -26,8 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import backends, cli, flops, parity, plots, report, results, workloads
-from bench.spec import ParityCase
+from bench import cli
+from bench.core import backends, flops, workloads
+from bench.core.spec import ParityCase
+from bench.measure import parity
+from bench.records import results
+from bench.report import document, plots
 
 from .conftest import REPO
 
@@ -63,7 +67,7 @@ def test_a_registered_backend_is_in_the_report_and_the_plots(fake, tmp_path: Pat
     suite = results.load(FIXTURE)
     eager = next(r for r in suite.results if r.backend == "torch-eager")
     suite = dataclasses.replace(suite, results=[*suite.results, dataclasses.replace(eager, backend="torch-fake")])
-    text = report.write([suite], tmp_path).read_text()
+    text = document.write([suite], tmp_path).read_text()
     section = text.split("### mlp-iris\n", 1)[1]
     row = next(ln for ln in section.splitlines() if ln.startswith("| torch-fake "))
     assert "| PyTorch " in row and "| 1.00 " in row  # the same runs as eager: ratio 1
@@ -106,7 +110,7 @@ ADD_AND_TRAIN = textwrap.dedent(
     """
     import json, sys
     from bench import backends, worker, workloads
-    from bench.spec import RunConfig
+    from bench.core.spec import RunConfig
     from tests.test_extension import TINY, VARIANT
     workloads.WORKLOADS[TINY.name] = TINY  # the workload: one entry
     backends.BACKENDS[VARIANT.name] = VARIANT  # the variant: its class and one entry
@@ -138,7 +142,7 @@ def test_a_tiny_workload_and_a_backend_variant_run_end_to_end(monkeypatch, tmp_p
     ]
     assert all(r.flops_per_step and r.metric is not None for r in runs)
     suite = dataclasses.replace(results.load(FIXTURE), results=runs)
-    text = report.write([suite], tmp_path).read_text()
+    text = document.write([suite], tmp_path).read_text()
     section = text.split("### mlp-tiny\n", 1)[1]
     assert any(ln.startswith("| torch-variant ") for ln in section.splitlines())
     assert "Variant (test)" in text
@@ -200,7 +204,7 @@ VARIANT_SIDE = textwrap.dedent(
     if backend == "torch-eager":
         from torch.utils.flop_counter import FlopCounterMode
         from bench import tasks
-        from bench.spec import BackendOptions
+        from bench.core.spec import BackendOptions
         from impls.torch.backend import TorchEager
         for wl in MODEL_VARIANTS:
             b = TorchEager(BackendOptions("cpu", 1, 1))

@@ -19,9 +19,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench import backends, launch, report, results
-from bench.errors import UsageError
-from bench.plan import SuitePlan, parse_faults
+from bench.core import backends
+from bench.core.errors import UsageError
+from bench.launching import launch
+from bench.planning.plan import SuitePlan, parse_faults
+from bench.records import results
+from bench.report import document
 
 from .conftest import REPO
 
@@ -101,7 +104,7 @@ def test_each_fault_is_recorded_with_its_status_and_reason(
     assert r.pid is not None and r.wall_s is not None and r.wall_s > 0
     # the report shows the failure where it is the cell's state
     only = dataclasses.replace(suites["faults"].suite, results=[r])
-    assert f"{status}: {report.one_line(r.reason)}" in report.render([only])
+    assert f"{status}: {document.one_line(r.reason)}" in document.render([only])
 
 
 @slow
@@ -136,7 +139,7 @@ def test_a_hang_is_killed_at_the_time_limit_and_the_suite_goes_on(suites: dict[s
     gone = not psutil.pid_exists(hung.pid) or psutil.Process(hung.pid).status() == psutil.STATUS_ZOMBIE
     assert gone, "the hung worker was not killed"
     assert ok.status == "ok", ok.reason
-    cell = f"timeout: {report.one_line(hung.reason)}"  # the cell shows the reason's last line
+    cell = f"timeout: {document.one_line(hung.reason)}"  # the cell shows the reason's last line
     assert any("| torch-eager " in ln and cell in ln for ln in o.report.splitlines()), o.report[:3000]
 
 

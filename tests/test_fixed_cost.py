@@ -1,4 +1,4 @@
-"""A run's fixed cost (docs/METHODOLOGY.md, "A run's fixed cost"): what the user cache (bench/cache.py) keeps
+"""A run's fixed cost (docs/METHODOLOGY.md, "A run's fixed cost"): what the user cache (bench/core/cache.py) keeps
 between suites gives back what a fresh measurement, export or generation gives, misses on a changed key,
 survives a corrupt entry, and a torch worker imports no library it does not use."""
 
@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import cache, data, launch
-from bench.errors import UsageError
-from bench.plan import SuitePlan
-from bench.spec import PeakJob, RunConfig, job_document
+from bench.core import cache, data
+from bench.core.errors import UsageError
+from bench.core.spec import PeakJob, RunConfig, job_document
+from bench.launching import launch
+from bench.planning.plan import SuitePlan
 from tests.conftest import REPO, install_hint
 
 TORCH_MISSING = install_hint("torch-eager")

@@ -1,6 +1,6 @@
-"""Analytic FLOPs (bench/flops.py) against torch's FlopCounterMode on one real training step.
+"""Analytic FLOPs (bench/core/flops.py) against torch's FlopCounterMode on one real training step.
 
-FlopCounterMode counts matmuls and convolutions, forward and backward, as bench/flops.py does. It runs
+FlopCounterMode counts matmuls and convolutions, forward and backward, as bench/core/flops.py does. It runs
 in a subprocess: the test process imports no framework (tests/conftest.py).
 """
 
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from bench import flops, workloads
+from bench.core import flops, workloads
 
 from .conftest import REPO
 
@@ -21,7 +21,7 @@ COUNT_SCRIPT = """
 import sys
 from torch.utils.flop_counter import FlopCounterMode
 from bench import tasks, workloads
-from bench.spec import BackendOptions
+from bench.core.spec import BackendOptions
 from impls.torch.backend import TorchEager
 wl = workloads.get(sys.argv[1])
 backend = TorchEager(BackendOptions("cpu", 1, 1))

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from bench import harness, tasks, workloads
+from bench.core import workloads
+from bench.measure import harness, tasks
 
 
 class NumpySoftmax:

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from bench import launch, spec
-from bench.plan import SuitePlan
-from bench.spec import BackendOptions, ExportInitJob, OverheadJob, PeakJob, RunConfig
+from bench.core import spec
+from bench.core.spec import BackendOptions, ExportInitJob, OverheadJob, PeakJob, RunConfig
+from bench.launching import launch
+from bench.planning.plan import SuitePlan
 
 from .conftest import REPO
 
@@ -55,7 +56,7 @@ def test_a_bad_job_document_names_the_bad_field_or_kind() -> None:
 
 def test_a_worker_imports_no_pandas() -> None:
     """pandas is for reports; a worker process stays light (results and typed JSON need none)."""
-    code = "import sys, bench.worker, bench.launch; print('pandas' in sys.modules)"
+    code = "import sys, bench.worker, bench.launching.launch; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

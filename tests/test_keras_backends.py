@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import analysis, backends, report, results
+from bench.analysis import cells
+from bench.core import backends
+from bench.records import results
+from bench.report import document
 
 from .conftest import fwbench, install_hint
 
@@ -51,11 +54,11 @@ def test_the_registry_says_which_keras_backend_each_drives() -> None:
 
 def test_keras_on_jax_and_pytorch_stay_out_of_the_headline_and_fill_their_own_table() -> None:
     suite = with_other_keras_backends()
-    cs = analysis.cells([suite])
-    (verdict,) = analysis.workload_verdicts(cs)
+    cs = cells.cells([suite])
+    (verdict,) = cells.workload_verdicts(cs)
     # keras-jax is the fastest cell of all, keras-torch runs on torch: neither answers PyTorch vs TensorFlow
     assert verdict.tf.backend in ("keras", "keras-xla") and verdict.torch.backend != "keras-torch"
-    (k,) = analysis.keras_comparisons(cs)
+    (k,) = cells.keras_comparisons(cs)
     shown = {col: c.backend for col, c in k.fastest.items()}
     assert shown == {
         "Keras on TensorFlow": "keras-xla",  # the fixture's fastest Keras-on-TF backend
@@ -72,7 +75,7 @@ def test_keras_on_jax_and_pytorch_stay_out_of_the_headline_and_fill_their_own_ta
     torch_cost = k.ratio("Keras on PyTorch", "PyTorch eager")
     assert torch_cost is not None and torch_cost.value == pytest.approx(3.0, rel=1e-6)
 
-    text = report.render([suite])
+    text = document.render([suite])
     section = text.split("### Keras 3 backends beside native PyTorch", 1)[1].split("\n#", 1)[0]
     row = next(ln for ln in section.splitlines() if ln.startswith("| mlp-iris"))
     assert "keras-jax" in row and "keras-torch" in row and "keras-xla" in row and "torch-eager" in row
@@ -82,7 +85,7 @@ def test_keras_on_jax_and_pytorch_stay_out_of_the_headline_and_fill_their_own_ta
 
 
 def test_without_other_keras_backends_there_is_no_keras_table() -> None:
-    assert "### Keras 3 backends" not in report.render([results.load(FIXTURE)])
+    assert "### Keras 3 backends" not in document.render([results.load(FIXTURE)])
 
 
 @pytest.mark.slow
@@ -124,7 +127,7 @@ def test_keras_on_jax_and_pytorch_train_from_the_shared_weights(iris_suite, kera
     for b in NEW:
         r = by["dcgan-digits", b]
         assert r.status == "unsupported" and "written in TensorFlow" in r.reason, (b, r.status, r.reason)
-    text = report.write([suite], tmp_path / "r").read_text()
+    text = document.write([suite], tmp_path / "r").read_text()
     assert "### Keras 3 backends beside native PyTorch" in text
 
 

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from bench import results
-from bench.plan import SuitePlan
+from bench.planning.plan import SuitePlan
+from bench.records import results
 
 from .conftest import REPO, fwbench
 
@@ -82,7 +82,7 @@ MEMORY_PROBE = textwrap.dedent(
     """
     import dataclasses, json, sys
     from bench import workloads, worker
-    from bench.spec import RunConfig
+    from bench.core.spec import RunConfig
     hidden = int(sys.argv[1])
     base = workloads.get("mlp-iris")
     wl = dataclasses.replace(base, name=f"mlp-{hidden}", model_kwargs={**base.model_kwargs, "hidden": hidden})

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from bench import backends, overhead
-from bench.plan import SuitePlan
+from bench.core import backends
+from bench.launching import overhead
+from bench.planning.plan import SuitePlan
 
 from .conftest import fwbench
 

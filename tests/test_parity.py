@@ -1,6 +1,6 @@
-"""Parity: the twins are the same network. Each framework runs in its own process (bench/parity.py).
+"""Parity: the twins are the same network. Each framework runs in its own process (bench/measure/parity.py).
 
-Per workload, from its `ParityCase` in bench/workloads.py: equal parameter counts (the hand-computed
+Per workload, from its `ParityCase` in bench/core/workloads.py: equal parameter counts (the hand-computed
 count); forward outputs from the same weights equal within the case's tolerance; one SGD step from the
 same weights on the same batch gives the same loss and the same updated weights. A mutated twin (another
 activation) must fail the same checks: the test bites.
@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from bench import backends, parity
-from bench.workloads import WORKLOADS
+from bench.core import backends
+from bench.core.workloads import WORKLOADS
+from bench.measure import parity
 
 from .conftest import install_hint
 

@@ -1,4 +1,4 @@
-"""The pipeline scenario (bench/pipeline.py) through the CLI: its record, its report section, a dying worker, bad
+"""The pipeline scenario (bench/scenarios/pipeline.py) through the CLI: its record, its report section, a dying worker, bad
 input. The frameworks' pipelines themselves (each file once, decode equality, augmentation statistics) are
 tested in tests/test_pipeline_frameworks.py."""
 
@@ -12,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import pipeline, report, results, stats
-from bench.formatting import fmt
-from bench.pipeline_spec import write_images
+from bench.core import stats
+from bench.interfaces.pipeline_spec import write_images
+from bench.records import results
+from bench.report import document
+from bench.report.formatting import fmt
+from bench.scenarios import pipeline
 
 from .conftest import REPO, fwbench, prose
 
@@ -136,7 +139,7 @@ def test_check_once_finds_a_missing_and_a_repeated_file() -> None:
 def test_report_section_on_a_fixed_results_file() -> None:
     """The default run's pipeline section on a committed results file (3 seeds a side, measured here)."""
     suite = results.load(FIXTURE)
-    text = prose(report.render([suite]))
+    text = prose(document.render([suite]))
     section = text[text.index("## Input pipeline") :]
     section = section[: section.index("\n## ", 5)]
     # each row holds the median over the three runs of its setting
@@ -161,7 +164,7 @@ def test_report_section_on_a_fixed_results_file() -> None:
 
 def test_the_official_cifar10_files_become_image_files_with_their_exact_pixels(tmp_path: Path, monkeypatch) -> None:
     """--data-dir with the CIFAR-10 binary files: the training split's bytes are what the PNG files hold."""
-    from bench.spec import RunConfig
+    from bench.core.spec import RunConfig
 
     from .test_datasets_images_audio import write_cifar_bins
 

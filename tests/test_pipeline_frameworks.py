@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from bench.datasets.cifar10 import synthetic_images
-from bench.pipeline_spec import FAULT_INDEX, FLIP_P, PAD_PX, ImageFiles, shuffled, write_images
+from bench.core.datasets.cifar10 import synthetic_images
+from bench.interfaces.pipeline_spec import FAULT_INDEX, FLIP_P, PAD_PX, ImageFiles, shuffled, write_images
 from tests.conftest import REPO, install_hint
 
 pytestmark = [

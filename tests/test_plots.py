@@ -8,7 +8,7 @@ from pathlib import Path
 
 from matplotlib.collections import LineCollection
 
-from bench import plots
+from bench.report import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

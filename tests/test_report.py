@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import analysis, backends, cli, codesize, formatting, pbjson, report, results
+from bench import cli
+from bench.analysis import cells
+from bench.core import backends
+from bench.records import pbjson, results
+from bench.report import codesize, document, formatting
 
 from .conftest import fwbench, prose
 
@@ -57,12 +61,12 @@ def later_run(suite: results.Suite, minutes: int, slower: float) -> results.Suit
 
 
 def test_report_from_a_fixed_results_file_matches_the_expected_markdown(tmp_path: Path) -> None:
-    path = report.write([results.load(FIXTURE)], tmp_path)
+    path = document.write([results.load(FIXTURE)], tmp_path)
     check_golden(path.read_text(), GOLDEN)
 
 
 def test_the_report_links_its_plots_relatively_and_they_are_pngs(tmp_path: Path) -> None:
-    text = report.write([results.load(FIXTURE)], tmp_path).read_text()
+    text = document.write([results.load(FIXTURE)], tmp_path).read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert links == ["plots/step_time.png", "plots/metric.png", "plots/memory.png"]
     for link in links:
@@ -71,7 +75,7 @@ def test_the_report_links_its_plots_relatively_and_they_are_pngs(tmp_path: Path)
 
 def test_every_number_in_the_headline_comes_from_the_results_file() -> None:
     suite = results.load(FIXTURE)
-    text = report.render([suite])
+    text = document.render([suite])
     for r in suite.results:
         row = headline_row(text, r.workload, r.backend)
         assert formatting.fmt(r.median_step_ms) in row
@@ -93,7 +97,7 @@ def test_failed_and_unsupported_cells_show_their_reason() -> None:
         else r
         for r in suite.results
     ]
-    text = report.render([dataclasses.replace(suite, results=broken)])
+    text = document.render([dataclasses.replace(suite, results=broken)])
     assert "failed: worker died with SIGSEGV" in headline_row(text, "mlp-iris", "keras")
     assert "unsupported: torch.jit.script cannot compile this model" in headline_row(text, "mlp-iris", "torchscript")
     assert "| failed " in text.split("**Execution mode**")[1]  # the seed table says so too
@@ -112,25 +116,23 @@ def test_a_cell_with_failed_repeats_says_how_many_and_uses_the_ok_runs_only() ->
         ),
     ]
     others = [r for r in suite.results if r.backend != "keras"]
-    row = headline_row(report.render([dataclasses.replace(suite, results=others + repeats)]), "mlp-iris", "keras")
+    row = headline_row(document.render([dataclasses.replace(suite, results=others + repeats)]), "mlp-iris", "keras")
     assert "| 2 of 3 (1 timeout) |" in row
-    (cell,) = [
-        c for c in analysis.cells([dataclasses.replace(suite, results=others + repeats)]) if c.backend == "keras"
-    ]
+    (cell,) = [c for c in cells.cells([dataclasses.replace(suite, results=others + repeats)]) if c.backend == "keras"]
     assert len(cell.runs) == 2 and [r.status for r in cell.failed] == ["timeout"]
-    assert report.runs_text(cell) == "2 of 3 (1 timeout)"
+    assert document.runs_text(cell) == "2 of 3 (1 timeout)"
 
 
 def test_gflops_are_shown_where_recorded() -> None:
     suite = results.load(FIXTURE)
     rs = [dataclasses.replace(r, achieved_gflops=1.234, peak_fraction=0.05) for r in suite.results]
-    text = report.render([dataclasses.replace(suite, results=rs)])
+    text = document.render([dataclasses.replace(suite, results=rs)])
     assert "1.23 (5%)" in headline_row(text, "mlp-iris", "keras")
-    assert headline_row(report.render([suite]), "mlp-iris", "keras").split("|")[11].strip() == "-"
+    assert headline_row(document.render([suite]), "mlp-iris", "keras").split("|")[11].strip() == "-"
 
 
 def test_the_seed_table_counts_code_lines_of_each_twin_itself() -> None:
-    text = report.render([results.load(FIXTURE)])
+    text = document.render([results.load(FIXTURE)])
     sizes = codesize.twins("mlp")
     row = next(ln for ln in text.splitlines() if ln.startswith("| mlp "))
     cells = [c.strip() for c in row.split("|")[1:-1]]
@@ -182,39 +184,39 @@ def test_the_code_line_rule(tmp_path: Path) -> None:
 
 def test_trends_appear_when_two_runs_of_the_same_device_model_exist(tmp_path: Path) -> None:
     suite = results.load(FIXTURE)
-    assert report.trend_series([suite]) == {}
+    assert document.trend_series([suite]) == {}
     later = later_run(suite, minutes=60, slower=1.5)
-    series = report.trend_series([suite, later])
+    series = document.trend_series([suite, later])
     points = series["AMD EPYC"]["mlp-iris"]["keras"]
     assert [round(p[1], 6) for p in points] == [
         round(suite.results[3].median_step_ms, 6),
         round(suite.results[3].median_step_ms * 1.5, 6),
     ]
-    text = report.write([later], tmp_path, history=[suite]).read_text()
+    text = document.write([later], tmp_path, history=[suite]).read_text()
     assert "![Step time over runs on AMD EPYC](plots/trend-amd-epyc.png)" in text
     assert (tmp_path / "plots" / "trend-amd-epyc.png").read_bytes()[:8] == PNG_MAGIC
     other = dataclasses.replace(suite, run_id="elsewhere", environment={**suite.environment, "cpu_model": "Other"})
-    assert "Other" not in report.trend_series([suite, other])  # one run per device model: no trend
+    assert "Other" not in document.trend_series([suite, other])  # one run per device model: no trend
 
 
 def test_history_skips_files_it_cannot_read(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    assert [s.run_id for s in report.load_history([FIXTURE, bad, tmp_path / "missing.json"])] == [
+    assert [s.run_id for s in document.load_history([FIXTURE, bad, tmp_path / "missing.json"])] == [
         results.load(FIXTURE).run_id
     ]
 
 
 def test_report_from_pytest_benchmark_json_matches_the_expected_markdown(tmp_path: Path) -> None:
-    path = report.write(pbjson.load_all_any(PB_FILES), tmp_path)
+    path = document.write(pbjson.load_all_any(PB_FILES), tmp_path)
     check_golden(path.read_text(), PB_GOLDEN)
 
 
 def test_pytest_benchmark_json_gives_the_same_table_shape_with_its_own_numbers() -> None:
     doc = json.loads(PB_FILES[0].read_text())
     suites = pbjson.load_all_any(PB_FILES)
-    text = report.render(suites)
-    fixture_text = report.render([results.load(FIXTURE)])
+    text = document.render(suites)
+    fixture_text = document.render([results.load(FIXTURE)])
 
     def columns(t: str) -> list[str]:
         return [c.strip() for c in next(ln for ln in t.splitlines() if ln.startswith("| backend ")).split("|")]
@@ -266,14 +268,14 @@ def test_bad_report_input_is_one_line_and_exit_2(tmp_path: Path, content: str, m
 
 
 def test_a_busy_host_is_flagged_up_front() -> None:
-    busy = report.render([results.load(DATA / "compare-repeat-a.json")])  # recorded at load 5-7 on 2 CPUs
+    busy = document.render([results.load(DATA / "compare-repeat-a.json")])  # recorded at load 5-7 on 2 CPUs
     assert "**Warning: busy host.** `20261125T191537Z-1240cc` (load average up to 6.7 on 2 CPUs)" in busy
-    assert "busy host" not in report.render([results.load(FIXTURE)])  # no load recorded: no claim
+    assert "busy host" not in document.render([results.load(FIXTURE)])  # no load recorded: no claim
 
 
 def test_report_on_a_folder_without_results_files_touches_nothing(tmp_path: Path, capsys) -> None:
     out = tmp_path / "results"
-    report.write([results.load(FIXTURE)], out)  # a results folder: REPORT.md, plots/ ...
+    document.write([results.load(FIXTURE)], out)  # a results folder: REPORT.md, plots/ ...
     (out / "runs").mkdir()
     (out / "runs" / "run.json").write_bytes(FIXTURE.read_bytes())
     copy = tmp_path / "copy"
@@ -293,11 +295,11 @@ def test_report_on_a_folder_without_results_files_touches_nothing(tmp_path: Path
 
 
 def test_a_report_of_nothing_is_refused_and_keeps_the_old_one(tmp_path: Path) -> None:
-    report.write([results.load(FIXTURE)], tmp_path)
+    document.write([results.load(FIXTURE)], tmp_path)
     old = (tmp_path / "REPORT.md").read_text()
     empty = dataclasses.replace(results.load(FIXTURE), results=[])
     with pytest.raises(cli.UsageError, match="no results to report"):
-        report.write([empty], tmp_path)
+        document.write([empty], tmp_path)
     assert (tmp_path / "REPORT.md").read_text() == old and (tmp_path / "plots" / "step_time.png").exists()
 
 
@@ -315,7 +317,7 @@ def with_inference(suite: results.Suite, factor: float = 0.1) -> results.Suite:
 def test_scenarios_are_never_mixed() -> None:
     suite = results.load(FIXTURE)
     both = with_inference(suite)
-    cs = analysis.cells([both])
+    cs = cells.cells([both])
     # a cell per (scenario, backend), each holding its own scenario's runs only; train first
     assert [(c.scenario, c.backend) for c in cs] == [
         (scenario, r.backend) for scenario in ("train", "inference") for r in suite.results
@@ -324,18 +326,18 @@ def test_scenarios_are_never_mixed() -> None:
     # baselines and ratios stay within a scenario
     by = {(c.scenario, c.backend): c for c in cs}
     for c in cs:
-        base = analysis.baseline_of(cs, c)
-        assert base is not None and (base.scenario, base.backend) == (c.scenario, analysis.BASELINE_BACKEND)
-    assert analysis.ratio(by["inference", "keras"], by["train", "torch-eager"]) is None
-    train_ratio = analysis.ratio(by["train", "keras"], by["train", "torch-eager"])
-    inference_ratio = analysis.ratio(by["inference", "keras"], by["inference", "torch-eager"])
+        base = cells.baseline_of(cs, c)
+        assert base is not None and (base.scenario, base.backend) == (c.scenario, cells.BASELINE_BACKEND)
+    assert cells.ratio(by["inference", "keras"], by["train", "torch-eager"]) is None
+    train_ratio = cells.ratio(by["train", "keras"], by["train", "torch-eager"])
+    inference_ratio = cells.ratio(by["inference", "keras"], by["inference", "torch-eager"])
     assert train_ratio is not None and inference_ratio is not None
     assert inference_ratio.value == pytest.approx(train_ratio.value)  # both scenarios scaled alike
-    verdicts = analysis.workload_verdicts(cs)
+    verdicts = cells.workload_verdicts(cs)
     assert sorted(v.torch.scenario for v in verdicts) == ["inference", "train"]
     assert all(v.torch.scenario == v.tf.scenario for v in verdicts)
     # the report names the scenario in its sections and summary rows; each row is its own scenario's
-    text = report.render([both])
+    text = document.render([both])
     assert "### mlp-iris (train)\n" in text and "### mlp-iris (inference)\n" in text
     summary = text.split("## Summary: PyTorch vs TensorFlow", 1)[1].split("## Per workload", 1)[0]
     assert "| mlp-iris (train) " in summary and "| mlp-iris (inference) " in summary
@@ -347,7 +349,7 @@ def test_scenarios_are_never_mixed() -> None:
         assert train_row.split("|")[6].strip() == inference_row.split("|")[6].strip()  # vs torch-eager, per scenario
     # one scenario alone: not named, whichever it is
     only = dataclasses.replace(both, results=[r for r in both.results if r.scenario == "inference"])
-    assert "### mlp-iris\n" in report.render([only])
+    assert "### mlp-iris\n" in document.render([only])
 
 
 def test_two_runs_in_one_folder_keep_both_reports_and_all_plots(tmp_path: Path) -> None:
@@ -355,10 +357,10 @@ def test_two_runs_in_one_folder_keep_both_reports_and_all_plots(tmp_path: Path) 
     its figures linked in that run's folder, and it lists the earlier runs. Nothing of the first is removed."""
     first = results.load(FIXTURE)
     second = dataclasses.replace(first, run_id="29991231T000000Z-second")
-    own1, _ = report.write_run(first, tmp_path)
+    own1, _ = document.write_run(first, tmp_path)
     plots1 = sorted(p.name for p in (own1.parent / "plots").glob("*.png"))
     before = {p: p.read_bytes() for p in own1.parent.rglob("*") if p.is_file()}
-    own2, latest = report.write_run(second, tmp_path)
+    own2, latest = document.write_run(second, tmp_path)
     assert own1 != own2 and own1.parent.parent == own2.parent.parent == tmp_path / "reports"
     assert {p: p.read_bytes() for p in own1.parent.rglob("*") if p.is_file()} == before  # untouched
     assert plots1 and sorted(p.name for p in (own2.parent / "plots").glob("*.png")) == plots1
@@ -370,18 +372,18 @@ def test_two_runs_in_one_folder_keep_both_reports_and_all_plots(tmp_path: Path) 
 
 
 def test_the_summary_printed_at_the_end_of_a_run_is_the_reports() -> None:
-    text = report.render([results.load(FIXTURE)])
-    answer = report.summary_of(text)
+    text = document.render([results.load(FIXTURE)])
+    answer = document.summary_of(text)
     assert answer.startswith("## Summary: PyTorch vs TensorFlow") and "| mlp-iris " in answer
     assert "## Per workload" not in answer and answer in text
-    assert report.summary_of("# a report without a summary\n") == ""
+    assert document.summary_of("# a report without a summary\n") == ""
 
 
 def test_no_line_of_prose_is_longer_than_100_columns(tmp_path: Path) -> None:
     """Readable outside a renderer: outside tables, every line of the report (summary sentence, legends,
     warnings, notes) fits in 100 columns; the training report and the pytest-benchmark one both."""
-    for text in (report.render([results.load(FIXTURE)]), report.render(pbjson.load_all_any(list(PB_FILES)))):
-        long = [ln for ln in text.splitlines() if len(ln) > report.PROSE_WIDTH and not ln.startswith("|")]
+    for text in (document.render([results.load(FIXTURE)]), document.render(pbjson.load_all_any(list(PB_FILES)))):
+        long = [ln for ln in text.splitlines() if len(ln) > document.PROSE_WIDTH and not ln.startswith("|")]
         assert long == [], long[:3]
 
 
@@ -389,7 +391,9 @@ def test_no_line_outside_a_table_is_longer_than_200_characters_on_any_fixed_file
     """Every results file under tests/data (training, repeats, pytest-benchmark, infer and export): the
     report reads as text, its prose folded and its legends bullets."""
     files = sorted(DATA.glob("suite-*.json")) + sorted(DATA.glob("compare-*.json"))
-    renders = [report.render([results.load(f)]) for f in files] + [report.render(pbjson.load_all_any(list(PB_FILES)))]
+    renders = [document.render([results.load(f)]) for f in files] + [
+        document.render(pbjson.load_all_any(list(PB_FILES)))
+    ]
     for text in renders:
         assert [ln for ln in text.splitlines() if len(ln) > 200 and not ln.startswith("|")] == []
 
@@ -404,7 +408,7 @@ def test_the_readme_example_is_the_committed_default_run_rendered_again() -> Non
     assert suite.plan is not None and suite.plan.seeds == 3 and suite.plan.profile == "quick"
     assert not any(a in suite.command for a in ("--workloads", "--backends", "--seeds"))
     assert suite.plan.backends == backends.group("default", "cpu")
-    summary = report.render([suite]).split("## Summary: PyTorch vs TensorFlow\n", 1)[1].split("\n### ", 1)[0]
+    summary = document.render([suite]).split("## Summary: PyTorch vs TensorFlow\n", 1)[1].split("\n### ", 1)[0]
     assert summary.strip() in (root / "README.md").read_text()
     assert summary.strip() in (root / "results" / "example" / "REPORT.md").read_text()
     answers = re.findall(r"^- \*\*[\w-]+\*\*, .*?(?=\n- |\n\n)", summary, re.S | re.M)

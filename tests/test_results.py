@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import frames, results, typedjson
-from bench.errors import UsageError
+from bench.core import typedjson
+from bench.core.errors import UsageError
+from bench.records import frames, results
 
 FIXTURE = Path(__file__).parent / "data" / "suite-mlp-iris.json"
 

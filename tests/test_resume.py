@@ -24,7 +24,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench import backends, results
+from bench.core import backends
+from bench.records import results
 
 from .conftest import REPO, fwbench
 

@@ -27,7 +27,7 @@ UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "shelve
 SUBPROCESS_CALLS = {"run", "Popen", "call", "check_call", "check_output", "getoutput", "getstatusoutput"}
 # Loaders of model artifacts (graphs or code someone wrote), by the last parts of the called name.
 ARTIFACT_LOADERS = ("jit.load", "export.load", "saved_model.load", "InferenceSession", "Interpreter")
-LOADER_MODULES = {"impls/torch/export.py", "impls/keras/export.py", "bench/onnxrt.py"}
+LOADER_MODULES = {"impls/torch/export.py", "impls/keras/export.py", "bench/measure/onnxrt.py"}
 
 
 def dotted(node: ast.AST) -> str:
@@ -86,7 +86,7 @@ def violations(source: str, label: str) -> list[str]:
 
 def test_the_source_tree_is_found() -> None:
     names = {p.relative_to(REPO).as_posix() for p in SOURCES}
-    assert {"bench/results.py", "bench/launch.py", "bench/worker.py", "tests/test_safety.py"} <= names
+    assert {"bench/records/results.py", "bench/launching/launch.py", "bench/worker.py", "tests/test_safety.py"} <= names
 
 
 def test_no_pickle_no_shell_and_safe_loaders_everywhere() -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from bench import report, results
+from bench.records import results
+from bench.report import document
 
 DATA = Path(__file__).parent / "data"
 
@@ -51,7 +52,7 @@ def test_the_scaling_section_gives_throughput_and_efficiency_per_worker_count(tm
         distributed(keras_run, 2, 4.0, 32),  # 8,000 samples/s: 50%
         distributed(torch_run, 1, 1.6, 32, nodes=2),  # 20,000 samples/s: 62.5% of 2 x 16,000 (not merged with 1x2)
     ]
-    text = report.write([dataclasses.replace(suite, results=[*suite.results, *runs])], tmp_path).read_text()
+    text = document.write([dataclasses.replace(suite, results=[*suite.results, *runs])], tmp_path).read_text()
     section = text.split("## Scaling: data-parallel training", 1)[1].split("\n## ", 1)[0]
     core, details = (
         {

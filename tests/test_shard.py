@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, launch, report, results, shard
-from bench.errors import UsageError
+from bench import cli
+from bench.core.errors import UsageError
+from bench.launching import launch
+from bench.planning import shard
+from bench.records import results
+from bench.report import document
 
 from .conftest import REPO, prose
 
@@ -113,8 +117,8 @@ def test_merge_joins_shards_names_what_is_missing_and_refuses_conflicts(tmp_path
     merged = results.load(tmp_path / "all" / "runs" / f"{whole.run_id}.json")
     assert sorted(r.key(0) for r in merged.results) == sorted(r.key(0) for r in whole.results)
     assert merged.missing == [] and set(merged.environment["shards"]) == {"1/2", "2/2"}
-    heads = [ln for ln in report.render([merged]).splitlines() if ln.startswith("#")]
-    assert heads == [ln for ln in report.render([whole]).splitlines() if ln.startswith("#")]
+    heads = [ln for ln in document.render([merged]).splitlines() if ln.startswith("#")]
+    assert heads == [ln for ln in document.render([whole]).splitlines() if ln.startswith("#")]
     # a lost shard: its runs named, the report partial
     assert cli.main(["merge", str(tmp_path / "half"), files[0]]) == 0
     err = capsys.readouterr().err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import stats
+from bench.core import stats
 
 
 def test_summary_of_a_known_sample() -> None:

@@ -1,4 +1,4 @@
-"""The GAN and DQN training programs (bench/tasks.py GanTask, DqnTask), with stand-in backends: the
+"""The GAN and DQN training programs (bench/measure/tasks.py GanTask, DqnTask), with stand-in backends: the
 tasks are numpy + gymnasium + scikit-learn only, so no framework is imported here."""
 
 from __future__ import annotations
@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import data, tasks, workloads
-from bench.gan_quality import GanScorer
-from bench.rl import ReplayBuffer, linear_epsilon
+from bench.core import data, workloads
+from bench.measure import tasks
+from bench.measure.gan_quality import GanScorer
+from bench.measure.rl import ReplayBuffer, linear_epsilon
 
 DQN = workloads.get("dqn-cartpole")
 GAN = workloads.get("dcgan-digits")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import backends, report
+from bench.core import backends
+from bench.report import document
 
 from .conftest import prose
 
@@ -49,7 +50,7 @@ def test_default_and_tuned_paths_run_and_the_report_sets_them_side_by_side(
         r = by["dcgan-digits", b]
         assert r.status == "unsupported" and "train_on_batch" in r.reason, (r.status, r.reason)
 
-    text = report.write([suite], tmp_path / "r").read_text()
+    text = document.write([suite], tmp_path / "r").read_text()
     section = text.split("### Out of the box vs tuned", 1)[1].split("\n#", 1)[0]
     row = next(ln for ln in section.splitlines() if ln.startswith("| mlp-iris"))
     # per framework and tier, the fastest backend of the suite by median step (every CPU backend ran)
@@ -70,7 +71,7 @@ SAME_TRAINING = """
 import sys
 import numpy as np
 from bench import tasks, workloads
-from bench.spec import BackendOptions
+from bench.core.spec import BackendOptions
 from impls.torch.backend import TorchCompileStep, TorchEager
 wl = workloads.get(sys.argv[1])
 eager = TorchEager(BackendOptions("cpu", 1, 1))

@@ -1,5 +1,5 @@
 """Verdicts: when a difference may be called significant, and the summary's numbers, recomputed here
-from the results themselves (not through bench.analysis)."""
+from the results themselves (not through bench.analysis.cells)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench import analysis, report, results, stats
+from bench.analysis import cells
+from bench.core import stats
+from bench.records import results
+from bench.report import document
 
 from .conftest import prose
 
@@ -69,7 +72,7 @@ def summary_answer(text: str, workload: str) -> dict[str, str]:
 
 
 def test_a_single_run_is_never_starred_and_says_why() -> None:
-    text = report.render([results.load(FIXTURE)])
+    text = document.render([results.load(FIXTURE)])
     # torchscript's steps are a third shorter, with a within-run CI far from 1: still no star on one run
     assert row(text, "mlp-iris", "torchscript").split("|")[6].strip() == "0.67"
     table_rows = [ln for ln in text.split("## Per workload", 1)[1].splitlines() if ln.startswith("| ")]
@@ -80,7 +83,7 @@ def test_a_single_run_is_never_starred_and_says_why() -> None:
 
 
 def test_three_seeds_star_a_real_difference_and_not_a_tie() -> None:
-    text = report.render([three_seeds(results.load(FIXTURE))])
+    text = document.render([three_seeds(results.load(FIXTURE))])
     assert row(text, "mlp-iris", "torchscript").split("|")[6].strip() == "0.67*"
     assert row(text, "mlp-iris", "torch-compile").split("|")[6].strip() == "1.01"  # within 1%: no star
     assert "| 3, 3 seeds |" in row(text, "mlp-iris", "keras")
@@ -90,7 +93,7 @@ def test_a_contended_run_removes_the_star() -> None:
     suite = three_seeds(results.load(FIXTURE))
     hog = {"contended": True, "reason": "other processes used 1.00 cores", "others_cores": 1.0, "steal_cores": 0.0}
     rs = [dataclasses.replace(r, cpu=hog) if (r.backend, r.seed) == ("torchscript", 1) else r for r in suite.results]
-    text = report.render([dataclasses.replace(suite, results=rs)])
+    text = document.render([dataclasses.replace(suite, results=rs)])
     assert row(text, "mlp-iris", "torchscript").split("|")[6].strip() == "0.67"
     assert "(1 contended)" in row(text, "mlp-iris", "torchscript")
     assert "**Warning: 1 of 15 runs were contended**" in text
@@ -98,7 +101,7 @@ def test_a_contended_run_removes_the_star() -> None:
 
 def test_the_summary_numbers_are_recomputed_from_the_results() -> None:
     suite = three_seeds(results.load(FIXTURE))
-    text = report.render([suite])
+    text = document.render([suite])
     by: dict[str, list[results.Result]] = {}
     for r in suite.results:
         by.setdefault(r.backend, []).append(r)
@@ -138,26 +141,26 @@ def test_the_summary_numbers_are_recomputed_from_the_results() -> None:
 
 
 def test_the_overall_geometric_mean_combines_per_workload_intervals() -> None:
-    def verdict(value: float, low: float, high: float, significant: bool) -> analysis.WorkloadVerdict:
-        r = analysis.Ratio(value, low, high, True, significant)
-        return analysis.WorkloadVerdict("w", "m", None, None, r, None, None, None, False)  # type: ignore[arg-type]
+    def verdict(value: float, low: float, high: float, significant: bool) -> cells.WorkloadVerdict:
+        r = cells.Ratio(value, low, high, True, significant)
+        return cells.WorkloadVerdict("w", "m", None, None, r, None, None, None, False)  # type: ignore[arg-type]
 
     vs = [verdict(2.0, 1.8, 2.2, True), verdict(0.5, 0.45, 0.55, True), verdict(1.0, 0.9, 1.1, False)]
-    o = analysis.overall(vs)
+    o = cells.overall(vs)
     assert o is not None
     assert o.geomean == 1.0 and (o.pytorch_wins, o.tensorflow_wins, o.ties) == (1, 1, 1)
-    se = [(math.log(h) - math.log(lo)) / (2 * analysis.Z95) for lo, h in ((1.8, 2.2), (0.45, 0.55), (0.9, 1.1))]
-    half = analysis.Z95 * math.sqrt(sum(s * s for s in se)) / 3
+    se = [(math.log(h) - math.log(lo)) / (2 * cells.Z95) for lo, h in ((1.8, 2.2), (0.45, 0.55), (0.9, 1.1))]
+    half = cells.Z95 * math.sqrt(sum(s * s for s in se)) / 3
     assert math.isclose(o.low, math.exp(-half)) and math.isclose(o.high, math.exp(half))
 
 
 def test_accuracy_test_cases() -> None:
-    assert analysis.accuracy_test("accuracy", [0.9], [0.95]).verdict == "one seed: no test"
-    same = analysis.accuracy_test("accuracy", [0.9, 0.9, 0.9], [0.9, 0.9, 0.9])
+    assert cells.accuracy_test("accuracy", [0.9], [0.95]).verdict == "one seed: no test"
+    same = cells.accuracy_test("accuracy", [0.9, 0.9, 0.9], [0.9, 0.9, 0.9])
     assert same.verdict == "identical" and same.difference == 0
-    clear = analysis.accuracy_test("accuracy", [0.80, 0.81, 0.79], [0.90, 0.91, 0.89])
+    clear = cells.accuracy_test("accuracy", [0.80, 0.81, 0.79], [0.90, 0.91, 0.89])
     assert clear.verdict == "differ" and clear.p_value < 0.05 and clear.low > 0
-    noisy = analysis.accuracy_test("accuracy", [0.80, 0.90, 0.85], [0.82, 0.92, 0.84])
+    noisy = cells.accuracy_test("accuracy", [0.80, 0.90, 0.85], [0.82, 0.92, 0.84])
     assert noisy.verdict == "no significant difference" and noisy.low < 0 < noisy.high
 
 
@@ -171,7 +174,7 @@ def test_the_report_names_synthetic_data_as_synthetic() -> None:
         "test": 500,
     }
     rs = [dataclasses.replace(r, dataset=synthetic) for r in suite.results]
-    text = report.render([dataclasses.replace(suite, results=rs)])
+    text = document.render([dataclasses.replace(suite, results=rs)])
     assert "on `cifar10` (**synthetic**: oriented gratings, 1500 train / 500 test)" in text
     assert "data synthetic for mlp-iris" in text
 
@@ -180,7 +183,7 @@ def test_speed_only_workloads_are_labelled_in_the_quick_profile() -> None:
     suite = results.load(FIXTURE)
     spec = {**suite.results[0].workload_spec, "name": "cnn-cifar10"}
     rs = [dataclasses.replace(r, workload="cnn-cifar10", workload_spec=spec) for r in suite.results]
-    text = report.render([dataclasses.replace(suite, results=rs)])
+    text = document.render([dataclasses.replace(suite, results=rs)])
     assert "**speed only in the quick profile**" in prose(text)
     assert "speed only (quick profile)" in row(text, "cnn-cifar10", "keras")
     assert summary_row(text, "cnn-cifar10")[4:6] == ["speed only", "speed only in this profile"]
@@ -189,9 +192,9 @@ def test_speed_only_workloads_are_labelled_in_the_quick_profile() -> None:
 def test_the_speed_only_label_is_read_from_the_record() -> None:
     suite = results.load(FIXTURE)  # mlp-iris: reaches its target in the quick profile
     rs = [dataclasses.replace(r, workload_spec={**r.workload_spec, "quick_speed_only": True}) for r in suite.results]
-    assert "**speed only in the quick profile**" in prose(report.render([dataclasses.replace(suite, results=rs)]))
+    assert "**speed only in the quick profile**" in prose(document.render([dataclasses.replace(suite, results=rs)]))
     rs = [dataclasses.replace(r, workload_spec={**r.workload_spec, "quick_speed_only": False}) for r in suite.results]
-    assert "speed only" not in report.render([dataclasses.replace(suite, results=rs)])
+    assert "speed only" not in document.render([dataclasses.replace(suite, results=rs)])
 
 
 # ---------------------------------------------------------------- the verdict rule's calibration (A/A)
@@ -221,9 +224,7 @@ def test_the_verdict_rule_is_wrong_at_most_5_percent_of_the_time_at_every_run_co
     """A/A: two samples of per-run medians from one distribution get a verdict at most 5% of the time (within
     Monte Carlo error), at every run count from the minimum the rule allows. Run against the old rule
     (`stats.ratio_of_medians`, a bootstrap of the ratio of medians) this fails: 10% at 3 runs a side."""
-    rates = {
-        n: verdict_rate(stats.ratio_of_run_medians, n, noise) for n in range(analysis.MIN_RUNS_FOR_RUN_LEVEL_CI, 9)
-    }
+    rates = {n: verdict_rate(stats.ratio_of_run_medians, n, noise) for n in range(cells.MIN_RUNS_FOR_RUN_LEVEL_CI, 9)}
     assert all(rate <= AA_BOUND for rate in rates.values()), rates
 
 
@@ -251,7 +252,7 @@ def test_the_newcomers_cnn_digits_runs_get_no_star() -> None:
 def test_one_workload_has_the_same_numbers_in_the_headline_and_its_row() -> None:
     """The fixed mlp-iris suite (one run a side: an interval over the raw steps, not symmetric on the log
     scale): the headline sentence's ratio and interval are the summary row's, digit for digit."""
-    text = report.render([results.load(FIXTURE)])
+    text = document.render([results.load(FIXTURE)])
     summary = prose(text).split("## Summary: PyTorch vs TensorFlow", 1)[1].split("## Per workload", 1)[0]
     sentence = re.search(
         r"is ([\d.]+)x the fastest PyTorch backend's \(geometric mean, 95% CI \[([\d.]+), ([\d.]+)\]\)", summary
@@ -279,7 +280,7 @@ def test_faster_and_sooner_are_separate_answers_and_may_disagree() -> None:
         )
 
     suite = three_seeds(results.load(FIXTURE))
-    text = report.render([dataclasses.replace(suite, results=[edit(r) for r in suite.results])])
+    text = document.render([dataclasses.replace(suite, results=[edit(r) for r in suite.results])])
     cells = summary_row(text, "mlp-iris")
     answer = summary_answer(text, "mlp-iris")
     assert answer["faster"] == "TensorFlow" and answer["sooner"] == "PyTorch", answer  # each its own verdict
@@ -315,7 +316,7 @@ def test_leaner_is_called_past_noise_and_rarely_between_runs_of_one_backend() ->
     suite = results.load(Path(__file__).parent.parent / "docs" / "measurements" / "aa-torch-eager-cpu-2026-12-03.json")
     by: dict[str, list[float]] = {}
     for r in suite.results:
-        by.setdefault(r.workload, []).append(analysis.training_mib(r))
+        by.setdefault(r.workload, []).append(cells.training_mib(r))
     assert len(by) == 3 and all(len(v) >= 6 for v in by.values())
     for workload, runs in by.items():
         mib = runs[:8]  # 560 splits a workload (all 10 runs: 4200, a few seconds of t-tests)
@@ -323,9 +324,9 @@ def test_leaner_is_called_past_noise_and_rarely_between_runs_of_one_backend() ->
         for a in itertools.combinations(range(len(mib)), 3):
             rest = [i for i in range(len(mib)) if i not in a]
             for b in itertools.combinations(rest, 3):
-                called += analysis.memory_test([mib[i] for i in a], [mib[i] for i in b]).verdict == "differ"
+                called += cells.memory_test([mib[i] for i in a], [mib[i] for i in b]).verdict == "differ"
                 total += 1
         assert called / total <= 0.05, (workload, called / total)
-    lean = analysis.memory_test([40.1, 40.6, 39.8], [60.2, 59.7, 61.0])
+    lean = cells.memory_test([40.1, 40.6, 39.8], [60.2, 59.7, 61.0])
     assert lean.verdict == "differ" and lean.difference == pytest.approx(20.13, abs=0.01)
-    assert analysis.memory_test([40.0, 41.0], [60.0, 61.0]).verdict == "no verdict"  # 2 runs a side
+    assert cells.memory_test([40.0, 41.0], [60.0, 61.0]).verdict == "no verdict"  # 2 runs a side

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from bench import backends
+from bench.core import backends
 
 from .conftest import REPO
 
@@ -30,7 +30,7 @@ KERAS_SETUP = """
     import numpy as np
     from bench import workloads
     from impls.keras import weights
-    from bench.spec import BackendOptions
+    from bench.core.spec import BackendOptions
     from impls.keras.backend import KerasGraph
     b = KerasGraph(BackendOptions("cpu", 1, 1))
     b.build(workloads.get("mlp-iris"), None)
@@ -80,7 +80,7 @@ def test_torch_refuses_missing_and_unused_canonical_weights() -> None:
         """
     import numpy as np
     from bench import workloads
-    from bench.spec import BackendOptions
+    from bench.core.spec import BackendOptions
     from impls.torch.backend import TorchEager
     b = TorchEager(BackendOptions("cpu", 1, 1))
     b.build(workloads.get("mlp-iris"), None)
@@ -101,7 +101,7 @@ def test_torch_refuses_missing_and_unused_canonical_weights() -> None:
 def test_parity_folds_only_declared_pairs() -> None:
     import numpy as np
 
-    from bench.parity import fold
+    from bench.measure.parity import fold
 
     w = {"net.gru.bias_ih_l0": np.ones(3), "net.gru.bias_hh_l0": np.full(3, 2.0)}
     assert fold(w, {}) == w  # a GRU declares nothing: its two biases stay apart

@@ -162,7 +162,8 @@ def test_nightly_runs_the_plan_as_a_matrix_of_shards_and_merges_them() -> None:
     merge then names what is missing) and merges them."""
     import shlex
 
-    from bench import cli, shard
+    from bench import cli
+    from bench.planning import shard
 
     wf = load(NIGHTLY)
     job = wf["jobs"]["shards"]

@@ -24,7 +24,7 @@ def check_backend(name: str) -> None:
     from keras import backend
 
     if backend.backend() != name:
-        from bench.errors import UsageError
+        from bench.core.errors import UsageError
 
         raise UsageError(
             f"this process imported keras on {backend.backend()!r}; Keras on {name!r} needs its own process"

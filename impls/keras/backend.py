@@ -32,9 +32,9 @@ with optional_imports_off(("pandas", "matplotlib", "sklearn", "jax")):
     import keras
     import tensorflow as tf
 
-from bench.deploy import ExportPath
-from bench.errors import UsageError
-from bench.spec import BackendOptions, Workload
+from bench.core.errors import UsageError
+from bench.core.spec import BackendOptions, Workload
+from bench.scenarios.deploy import ExportPath
 from impls.keras import check_backend, common
 from impls.keras.base import KerasTwin
 

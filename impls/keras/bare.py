@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.keras import common
 from impls.keras.backend import KerasFit, KerasGraph
 

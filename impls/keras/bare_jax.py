@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.keras import check_backend, common
 
 check_backend("jax")

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import torch
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.keras import check_backend, common
 
 check_backend("torch")

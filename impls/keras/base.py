@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 
-from bench.spec import MIXED_PRECISIONS, Workload, cpu_has_bf16, precision_unsupported
+from bench.core.spec import MIXED_PRECISIONS, Workload, cpu_has_bf16, precision_unsupported
 from impls.keras import common, weights
 
 # Keras' dtype policy per precision: float32 variables; "mixed_*" computes layers in the lower dtype
@@ -37,7 +37,7 @@ class KerasTwin:
     framework: ClassVar[str]
     deterministic: bool = False
     device: str = "cpu"
-    precision: str = "fp32"  # bench.spec.PRECISIONS (BackendOptions.precision, set by each adapter)
+    precision: str = "fp32"  # bench.core.spec.PRECISIONS (BackendOptions.precision, set by each adapter)
     runs_tf_steps: ClassVar[bool] = False  # whether the model modules' TensorFlow `train_step`s can run here
     # Whether the adapter's step scales the loss (`optimizer.scale_loss`) so that a LossScaleOptimizer can
     # unscale the gradients: float16 needs it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.keras.weights import LayerMap
 
 # TF 2.21 refuses the max-pool gradient under XLA with op determinism on, even on CPU.

@@ -8,7 +8,7 @@ from typing import Any
 
 import keras
 
-from bench.spec import OptimizerSpec
+from bench.core.spec import OptimizerSpec
 
 
 def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:

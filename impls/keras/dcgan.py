@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
-from bench.spec import OptimizerSpec, Workload
+from bench.core.spec import OptimizerSpec, Workload
 from impls.keras.common import make_optimizer
 from impls.keras.weights import LayerMap
 

@@ -1,6 +1,6 @@
 """One rank of a Keras-on-TensorFlow data-parallel cell: tf.distribute.MultiWorkerMirroredStrategy.
 
-Started by bench.distributed.launch_keras, one process per rank, each with TF_CONFIG naming the whole
+Started by bench.scenarios.distributed.launch_keras, one process per rank, each with TF_CONFIG naming the whole
 cluster (every node's workers, 127.0.0.1 ports) and its own global index: `python -m impls.keras.distributed
 JOB.json`. The strategy
 uses RING collectives on a CPU and NCCL on a GPU (one GPU per process). The training loop is the
@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import numpy as np
 import tensorflow as tf
 
-from bench import distributed
-from bench.spec import BackendOptions, Workload
+from bench.core.spec import BackendOptions, Workload
+from bench.scenarios import distributed
 
 
 def make_strategy(device: str) -> tf.distribute.Strategy:
@@ -110,7 +110,7 @@ class KerasStrategy(KerasGraph):
 
 
 class KerasEngine:
-    """bench.distributed.RankEngine for Keras on TensorFlow: MultiWorkerMirroredStrategy ranks, the
+    """bench.scenarios.distributed.RankEngine for Keras on TensorFlow: MultiWorkerMirroredStrategy ranks, the
     same step under the default (one-process) strategy as the reference, an all-reduce as the barrier."""
 
     def __init__(self, job: distributed.RankJob, rank: int, world: int) -> None:

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from bench.spec import OptimizerSpec, Workload
+from bench.core.spec import OptimizerSpec, Workload
 from impls.keras.common import make_optimizer
 from impls.keras.weights import LayerMap
 

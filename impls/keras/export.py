@@ -1,6 +1,6 @@
-"""The TensorFlow export paths of the Keras twins (bench.deploy, bench.spec.EXPORT_RUNTIMES["tensorflow"]):
+"""The TensorFlow export paths of the Keras twins (bench.scenarios.deploy, bench.core.spec.EXPORT_RUNTIMES["tensorflow"]):
 SavedModel, TF Lite (fp32 and dynamic-range int8) run in LiteRT, and ONNX written by tf2onnx (fp32 and
-int8) run in ONNX Runtime with the same session options as the torch ONNX files (bench.onnxrt).
+int8) run in ONNX Runtime with the same session options as the torch ONNX files (bench.measure.onnxrt).
 
 Every path exports the model module's inference function `predict(parts, x)` (the classifier's logits, the
 GAN's generator, the DQN's q network) of the trained model in the adapter, as one tf.function with a
@@ -47,8 +47,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench import onnxrt
-from bench.deploy import ExportPath, Predict
+from bench.measure import onnxrt
+from bench.scenarios.deploy import ExportPath, Predict
 from impls.keras import common
 
 OPSET = 17  # the ONNX opset tf2onnx writes (1.17 supports up to 18)
@@ -326,7 +326,7 @@ def export_onnx(src: Source, folder: Path, sample: np.ndarray, int8: bool) -> Pa
 
 
 def load_onnx(path: Path, threads: int, device: str, settings: dict[str, Any]) -> Predict:
-    """The shared ONNX Runtime session (bench.onnxrt); its options go into the path's `settings`."""
+    """The shared ONNX Runtime session (bench.measure.onnxrt); its options go into the path's `settings`."""
     require_onnx()
     predict, session = onnxrt.load(path, threads, device)
     settings.update(session)

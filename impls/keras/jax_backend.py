@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from bench.errors import UsageError
-from bench.spec import BackendOptions, Workload
+from bench.core.errors import UsageError
+from bench.core.spec import BackendOptions, Workload
 from impls.keras import check_backend, common
 from impls.keras.base import KerasTwin
 

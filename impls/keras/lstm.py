@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.keras.weights import LayerMap
 
 # as impls/torch/lstm.py (layer 0 only, as there): Keras' one bias = b_ih + b_hh

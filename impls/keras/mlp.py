@@ -11,7 +11,7 @@ from typing import Any
 
 import keras
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.keras.weights import LayerMap
 
 

@@ -1,4 +1,4 @@
-"""TensorFlow's input pipeline for the pipeline scenario (bench/pipeline_spec.py has the interface): tf.data
+"""TensorFlow's input pipeline for the pipeline scenario (bench/interfaces/pipeline_spec.py has the interface): tf.data
 from the file list, `tf.io.read_file` + `tf.io.decode_png` / `decode_jpeg`, `tf.image` augmentation.
 
 One dataset, built once (its functions traced once), iterated afresh each epoch as a training loop over a
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.pipeline_spec import (
+from bench.interfaces.pipeline_spec import (
     AUTOTUNE,
     FAULT_INDEX,
     FLIP_P,

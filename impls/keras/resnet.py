@@ -24,7 +24,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.keras.weights import LayerMap
 
 # TF 2.21 refuses the max-pool gradient under XLA with op determinism on, even on CPU: the imagenet stem's

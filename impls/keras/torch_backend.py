@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import torch
 
-from bench.spec import BackendOptions, Workload
+from bench.core.spec import BackendOptions, Workload
 from impls.keras import check_backend, common
 from impls.keras.base import KerasTwin
 from impls.torch import backend as torch_runtime

@@ -16,8 +16,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from bench.datasets.text import PAD_ID
-from bench.spec import Workload
+from bench.core.datasets.text import PAD_ID
+from bench.core.spec import Workload
 from impls.keras.weights import LayerMap
 
 MASK_BIAS = -1e9  # added to the attention scores of padding keys

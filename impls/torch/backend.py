@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.errors import UsageError
-from bench.spec import MIXED_PRECISIONS, BackendOptions, Workload, cpu_has_bf16, precision_unsupported
+from bench.core.errors import UsageError
+from bench.core.spec import MIXED_PRECISIONS, BackendOptions, Workload, cpu_has_bf16, precision_unsupported
 from impls.torch import common
 
 if TYPE_CHECKING:
-    from bench.deploy import ExportPath
+    from bench.scenarios.deploy import ExportPath
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.torch import common
 from impls.torch.backend import TorchEager
 

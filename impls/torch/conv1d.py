@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 from torch import nn
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.torch.common import activation
 
 PADDINGS = ("valid", "same")

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.spec import OptimizerSpec, Workload
+from bench.core.spec import OptimizerSpec, Workload
 from impls.torch.common import activation, make_optimizer
 
 

@@ -1,11 +1,11 @@
 """One rank of a torch data-parallel cell: DistributedDataParallel over the torch-eager adapter.
 
-Started by torchrun (bench.distributed.launch_torch, one torchrun per node), which gives each process RANK
+Started by torchrun (bench.scenarios.distributed.launch_torch, one torchrun per node), which gives each process RANK
 (node rank x processes per node + LOCAL_RANK), LOCAL_RANK and WORLD_SIZE (nodes x processes per node) and
 the rendezvous (MASTER_ADDR, MASTER_PORT): `python -m impls.torch.distributed JOB.json`.
 The process group is gloo on a CPU, nccl on CUDA (one GPU per rank, cuda:LOCAL_RANK). DDP all-reduces
 the gradients in buckets during backward and divides by the world size: the engine's own averaging,
-which the update-equality check (bench.distributed.run_rank) compares with one process on the whole
+which the update-equality check (bench.scenarios.distributed.run_rank) compares with one process on the whole
 global batch. The check's mutant (fault "no-average") replaces DDP's averaging with a communication hook
 that all-reduces the sum without dividing, which the check must catch.
 """
@@ -24,8 +24,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from bench import distributed
-from bench.spec import BackendOptions, Workload
+from bench.core.spec import BackendOptions, Workload
+from bench.scenarios import distributed
 from impls.torch.backend import TorchEager
 
 
@@ -67,7 +67,7 @@ class TorchDDP(TorchEager):
 
 
 class TorchEngine:
-    """bench.distributed.RankEngine for torch: DDP ranks, a plain TorchEager reference, dist.barrier."""
+    """bench.scenarios.distributed.RankEngine for torch: DDP ranks, a plain TorchEager reference, dist.barrier."""
 
     def __init__(self, job: distributed.RankJob, rank: int, world: int) -> None:
         self.job, self.rank, self.world = job, rank, world

@@ -2,7 +2,7 @@
 
 q and target: Linear(obs, H) -> act -> Linear(H, H) -> act -> Linear(H, actions) Q-values. Only q
 trains (the target's parameters do not require grad and are not counted). One training step on a
-replay minibatch (made by bench.tasks.DqnTask):
+replay minibatch (made by bench.measure.tasks.DqnTask):
     y    = reward + discount * max_a target(next_obs)[a]      (no gradient; discount = gamma * (1 - terminated))
     loss = mean Huber(q(obs)[action] - y), delta 1            (F.smooth_l1_loss with beta 1)
 then one optimizer step on q, then, when the batch's `sync_target` flag is set, target <- q.
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.spec import OptimizerSpec, Workload
+from bench.core.spec import OptimizerSpec, Workload
 from impls.torch.common import activation, make_optimizer
 
 HUBER_DELTA = 1.0  # the same constant in impls/keras/dqn.py

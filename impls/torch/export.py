@@ -1,4 +1,4 @@
-"""The PyTorch export paths of the export scenario (bench/deploy.py): TorchScript, torch.export (.pt2), and
+"""The PyTorch export paths of the export scenario (bench/scenarios/deploy.py): TorchScript, torch.export (.pt2), and
 ONNX by torch.onnx's dynamo exporter, run in ONNX Runtime in float32 and dynamically quantised to int8.
 
 What is exported is the model module's inference function, `predict(parts, x)` (impls/torch/<model>.py;
@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.deploy import ExportPath, Predict
-from bench.spec import EXPORT_RUNTIMES
+from bench.core.spec import EXPORT_RUNTIMES
+from bench.scenarios.deploy import ExportPath, Predict
 
 MAX_BATCH = 1 << 20  # torch.export / ONNX: the batch dimension is dynamic in [1, MAX_BATCH]
 ONNX_OPSET = 20  # torch.onnx's default opset in torch 2.13, spelled out so that the record says it
@@ -309,8 +309,8 @@ def onnx_export(model: Model, name: str, folder: Path, sample: np.ndarray, setti
 
 
 def ort_load(model: Model, name: str, path: Path, settings: dict[str, Any], rows: Rows) -> Predict:
-    """The ONNX file in ONNX Runtime (bench.onnxrt: the session options both frameworks' files get)."""
-    from bench import onnxrt
+    """The ONNX file in ONNX Runtime (bench.measure.onnxrt: the session options both frameworks' files get)."""
+    from bench.measure import onnxrt
 
     reason = onnxrt.missing()
     if reason:
@@ -363,7 +363,7 @@ def onnx_int8_path(model: Model, rows: Rows) -> ExportPath:
 
     def export(folder: Path, sample: np.ndarray) -> Path:
         require(name, "onnxruntime")
-        from bench import onnxrt
+        from bench.measure import onnxrt
 
         rows.keep(sample)
         staging = folder / "fp32"  # the float32 file is an intermediate: removed, so not counted
@@ -391,7 +391,7 @@ PATHS: dict[str, Callable[[Model, Rows], ExportPath]] = {
     "onnx-torch": onnx_path,
     "onnx-torch-int8": onnx_int8_path,
 }
-assert tuple(PATHS) == EXPORT_RUNTIMES["torch"], "impls/torch/export.py lists the runtimes of bench.spec"
+assert tuple(PATHS) == EXPORT_RUNTIMES["torch"], "impls/torch/export.py lists the runtimes of bench.core.spec"
 
 
 def export_paths(model: Model) -> list[ExportPath]:

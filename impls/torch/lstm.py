@@ -9,7 +9,7 @@ layers there is no dropout (nn.LSTM's `dropout` stays 0; keras stacks plain LSTM
 is the workload's, on the last hidden state before the classifier.
 
 The cell activation is tanh (nn.LSTM has no other): the `activation` kwarg must say "tanh"; the
-gates are sigmoid on both sides. Inputs are pre-padded fixed-length sequences (bench/datasets/text.py)
+gates are sigmoid on both sides. Inputs are pre-padded fixed-length sequences (bench/core/datasets/text.py)
 without masking, so the last hidden state has read the real tokens last.
 
 bf16 on a CPU (--precision bf16): torch.autocast sends nn.LSTM to oneDNN's bfloat16 RNN primitive
@@ -27,11 +27,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.torch.common import token_ids_int64 as prepare  # noqa: F401  (the backend's `prepare` hook)
 
 # The parity test compares canonical weights with b_hh added into b_ih (Keras holds their sum); the
-# keras twin declares the same pair. Layer 0 only: bench/parity.py's `fold` requires every declared name,
+# keras twin declares the same pair. Layer 0 only: bench/measure/parity.py's `fold` requires every declared name,
 # and a 1-layer net has no l1. The deeper layers' b_hh are zero and frozen as well, and the keras rule
 # writes them back as zeros, so they compare equal unfolded (b_ih against the keras bias).
 PARITY_FOLDS = {"net.lstm.bias_hh_l0": "net.lstm.bias_ih_l0"}

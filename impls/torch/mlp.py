@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 from impls.torch.common import activation
 
 

@@ -1,4 +1,4 @@
-"""PyTorch's input pipeline for the pipeline scenario (bench/pipeline_spec.py has the interface): a map-style
+"""PyTorch's input pipeline for the pipeline scenario (bench/interfaces/pipeline_spec.py has the interface): a map-style
 `torch.utils.data.Dataset` that reads and decodes one image file with PIL and augments it in numpy, under a
 `DataLoader` with a sampler that yields the epoch's order (`shuffled`), and `default_collate`.
 
@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from bench.pipeline_spec import (
+from bench.interfaces.pipeline_spec import (
     FAULT_INDEX,
     FLIP_P,
     PAD_PX,

@@ -6,7 +6,7 @@ model_kwargs: `block` ("basic" | "bottleneck"), `layers` (blocks per stage, e.g.
 [3, 4, 6, 3]), `width` (channels of the first stage; doubled at each later stage), `stem` ("cifar":
 conv 3x3 stride 1 -> BN -> ReLU, for 32x32 inputs; "imagenet": conv 7x7 stride 2 -> BN -> ReLU ->
 max-pool 3x3 stride 2), `in_shape` (H, W, C), `num_classes`, `activation` ("relu", the ResNet's; or
-"softplus", the smooth one the parity test uses: see its ParityCase in bench/workloads.py; both >= 0,
+"softplus", the smooth one the parity test uses: see its ParityCase in bench/core/workloads.py; both >= 0,
 which the Keras twin's zero-padded max-pool relies on), `bn_momentum` (torch's convention: the weight of
 the new batch statistic), `bn_eps`, `zero_init_residual` (the last BN of each block starts at gamma 0,
 as torchvision's option). Convs have no bias (BN follows each), padding k // 2 on both
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.spec import Workload
+from bench.core.spec import Workload
 
 STEMS = ("cifar", "imagenet")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "softplus": nn.Softplus}  # softplus: beta 1, as Keras'

@@ -17,8 +17,8 @@ import math
 import torch
 from torch import nn
 
-from bench.datasets.text import PAD_ID
-from bench.spec import Workload
+from bench.core.datasets.text import PAD_ID
+from bench.core.spec import Workload
 from impls.torch.common import activation
 from impls.torch.common import token_ids_int64 as prepare  # noqa: F401  (the backend's `prepare` hook)
 

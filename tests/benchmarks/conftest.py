@@ -19,7 +19,7 @@ from importlib import metadata
 
 import pytest
 
-from bench.backends import BACKENDS
+from bench.core.backends import BACKENDS
 
 
 def cuda_build(framework: str) -> bool:

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import tasks, workloads
-from bench.backends import BACKENDS
-from bench.deploy import WARMUP_CALLS
-from bench.spec import EXPORT_RUNTIMES, BackendOptions
+from bench.core import workloads
+from bench.core.backends import BACKENDS
+from bench.core.spec import EXPORT_RUNTIMES, BackendOptions
+from bench.measure import tasks
+from bench.scenarios.deploy import WARMUP_CALLS
 
 from .conftest import keras_backend_loaded, other_framework_loaded
 

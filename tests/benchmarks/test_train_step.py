@@ -13,9 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import tasks, workloads
-from bench.backends import BACKENDS
-from bench.spec import PROFILES, BackendOptions
+from bench.core import workloads
+from bench.core.backends import BACKENDS
+from bench.core.spec import PROFILES, BackendOptions
+from bench.measure import tasks
 
 from .conftest import keras_backend_loaded, other_framework_loaded
 

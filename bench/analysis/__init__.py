@@ -1,0 +1,1 @@
+"""Results into cells, ratios, verdicts and regressions."""

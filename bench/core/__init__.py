@@ -1,0 +1,1 @@
+"""What every layer shares: the specs, the workloads and backends registries, errors, typed JSON, the cache, FLOPs, statistics, the data."""

@@ -1,0 +1,1 @@
+"""What impls/ may import from bench/: the framework-neutral interfaces of the scenarios."""

@@ -1,0 +1,1 @@
+"""Running the plan: worker processes, their order, progress, the overhead check."""

@@ -1,0 +1,1 @@
+"""The machine a run measures on: its environment, CPU contention, memory."""

@@ -1,0 +1,1 @@
+"""What a worker measures with: the clock (harness), tasks, RL and GAN helpers, parity, ONNX Runtime."""

@@ -1,0 +1,1 @@
+"""What a suite runs: the plan, its estimate, shards."""

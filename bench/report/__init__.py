@@ -1,0 +1,1 @@
+"""Cells into REPORT.md: one module per section, the figures, the document."""

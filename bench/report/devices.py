@@ -1,0 +1,66 @@
+"""The report's cross-device view: the same workload on each device model, which framework wins where.
+
+Present when the results span more than one device model (several machines' files given to `fwbench report`,
+or a merge of shards that ran on different hardware: bench/planning/shard.py keeps each device's runs apart). One row
+per workload and scenario, one column per device model: the verdict rule's answer on that device (the
+fastest backend of each framework, as in the Summary) and the step-time ratio TF / PT with its CI. Results of
+different devices are never pooled: each column is that device's own comparison. No framework import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from bench.analysis import cells
+from bench.analysis.cells import Cell
+from bench.report.formatting import fmt_ci, markdown
+
+HEADING = "## Across devices: which framework wins where"
+
+
+def answer(v: cells.WorkloadVerdict) -> str:
+    """'PyTorch (TF/PT 1.31 [1.20, 1.45]*; torch-eager vs keras)' or 'tie (...)', 'no verdict: why (...)'."""
+    r = v.speed
+    if r is None:
+        return "-"
+    if r.why_not or not r.run_level:
+        word = f"no verdict: {r.why_not or 'per-run medians needed'}"
+    elif not r.significant:
+        word = "tie"
+    else:
+        word = "PyTorch" if r.value > 1 else "TensorFlow"
+    return f"{word} (TF/PT {fmt_ci(r)}; {v.torch.backend} vs {v.tf.backend})"
+
+
+def cross_device_section(cs: Sequence[Cell]) -> list[str]:
+    verdicts = cells.workload_verdicts(cs)
+    models = list(dict.fromkeys(v.device_model for v in verdicts))
+    if len(models) < 2:
+        return []
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for v in verdicts:
+        row = rows.setdefault((v.workload, v.torch.scenario), {"Workload": v.workload, "Scenario": v.torch.scenario})
+        row[v.device_model] = answer(v)
+    table = pd.DataFrame([{**{m: "not run" for m in models}, **row} for row in rows.values()])
+    table = table[["Workload", "Scenario", *models]]
+    tally = []
+    for m in models:
+        mine = [v for v in verdicts if v.device_model == m]
+        pt = sum(1 for v in mine if v.speed and v.speed.significant and v.speed.value > 1)
+        tf = sum(1 for v in mine if v.speed and v.speed.significant and v.speed.value < 1)
+        tally.append(f"{m}: PyTorch faster on {pt}, TensorFlow on {tf}, neither called on {len(mine) - pt - tf}")
+    lines = [
+        HEADING,
+        "",
+        f"The same workloads on {len(models)} device models, each compared on its own runs (never pooled): "
+        "the verdict rule's answer per device (the fastest backend of each framework; TF/PT is TensorFlow's "
+        "step time over PyTorch's, above 1 PyTorch is faster, * where the rule calls it).",
+        "",
+        markdown(table),
+        "",
+        "; ".join(tally) + ".",
+        "",
+    ]
+    return lines
