@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.core.files import atomic_write
 
 CACHE_ENV = "FWBENCH_CACHE_DIR"
 NO_CACHE_ENV = "FWBENCH_NO_CACHE"
@@ -80,22 +81,13 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def atomic_write(path: Path, write: Any, suffix: str) -> bool:
-    """Write through `write(file_object)` into a private temporary file, then rename it to `path`. False
-    (nothing left behind) where the folder cannot be written."""
+def stored(path: Path, write: Any) -> Path | None:
+    """`path` written atomically through `write(binary_file)` (bench.core.files), or None (nothing left behind)
+    where the folder cannot be written: the cache is optional."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
+        return atomic_write(path, write)
     except OSError:
-        return False
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-        return True
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        return False
+        return None
 
 
 def read_json(kind: str, key: Mapping[str, Any]) -> tuple[dict[str, Any], Path] | None:
@@ -122,7 +114,7 @@ def write_json(kind: str, key: Mapping[str, Any], value: Mapping[str, Any]) -> P
     if path is None:
         return None
     text = json.dumps({"key": json.loads(canonical(key)), "stored_at": now(), "value": dict(value)}, indent=1)
-    return path if atomic_write(path, lambda f: f.write(text.encode()), ".json") else None
+    return stored(path, lambda f: f.write(text.encode()))
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray] | None:
@@ -155,4 +147,4 @@ def write_npz(kind: str, key: Mapping[str, Any], arrays: Mapping[str, np.ndarray
     if KEY_FIELD in arrays:
         raise ValueError(f"an array may not be named {KEY_FIELD!r}: the cache keeps the entry's key there")
     payload = {**arrays, KEY_FIELD: np.array(canonical(key))}
-    return path if atomic_write(path, lambda f: np.savez(f, **payload), ".npz") else None
+    return stored(path, lambda f: np.savez(f, **payload))

@@ -309,6 +309,14 @@ class PeakJob:
     options: BackendOptions
 
 
+PEAK_MATMUL_N = {"cpu": 1024, "cuda": 4096}  # the peak's square matmul size, by device (part of its cache key)
+
+
+def init_weights_name(workload: str, seed: int) -> str:
+    """The file of a workload's shared initial weights for a seed, in an ExportInitJob's folder."""
+    return f"{workload}-seed{seed}.npz"
+
+
 @dataclass(frozen=True)
 class OverheadJob:
     """`fwbench overhead`: harness and bare-loop blocks of one (workload, backend) in one process."""

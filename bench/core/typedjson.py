@@ -11,13 +11,13 @@ import dataclasses
 import functools
 import json
 import math
-import os
-import tempfile
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+from bench.core.files import atomic_write_text
 
 T = TypeVar("T")
 
@@ -149,17 +149,7 @@ def from_json(cls: type[T], d: Any, where: str) -> T:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(clean(obj), f, indent=1, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(clean(obj), indent=1, allow_nan=False))
 
 
 def parse_json(text: str) -> Any:
