@@ -17,15 +17,14 @@ from typing import NoReturn
 
 # report, compare and pbjson pull in pandas, scipy.stats and matplotlib (about 1 s of imports): they are imported
 # where they are used, so that `fwbench list` and bad input answer at once.
-from bench.core import backends, data, typedjson, workloads
+from bench.core import backends, data, formatting, typedjson, workloads
 from bench.core.errors import UsageError
+from bench.core.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
 from bench.core.spec import IMAGE_FORMATS, PRECISIONS, PROFILES, RUNTIMES, SCALES, SCENARIOS
 from bench.launching import launch
 from bench.machine import contention, env
 from bench.planning import estimate, shard
-from bench.planning.plan import FAULT_ENV, SuitePlan, check_device, parse_faults
 from bench.records import results
-from bench.report import formatting
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1  # the machine refused (full disk, unwritable folder): results written so far stay

@@ -13,8 +13,8 @@ from bench import cli
 from bench.analysis import cells
 from bench.core import workloads
 from bench.core.errors import UsageError
+from bench.core.plan import SuitePlan
 from bench.measure import harness, tasks
-from bench.planning.plan import SuitePlan
 from bench.records import results
 from bench.report import document
 

@@ -24,8 +24,8 @@ import pytest
 
 from bench import cli
 from bench.core import backends, workloads
+from bench.core.plan import FAULT_ENV, SuitePlan
 from bench.launching import launch
-from bench.planning.plan import FAULT_ENV, SuitePlan
 
 from .conftest import fwbench
 

@@ -30,11 +30,11 @@ import pytest
 
 from bench import cli
 from bench.core import backends, workloads
+from bench.core.plan import SuitePlan
 from bench.core.spec import RunConfig, RunKey, job_document
 from bench.core.typedjson import parse_json
 from bench.launching import launch
 from bench.measure import tasks
-from bench.planning.plan import SuitePlan
 from bench.records import results
 from bench.scenarios import distributed
 

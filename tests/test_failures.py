@@ -21,8 +21,8 @@ import pytest
 
 from bench.core import backends
 from bench.core.errors import UsageError
+from bench.core.plan import SuitePlan, parse_faults
 from bench.launching import launch
-from bench.planning.plan import SuitePlan, parse_faults
 from bench.records import results
 from bench.report import document
 

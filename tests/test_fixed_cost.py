@@ -15,9 +15,9 @@ import pytest
 
 from bench.core import cache, data
 from bench.core.errors import UsageError
+from bench.core.plan import SuitePlan
 from bench.core.spec import PeakJob, RunConfig, job_document
 from bench.launching import launch
-from bench.planning.plan import SuitePlan
 from tests.conftest import REPO, install_hint
 
 TORCH_MISSING = install_hint("torch-eager")

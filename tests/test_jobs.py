@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from bench.core import spec
+from bench.core.plan import SuitePlan
 from bench.core.spec import BackendOptions, ExportInitJob, OverheadJob, PeakJob, RunConfig
 from bench.launching import launch
-from bench.planning.plan import SuitePlan
 
 from .conftest import REPO
 

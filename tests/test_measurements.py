@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from bench.planning.plan import SuitePlan
+from bench.core.plan import SuitePlan
 from bench.records import results
 
 from .conftest import REPO, fwbench

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from bench.core import backends
+from bench.core.plan import SuitePlan
 from bench.launching import overhead
-from bench.planning.plan import SuitePlan
 
 from .conftest import fwbench
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from bench.core import stats
+from bench.core.formatting import fmt
 from bench.interfaces.pipeline_spec import write_images
 from bench.records import results
 from bench.report import document
-from bench.report.formatting import fmt
 from bench.scenarios import pipeline
 
 from .conftest import REPO, fwbench, prose

@@ -17,11 +17,11 @@ import pytest
 
 from bench import cli
 from bench.analysis import cells
-from bench.core import backends
+from bench.core import backends, formatting
 from bench.records import pbjson, results
-from bench.report import codesize, document, formatting
+from bench.report import codesize, document
 
-from .conftest import fwbench, prose
+from .conftest import REPO, fwbench, prose
 
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "suite-mlp-iris.json"
@@ -413,3 +413,14 @@ def test_the_readme_example_is_the_committed_default_run_rendered_again() -> Non
     assert summary.strip() in (root / "results" / "example" / "REPORT.md").read_text()
     answers = re.findall(r"^- \*\*[\w-]+\*\*, .*?(?=\n- |\n\n)", summary, re.S | re.M)
     assert len(answers) == len(suite.plan.workloads) and not any("no verdict" in a for a in answers), answers
+
+
+def test_the_committed_example_renders_byte_for_byte(tmp_path: Path) -> None:
+    """results/example/REPORT.md is what `fwbench report` makes of results/example/runs today: a change of
+    layout or wording in the report shows here, and the committed example is regenerated with it."""
+    example = REPO / "results" / "example"
+    runs = sorted((example / "runs").glob("*.json"))
+    out = tmp_path / "example"
+    p = fwbench("report", *map(str, runs), "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert (out / "REPORT.md").read_text() == (example / "REPORT.md").read_text()

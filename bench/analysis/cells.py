@@ -1,6 +1,6 @@
 """From results to verdicts: cells, ratios with CIs, the rules for calling a difference significant,
 and the headline summary. Computed here once, rendered by bench/report/document.py and used by bench/analysis/compare.py
-(which matches cells of two sets of results and judges them); the text is bench/report/formatting.py's.
+(which matches cells of two sets of results and judges them); the text is bench/core/formatting.py's.
 
 Rules (docs/METHODOLOGY.md, "Verdicts"):
 

@@ -38,9 +38,7 @@ from bench.analysis import cells
 from bench.analysis.cells import DEFAULT_SCENARIO, MIN_RUNS_FOR_RUN_LEVEL_CI, Cell
 from bench.core import stats
 from bench.core.errors import UsageError
-from bench.records import pbjson
-from bench.records.results import Result, Suite
-from bench.report.formatting import (
+from bench.core.formatting import (
     blank_missing,
     fmt_change,
     fmt_interval,
@@ -49,6 +47,8 @@ from bench.report.formatting import (
     one_line,
     workload_label,
 )
+from bench.records import pbjson
+from bench.records.results import Result, Suite
 
 DEFAULT_THRESHOLD = 0.05
 SINGLE_RUN_FACTOR = 2.0  # the minimum step-time change is this times the threshold with < 3 runs a side

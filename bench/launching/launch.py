@@ -27,15 +27,15 @@ from typing import Any
 from bench import REPO
 from bench.core import backends
 from bench.core.errors import UsageError
+from bench.core.plan import SuitePlan
 from bench.core.spec import BackendOptions, ExportInitJob, Job, PeakJob, RunConfig, RunKey, job_document
 from bench.core.typedjson import parse_json
 from bench.machine import contention, env
-from bench.planning.plan import SuitePlan
+from bench.machine.memory import OOM_MARKERS
 from bench.planning.shard import Shard, file_name
 from bench.records import results
 
 STDERR_TAIL_LINES = 12
-OOM_MARKERS = ("MemoryError", "out of memory", "OutOfMemoryError", "OOM when allocating", "ResourceExhaustedError")
 
 
 def new_run_id() -> str:

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from bench.core import stats
+from bench.core.plan import SuitePlan
 from bench.core.spec import BackendOptions, OverheadJob
 from bench.launching.launch import Spawned, run_job
-from bench.planning.plan import SuitePlan
 
 GOAL = 1.02
 

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from bench.core.formatting import fmt
 from bench.core.spec import RunKey, layout
 from bench.planning.estimate import minutes
 from bench.records.results import Result
-from bench.report.formatting import fmt
 
 
 class Progress:

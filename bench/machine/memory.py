@@ -16,6 +16,10 @@ from types import TracebackType
 
 import psutil
 
+# What a framework or Python says when an allocation fails: the launcher classifies a dead worker "oom" by them,
+# the infer scenario stops growing its batch at them.
+OOM_MARKERS = ("MemoryError", "out of memory", "OutOfMemoryError", "OOM when allocating", "ResourceExhaustedError")
+
 MIB = 1024.0**2
 
 

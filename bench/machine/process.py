@@ -20,7 +20,7 @@ def last_lines(text: str, n: int, keep: Callable[[str], bool] = lambda line: Tru
 
 
 def exit_description(returncode: int) -> str:
-    """"killed by SIGKILL" for a negative return code (a signal), else "exit code N"."""
+    """ "killed by SIGKILL" for a negative return code (a signal), else "exit code N"."""
     return f"killed by {signal.Signals(-returncode).name}" if returncode < 0 else f"exit code {returncode}"
 
 

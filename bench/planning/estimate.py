@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bench.core import backends
+from bench.core.plan import SuitePlan
 from bench.core.spec import RunKey
-from bench.planning.plan import SuitePlan
 from bench.records.results import Result, Suite
 
 # A run never made on this machine: the mean worker wall time of the default run's 72 runs on the project's

@@ -17,9 +17,9 @@ from typing import Any
 
 from bench.core import workloads
 from bench.core.errors import UsageError
+from bench.core.plan import SuitePlan
 from bench.core.spec import STATUSES, RunConfig, RunKey
 from bench.core.typedjson import atomic_write_json, parse_json, typed_fields
-from bench.planning.plan import SuitePlan
 
 SCHEMA = "fwbench.results"
 # 8: the pipeline scenario's record per result (older files: none).

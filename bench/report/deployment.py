@@ -20,10 +20,10 @@ from bench.analysis import cells
 from bench.analysis.cells import suite_device_model
 from bench.core import stats
 from bench.core.backends import BACKENDS, FRAMEWORK_OF
+from bench.core.formatting import blank_missing, fmt, markdown, one_line, workload_title
 from bench.core.spec import EXPORT_RUNTIMES, RUNTIMES
 from bench.core.workloads import WORKLOADS
 from bench.records.results import Deployment, Result, Suite
-from bench.report.formatting import blank_missing, fmt, markdown, one_line, workload_title
 from bench.report.plots import OWN_PATH, Panel
 
 SCENARIOS = ("infer", "export")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.analysis import cells
 from bench.analysis.cells import Cell
-from bench.report.formatting import fmt_ci, markdown
+from bench.core.formatting import fmt_ci, markdown
 
 HEADING = "## Across devices: which framework wins where"
 

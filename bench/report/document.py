@@ -2,7 +2,7 @@
 
 `write(suites, out_dir, history)` draws the plots and writes REPORT.md; `render(suites, figures)`
 returns the markdown. It renders bench/analysis/cells.py's cells (repeats of one scenario, workload, backend
-and device model; docs/METHODOLOGY.md) with bench/report/formatting.py's text; `history` adds earlier runs for
+and device model; docs/METHODOLOGY.md) with bench/core/formatting.py's text; `history` adds earlier runs for
 the trend plot only. How to read
 the report: docs/REPORTS.md. The only number not read from a results file is the code size of
 each twin, counted from impls/ by bench/report/codesize.py.
@@ -38,11 +38,7 @@ from bench.analysis.cells import (
 )
 from bench.core.backends import BACKENDS, FRAMEWORK_OF
 from bench.core.errors import UsageError
-from bench.machine import contention, env
-from bench.records import pbjson
-from bench.records.results import Result, Suite
-from bench.report import codesize, deployment, devices, input_pipeline, plots, scaling
-from bench.report.formatting import (
+from bench.core.formatting import (
     blank_missing,
     fmt,
     fmt_ci,
@@ -53,6 +49,10 @@ from bench.report.formatting import (
     spread,
     workload_label,
 )
+from bench.machine import contention, env
+from bench.records import pbjson
+from bench.records.results import Result, Suite
+from bench.report import codesize, deployment, devices, input_pipeline, plots, scaling
 
 PLOTS_DIR = "plots"
 MEMORY_KINDS = {"peak_rss": "peak RSS of the worker process", "allocator_peak": "framework allocator peak"}

@@ -15,8 +15,8 @@ import pandas as pd
 
 from bench.analysis import cells
 from bench.analysis.cells import Cell
+from bench.core.formatting import fmt, fmt_ci, markdown, one_line, workload_title
 from bench.records.results import PipelineRun
-from bench.report.formatting import fmt, fmt_ci, markdown, one_line, workload_title
 from bench.report.plots import Curve, Panel
 
 SCENARIO = "pipeline"

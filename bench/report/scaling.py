@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.cells import Cell
-from bench.report.formatting import blank_missing, fmt, markdown, one_line, workload_title
+from bench.core.formatting import blank_missing, fmt, markdown, one_line, workload_title
 from bench.report.plots import Curve, Panel
 
 SCENARIO = "distributed"

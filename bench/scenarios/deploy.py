@@ -32,8 +32,7 @@ import numpy as np
 from bench.core import backends, workloads
 from bench.core.spec import EXPORT_RUNTIMES, PROFILES, RunConfig
 from bench.core.stats import percentiles
-from bench.launching.launch import OOM_MARKERS
-from bench.machine.memory import peak_rss_mib
+from bench.machine.memory import OOM_MARKERS, peak_rss_mib
 from bench.measure import harness, tasks
 from bench.records import results
 from bench.worker import inject, load_weights
