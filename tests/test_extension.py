@@ -109,7 +109,8 @@ VARIANT = dataclasses.replace(
 ADD_AND_TRAIN = textwrap.dedent(
     """
     import json, sys
-    from bench import backends, worker, workloads
+    from bench import worker
+    from bench.core import backends, workloads
     from bench.core.spec import RunConfig
     from tests.test_extension import TINY, VARIANT
     workloads.WORKLOADS[TINY.name] = TINY  # the workload: one entry
@@ -193,7 +194,8 @@ VARIANT_SIDE = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from bench import parity, workloads
+    from bench.core import workloads
+    from bench.measure import parity
     from tests.test_extension import MODEL_VARIANTS
     backend, tmp = sys.argv[1], Path(sys.argv[2])
     for wl in MODEL_VARIANTS:
@@ -203,7 +205,7 @@ VARIANT_SIDE = textwrap.dedent(
     counted = {}
     if backend == "torch-eager":
         from torch.utils.flop_counter import FlopCounterMode
-        from bench import tasks
+        from bench.measure import tasks
         from bench.core.spec import BackendOptions
         from impls.torch.backend import TorchEager
         for wl in MODEL_VARIANTS:

@@ -20,7 +20,8 @@ from .conftest import REPO
 COUNT_SCRIPT = """
 import sys
 from torch.utils.flop_counter import FlopCounterMode
-from bench import tasks, workloads
+from bench.core import workloads
+from bench.measure import tasks
 from bench.core.spec import BackendOptions
 from impls.torch.backend import TorchEager
 wl = workloads.get(sys.argv[1])

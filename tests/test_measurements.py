@@ -81,7 +81,8 @@ def test_repeats_are_separate_processes_in_interleaved_order(tmp_path) -> None:
 MEMORY_PROBE = textwrap.dedent(
     """
     import dataclasses, json, sys
-    from bench import workloads, worker
+    from bench import worker
+    from bench.core import workloads
     from bench.core.spec import RunConfig
     hidden = int(sys.argv[1])
     base = workloads.get("mlp-iris")

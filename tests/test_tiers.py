@@ -70,7 +70,8 @@ def test_default_and_tuned_paths_run_and_the_report_sets_them_side_by_side(
 SAME_TRAINING = """
 import sys
 import numpy as np
-from bench import tasks, workloads
+from bench.core import workloads
+from bench.measure import tasks
 from bench.core.spec import BackendOptions
 from impls.torch.backend import TorchCompileStep, TorchEager
 wl = workloads.get(sys.argv[1])

@@ -28,7 +28,7 @@ def run(code: str) -> subprocess.CompletedProcess[str]:
 
 KERAS_SETUP = """
     import numpy as np
-    from bench import workloads
+    from bench.core import workloads
     from impls.keras import weights
     from bench.core.spec import BackendOptions
     from impls.keras.backend import KerasGraph
@@ -79,7 +79,7 @@ def test_torch_refuses_missing_and_unused_canonical_weights() -> None:
     p = run(
         """
     import numpy as np
-    from bench import workloads
+    from bench.core import workloads
     from bench.core.spec import BackendOptions
     from impls.torch.backend import TorchEager
     b = TorchEager(BackendOptions("cpu", 1, 1))
