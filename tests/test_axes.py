@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli
 from bench.analysis import cells
+from bench.analysis.comparisons import precision_comparisons
 from bench.core import workloads
 from bench.core.errors import UsageError
 from bench.core.plan import SuitePlan
 from bench.measure import harness, tasks
+from bench.planning import selection
 from bench.records import results
 from bench.report import document
 
@@ -25,15 +26,15 @@ FIXTURE = Path(__file__).parent / "data" / "suite-mlp-iris.json"
 
 
 def test_scale_picks_the_workloads_small_by_default() -> None:
-    small = cli.chosen_workloads(None, None)
-    base = cli.chosen_workloads(None, ["base"])
+    small = selection.chosen_workloads(None, None)
+    base = selection.chosen_workloads(None, ["base"])
     assert small and base and not set(small) & set(base)
     assert all(workloads.get(w).scale == "small" for w in small)
     assert {"resnet18-cifar10", "resnet50-imagenet", "bert-base-text"} <= set(base)
-    assert set(cli.chosen_workloads(None, ["small,base"])) == set(workloads.WORKLOADS)
-    assert cli.chosen_workloads(["resnet18-cifar10"], ["base"]) == ("resnet18-cifar10",)
+    assert set(selection.chosen_workloads(None, ["small,base"])) == set(workloads.WORKLOADS)
+    assert selection.chosen_workloads(["resnet18-cifar10"], ["base"]) == ("resnet18-cifar10",)
     with pytest.raises(UsageError, match="'mlp-iris' is of scale small, not --scale base"):
-        cli.chosen_workloads(["mlp-iris"], ["base"])
+        selection.chosen_workloads(["mlp-iris"], ["base"])
 
 
 def plan(**kw: object) -> SuitePlan:
@@ -98,7 +99,7 @@ def test_precisions_never_mix_and_the_precision_table_compares_each_with_its_own
     cs = cells.cells([both])
     assert {c.scenario for c in cs} == {"train", "train bf16"}
     assert all({r.precision for r in c.runs} <= {c.precision} for c in cs)
-    comparisons = cells.precision_comparisons(cs)
+    comparisons = precision_comparisons(cs)
     ran = [p for p in comparisons if p.cell.ok]
     assert ran and all(p.fp32 is not None and p.fp32.precision == "fp32" and p.fp32.backend == p.backend for p in ran)
     for p in ran:
@@ -160,8 +161,8 @@ class FakeNvml:
 def test_gpu_energy_is_read_around_the_training_loop_and_to_the_target(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from bench import worker
     from bench.machine import memory
+    from bench.scenarios import train
 
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
     task = tasks.make(dataclasses.replace(workloads.get("mlp-iris"), target=0.5), seed=0)
@@ -169,12 +170,12 @@ def test_gpu_energy_is_read_around_the_training_loop_and_to_the_target(monkeypat
     b.build(task.workload, None)
     with memory.NvmlSampler(interval_s=3600) as nvml:  # the sampler thread waits: only explicit reads
         m = harness.run(b, task, epochs=4, warmup_steps=1, readings=lambda: {"energy_j": nvml.energy_since_start_j()})
-    energy = worker.energy_record(nvml.energy_since_start_j(), m, task.samples_per_step, "cuda")
+    energy = train.energy_record(nvml.energy_since_start_j(), m, task.samples_per_step, "cuda")
     # start read at __enter__, one read per epoch (+0.5 J each), one at the end
     assert [h["energy_j"] for h in m.eval_history] == [0.5, 1.0, 1.5, 2.0]
     assert energy.joules == 2.5 and energy.per_step_j == 2.5 / 4 and energy.per_sample_j == 2.5 / (4 * 120)
     assert m.epochs_to_target is not None and energy.to_target_j == 0.5 * m.epochs_to_target
-    cpu = worker.energy_record(None, m, task.samples_per_step, "cpu")
+    cpu = train.energy_record(None, m, task.samples_per_step, "cpu")
     assert cpu.joules is None and cpu.note == "no GPU energy counter on cpu"
 
 

@@ -26,6 +26,7 @@ from bench import cli
 from bench.core import backends, workloads
 from bench.core.plan import FAULT_ENV, SuitePlan
 from bench.launching import launch
+from bench.planning import preflight
 
 from .conftest import fwbench
 
@@ -314,7 +315,7 @@ def test_data_dir_runs_the_workloads_whose_files_it_finds_and_names_the_others(c
         device="cpu", profile="quick", repeats=1, seed=0, init="shared", threads=1, interop_threads=1,
         deterministic=False, time_limit_s=60.0, data_dir=str(tmp_path),
     )  # fmt: skip
-    kept = cli.with_data_found(plan)
+    kept = preflight.with_data_found(plan)
     assert kept.workloads == ("mlp-iris", "cnn-cifar10")  # iris is embedded; CIFAR-10 is there
     err = capsys.readouterr().err.strip()
     assert err == (
@@ -323,4 +324,4 @@ def test_data_dir_runs_the_workloads_whose_files_it_finds_and_names_the_others(c
     )
     nothing = dataclasses.replace(plan, workloads=("lstm-sentiment",))
     with pytest.raises(cli.UsageError, match="no text files, so not lstm-sentiment: nothing left to run"):
-        cli.with_data_found(nothing)
+        preflight.with_data_found(nothing)

@@ -1,7 +1,8 @@
-"""The infer and export scenarios' framework-neutral parts (bench/scenarios/deploy.py, bench/report/deployment.py): latency
-statistics, a failing or truncated export recorded with the suite going on, and the Deployment section on a
-fixed results file. The real export paths are in tests/test_export_torch.py and tests/test_export_keras.py;
-the end-to-end run through the CLI is at the end (slow)."""
+"""The infer and export scenarios' framework-neutral parts (bench/scenarios/infer.py, bench/scenarios/export.py,
+bench/measure/prediction.py, bench/report/deployment.py): latency statistics, a failing or truncated export
+recorded with the suite going on, and the Deployment section on a fixed results file. The real export paths are
+in tests/test_export_torch.py and tests/test_export_keras.py; the end-to-end run through the CLI is at the end
+(slow)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ import pytest
 
 from bench.core import stats
 from bench.core.spec import RunConfig
+from bench.interfaces.export_spec import ExportPath, Predict
+from bench.measure import prediction
 from bench.records import results
 from bench.report import document
-from bench.scenarios import deploy
+from bench.scenarios.export import export_one
+from bench.scenarios.infer import max_batch
 
 from .conftest import fwbench, prose
 
@@ -44,9 +48,9 @@ def test_latency_of_a_predict_counts_every_call_after_the_warm_up() -> None:
         calls.append(len(x))
         return x.astype(np.float32)
 
-    lat = deploy.latency(predict, np.ones((10, 3)), calls=50, seed=0)
+    lat = prediction.latency(predict, np.ones((10, 3)), calls=50, seed=0)
     assert lat.calls == 50 and len(lat.samples_ms) == 50 and lat.batch == 1
-    assert len(calls) == deploy.WARMUP_CALLS + 50 and set(calls) == {1}
+    assert len(calls) == prediction.WARMUP_CALLS + 50 and set(calls) == {1}
     assert lat.p50_ms is not None and lat.p50_ms <= lat.p99_ms
 
 
@@ -69,30 +73,30 @@ def weights_file(w: np.ndarray) -> tuple[Any, Any]:
         np.save(path, w)
         return path
 
-    def load(path: Path) -> deploy.Predict:
+    def load(path: Path) -> Predict:
         loaded = np.load(path, allow_pickle=False)
         return lambda x: (x @ loaded).astype(np.float32)
 
     return export, load
 
 
-def run_paths(paths: list[deploy.ExportPath], tmp_path: Path, fault: str | None = None) -> list[results.Deployment]:
+def run_paths(paths: list[ExportPath], tmp_path: Path, fault: str | None = None) -> list[results.Deployment]:
     rng = np.random.default_rng(1)
     x = rng.standard_normal((40, 4)).astype(np.float32)
     w = rng.standard_normal((4, 3)).astype(np.float32)
     y = (x @ w).argmax(axis=1)
     task = Graded(x, y)
-    ref = deploy.Reference(x, (x @ w).astype(np.float32), 1.0, "accuracy")
+    ref = prediction.Reference(x, (x @ w).astype(np.float32), 1.0, "accuracy")
     cfg = RunConfig("r", "mlp-iris", "torch-eager", "cpu", "quick", 0, 0, "native", None, 1, 1, False, fault=fault)
     out = []
     for p in paths:
-        out.append(deploy.export_one(p, tmp_path / p.name, ref, task, 30, "torch", cfg))  # type: ignore[arg-type]
+        out.append(export_one(p, tmp_path / p.name, ref, task, 30, "torch", cfg))  # type: ignore[arg-type]
     return out
 
 
-def working_path(name: str, w: np.ndarray | None = None) -> deploy.ExportPath:
+def working_path(name: str, w: np.ndarray | None = None) -> ExportPath:
     export, load = weights_file(w if w is not None else np.random.default_rng(1).standard_normal((4, 3)))
-    return deploy.ExportPath(name, "npy", "numpy", export, load)
+    return ExportPath(name, "npy", "numpy", export, load)
 
 
 def test_a_failing_exporter_is_recorded_and_the_next_path_goes_on(tmp_path: Path) -> None:
@@ -108,9 +112,9 @@ def test_a_failing_exporter_is_recorded_and_the_next_path_goes_on(tmp_path: Path
 
     export, load = weights_file(w)
     paths = [
-        deploy.ExportPath("torchscript", "broken", "x", broken, load),
-        deploy.ExportPath("torch-export", "cannot", "x", cannot, load),
-        deploy.ExportPath("onnx-torch", "works", "numpy", export, load),
+        ExportPath("torchscript", "broken", "x", broken, load),
+        ExportPath("torch-export", "cannot", "x", cannot, load),
+        ExportPath("onnx-torch", "works", "numpy", export, load),
     ]
     got = run_paths(paths, tmp_path)
     assert [d.status for d in got] == ["failed", "unsupported", "ok"]
@@ -317,7 +321,7 @@ def test_pytest_benchmark_inference_entries_render_in_the_deployment_section(tmp
 
 def test_the_largest_batch_search_stops_at_the_devices_out_of_memory_error(monkeypatch) -> None:
     # where the search stops does not depend on how long each batch is timed: time each briefly
-    monkeypatch.setattr(deploy, "THROUGHPUT_MIN_S", 0.01)
+    monkeypatch.setattr(prediction, "THROUGHPUT_MIN_S", 0.01)
 
     class OutOfMemoryError(RuntimeError):  # as torch.cuda's
         pass
@@ -327,7 +331,7 @@ def test_the_largest_batch_search_stops_at_the_devices_out_of_memory_error(monke
             raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return x.astype(np.float32)
 
-    batch, rate, why = deploy.max_batch(predict, np.ones((10, 3)), 4096, lambda: 0.0, 64)
+    batch, rate, why = max_batch(predict, np.ones((10, 3)), 4096, lambda: 0.0, 64)
     assert batch == 256 and rate is not None and rate > 0
     assert why == "batch 512: OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
 
@@ -335,7 +339,7 @@ def test_the_largest_batch_search_stops_at_the_devices_out_of_memory_error(monke
         raise ValueError("a bug, not memory")
 
     with pytest.raises(ValueError, match="a bug"):
-        deploy.max_batch(broken, np.ones((10, 3)), 4096, lambda: 0.0, 64)
+        max_batch(broken, np.ones((10, 3)), 4096, lambda: 0.0, 64)
 
 
 # An inference/export-only run: a real suite (mlp-iris and cnn-digits, torch-eager and keras, --scenario
@@ -394,7 +398,7 @@ def test_an_infer_export_only_report_opens_with_its_summary_and_has_no_empty_sec
 def test_with_one_run_a_side_the_inference_summary_gives_no_verdict_and_the_runs_needed() -> None:
     suite = results.load(INFER_EXPORT)
     one = dataclasses.replace(suite, results=[r for r in suite.results if r.seed == 0])
-    summary = prose(document.summary_of(document.render([one])))
+    summary = prose(document.summary_text([one]))
     assert summary.count(": no verdict (1 run: a verdict needs 3 processes per side)") == 2, summary
     assert "no verdict in 2 (too few runs or contended)" in summary
 
@@ -434,7 +438,7 @@ def test_no_line_of_an_infer_export_report_outside_tables_is_longer_than_200_cha
     for suite in (results.load(INFER_EXPORT), deploy_suite()):
         text = document.render([suite])
         assert [ln for ln in text.splitlines() if len(ln) > 200 and not ln.startswith("|")] == []
-    summary = document.summary_of(document.render([results.load(INFER_EXPORT)]))
+    summary = document.summary_text([results.load(INFER_EXPORT)])
     assert summary and all(len(ln) <= document.PROSE_WIDTH for ln in summary.splitlines())  # tables included
 
 

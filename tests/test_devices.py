@@ -10,6 +10,7 @@ import pytest
 
 from bench import cli
 from bench.analysis import cells
+from bench.analysis.verdicts import workload_verdicts
 from bench.core.errors import UsageError
 from bench.planning import shard
 from bench.records import results
@@ -57,7 +58,7 @@ def test_the_report_compares_devices_each_on_its_own_runs() -> None:
     model = cells.suite_device_model(here)
     mine = column(part, model)
     other = column(part, "Imaginary CPU 9000")
-    verdicts = {v.workload: v for v in cells.workload_verdicts(cells.cells([here]))}
+    verdicts = {v.workload: v for v in workload_verdicts(cells.cells([here]))}
     assert len(mine) == len(other) == len(verdicts)
     for own, theirs in zip(mine, other, strict=True):
         # each column is its own device's comparison: PyTorch 4x slower there flips every called PyTorch win

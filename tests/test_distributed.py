@@ -33,10 +33,11 @@ from bench.core import backends, workloads
 from bench.core.plan import SuitePlan
 from bench.core.spec import RunConfig, RunKey, job_document
 from bench.core.typedjson import parse_json
+from bench.interfaces.ranks import MUTANT_FAULT, UPDATE_TOL, world_size
 from bench.launching import launch
-from bench.measure import tasks
+from bench.measure import rank_training, tasks
 from bench.records import results
-from bench.scenarios import distributed
+from bench.scenarios import distributed, distributed_launch
 
 from .conftest import REPO
 
@@ -106,15 +107,15 @@ def run_worker(cfg: RunConfig) -> Cell:
 def run_in_process(cfg: RunConfig) -> Cell:
     """The hang cell: the coordinator in this process (it imports no framework) with a short deadline."""
     t0 = time.monotonic()
-    return Cell(distributed.train(cfg), time.monotonic() - t0, "")
+    return Cell(distributed.measure(cfg), time.monotonic() - t0, "")
 
 
 CELLS = {  # the hang first: its deadline is the longest wait, and the other cells run beside it on the other threads
     "torch-hang": (run_in_process, config("torch-hang", "torch-eager", "hang", epochs=50)),
     "torch-ok": (run_worker, config("torch-ok", "torch-eager")),
     "keras-ok": (run_worker, config("keras-ok", "keras")),
-    "torch-mutant": (run_worker, config("torch-mutant", "torch-eager", distributed.MUTANT_FAULT, epochs=1)),
-    "keras-mutant": (run_worker, config("keras-mutant", "keras", distributed.MUTANT_FAULT, epochs=1)),
+    "torch-mutant": (run_worker, config("torch-mutant", "torch-eager", MUTANT_FAULT, epochs=1)),
+    "keras-mutant": (run_worker, config("keras-mutant", "keras", MUTANT_FAULT, epochs=1)),
     "torch-crash": (run_worker, config("torch-crash", "torch-eager", "crash", epochs=50)),
     "keras-crash": (run_worker, config("keras-crash", "keras", "crash", epochs=50)),
     "torch-2nodes": (run_worker, config("torch-2nodes", "torch-eager", epochs=NODES_EPOCHS, nodes=2, workers=1)),
@@ -151,7 +152,7 @@ def test_cells_train_with_the_update_check_passing(cells: dict[str, Cell], name:
     assert r.status == "ok", f"{r.reason}\n{cell.stderr[-2000:]}"
     s = check(cell)
     assert s["update_ok"] is True
-    assert s["update_max_abs_diff"] < s["update_tol"] == distributed.UPDATE_TOL
+    assert s["update_max_abs_diff"] < s["update_tol"] == UPDATE_TOL
     d = r.distributed
     assert d is not None
     assert d.workers == WORKERS and len(d.rank_median_step_ms) == WORKERS and len(d.rank_peak_rss_mib) == WORKERS
@@ -171,7 +172,7 @@ def test_the_mutant_fails_the_update_check(cells: dict[str, Cell], name: str) ->
     assert r.status == "failed", r.reason
     assert "update-equality check failed" in r.reason
     s = check(cells[name])
-    assert s["update_ok"] is False and s["update_max_abs_diff"] > 100 * distributed.UPDATE_TOL
+    assert s["update_ok"] is False and s["update_max_abs_diff"] > 100 * UPDATE_TOL
 
 
 @slow
@@ -211,7 +212,7 @@ def test_nothing_is_left_behind(cells: dict[str, Cell]) -> None:
     assert not left
     ports = [port for c in cells.values() for port in check(c).get("ports", [])]
     assert len(ports) >= len(cells)
-    assert all(distributed.port_free(p) for p in ports), ports
+    assert all(distributed_launch.port_free(p) for p in ports), ports
     assert not [d for rid in run_ids for d in Path(tempfile.gettempdir()).glob(f"fwbench-dist-{rid}-*")]
 
 
@@ -227,7 +228,7 @@ def test_two_nodes_on_loopback_train_with_the_update_check_passing(
     r = cell.result
     assert r.status == "ok", f"{r.reason}\n{cell.stderr[-2000:]}"
     s = check(cell)
-    assert s["update_ok"] is True and s["update_max_abs_diff"] < distributed.UPDATE_TOL
+    assert s["update_ok"] is True and s["update_max_abs_diff"] < UPDATE_TOL
     d = r.distributed
     assert d is not None and d.nodes == 2 and d.workers == 1 and r.nodes == 2 and r.workers == 1
     assert len(d.rank_median_step_ms) == len(d.rank_peak_rss_mib) == 2 and r.settings[world_setting] == 2
@@ -255,7 +256,7 @@ def test_cells_that_cannot_run_are_unsupported(changes: dict[str, object], words
     if "workload" in changes and changes["workload"] not in workloads.WORKLOADS:
         pytest.skip(f"no workload {changes['workload']}")
     cfg = dataclasses.replace(config("unsupported", "torch-eager"), **changes)  # type: ignore[arg-type]
-    r = distributed.train(cfg)
+    r = distributed.measure(cfg)
     assert r.status == "unsupported"
     assert "\n" not in r.reason
     for w in words:
@@ -270,12 +271,12 @@ def test_shards_partition_each_global_batch_in_the_seeded_order() -> None:
     n = len(task.ds.x_train)
     weak = config("shard", "torch-eager")
     strong = dataclasses.replace(weak, scaling="strong")
-    assert distributed.shard_sizes(weak, wl, n) == (60, 120, True)  # 2 x 120 > the split: capped
-    assert distributed.shard_sizes(strong, wl, n) == (60, 120, False)
+    assert rank_training.shard_sizes(weak, wl, n) == (60, 120, True)  # 2 x 120 > the split: capped
+    assert rank_training.shard_sizes(strong, wl, n) == (60, 120, False)
     wide = dataclasses.replace(wl, batch_size=16)
-    assert distributed.shard_sizes(weak, wide, n) == (16, 32, False)
-    assert distributed.shard_sizes(strong, wide, n) == (8, 16, False)
-    ranks = [distributed.ShardTask(task, r, 2, 16, 32, lambda: None) for r in range(2)]
+    assert rank_training.shard_sizes(weak, wide, n) == (16, 32, False)
+    assert rank_training.shard_sizes(strong, wide, n) == (8, 16, False)
+    ranks = [rank_training.ShardTask(task, r, 2, 16, 32, lambda: None) for r in range(2)]
     for idx, a, b in zip(ranks[0].global_indices(1), ranks[0].batches(1, None), ranks[1].batches(1, None), strict=True):
         assert len(idx) == 32
         whole = ranks[0].whole(idx)
@@ -289,22 +290,22 @@ def test_the_step_is_the_slowest_ranks() -> None:
 
 
 def test_free_ports_are_distinct_and_free() -> None:
-    ports = distributed.free_ports(3)
-    assert len(set(ports)) == 3 and all(distributed.port_free(p) for p in ports)
+    ports = distributed_launch.free_ports(3)
+    assert len(set(ports)) == 3 and all(distributed_launch.port_free(p) for p in ports)
 
 
 def test_the_world_is_nodes_times_workers() -> None:
     cfg = config("world", "torch-eager", nodes=2, workers=1, threads=4)
-    assert distributed.world_size(cfg) == 2 and distributed.threads_per_worker(cfg) == 2
+    assert world_size(cfg) == 2 and distributed.threads_per_worker(cfg) == 2
     wl = workloads.get("mlp-iris")
-    assert distributed.shard_sizes(cfg, dataclasses.replace(wl, batch_size=16), 120) == (16, 32, False)
+    assert rank_training.shard_sizes(cfg, dataclasses.replace(wl, batch_size=16), 120) == (16, 32, False)
     with pytest.raises(ValueError, match="nodes must be >= 1, got 0"):
         config("no-nodes", "torch-eager", nodes=0)
 
 
 def test_nodes_and_workers_make_a_cell_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`--nodes 2 --workers 1`: one distributed cell of 2 nodes x 1 worker per backend; with --nodes 1 2 a
-    2x1 cell beside the 1x1 one, never merged (their keys differ); `launch.run_config` carries nodes."""
+    2x1 cell beside the 1x1 one, never merged (their keys differ); `SuitePlan.run_config` carries nodes."""
     seen: dict[str, SuitePlan] = {}
 
     def stop(plan: SuitePlan, *args: object, **kwargs: object) -> None:
@@ -318,7 +319,7 @@ def test_nodes_and_workers_make_a_cell_each(tmp_path: Path, monkeypatch: pytest.
     assert plan.nodes == (2,) and plan.workers == (1,) and plan.to_dict()["nodes"] == [2]
     runs = plan.runs()
     assert {(k.backend, k.nodes, k.workers) for k in runs} == {("torch-eager", 2, 1), ("keras", 2, 1)}
-    assert launch.run_config(plan, "r", runs[0], None).nodes == 2
+    assert plan.run_config("r", runs[0], None).nodes == 2
     both = dataclasses.replace(plan, nodes=(1, 2), seeds=1)
     assert [(k.nodes, k.workers) for k in both.runs() if k.backend == "keras"] == [(1, 1), (2, 1)]
     assert SuitePlan.from_dict(both.to_dict()).nodes == (1, 2)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.core import formatting
 from bench.core.backends import BACKENDS
 from bench.records import results
-from bench.report import document
 
 from .conftest import cpu_backends_installed, fwbench
 
@@ -63,8 +63,8 @@ def test_report_numbers_equal_the_json(iris_suite) -> None:
     doc = json.loads(next((out / "runs").glob("*.json")).read_text())
     for r in doc["results"]:
         row = next(ln for ln in text.splitlines() if ln.startswith(f"| {r['backend']} "))
-        assert document.fmt(r["median_step_ms"]) in row
-        assert document.fmt(r["metric"]) in row
+        assert formatting.fmt(r["median_step_ms"]) in row
+        assert formatting.fmt(r["metric"]) in row
 
 
 def test_a_second_run_gives_a_second_file_with_other_timings(iris_suite, tmp_path: Path) -> None:

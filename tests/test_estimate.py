@@ -14,7 +14,7 @@ from bench.core import backends
 from bench.core.errors import UsageError
 from bench.core.spec import PROFILES
 from bench.launching import launch
-from bench.planning import estimate
+from bench.planning import estimate, selection
 from bench.records import results
 
 from .conftest import prose
@@ -109,7 +109,7 @@ def test_run_prints_the_plan_and_records_what_the_budget_left_out(tmp_path, monk
 def test_the_default_run_is_the_default_group_with_the_runs_a_verdict_needs(monkeypatch) -> None:
     assert PROFILES["quick"].seeds == MIN_RUNS_FOR_RUN_LEVEL_CI  # the default run can give a verdict
     installed = [b for b in backends.group("default", "cpu") if backends.get(b).installed()]
-    assert cli.chosen_backends(None, "cpu") == tuple(installed)
+    assert selection.chosen_backends(None, "cpu") == tuple(installed)
     for device in ("cpu", "cuda"):
         default = backends.group("default", device)
         frameworks = {backends.get(b).framework for b in default}
@@ -120,8 +120,8 @@ def test_the_default_run_is_the_default_group_with_the_runs_a_verdict_needs(monk
     assert "torch-compile-step-autotune" not in backends.group("all", "cpu")  # CUDA only
     # a group brings only what is installed, and says what it left out
     monkeypatch.setattr(backends.BackendInfo, "installed", lambda self: self.name != "keras-jax")
-    assert "keras-jax" not in cli.chosen_backends(["keras3", "torch-eager"], "cpu")
-    assert cli.chosen_backends(["keras3,torch-eager", "keras"], "cpu")[-1] == "torch-eager"  # order, no repeats
+    assert "keras-jax" not in selection.chosen_backends(["keras3", "torch-eager"], "cpu")
+    assert selection.chosen_backends(["keras3,torch-eager", "keras"], "cpu")[-1] == "torch-eager"  # order, no repeats
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_the_default_run_is_the_default_group_with_the_runs_a_verdict_needs(monk
 )
 def test_an_unknown_backend_or_group_names_the_valid_ones(given, expected) -> None:
     with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        cli.chosen_backends(given, "cpu")
+        selection.chosen_backends(given, "cpu")
 
 
 def test_the_report_says_what_the_budget_left_out() -> None:

@@ -30,6 +30,7 @@ from bench import cli
 from bench.core import backends, flops, workloads
 from bench.core.spec import ParityCase
 from bench.measure import parity
+from bench.planning import selection
 from bench.records import results
 from bench.report import document, plots
 
@@ -80,7 +81,7 @@ def test_a_registered_backend_is_in_the_overhead_plan(fake) -> None:
     a = argparse.Namespace(
         backends=None, device="cpu", repeats=1, threads=1, time_limit=None, workloads=None, blocks=1, out="x"
     )
-    plan = cli.overhead_plan(a, ("mlp-iris",))
+    plan = selection.overhead_plan(a, ("mlp-iris",))
     assert "torch-fake" in plan.backends
     assert fake.bare == "impls.torch.bare"  # the worker takes make_loop from there (BackendInfo.bare_loop)
 
@@ -91,7 +92,7 @@ def test_a_backend_without_a_bare_loop_is_refused_by_overhead_by_name(monkeypatc
         backends=["nobare"], device="cpu", repeats=1, threads=1, time_limit=None, workloads=None, blocks=1, out="x"
     )
     with pytest.raises(cli.UsageError, match="no bare loop to compare with for nobare; valid: torch-eager"):
-        cli.overhead_plan(a, ("mlp-iris",))
+        selection.overhead_plan(a, ("mlp-iris",))
 
 
 TINY = dataclasses.replace(
@@ -109,16 +110,16 @@ VARIANT = dataclasses.replace(
 ADD_AND_TRAIN = textwrap.dedent(
     """
     import json, sys
-    from bench import worker
     from bench.core import backends, workloads
     from bench.core.spec import RunConfig
+    from bench.scenarios import train
     from tests.test_extension import TINY, VARIANT
     workloads.WORKLOADS[TINY.name] = TINY  # the workload: one entry
     backends.BACKENDS[VARIANT.name] = VARIANT  # the variant: its class and one entry
     cfg = RunConfig(run_id="ext", workload=TINY.name, backend=sys.argv[1], device="cpu", profile="quick",
                     repeat=0, seed=0, init="native", init_path=None, threads=1, interop_threads=1,
                     deterministic=False)
-    print(json.dumps(worker.train(cfg).to_dict()))
+    print(json.dumps(train.measure(cfg).to_dict()))
     """
 )
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.core import backends
+from bench.core import backends, formatting
 from bench.core.errors import UsageError
 from bench.core.plan import SuitePlan, parse_faults
-from bench.launching import launch
+from bench.launching import launch, spawn
 from bench.records import results
 from bench.report import document
 
@@ -98,13 +98,13 @@ def test_each_fault_is_recorded_with_its_status_and_reason(
     r = suites["faults"].run("torch-eager", repeat)
     assert r.status == status, (r.status, r.reason)
     lines = r.reason.splitlines()
-    assert len(lines) <= launch.STDERR_TAIL_LINES + 1
+    assert len(lines) <= spawn.STDERR_TAIL_LINES + 1
     assert lines[0].startswith(first_line), r.reason  # oom: the traceback's last lines
     assert lines[-1].startswith(last_line), r.reason
     assert r.pid is not None and r.wall_s is not None and r.wall_s > 0
     # the report shows the failure where it is the cell's state
     only = dataclasses.replace(suites["faults"].suite, results=[r])
-    assert f"{status}: {document.one_line(r.reason)}" in document.render([only])
+    assert f"{status}: {formatting.one_line(r.reason)}" in document.render([only])
 
 
 @slow
@@ -139,17 +139,17 @@ def test_a_hang_is_killed_at_the_time_limit_and_the_suite_goes_on(suites: dict[s
     gone = not psutil.pid_exists(hung.pid) or psutil.Process(hung.pid).status() == psutil.STATUS_ZOMBIE
     assert gone, "the hung worker was not killed"
     assert ok.status == "ok", ok.reason
-    cell = f"timeout: {document.one_line(hung.reason)}"  # the cell shows the reason's last line
+    cell = f"timeout: {formatting.one_line(hung.reason)}"  # the cell shows the reason's last line
     assert any("| torch-eager " in ln and cell in ln for ln in o.report.splitlines()), o.report[:3000]
 
 
 def test_classify_failure_names_oom_and_signals() -> None:
-    assert launch.classify_failure(-signal.SIGKILL, "")[0] == "oom"
-    assert "OOM killer" in launch.classify_failure(-signal.SIGKILL, "")[1]
-    assert launch.classify_failure(1, "torch.OutOfMemoryError: CUDA out of memory.")[0] == "oom"
-    assert launch.classify_failure(1, "ResourceExhaustedError: OOM when allocating tensor")[0] == "oom"
-    assert launch.classify_failure(-signal.SIGABRT, "") == ("failed", "worker died with SIGABRT")
-    assert launch.classify_failure(3, "a\n\nb\n") == ("failed", "worker exit code 3\na\nb")
+    assert spawn.classify_failure(-signal.SIGKILL, "")[0] == "oom"
+    assert "OOM killer" in spawn.classify_failure(-signal.SIGKILL, "")[1]
+    assert spawn.classify_failure(1, "torch.OutOfMemoryError: CUDA out of memory.")[0] == "oom"
+    assert spawn.classify_failure(1, "ResourceExhaustedError: OOM when allocating tensor")[0] == "oom"
+    assert spawn.classify_failure(-signal.SIGABRT, "") == ("failed", "worker died with SIGABRT")
+    assert spawn.classify_failure(3, "a\n\nb\n") == ("failed", "worker exit code 3\na\nb")
 
 
 def plan(fault: str, repeats: int = 1) -> SuitePlan:

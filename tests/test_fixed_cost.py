@@ -17,7 +17,7 @@ from bench.core import cache, data
 from bench.core.errors import UsageError
 from bench.core.plan import SuitePlan
 from bench.core.spec import PeakJob, RunConfig, job_document
-from bench.launching import launch
+from bench.launching import launch, spawn
 from tests.conftest import REPO, install_hint
 
 TORCH_MISSING = install_hint("torch-eager")
@@ -123,7 +123,7 @@ def test_peaks_are_cached_by_machine_versions_and_threads(monkeypatch: pytest.Mo
         measured.append((job.backend, job.options.threads))
         return {"backend": job.backend, "n": 1024, "gflops_best": 10.0 * job.options.threads}, None
 
-    monkeypatch.setattr(launch, "run_job", fake_run_job)
+    monkeypatch.setattr(spawn, "run_job", fake_run_job)
     first = launch.measure_peaks(plan())
     assert first["torch"]["measured"] is True and "cached_from" not in first["torch"]
     again = launch.measure_peaks(plan())
@@ -164,7 +164,7 @@ def test_initial_weights_are_exported_once_and_copied_after(tmp_path: Path, monk
     def no_worker(*a: object, **k: object) -> None:
         raise AssertionError("a cached export started a worker")
 
-    monkeypatch.setattr(launch, "run_job", no_worker)
+    monkeypatch.setattr(spawn, "run_job", no_worker)
     again, errors = launch.export_inits(plan(), ["mlp-iris"], out, "run-b")
     assert not errors
     a, b = paths["mlp-iris", 0], again["mlp-iris", 0]
@@ -200,7 +200,7 @@ def test_a_torch_worker_imports_no_library_it_does_not_use(tmp_path: Path) -> No
     )  # fmt: skip
     job, out = tmp_path / "job.json", tmp_path / "out.json"
     job.write_text(json.dumps(job_document(cfg)))
-    env = dict(launch.worker_env(plan()))
+    env = dict(spawn.worker_env(plan()))
     p = subprocess.run(
         [sys.executable, "-c", WORKER_PROBE, str(job), str(out)], cwd=REPO, env=env, capture_output=True, text=True
     )

@@ -1,5 +1,5 @@
 """The one worker protocol: every worker gets one tagged JSON job document and writes one document
-back, through launch.run_job, which owns the temp files, the spawn and the reading back."""
+back, through spawn.run_job, which owns the temp files, the spawn and the reading back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from bench.core import spec
 from bench.core.plan import SuitePlan
 from bench.core.spec import BackendOptions, ExportInitJob, OverheadJob, PeakJob, RunConfig
-from bench.launching import launch
+from bench.launching import spawn
 
 from .conftest import REPO
 
@@ -67,22 +67,22 @@ def test_a_worker_given_anything_but_one_job_and_one_output_says_how_it_is_used(
 
 
 def test_a_job_that_fails_in_the_worker_is_a_status_and_a_reason() -> None:
-    doc, done = launch.run_job(PeakJob("no-such-backend", OPTS), plan())
+    doc, done = spawn.run_job(PeakJob("no-such-backend", OPTS), plan())
     assert doc is None and done.status == "failed"
     assert "unknown backend 'no-such-backend'; valid: torch-eager" in done.reason
 
 
 def test_a_job_past_its_time_limit_is_killed_and_is_a_status() -> None:
     job = RunConfig(**{**JOBS[0].to_dict(), "fault": "hang", "backend": "torch-eager"})
-    doc, done = launch.run_job(job, plan(), time_limit_s=3.0)
+    doc, done = spawn.run_job(job, plan(), time_limit_s=3.0)
     assert doc is None and done.status == "timeout"
     assert done.reason.startswith("exceeded the time limit of 3 s")
 
 
 def test_every_scenario_has_a_worker() -> None:
-    from bench import worker
+    from bench import scenarios
 
     for name in spec.SCENARIOS:
-        assert callable(worker.scenario(name)), name
+        assert callable(scenarios.entry(name)), name
     with pytest.raises(ValueError, match="scenario 'serve' has no worker entry"):
-        worker.scenario("serve")
+        scenarios.entry("serve")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis import cells
+from bench.analysis import cells, comparisons, verdicts
 from bench.core import backends
 from bench.records import results
 from bench.report import document
@@ -55,10 +55,10 @@ def test_the_registry_says_which_keras_backend_each_drives() -> None:
 def test_keras_on_jax_and_pytorch_stay_out_of_the_headline_and_fill_their_own_table() -> None:
     suite = with_other_keras_backends()
     cs = cells.cells([suite])
-    (verdict,) = cells.workload_verdicts(cs)
+    (verdict,) = verdicts.workload_verdicts(cs)
     # keras-jax is the fastest cell of all, keras-torch runs on torch: neither answers PyTorch vs TensorFlow
     assert verdict.tf.backend in ("keras", "keras-xla") and verdict.torch.backend != "keras-torch"
-    (k,) = cells.keras_comparisons(cs)
+    (k,) = comparisons.keras_comparisons(cs)
     shown = {col: c.backend for col, c in k.fastest.items()}
     assert shown == {
         "Keras on TensorFlow": "keras-xla",  # the fixture's fastest Keras-on-TF backend

@@ -81,9 +81,9 @@ def test_repeats_are_separate_processes_in_interleaved_order(tmp_path) -> None:
 MEMORY_PROBE = textwrap.dedent(
     """
     import dataclasses, json, sys
-    from bench import worker
     from bench.core import workloads
     from bench.core.spec import RunConfig
+    from bench.scenarios import train
     hidden = int(sys.argv[1])
     base = workloads.get("mlp-iris")
     wl = dataclasses.replace(base, name=f"mlp-{hidden}", model_kwargs={**base.model_kwargs, "hidden": hidden})
@@ -91,7 +91,7 @@ MEMORY_PROBE = textwrap.dedent(
     cfg = RunConfig(run_id="probe", workload=wl.name, backend=sys.argv[2], device="cpu", profile="quick", repeat=0,
                     seed=0, init="native", init_path=None, threads=1, interop_threads=1, deterministic=False,
                     epochs_override=3)
-    r = worker.train(cfg)
+    r = train.measure(cfg)
     print(json.dumps({"params": r.num_params, **dataclasses.asdict(r.memory)}))
     """
 )

@@ -17,9 +17,10 @@ import pytest
 
 from bench import cli
 from bench.analysis import cells
+from bench.analysis.verdicts import ratio, workload_verdicts
 from bench.core import backends, formatting
 from bench.records import pbjson, results
-from bench.report import codesize, document
+from bench.report import codesize, document, figures, per_workload
 
 from .conftest import REPO, fwbench, prose
 
@@ -120,7 +121,7 @@ def test_a_cell_with_failed_repeats_says_how_many_and_uses_the_ok_runs_only() ->
     assert "| 2 of 3 (1 timeout) |" in row
     (cell,) = [c for c in cells.cells([dataclasses.replace(suite, results=others + repeats)]) if c.backend == "keras"]
     assert len(cell.runs) == 2 and [r.status for r in cell.failed] == ["timeout"]
-    assert document.runs_text(cell) == "2 of 3 (1 timeout)"
+    assert per_workload.runs_text(cell) == "2 of 3 (1 timeout)"
 
 
 def test_gflops_are_shown_where_recorded() -> None:
@@ -184,9 +185,9 @@ def test_the_code_line_rule(tmp_path: Path) -> None:
 
 def test_trends_appear_when_two_runs_of_the_same_device_model_exist(tmp_path: Path) -> None:
     suite = results.load(FIXTURE)
-    assert document.trend_series([suite]) == {}
+    assert figures.trend_series([suite]) == {}
     later = later_run(suite, minutes=60, slower=1.5)
-    series = document.trend_series([suite, later])
+    series = figures.trend_series([suite, later])
     points = series["AMD EPYC"]["mlp-iris"]["keras"]
     assert [round(p[1], 6) for p in points] == [
         round(suite.results[3].median_step_ms, 6),
@@ -196,7 +197,7 @@ def test_trends_appear_when_two_runs_of_the_same_device_model_exist(tmp_path: Pa
     assert "![Step time over runs on AMD EPYC](plots/trend-amd-epyc.png)" in text
     assert (tmp_path / "plots" / "trend-amd-epyc.png").read_bytes()[:8] == PNG_MAGIC
     other = dataclasses.replace(suite, run_id="elsewhere", environment={**suite.environment, "cpu_model": "Other"})
-    assert "Other" not in document.trend_series([suite, other])  # one run per device model: no trend
+    assert "Other" not in figures.trend_series([suite, other])  # one run per device model: no trend
 
 
 def test_history_skips_files_it_cannot_read(tmp_path: Path) -> None:
@@ -328,12 +329,12 @@ def test_scenarios_are_never_mixed() -> None:
     for c in cs:
         base = cells.baseline_of(cs, c)
         assert base is not None and (base.scenario, base.backend) == (c.scenario, cells.BASELINE_BACKEND)
-    assert cells.ratio(by["inference", "keras"], by["train", "torch-eager"]) is None
-    train_ratio = cells.ratio(by["train", "keras"], by["train", "torch-eager"])
-    inference_ratio = cells.ratio(by["inference", "keras"], by["inference", "torch-eager"])
+    assert ratio(by["inference", "keras"], by["train", "torch-eager"]) is None
+    train_ratio = ratio(by["train", "keras"], by["train", "torch-eager"])
+    inference_ratio = ratio(by["inference", "keras"], by["inference", "torch-eager"])
     assert train_ratio is not None and inference_ratio is not None
     assert inference_ratio.value == pytest.approx(train_ratio.value)  # both scenarios scaled alike
-    verdicts = cells.workload_verdicts(cs)
+    verdicts = workload_verdicts(cs)
     assert sorted(v.torch.scenario for v in verdicts) == ["inference", "train"]
     assert all(v.torch.scenario == v.tf.scenario for v in verdicts)
     # the report names the scenario in its sections and summary rows; each row is its own scenario's
@@ -373,10 +374,10 @@ def test_two_runs_in_one_folder_keep_both_reports_and_all_plots(tmp_path: Path) 
 
 def test_the_summary_printed_at_the_end_of_a_run_is_the_reports() -> None:
     text = document.render([results.load(FIXTURE)])
-    answer = document.summary_of(text)
+    answer = document.summary_text([results.load(FIXTURE)])
     assert answer.startswith("## Summary: PyTorch vs TensorFlow") and "| mlp-iris " in answer
     assert "## Per workload" not in answer and answer in text
-    assert document.summary_of("# a report without a summary\n") == ""
+    assert document.summary_text([]) == ""
 
 
 def test_no_line_of_prose_is_longer_than_100_columns(tmp_path: Path) -> None:

@@ -131,6 +131,7 @@ def allows(hint: Any, value: Any) -> bool:
     return (
         hint is Any
         or type(value) in options  # another JSON type than the original's, but one the annotation names (null -> str)
+        or (float in options and type(value) is int)  # JSON has one number type: 0 stands for 0.0
         or (value is None and type(None) in options)
         or (float in options and isinstance(value, str) and value in typedjson.NON_FINITE)
     )

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench.analysis import cells
+from bench.analysis import cells, verdicts
 from bench.core import stats
 from bench.records import results
 from bench.report import document
@@ -141,26 +141,26 @@ def test_the_summary_numbers_are_recomputed_from_the_results() -> None:
 
 
 def test_the_overall_geometric_mean_combines_per_workload_intervals() -> None:
-    def verdict(value: float, low: float, high: float, significant: bool) -> cells.WorkloadVerdict:
-        r = cells.Ratio(value, low, high, True, significant)
-        return cells.WorkloadVerdict("w", "m", None, None, r, None, None, None, False)  # type: ignore[arg-type]
+    def verdict(value: float, low: float, high: float, significant: bool) -> verdicts.WorkloadVerdict:
+        r = verdicts.Ratio(value, low, high, True, significant)
+        return verdicts.WorkloadVerdict("w", "m", None, None, r, None, None, None, False)  # type: ignore[arg-type]
 
     vs = [verdict(2.0, 1.8, 2.2, True), verdict(0.5, 0.45, 0.55, True), verdict(1.0, 0.9, 1.1, False)]
-    o = cells.overall(vs)
+    o = verdicts.overall(vs)
     assert o is not None
     assert o.geomean == 1.0 and (o.pytorch_wins, o.tensorflow_wins, o.ties) == (1, 1, 1)
-    se = [(math.log(h) - math.log(lo)) / (2 * cells.Z95) for lo, h in ((1.8, 2.2), (0.45, 0.55), (0.9, 1.1))]
-    half = cells.Z95 * math.sqrt(sum(s * s for s in se)) / 3
+    se = [(math.log(h) - math.log(lo)) / (2 * verdicts.Z95) for lo, h in ((1.8, 2.2), (0.45, 0.55), (0.9, 1.1))]
+    half = verdicts.Z95 * math.sqrt(sum(s * s for s in se)) / 3
     assert math.isclose(o.low, math.exp(-half)) and math.isclose(o.high, math.exp(half))
 
 
 def test_accuracy_test_cases() -> None:
-    assert cells.accuracy_test("accuracy", [0.9], [0.95]).verdict == "one seed: no test"
-    same = cells.accuracy_test("accuracy", [0.9, 0.9, 0.9], [0.9, 0.9, 0.9])
+    assert verdicts.accuracy_test("accuracy", [0.9], [0.95]).verdict == "one seed: no test"
+    same = verdicts.accuracy_test("accuracy", [0.9, 0.9, 0.9], [0.9, 0.9, 0.9])
     assert same.verdict == "identical" and same.difference == 0
-    clear = cells.accuracy_test("accuracy", [0.80, 0.81, 0.79], [0.90, 0.91, 0.89])
+    clear = verdicts.accuracy_test("accuracy", [0.80, 0.81, 0.79], [0.90, 0.91, 0.89])
     assert clear.verdict == "differ" and clear.p_value < 0.05 and clear.low > 0
-    noisy = cells.accuracy_test("accuracy", [0.80, 0.90, 0.85], [0.82, 0.92, 0.84])
+    noisy = verdicts.accuracy_test("accuracy", [0.80, 0.90, 0.85], [0.82, 0.92, 0.84])
     assert noisy.verdict == "no significant difference" and noisy.low < 0 < noisy.high
 
 
@@ -324,9 +324,9 @@ def test_leaner_is_called_past_noise_and_rarely_between_runs_of_one_backend() ->
         for a in itertools.combinations(range(len(mib)), 3):
             rest = [i for i in range(len(mib)) if i not in a]
             for b in itertools.combinations(rest, 3):
-                called += cells.memory_test([mib[i] for i in a], [mib[i] for i in b]).verdict == "differ"
+                called += verdicts.memory_test([mib[i] for i in a], [mib[i] for i in b]).verdict == "differ"
                 total += 1
         assert called / total <= 0.05, (workload, called / total)
-    lean = cells.memory_test([40.1, 40.6, 39.8], [60.2, 59.7, 61.0])
+    lean = verdicts.memory_test([40.1, 40.6, 39.8], [60.2, 59.7, 61.0])
     assert lean.verdict == "differ" and lean.difference == pytest.approx(20.13, abs=0.01)
-    assert cells.memory_test([40.0, 41.0], [60.0, 61.0]).verdict == "no verdict"  # 2 runs a side
+    assert verdicts.memory_test([40.0, 41.0], [60.0, 61.0]).verdict == "no verdict"  # 2 runs a side

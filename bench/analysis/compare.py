@@ -7,8 +7,8 @@ epoch override and the workload's spec. Baselines are per device model: a baseli
 is never compared with a run on another (bad input, exit 2). For each match three quantities are judged:
 
 - step time (lower is better): the ratio of median step times, current / baseline, with a 95%
-  bootstrap CI (bench.core.stats.ratio_of_medians) over analysis's step-time samples: with >= 3 runs on
-  both sides the per-run medians, so run-to-run noise is inside the interval; with fewer the raw
+  bootstrap CI (bench.core.stats.ratio_of_medians) over bench/analysis/verdicts.py's step-time samples:
+  with >= 3 runs on both sides the per-run medians, so run-to-run noise is inside the interval; with fewer the raw
   steps (within-run noise only), and the minimum change is doubled, since run-to-run drift of one
   run per side is not measured. A contended run (bench.machine.contention: other processes took cores it
   asked for) or a busy host (cells.busy_load: the 1-min load average at a run's start or end above
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.analysis import cells
+from bench.analysis import cells, verdicts
 from bench.analysis.cells import DEFAULT_SCENARIO, MIN_RUNS_FOR_RUN_LEVEL_CI, Cell
 from bench.core import stats
 from bench.core.errors import UsageError
@@ -205,7 +205,7 @@ def doubts(b: Cell, c: Cell) -> str:
 
 
 def step_time_row(key: Key, b: Cell, c: Cell, threshold: float) -> Row:
-    cs, bs, run_level = cells.step_samples(c, b, summary_fallback=True)
+    cs, bs, run_level = verdicts.step_samples(c, b, summary_fallback=True)
     ratio = stats.step_ratio(cs, bs, run_level)
     min_change = threshold if run_level else threshold * SINGLE_RUN_FACTOR
     change, verdict = judge(ratio, min_change, lower_is_better=True, has_ci=True)

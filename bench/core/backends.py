@@ -83,7 +83,7 @@ class BackendInfo:
     keras_backend: str | None = None
     devices: tuple[str, ...] = ("cpu", "cuda")  # where it runs; a CUDA-only variant is left out of CPU suites
     # Whether the export scenario runs from it (its adapter has `export_paths`): one backend per framework,
-    # the one whose model is the framework's plain model (bench.scenarios.deploy, impls/<framework>/export.py).
+    # the one whose model is the framework's plain model (bench.scenarios.export, impls/<framework>/export.py).
     exports: bool = False
     # The devices whose default run (`fwbench run` without --backends, the group "default") includes it: each
     # framework's documented path and the path measured fastest on that device (docs/METHODOLOGY.md, The

@@ -17,6 +17,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp's 0600 would outlive the rename: the mode a plain open() gives
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -26,6 +27,13 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def umask() -> int:
+    """The process's umask (read by setting it, and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

@@ -1,5 +1,6 @@
 """Values to text: the numbers, ratios, intervals and tables that the report, `fwbench compare` and the
-progress display print. Pure functions of their arguments: what the numbers mean is bench/analysis/cells.py's."""
+progress display print. Pure functions of their arguments: what the numbers mean is bench/analysis's
+(cells.py, verdicts.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is only passed through (its import is slow: the progress display does without)
     import pandas as pd
 
-    from bench.analysis.cells import Ratio
+    from bench.analysis.verdicts import Ratio
 
 
 def fmt(x: float | None, digits: int = 3) -> str:

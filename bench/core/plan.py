@@ -7,17 +7,28 @@ worker starts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from bench.core import backends, workloads
 from bench.core.errors import UsageError
-from bench.core.spec import IMAGE_DATASETS, IMAGE_FORMATS, PRECISIONS, PROFILES, RUNTIMES, SCALINGS, SCENARIOS, RunKey
+from bench.core.spec import (
+    IMAGE_DATASETS,
+    IMAGE_FORMATS,
+    PRECISIONS,
+    PROFILES,
+    RUNTIMES,
+    SCALINGS,
+    SCENARIOS,
+    RunConfig,
+    RunKey,
+)
 from bench.core.typedjson import typed_fields
 
-# bench.worker.inject: the failure-isolation tests. "truncate-artifact": the export scenario cuts each artifact
-# in half between export and load (bench.scenarios.deploy); "no-average": distributed ranks sum gradients (bench.scenarios.distributed).
+# bench.measure.run_support.inject: the failure-isolation tests. "truncate-artifact": the export scenario cuts each artifact
+# in half between export and load (bench.scenarios.export); "no-average": distributed ranks sum gradients (bench.scenarios.distributed).
 FAULTS = ("crash", "hang", "raise", "oom", "diverge", "truncate-artifact", "no-average")
 FAULT_ENV = "FWBENCH_FAULT"  # testing hook read by the CLI: "workload/backend[#repeat]=fault,..."
 MAX_SEED = 2**32 - 1  # PYTHONHASHSEED's and scikit-learn's limit
@@ -178,6 +189,29 @@ class SuitePlan:
     def fault_for(self, workload: str, backend: str, repeat: int) -> str | None:
         faults = self.fault or {}
         return faults.get(f"{workload}/{backend}#{repeat}", faults.get(f"{workload}/{backend}"))
+
+    def run_config(self, run_id: str, key: RunKey, init_path: str | None) -> RunConfig:
+        """The worker job of one run of this plan. What is the run's own is given here: its id, its key's
+        workload, backend, seed, repeat, scenario, precision, workers and nodes, its initial weights' file, the
+        fault injected into it, and the plan's seed as the data seed. Every other RunConfig field is the plan's
+        field of the same name (device, profile, init, threads, time_limit_s, ...): a RunConfig field that is
+        neither is an AttributeError here, never a silent default."""
+        per_run: dict[str, Any] = {
+            "run_id": run_id,
+            "workload": key.workload,
+            "backend": key.backend,
+            "seed": key.seed,
+            "repeat": key.repeat,
+            "scenario": key.scenario,
+            "precision": key.precision,
+            "workers": key.workers,
+            "nodes": key.nodes,
+            "init_path": init_path,
+            "fault": self.fault_for(key.workload, key.backend, key.repeat),
+            "data_seed": self.seed,
+        }
+        from_plan = {f.name: getattr(self, f.name) for f in dataclasses.fields(RunConfig) if f.name not in per_run}
+        return RunConfig(**per_run, **from_plan)
 
 
 def parse_faults(text: str) -> dict[str, str]:

@@ -150,7 +150,7 @@ PROFILES: Mapping[str, Profile] = frozen_map(
 
 # What a run measures (docs/METHODOLOGY.md): "train" the training budget; "infer" the backend's own
 # inference path (latency at batch 1, throughput by batch) after training; "export" each export path of
-# the framework (bench.scenarios.deploy), loaded in its runtime; "distributed" data-parallel training over
+# the framework (bench.scenarios.export), loaded in its runtime; "distributed" data-parallel training over
 # RunConfig.workers processes on the framework's own engine (bench.scenarios.distributed).
 IMAGE_FORMATS = ("png", "jpeg")  # the pipeline scenario's image files (bench.interfaces.pipeline_spec.FORMATS)
 IMAGE_DATASETS = ("cifar10",)  # the datasets the pipeline scenario writes as image files (bench/scenarios/pipeline.py)

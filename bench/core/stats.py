@@ -18,7 +18,7 @@ BOOTSTRAP_BATCH = 50
 
 def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic: Any, seed: int) -> tuple[float, float]:
     """The 95% bootstrap interval (percentile method, N_RESAMPLES, seeded) of `statistic` over `samples`."""
-    res = stats.bootstrap(
+    result = stats.bootstrap(
         samples,
         statistic,
         confidence_level=CONFIDENCE,
@@ -28,7 +28,7 @@ def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic: Any, seed: int) -> 
         vectorized=True,
         batch=BOOTSTRAP_BATCH,
     )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def summarize(step_ms: Sequence[float], seed: int = 0) -> dict[str, float | list[float] | None]:
@@ -141,9 +141,9 @@ def significant(ci: tuple[float, float, float] | None) -> bool:
 
 
 def percentiles(samples_ms: Sequence[float], seed: int = 0) -> dict[str, Any]:
-    """p50, p90, p99 and mean of per-call latencies, with a bootstrap 95% CI of the p50 (bench.scenarios.deploy).
-    Percentiles interpolate linearly between order statistics (numpy's default), so that p99 of 200 calls
-    lies between the two slowest rather than being the slowest."""
+    """p50, p90, p99 and mean of per-call latencies, with a bootstrap 95% CI of the p50 (the infer
+    and export scenarios' latency records). Percentiles interpolate linearly between order statistics (numpy's
+    default), so that p99 of 200 calls lies between the two slowest rather than being the slowest."""
     a = np.asarray(samples_ms, dtype=np.float64)
     if a.size == 0:
         return {"p50_ms": None, "p90_ms": None, "p99_ms": None, "mean_ms": None, "ci95_p50_ms": None}

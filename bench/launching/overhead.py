@@ -30,7 +30,7 @@ import pandas as pd
 from bench.core import stats
 from bench.core.plan import SuitePlan
 from bench.core.spec import BackendOptions, OverheadJob
-from bench.launching.launch import Spawned, run_job
+from bench.launching.spawn import Spawned, run_job
 
 GOAL = 1.02
 
@@ -72,7 +72,7 @@ class Failure:
 def blocks_in_process(
     plan: SuitePlan, workload: str, backend: str, blocks: int, bare_first: bool
 ) -> dict[str, Any] | Spawned:
-    """One worker's blocks, or how the worker ended when it produced none (bench.launching.launch.run_job)."""
+    """One worker's blocks, or how the worker ended when it produced none (bench.launching.spawn.run_job)."""
     options = BackendOptions(plan.device, plan.threads, plan.interop_threads, plan.seed)
     doc, done = run_job(OverheadJob(backend, workload, options, blocks, bare_first), plan)
     return dict(doc) if doc is not None else done
@@ -84,24 +84,26 @@ def run(plan: SuitePlan, blocks: int, progress: Any = None) -> tuple[list[Overhe
     runs past the plan's time limit is a Failure; the others still make their cell's row."""
     got: dict[tuple[str, str], list[dict[str, Any]]] = {}
     failures: list[Failure] = []
-    for r in range(plan.repeats):
-        for w in plan.workloads:
-            for b in plan.backends:
+    for process in range(plan.repeats):
+        for workload in plan.workloads:
+            for backend in plan.backends:
                 if progress:
-                    progress(f"{w} / {b} / process {r + 1} of {plan.repeats}")
-                d = blocks_in_process(plan, w, b, blocks, bare_first=r % 2 == 1)
-                if isinstance(d, Spawned):
-                    failures.append(Failure(w, b, r + 1, d.status, d.reason or "no output"))
+                    progress(f"{workload} / {backend} / process {process + 1} of {plan.repeats}")
+                outcome = blocks_in_process(plan, workload, backend, blocks, bare_first=process % 2 == 1)
+                if isinstance(outcome, Spawned):
+                    failures.append(
+                        Failure(workload, backend, process + 1, outcome.status, outcome.reason or "no output")
+                    )
                     if progress:
                         progress(failures[-1].line())
                 else:
-                    got.setdefault((w, b), []).append(d)
+                    got.setdefault((workload, backend), []).append(outcome)
     rows = [
         OverheadRow(
-            w, b, [x for d in ds for x in d["bare_step_ms"]], [x for d in ds for x in d["harness_step_ms"]], len(ds),
-            ds[0]["steps_per_block"],
+            workload, backend, [ms for doc in docs for ms in doc["bare_step_ms"]],
+            [ms for doc in docs for ms in doc["harness_step_ms"]], len(docs), docs[0]["steps_per_block"],
         )
-        for (w, b), ds in got.items()
+        for (workload, backend), docs in got.items()
     ]  # fmt: skip
     return rows, failures
 

@@ -1,6 +1,6 @@
 """Process helpers shared by the launcher (bench/launching), the worker and the distributed coordinator:
-the tail of a process's stderr, how it exited, killing its session, and dying with its parent.
-Standard library only."""
+the tail of a process's stderr, how it exited, killing its session, dying with its parent, and Ctrl-C or
+`kill` as a KeyboardInterrupt. Standard library only."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal the kernel sends this process when its parent dies
 
@@ -41,3 +42,23 @@ def die_with_parent() -> bool:
 
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     return True
+
+
+def raise_interrupt(signum: int, frame: object) -> NoReturn:
+    """A signal handler: the signal as a KeyboardInterrupt carrying its number."""
+    raise KeyboardInterrupt(signum)
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """Inside: SIGTERM and SIGINT raise KeyboardInterrupt (so that `kill` cleans up like Ctrl-C); the handlers
+    before are restored after."""
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: clean up like Ctrl-C
+    # Ctrl-C stops the suite even where SIGINT came in ignored (a shell's background job, a CI runner, a test
+    # process): Python leaves an inherited SIG_IGN as it is, and the run would go on to the end.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)

@@ -33,6 +33,7 @@ import numpy as np
 from bench.core import backends, workloads
 from bench.core.spec import BackendOptions, OptimizerSpec, Workload
 from bench.measure import tasks
+from bench.measure.run_support import load_weights
 
 PARITY_SGD = OptimizerSpec("sgd", lr=0.1, momentum=0.0)
 
@@ -76,9 +77,7 @@ def run_side(
         backend.build(wl, None)
         np.savez(init_path, **backend.get_weights())
     else:
-        with np.load(init_path, allow_pickle=False) as z:
-            init = {k: z[k] for k in z.files}
-        backend.build(wl, init)
+        backend.build(wl, load_weights(init_path))
     outputs = backend.predict(batch[task.predict_key])
     loss = backend.train_step(backend.prepare(batch))
     after = fold(backend.get_weights(), getattr(backend.mod, "PARITY_FOLDS", {}))

@@ -40,7 +40,7 @@ class Task(Protocol):
         """One training batch (parity tests, FLOP counting)."""
 
     def inference_inputs(self) -> np.ndarray:
-        """The inputs the infer and export scenarios predict on (bench.scenarios.deploy): the test set's."""
+        """The inputs the infer and export scenarios predict on (bench.measure.prediction): the test set's."""
 
 
 def classification_metrics(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -94,7 +94,7 @@ class ClassifyTask:
         return next(self.batches(0, None))  # type: ignore[arg-type]
 
     def inference_inputs(self) -> np.ndarray:
-        """What the infer and export scenarios feed the model (bench.scenarios.deploy): the test split's inputs."""
+        """What the infer and export scenarios feed the model (bench.measure.prediction): the test split's inputs."""
         return self.ds.x_test
 
 

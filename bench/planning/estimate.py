@@ -65,10 +65,10 @@ class Estimate:
         return self.fixed_s + sum(self.per_run_s.values())
 
     def describe(self) -> str:
-        n = len(self.per_run_s)
-        guessed = n - self.measured
+        planned = len(self.per_run_s)
+        guessed = planned - self.measured
         source = (
-            f"from earlier runs on this machine for {self.measured} of {n}"
+            f"from earlier runs on this machine for {self.measured} of {planned}"
             + (f", {DEFAULT_RUN_S:g} s each for the other {guessed} (never run here)" if guessed else "")
             if self.measured
             else f"{DEFAULT_RUN_S:g} s a run: none was run here before"

@@ -20,6 +20,7 @@ Only the registries are imported: no framework.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -88,6 +89,27 @@ def from_kubernetes(environ: Mapping[str, str]) -> tuple[Shard, str] | None:
         raise UsageError(f"{where}: not an Indexed Job's pod (integers expected)")
     shard = parse(f"{int(index) + 1}/{int(count)}", where)
     return Shard(shard.index, shard.count, "Kubernetes"), ""
+
+
+def chosen_shard(
+    given: str | None, run_id: str | None, resumed: Suite | None, environ: Mapping[str, str]
+) -> tuple[Shard | None, str]:
+    """(the shard to run or None, the run id the shards share or ""): a resumed suite's own, else --shard
+    (`given`) and --run-id, else a scheduler's variables in `environ` (from_environment; said on stderr), else
+    the whole plan under a new id."""
+    if resumed is not None:
+        return (parse(resumed.shard, resumed.run_id) if resumed.shard else None), resumed.run_id
+    run_id = run_id or ""
+    if run_id and (Path(run_id).name != run_id or run_id.startswith(".") or not run_id.isprintable()):
+        raise UsageError(f"--run-id {run_id!r}: a file name without folders (letters, digits, - and _)")
+    part = parse(given) if given else None
+    if part is None and (found := from_environment(environ)) is not None:
+        part, env_id = found
+        run_id = run_id or env_id
+        print(f"fwbench: running shard {part} of the plan, from the {part.source} task's index", file=sys.stderr)
+    if part is not None and not run_id:
+        raise UsageError(f"--shard {part}: give --run-id ID, the same on every shard, so that their files merge")
+    return part, run_id
 
 
 def file_name(run_id: str, shard: Shard | None) -> str:

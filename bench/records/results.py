@@ -1,4 +1,5 @@
-"""Results: the per-run record, the suite document, atomic JSON IO, and pandas frames.
+"""Results: the per-run record, the suite document and its atomic JSON IO (as a pandas DataFrame for a notebook:
+bench/records/frames.py).
 
 One JSON document per suite run: results/runs/<run-id>.json (schema in docs/RESULTS_SCHEMA.md).
 It is rewritten atomically (temp file + fsync + rename) after every completed run, so a crash
@@ -101,7 +102,7 @@ class Latency:
 @dataclass(frozen=True)
 class Deployment:
     """One runtime of an infer or export run: the backend's own inference path ("infer"), or one export
-    path loaded in its runtime ("export"; bench.scenarios.deploy). Sizes in MiB, times in s unless named _ms."""
+    path loaded in its runtime ("export"; bench.scenarios.export). Sizes in MiB, times in s unless named _ms."""
 
     runtime: str  # the backend's name (infer), or one of bench.core.spec.RUNTIMES (export)
     status: str = "ok"  # "ok" | "failed" | "unsupported"

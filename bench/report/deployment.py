@@ -1,4 +1,5 @@
-"""The report's Deployment section: the infer and export scenarios' runtimes (bench.scenarios.deploy), per workload.
+"""The report's Deployment section: the infer and export scenarios' runtimes (bench/scenarios/infer.py,
+bench/scenarios/export.py), per workload.
 
 A runtime cell is one (device model, workload, precision, runtime) over its runs: the backend's own
 inference path for an infer run (the runtime is the backend), or one export path for an export run. Its
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.analysis import cells
+from bench.analysis import cells, verdicts
 from bench.analysis.cells import suite_device_model
 from bench.core import stats
 from bench.core.backends import BACKENDS, FRAMEWORK_OF
@@ -219,8 +220,8 @@ def details_table(cs: Sequence[RuntimeCell]) -> pd.DataFrame:
     return blank_missing(pd.DataFrame(rows))
 
 
-def latency_ratio(a: RuntimeCell, b: RuntimeCell) -> cells.Ratio | None:
-    """a's batch-1 p50 over b's under the verdict rule of the training summary (bench.analysis.cells): with
+def latency_ratio(a: RuntimeCell, b: RuntimeCell) -> verdicts.Ratio | None:
+    """a's batch-1 p50 over b's under the verdict rule of the training summary (bench.analysis.verdicts): with
     3+ ok runs a side, the geometric mean of the runs' p50s over the other's with Welch's 95% interval on
     their logs, a verdict only where no run was contended; with fewer, the ratio of the pooled calls'
     medians with a bootstrap CI (within-run noise only) and no verdict."""
@@ -229,13 +230,13 @@ def latency_ratio(a: RuntimeCell, b: RuntimeCell) -> cells.Ratio | None:
     r = stats.step_ratio(sa, sb, run_level)
     if r is None:
         return None
-    why = cells.no_verdict_reason((len(a.ok), len(b.ok)), len(a.contended) + len(b.contended))
+    why = verdicts.no_verdict_reason((len(a.ok), len(b.ok)), len(a.contended) + len(b.contended))
     significant = not why and stats.significant(r)
     needed = stats.runs_to_resolve(sa, sb) if run_level and not why and not significant else None
-    return cells.Ratio(*r, run_level=run_level, significant=significant, why_not=why, runs_to_resolve=needed)
+    return verdicts.Ratio(*r, run_level=run_level, significant=significant, why_not=why, runs_to_resolve=needed)
 
 
-def verdict_text(r: cells.Ratio, faster: tuple[str, str]) -> str:
+def verdict_text(r: verdicts.Ratio, faster: tuple[str, str]) -> str:
     """'PyTorch faster', 'no significant difference (about 12 runs a side would resolve ...)', or
     'no verdict (1 run: a verdict needs 3 processes per side)': faster = (name above 1, name below 1)."""
     if r.why_not:
@@ -276,7 +277,7 @@ class LatencyVerdict:
     precision: str
     torch: RuntimeCell
     tf: RuntimeCell
-    ratio: cells.Ratio | None  # TensorFlow's p50 / PyTorch's: above 1, PyTorch serves faster
+    ratio: verdicts.Ratio | None  # TensorFlow's p50 / PyTorch's: above 1, PyTorch serves faster
 
 
 def fastest_runtime(cs: Sequence[RuntimeCell], framework: str) -> RuntimeCell | None:

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from bench.analysis import cells
 from bench.analysis.cells import Cell
+from bench.analysis.verdicts import WorkloadVerdict, workload_verdicts
 from bench.core.formatting import fmt_ci, markdown
 
 HEADING = "## Across devices: which framework wins where"
 
 
-def answer(v: cells.WorkloadVerdict) -> str:
+def answer(v: WorkloadVerdict) -> str:
     """'PyTorch (TF/PT 1.31 [1.20, 1.45]*; torch-eager vs keras)' or 'tie (...)', 'no verdict: why (...)'."""
     r = v.speed
     if r is None:
@@ -35,7 +35,7 @@ def answer(v: cells.WorkloadVerdict) -> str:
 
 
 def cross_device_section(cs: Sequence[Cell]) -> list[str]:
-    verdicts = cells.workload_verdicts(cs)
+    verdicts = workload_verdicts(cs)
     models = list(dict.fromkeys(v.device_model for v in verdicts))
     if len(models) < 2:
         return []

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bench.analysis import cells
+from bench.analysis import verdicts
 from bench.analysis.cells import Cell
 from bench.core.formatting import fmt, fmt_ci, markdown, one_line, workload_title
 from bench.records.results import PipelineRun
@@ -105,12 +105,12 @@ def defaults_note(c: Cell) -> str:
     )
 
 
-def verdict(group: Sequence[Cell]) -> tuple[str, cells.Ratio | None]:
+def verdict(group: Sequence[Cell]) -> tuple[str, verdicts.Ratio | None]:
     """Which framework's fastest tuned pipeline fed training faster, by the verdict rule (TF / PT step)."""
-    pt, tf = cells.fastest(group, "torch"), cells.fastest(group, "tensorflow")
+    pt, tf = verdicts.fastest(group, "torch"), verdicts.fastest(group, "tensorflow")
     if pt is None or tf is None:
         return "", None
-    r = cells.ratio(tf, pt)
+    r = verdicts.ratio(tf, pt)
     if r is None:
         return "", None
     why = r.why_not or ("" if r.run_level else "per-run medians needed")

@@ -1,8 +1,8 @@
 """The report's Scaling section: the distributed scenario's cells (bench/scenarios/distributed.py), per workload.
 
 Each (workload, backend) has a cell per shape: nodes x workers per node ("distributed x1", "distributed x2",
-"distributed 2x1" ...: analysis.context), shown as "1x2", "2x1". Scaling efficiency is measured against the
-same backend's one-node single-worker distributed cell, so that both sides carry the engine's own costs
+"distributed 2x1" ...: bench.analysis.cells.context), shown as "1x2", "2x1". Scaling efficiency is measured
+against the same backend's one-node single-worker distributed cell, so that both sides carry the engine's own costs
 (DDP's hooks, the strategy's replica context): with weak scaling (each worker keeps the workload's batch) it
 is throughput_N / (N x throughput_1), N the world size (nodes x workers); with strong scaling (the global
 batch split across the world) the same formula is speed-up / N. Nothing here imports a framework.

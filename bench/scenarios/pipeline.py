@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from bench.core import backends, cache, stats, workloads
+from bench.core import backends, cache, workloads
 from bench.core.spec import IMAGE_DATASETS, RunConfig, Workload
 from bench.interfaces.pipeline_spec import (
     ImageFiles,
@@ -56,9 +56,10 @@ from bench.interfaces.pipeline_spec import (
 from bench.machine import contention
 from bench.machine.memory import MIB, peak_rss_mib, rss_mib
 from bench.measure import harness
+from bench.measure.run_support import collected_after, load_weights
+from bench.measure.timing import timing_fields
 from bench.records import results
 from bench.records.results import PipelineRun
-from bench.worker import collected_after, load_weights
 
 SCENARIO = "pipeline"
 # The framework's pipeline module, by the framework that runs the backend's step (bench.core.backends.BackendInfo).
@@ -322,7 +323,7 @@ def fastest_tuned(runs: Sequence[PipelineRun]) -> PipelineRun | None:
     return max(ok, key=lambda r: r.e2e_samples_s or 0.0) if ok else None
 
 
-def run(cfg: RunConfig) -> results.Result:
+def measure(cfg: RunConfig) -> results.Result:
     """Scenario "pipeline": the framework's input pipeline over the image files, alone and feeding training."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     load_start = os.getloadavg()[0]
@@ -339,13 +340,13 @@ def run(cfg: RunConfig) -> results.Result:
             rss_imports = rss_mib()
             images, temp = image_files(cfg)
         try:
-            return measure(cfg, wl, info, backend, module, images, started_at, load_start, rss_imports)
+            return measure_sweep(cfg, wl, info, backend, module, images, started_at, load_start, rss_imports)
         finally:
             if temp is not None:
                 shutil.rmtree(temp, ignore_errors=True)
 
 
-def measure(
+def measure_sweep(
     cfg: RunConfig,
     wl: Workload,
     info: backends.BackendInfo,
@@ -356,6 +357,7 @@ def measure(
     load_start: float,
     rss_imports: float,
 ) -> results.Result:
+    """The framework's sweep over the files (module docstring), with the from-memory baseline beside it."""
     files = images.files
     pixels, labels = decoded(files), np.asarray(files.labels, np.int64)  # every file read once, here
     mean, std = channel_stats(pixels)
@@ -398,8 +400,6 @@ def measure(
         ("failed", "; ".join(f"setting {r.setting}: {r.reason}" for r in failed)[:1000]) if failed else ("ok", "")
     )
     step_ms = [w + s for w, s in zip(best.wait_ms, best.step_ms, strict=True)] if best else []
-    summary = stats.summarize(step_ms, seed=cfg.seed) if step_ms else {}
-    median = summary.get("median_step_ms")
     return results.new_result(
         cfg,
         info.framework,
@@ -411,12 +411,7 @@ def measure(
         settings=backend.settings(),
         samples_per_step=wl.batch_size,
         steps=len(step_ms),
-        step_ms=step_ms,
-        median_step_ms=median,
-        mean_step_ms=summary.get("mean_step_ms"),
-        iqr_step_ms=summary.get("iqr_step_ms"),
-        ci95_step_ms=summary.get("ci95_step_ms"),
-        throughput_samples_s=wl.batch_size / (median / 1e3) if median else None,
+        **timing_fields(step_ms, wl.batch_size, None, cfg.seed),
         memory=results.Memory(
             kind="peak_rss",
             peak_mib=peak,

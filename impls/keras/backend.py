@@ -34,7 +34,7 @@ with optional_imports_off(("pandas", "matplotlib", "sklearn", "jax")):
 
 from bench.core.errors import UsageError
 from bench.core.spec import BackendOptions, Workload
-from bench.scenarios.deploy import ExportPath
+from bench.interfaces.export_spec import ExportPath
 from impls.keras import check_backend, common
 from impls.keras.base import KerasTwin
 

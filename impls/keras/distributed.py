@@ -1,6 +1,6 @@
 """One rank of a Keras-on-TensorFlow data-parallel cell: tf.distribute.MultiWorkerMirroredStrategy.
 
-Started by bench.scenarios.distributed.launch_keras, one process per rank, each with TF_CONFIG naming the whole
+Started by bench.scenarios.distributed_launch.launch_keras, one process per rank, each with TF_CONFIG naming the whole
 cluster (every node's workers, 127.0.0.1 ports) and its own global index: `python -m impls.keras.distributed
 JOB.json`. The strategy
 uses RING collectives on a CPU and NCCL on a GPU (one GPU per process). The training loop is the
@@ -27,7 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from bench.core.spec import BackendOptions, Workload
-from bench.scenarios import distributed
+from bench.interfaces import ranks
+from bench.measure import rank_training
 
 
 def make_strategy(device: str) -> tf.distribute.Strategy:
@@ -110,10 +111,10 @@ class KerasStrategy(KerasGraph):
 
 
 class KerasEngine:
-    """bench.scenarios.distributed.RankEngine for Keras on TensorFlow: MultiWorkerMirroredStrategy ranks, the
+    """bench.interfaces.ranks.RankEngine for Keras on TensorFlow: MultiWorkerMirroredStrategy ranks, the
     same step under the default (one-process) strategy as the reference, an all-reduce as the barrier."""
 
-    def __init__(self, job: distributed.RankJob, rank: int, world: int) -> None:
+    def __init__(self, job: ranks.RankJob, rank: int, world: int) -> None:
         self.job, self.rank, self.world = job, rank, world
         self.opts = job.options()
         configure_runtime(self.opts)
@@ -135,7 +136,7 @@ class KerasEngine:
             self.opts,
             self.strategy,
             global_batch,
-            self.job.cfg.fault == distributed.MUTANT_FAULT,
+            self.job.cfg.fault == ranks.MUTANT_FAULT,
             inference_forward=check,
         )
         b.build(workload, dict(init) if init is not None else None)
@@ -169,7 +170,7 @@ def main(argv: list[str]) -> int:
     tf_config = json.loads(os.environ["TF_CONFIG"])
     rank, world = int(tf_config["task"]["index"]), len(tf_config["cluster"]["worker"])
 
-    return distributed.rank_main(argv, rank, world, KerasEngine)
+    return rank_training.rank_main(argv, rank, world, KerasEngine)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""The TensorFlow export paths of the Keras twins (bench.scenarios.deploy, bench.core.spec.EXPORT_RUNTIMES["tensorflow"]):
-SavedModel, TF Lite (fp32 and dynamic-range int8) run in LiteRT, and ONNX written by tf2onnx (fp32 and
-int8) run in ONNX Runtime with the same session options as the torch ONNX files (bench.measure.onnxrt).
+"""The TensorFlow export paths of the Keras twins (bench/scenarios/export.py,
+bench.core.spec.EXPORT_RUNTIMES["tensorflow"]): SavedModel, TF Lite (fp32 and dynamic-range int8) run in LiteRT,
+and ONNX written by tf2onnx (fp32 and int8) run in ONNX Runtime with the same session options as the torch ONNX
+files (bench.measure.onnxrt).
 
 Every path exports the model module's inference function `predict(parts, x)` (the classifier's logits, the
 GAN's generator, the DQN's q network) of the trained model in the adapter, as one tf.function with a
@@ -47,8 +48,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bench.interfaces.export_spec import ExportPath, Predict
 from bench.measure import onnxrt
-from bench.scenarios.deploy import ExportPath, Predict
 from impls.keras import common
 
 OPSET = 17  # the ONNX opset tf2onnx writes (1.17 supports up to 18)

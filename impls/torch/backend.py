@@ -22,7 +22,7 @@ from bench.core.spec import MIXED_PRECISIONS, BackendOptions, Workload, cpu_has_
 from impls.torch import common
 
 if TYPE_CHECKING:
-    from bench.scenarios.deploy import ExportPath
+    from bench.interfaces.export_spec import ExportPath
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

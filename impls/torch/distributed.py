@@ -1,11 +1,11 @@
 """One rank of a torch data-parallel cell: DistributedDataParallel over the torch-eager adapter.
 
-Started by torchrun (bench.scenarios.distributed.launch_torch, one torchrun per node), which gives each process RANK
-(node rank x processes per node + LOCAL_RANK), LOCAL_RANK and WORLD_SIZE (nodes x processes per node) and
-the rendezvous (MASTER_ADDR, MASTER_PORT): `python -m impls.torch.distributed JOB.json`.
+Started by torchrun (bench.scenarios.distributed_launch.launch_torch, one torchrun per node), which gives each
+process RANK (node rank x processes per node + LOCAL_RANK), LOCAL_RANK and WORLD_SIZE (nodes x processes per
+node) and the rendezvous (MASTER_ADDR, MASTER_PORT): `python -m impls.torch.distributed JOB.json`.
 The process group is gloo on a CPU, nccl on CUDA (one GPU per rank, cuda:LOCAL_RANK). DDP all-reduces
 the gradients in buckets during backward and divides by the world size: the engine's own averaging,
-which the update-equality check (bench.scenarios.distributed.run_rank) compares with one process on the whole
+which the update-equality check (bench.measure.rank_training.run_rank) compares with one process on the whole
 global batch. The check's mutant (fault "no-average") replaces DDP's averaging with a communication hook
 that all-reduces the sum without dividing, which the check must catch.
 """
@@ -25,7 +25,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from bench.core.spec import BackendOptions, Workload
-from bench.scenarios import distributed
+from bench.interfaces import ranks
+from bench.measure import rank_training
 from impls.torch.backend import TorchEager
 
 
@@ -67,19 +68,19 @@ class TorchDDP(TorchEager):
 
 
 class TorchEngine:
-    """bench.scenarios.distributed.RankEngine for torch: DDP ranks, a plain TorchEager reference, dist.barrier."""
+    """bench.interfaces.ranks.RankEngine for torch: DDP ranks, a plain TorchEager reference, dist.barrier."""
 
-    def __init__(self, job: distributed.RankJob, rank: int, world: int) -> None:
+    def __init__(self, job: ranks.RankJob, rank: int, world: int) -> None:
         self.job, self.rank, self.world = job, rank, world
         self.device = job.cfg.device
         if self.device == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", rank)))
         self.pg_backend = "nccl" if self.device == "cuda" else "gloo"
-        dist.init_process_group(self.pg_backend, timeout=timedelta(seconds=distributed.deadline_s(job.cfg)))
+        dist.init_process_group(self.pg_backend, timeout=timedelta(seconds=ranks.deadline_s(job.cfg)))
         self.opts = job.options()
 
     def build(self, workload: Workload, init: Mapping[str, np.ndarray] | None, check: bool, global_batch: int) -> Any:
-        b = TorchDDP(self.opts, self.job.cfg.fault == distributed.MUTANT_FAULT, inference_forward=check)
+        b = TorchDDP(self.opts, self.job.cfg.fault == ranks.MUTANT_FAULT, inference_forward=check)
         b.build(workload, dict(init) if init is not None else None)
         return b
 
@@ -119,13 +120,13 @@ def main(argv: list[str]) -> int:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     engine: TorchEngine | None = None
 
-    def make(job: distributed.RankJob, r: int, w: int) -> TorchEngine:
+    def make(job: ranks.RankJob, r: int, w: int) -> TorchEngine:
         nonlocal engine
         engine = TorchEngine(job, r, w)
         return engine
 
     try:
-        return distributed.rank_main(argv, rank, world, make)
+        return rank_training.rank_main(argv, rank, world, make)
     finally:
         if engine is not None:
             engine.close()

@@ -1,4 +1,4 @@
-"""The PyTorch export paths of the export scenario (bench/scenarios/deploy.py): TorchScript, torch.export (.pt2), and
+"""The PyTorch export paths of the export scenario (bench/scenarios/export.py): TorchScript, torch.export (.pt2), and
 ONNX by torch.onnx's dynamo exporter, run in ONNX Runtime in float32 and dynamically quantised to int8.
 
 What is exported is the model module's inference function, `predict(parts, x)` (impls/torch/<model>.py;
@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from bench.core.spec import EXPORT_RUNTIMES
-from bench.scenarios.deploy import ExportPath, Predict
+from bench.interfaces.export_spec import ExportPath, Predict, exception_line
 
 MAX_BATCH = 1 << 20  # torch.export / ONNX: the batch dimension is dynamic in [1, MAX_BATCH]
 ONNX_OPSET = 20  # torch.onnx's default opset in torch 2.13, spelled out so that the record says it
@@ -133,11 +133,6 @@ def require(path: str, *packages: str) -> None:
             raise NotImplementedError(f"{path}: the {p} package is not installed; {EXTRA}")
 
 
-def one_line(e: BaseException) -> str:
-    lines = [s.strip() for s in str(e).splitlines() if s.strip()]
-    return f"{type(e).__name__}: {lines[0][:300] if lines else ''}"
-
-
 @contextlib.contextmanager
 def loading(name: str, path: Path) -> Iterator[None]:
     """Any failure to load or first-run an artifact as one ArtifactError line (torch's C++ errors span
@@ -147,7 +142,7 @@ def loading(name: str, path: Path) -> Iterator[None]:
     except (NotImplementedError, ArtifactError):
         raise
     except Exception as e:
-        raise ArtifactError(f"{name}: cannot load {path.name}: {one_line(e)}") from e
+        raise ArtifactError(f"{name}: cannot load {path.name}: {exception_line(e)}") from e
 
 
 class _Collect(logging.Handler):
@@ -176,7 +171,7 @@ def quiet_export(record: dict[str, Any]) -> Iterator[None]:
     finally:
         onnx_log.setLevel(level)
         root.removeHandler(collect)
-    lines = {one_line(w.message).split(": ", 1)[-1] for w in caught} | {s.strip()[:300] for s in collect.lines}
+    lines = {exception_line(w.message).split(": ", 1)[-1] for w in caught} | {s.strip()[:300] for s in collect.lines}
     record["export_warnings"] = sorted(set(record.get("export_warnings", [])) | lines)
 
 

@@ -18,7 +18,7 @@ from bench.core import workloads
 from bench.core.backends import BACKENDS
 from bench.core.spec import EXPORT_RUNTIMES, BackendOptions
 from bench.measure import tasks
-from bench.scenarios.deploy import WARMUP_CALLS
+from bench.measure.prediction import WARMUP_CALLS
 
 from .conftest import keras_backend_loaded, other_framework_loaded
 

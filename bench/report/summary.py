@@ -1,0 +1,204 @@
+"""The report's Summary, first in every report: per workload the fastest PyTorch backend against the fastest
+TensorFlow one (faster, sooner and leaner under bench/analysis/verdicts.py's rule), the overall sentence across
+workloads, a Details table with the intervals, then the inference and export scenarios' answer
+(bench/report/deployment.py). `fwbench run` prints it when a run ends (bench.report.document.summary_text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from bench.analysis import cells
+from bench.analysis.cells import MIN_RUNS_FOR_RUN_LEVEL_CI, Cell, names_scenarios, provenance
+from bench.analysis.verdicts import (
+    ALPHA,
+    LEANER_MIN_FRACTION,
+    LEANER_MIN_MIB,
+    AccuracyTest,
+    Ratio,
+    WorkloadVerdict,
+    overall,
+    workload_verdicts,
+)
+from bench.core.formatting import blank_missing, fmt_ci, fmt_ratio, markdown, workload_label
+from bench.records.results import Suite
+from bench.report import deployment
+
+SUMMARY_HEADING = "## Summary: PyTorch vs TensorFlow"
+
+
+def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
+    """The headline answer, first in every report: the training scenarios' (per workload the fastest backend
+    of each framework, then one cross-workload line), then the inference and export scenarios' (the fastest
+    runtime of each framework per workload); [] when neither has a workload with both frameworks."""
+    training = training_summary(cs, suites)
+    deploy_lines = deployment.summary_lines(suites, alone=not training)
+    if not training and not deploy_lines:
+        return []
+    return [SUMMARY_HEADING, "", *training, *deploy_lines]
+
+
+def verdict_word(r: Ratio | None, why_not: str = "") -> str:
+    """Which side the rule finds faster or sooner (a ratio TF / PT): a framework, "tie" (no significant
+    difference), or "no verdict" (the rule cannot judge: too few runs, contended)."""
+    if r is None:
+        return "-"
+    if why_not or not r.run_level:
+        return "no verdict"
+    if not r.significant:
+        return "tie"
+    return "PyTorch" if r.value > 1 else "TensorFlow"
+
+
+def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
+    """The overall sentence; per workload one line that answers faster, sooner and leaner with the rule's
+    verdicts (text that fits PROSE_WIDTH once wrapped); then a Details table with the ratios' intervals,
+    the metric, memory and why a verdict is missing."""
+    verdicts = workload_verdicts(cs)
+    if not verdicts:
+        return []
+    answers, details = [], []
+    named = names_scenarios(cs)
+    for v in verdicts:
+        label = workload_label(v.workload, v.torch.scenario, named)
+        label = label if len({x.device_model for x in verdicts}) == 1 else f"{label} on {v.device_model}"
+        why = v.speed.why_not if v.speed is not None else ""
+        sooner_why = v.sooner.why_not if v.sooner is not None and not v.speed_only else ""
+        sooner = (
+            "speed only"
+            if v.speed_only
+            else f"**{verdict_word(v.sooner, sooner_why)}** ({fmt_ratio(v.sooner)})"
+            if v.sooner is not None
+            else "-"
+        )
+        faster = f"**{verdict_word(v.speed, why)}** ({fmt_ratio(v.speed)})" if v.speed else "-"
+        answers.append(
+            f"- **{label}**, {v.torch.backend} vs {v.tf.backend}: faster {faster}, sooner {sooner}, "
+            f"leaner {leaner_text(v.leaner)}"
+        )
+        notes = (
+            [f"{why} (step time and time to target)"]
+            if why and why == sooner_why
+            else [f"step time: {why}"] * bool(why) + [f"time to target: {sooner_why}"] * bool(sooner_why)
+        )
+        if v.speed is not None and v.speed.runs_to_resolve:
+            notes.append(f"about {v.speed.runs_to_resolve} runs a side would resolve a step-time difference this size")
+        details.append(
+            {
+                "workload": label,
+                "PyTorch": v.torch.backend,
+                "TensorFlow": v.tf.backend,
+                "step time TF / PT [95% CI]": fmt_ci(v.speed),
+                "time to target TF / PT": "speed only" if v.speed_only else fmt_ci(v.sooner),
+                "final metric TF − PT (Welch)": accuracy_text(v),
+                "training MiB TF − PT (Welch)": memory_detail(v.leaner),
+                "process peak MiB TF − PT": difference(v.peak_mib_tf, v.peak_mib_torch),
+                "notes": "; ".join(notes),
+            }
+        )
+    return [
+        overall_sentence(verdicts, cs, suites),
+        "",
+        *answers,
+        "",
+        "Details:",
+        "",
+        markdown(blank_missing(pd.DataFrame(details))),
+        "",
+        "- Per workload, the fastest PyTorch backend against the fastest TensorFlow one (lowest median step time); "
+        'each answer names the side the rule finds better, "tie" (no significant difference under the rule) or '
+        '"no verdict" (the rule cannot judge: the notes say why, and how many runs would).',
+        "- Faster: steady-state step time TF / PT, above 1 PyTorch is faster; `*` and a side only with "
+        f"{MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs a side, none contended, and Welch's t on the log per-run medians at "
+        "p < 0.05 (a 95% CI that excludes 1).",
+        "- Sooner: time to target (training-step time until the metric first reached the target, the first "
+        "step's compilation included), TF / PT under the same rule; faster and sooner can disagree where one "
+        "framework compiles longer.",
+        "- Leaner: what training added, TF − PT in MiB (CPU: peak RSS minus RSS after imports and data; GPU: "
+        f"allocator peak), with Welch's t on the per-run figures: a side only with {MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs "
+        f"a side, p < {ALPHA} and a difference of at least {LEANER_MIN_MIB:g} MiB and "
+        f"{LEANER_MIN_FRACTION:.0%} (docs/METHODOLOGY.md); process peak: the whole worker's, the "
+        "framework's own libraries included.",
+        "- Metric: difference of the mean final metric over seeds, with Welch's two-sided t-test "
+        f"(α = {ALPHA}) and its 95% CI; one seed per side gets no test.",
+        "",
+    ]
+
+
+def accuracy_text(v: WorkloadVerdict) -> str:
+    acc = v.accuracy
+    metric = v.torch.runs[0].metric_name
+    if v.speed_only:
+        return "speed only in this profile"
+    if acc is None:
+        return "-"
+    if acc.p_value is None:
+        return f"{metric} {acc.difference:+.3g} ({acc.verdict})"
+    if acc.low is not None and acc.high is not None and acc.low != acc.high:
+        return f"{metric} {acc.difference:+.3g} [{acc.low:+.3g}, {acc.high:+.3g}], p={acc.p_value:.2g}: {acc.verdict}"
+    return f"{metric} {acc.difference:+.3g}: {acc.verdict} on every seed"
+
+
+def leaner_text(t: AccuracyTest | None) -> str:
+    """'**PyTorch** (+130 MiB)': which side the rule finds leaner ("tie", "no verdict"), TF − PT training MiB."""
+    if t is None:
+        return "-"
+    word = {"differ": "PyTorch" if t.difference > 0 else "TensorFlow", "no verdict": "no verdict"}
+    return f"**{word.get(t.verdict, 'tie')}** ({t.difference:+,.0f} MiB)"
+
+
+def memory_detail(t: AccuracyTest | None) -> str:
+    if t is None:
+        return "-"
+    if t.p_value is None or t.low is None or t.high is None:
+        return f"{t.difference:+,.1f} ({t.verdict})"
+    return f"{t.difference:+,.1f} [{t.low:+,.1f}, {t.high:+,.1f}], p={t.p_value:.2g}: {t.verdict}"
+
+
+def difference(tf: float | None, torch: float | None) -> str:
+    return f"{tf - torch:+,.0f}" if tf is not None and torch is not None else "-"
+
+
+def overall_sentence(verdicts: Sequence[WorkloadVerdict], cs: Sequence[Cell], suites: Sequence[Suite]) -> str:
+    # One geometric mean per precision, scenario or worker count would be several answers, and would count a
+    # workload once per scenario: the sentence is the fp32 training scenario's (where there is one), and the
+    # others keep their own rows and sections (precision, deployment, scaling).
+    verdicts = [v for v in verdicts if v.torch.scenario == cells.DEFAULT_SCENARIO] or [
+        v for v in verdicts if v.torch.precision == cells.DEFAULT_PRECISION
+    ] or list(verdicts)  # fmt: skip
+    o = overall(verdicts)
+    if o is None:
+        return "No workload has an ok run in both frameworks."
+    devices = ", ".join(sorted({f"{c.device_model} ({c.device})" for c in cs if c.ok}))
+    threads = sorted({s.plan.threads for s in suites if s.plan})
+    thread_text = f", {'/'.join(map(str, threads))} thread(s) per framework" if threads else ""
+    profiles = ", ".join(sorted({c.runs[0].profile for c in cs if c.ok}))
+    kinds: dict[str, list[str]] = {}
+    for v in verdicts:
+        ds = v.torch.runs[0].dataset
+        kinds.setdefault(provenance(ds), []).append(v.workload)
+    data_text = "; ".join(f"{kind} for {', '.join(dict.fromkeys(ws))}" for kind, ws in kinds.items())
+    verdict_text = (
+        f"PyTorch faster in {o.pytorch_wins}, TensorFlow faster in {o.tensorflow_wins}, no significant difference "
+        f"in {o.ties - (o.workloads - o.verdict_allowed)}"
+        + (
+            f", no verdict in {o.workloads - o.verdict_allowed} (too few runs or contended)"
+            if o.verdict_allowed < o.workloads
+            else ""
+        )
+    )
+    if o.verdict_allowed < o.workloads:
+        conclusion = "no overall verdict: some workloads lack run-to-run evidence"
+    elif o.low > 1 or o.high < 1:
+        faster, factor = ("PyTorch", o.geomean) if o.geomean > 1 else ("TensorFlow", 1 / o.geomean)
+        conclusion = f"{faster} is {factor:.2f}x faster on this suite"
+    else:
+        conclusion = "no significant overall difference"
+    n = o.workloads
+    return (
+        f"**On {devices}{thread_text}, {profiles} profile, data {data_text}: across {n} workload{'s' if n != 1 else ''} "
+        f"the fastest TensorFlow backend's step time is {o.geomean:.2f}x the fastest PyTorch backend's (geometric "
+        f"mean, 95% CI [{o.low:.2f}, {o.high:.2f}]): {conclusion}; {verdict_text}.**"
+    )
