@@ -36,6 +36,7 @@ EXIT_FAILED_RUNS = 1  # `fwbench overhead`: some worker processes failed or time
 # The default of --redo-contended. The test suite sets it to 0: there the contention is the other test
 # worker, and waiting for it to be quiet would only stretch the suite (tests/conftest.py).
 REDO_ENV = "FWBENCH_REDO_CONTENDED"
+DEFAULT_MARGIN = 0.10  # --margin's: bench.core.stats.DEFAULT_MARGIN (scipy not imported here; a test checks)
 
 
 class Parser(argparse.ArgumentParser):
@@ -95,6 +96,7 @@ def build_parser() -> Parser:
     add_run_selection_arguments(run)
     add_run_scenario_arguments(run)
     add_run_settings_arguments(run)
+    add_margin_argument(run)
     add_overhead_arguments(
         sub.add_parser("overhead", help="harness vs a bare training loop, per backend: the harness's distortion")
     )
@@ -279,9 +281,16 @@ def add_overhead_arguments(overhead: Parser) -> None:
     overhead.add_argument("--out", default="results", help="writes OUT/overhead/<id>.json")
 
 
+def add_margin_argument(parser: Parser) -> None:
+    """--margin: how close two sides must be shown to be for the report's answer "the same" (verdicts.py)."""
+    margin_help = f'"the same" means within this fraction of the time, 0.1 or 10%% (default {DEFAULT_MARGIN:g})'
+    parser.add_argument("--margin", type=fraction, default=DEFAULT_MARGIN, help=margin_help)
+
+
 def add_report_arguments(report: Parser) -> None:
     report.add_argument("results", nargs="*", help="results files or folders (default: the newest run under --out)")
     report.add_argument("--out", default="results", help="folder for REPORT.md (default: results)")
+    add_margin_argument(report)
     report.add_argument(
         "--history",
         nargs="+",
@@ -304,7 +313,14 @@ def add_compare_arguments(compare: Parser) -> None:
         "--threshold",
         type=fraction,
         default=0.05,
-        help="minimum relative change that counts, as 0.05 or 5%% (default 5%%); doubled for step time with < 3 runs",
+        help="minimum relative change that counts, as 0.05 or 5%% (default 5%%)",
+    )
+    compare.add_argument(
+        "--history",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="earlier results files or folders from this machine: each cell's between-run spread where a side has one run",
     )
     compare.add_argument("--all", action="store_true", help="list unchanged comparisons too")
     compare.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
@@ -351,7 +367,7 @@ def resumed_run(args: argparse.Namespace, out: Path) -> tuple[results.Suite, Sui
     given = sorted(
         k
         for k, v in vars(args).items()
-        if k not in ("resume", "out", "retry_failed", "redo_contended") and v != defaults.get(k)
+        if k not in ("resume", "out", "retry_failed", "redo_contended", "margin") and v != defaults.get(k)
     )
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -418,7 +434,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             hint = f"; {saved} keeps every saved run: finish with `fwbench run --resume {run_id} --out {out}`"
             print(f"fwbench: error: {e}" + (hint if saved.exists() else ""), file=sys.stderr)
             return EXIT_ENVIRONMENT
-    return report_run(plan, out, path, part, earlier)
+    return report_run(plan, out, path, part, earlier, args.margin)
 
 
 def interrupted(e: KeyboardInterrupt, out: Path, run_id: str) -> int:
@@ -436,7 +452,7 @@ def interrupted(e: KeyboardInterrupt, out: Path, run_id: str) -> int:
 
 
 def report_run(
-    plan: SuitePlan, out: Path, path: Path, part: shard.Shard | None, earlier: dict[str, results.Suite]
+    plan: SuitePlan, out: Path, path: Path, part: shard.Shard | None, earlier: dict[str, results.Suite], margin: float
 ) -> int:
     """The finished run's report (its own, kept, and the folder's latest; the trend plot from the `earlier`
     suites read before the run, with this run's file as it is now); the answer and the files' paths on
@@ -450,8 +466,8 @@ def report_run(
             "than runs): its results file is written, empty, for the merge; no report"
         )
         return 0
-    own, written = document.write_run(suite, out, history=resume.runs_after(earlier, path, suite))
-    answer = document.summary_text([suite])
+    own, written = document.write_run(suite, out, history=resume.runs_after(earlier, path, suite), margin=margin)
+    answer = document.summary_text([suite], margin)
     if answer:  # the answer first, then where the files are
         print(f"\n{answer}\n")
     print(f"results: {path}\nreport:  {written} (this run's own, kept: {own})")
@@ -545,7 +561,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         history = document.load_history(results.resolve(args.history, out))
     else:
         history = document.load_history(sorted((out / "runs").glob("*.json"))) if not args.results else []
-    written = document.write(suites, out, history=history)
+    written = document.write(suites, out, history=history, margin=args.margin)
     print(f"report: {written} (from {', '.join(str(p) for p in paths)})")
     return 0
 
@@ -565,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compare":
             from bench.analysis import compare
 
-            return compare.run(args.baseline, args.current, args.threshold, args.all, args.markdown)
+            return compare.run(args.baseline, args.current, args.threshold, args.all, args.markdown, args.history)
         return cmd_report(args)
     except UsageError as e:
         print(f"fwbench: error: {e}", file=sys.stderr)

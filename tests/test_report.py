@@ -425,3 +425,19 @@ def test_the_committed_example_renders_byte_for_byte(tmp_path: Path) -> None:
     p = fwbench("report", *map(str, runs), "--out", str(out))
     assert p.returncode == 0, p.stderr
     assert (out / "REPORT.md").read_text() == (example / "REPORT.md").read_text()
+
+
+def test_the_margin_is_a_parameter_and_the_report_states_it(tmp_path: Path) -> None:
+    """`fwbench report --margin 25%`: the summary's legend states the margin and the ratio band it means;
+    the committed example's 1.00 [0.80, 1.24] on dqn-cartpole becomes "the same" within 25% but is not
+    yet known within the default 10%."""
+    example = Path(__file__).parent.parent / "results" / "example" / "runs"
+    runs = [str(p) for p in sorted(example.glob("*.json"))]
+    assert cli.main(["report", *runs, "--out", str(tmp_path / "wide"), "--margin", "25%"]) == 0
+    wide = prose((tmp_path / "wide" / "REPORT.md").read_text())
+    assert "within the margin of 25% (a ratio within [0.80, 1.25]" in wide
+    assert "- **dqn-cartpole**, torch-eager vs keras: faster **the same** (1.00 [0.80, 1.24])" in wide
+    default = prose(document.render([results.load(p) for p in runs]))
+    assert "within the margin of 10% (a ratio within [0.91, 1.10]" in default
+    assert "- **dqn-cartpole**, torch-eager vs keras: faster **not yet known** (1.00 [0.80, 1.24])" in default
+    assert cli.main(["report", *runs, "--out", str(tmp_path / "bad"), "--margin", "1.5"]) == 2

@@ -32,6 +32,10 @@ def test_the_shards_of_a_plan_are_disjoint_cover_it_and_are_balanced() -> None:
         assert parts == [shard.Shard(k, n).part(list(runs)) for k in range(1, n + 1)]  # the same on every machine
     backends_of = {k.backend for k in shard.Shard(2, 3).part(runs)}
     assert backends_of == set(plan.backends)  # each shard has every backend: drift hits them alike
+    # as many shards as backends: a fixed order in every block gave each shard all the runs of one backend and
+    # none of the others; the plan's seeded order (SuitePlan.runs) mixes them
+    n = len(plan.backends)
+    assert all(len({k.backend for k in shard.Shard(i, n).part(runs)}) > 1 for i in range(1, n + 1))
 
 
 @pytest.mark.parametrize("text", ["0/3", "4/3", "2", "a/b", "2/0"])

@@ -69,3 +69,30 @@ def test_paired_ratio_of_equal_members_is_not_significant_and_rejects_unequal_le
     assert r is not None and r[1] < 1.0 < r[2]
     with pytest.raises(ValueError, match="40 vs 39"):
         stats.paired_ratio(a, b[:-1])
+
+
+def test_a_cells_step_time_interval_covers_its_centre_95_percent_of_the_time() -> None:
+    """The run-level CI of a cell's step time (stats.log_t_interval over its per-run medians): with 3 runs
+    it covers the true centre about 95% of the time, where the [min, max] of 3 runs covers 75%."""
+    rng = np.random.default_rng(3)
+    runs = np.exp(rng.normal(0.0, 0.13, (4000, 3)))
+    ci = np.array([stats.log_t_interval(r) for r in runs])
+    covered = np.mean((ci[:, 0] <= 1.0) & (1.0 <= ci[:, 1]))
+    assert 0.94 <= covered <= 0.96, covered
+    assert 0.73 <= np.mean((runs.min(axis=1) <= 1.0) & (1.0 <= runs.max(axis=1))) <= 0.77  # the old "CI"
+    assert stats.log_t_interval([1.0]) is None
+
+
+def test_the_defaults_copied_where_scipy_is_not_imported_agree() -> None:
+    """bench/cli.py and bench/core/formatting.py keep copies of these (scipy's import is slow)."""
+    from bench import cli
+    from bench.core import formatting
+
+    assert cli.DEFAULT_MARGIN == stats.DEFAULT_MARGIN
+    assert formatting.runs_text(stats.MAX_ADVISED_RUNS + 1) == f"more than {stats.MAX_ADVISED_RUNS} runs"
+    assert formatting.runs_text(stats.MAX_ADVISED_RUNS) == f"about {stats.MAX_ADVISED_RUNS} runs"
+
+
+def test_equivalence_is_the_interval_inside_the_margin_either_way() -> None:
+    assert stats.within_margin(0.95, 1.05, 0.10) and stats.within_margin(1 / 1.1, 1.1, 0.10)
+    assert not stats.within_margin(0.90, 1.05, 0.10) and not stats.within_margin(0.95, 1.11, 0.10)

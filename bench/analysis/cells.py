@@ -134,6 +134,12 @@ class Cell:
         return [r for r in self.runs if r.contended]
 
     @property
+    def contention_unknown(self) -> list[Result]:
+        """Runs whose contention was not measured (`contended` null or absent: /proc/stat unreadable, or a
+        converted file): unknown, never quiet (docs/METHODOLOGY.md), so no verdict rests on them."""
+        return [r for r in self.runs if contention_unknown(r)]
+
+    @property
     def failures(self) -> list[Result]:
         """The runs that broke (FAILED_STATUSES), in order."""
         return [r for r in self.failed if r.status in FAILED_STATUSES]
@@ -158,10 +164,17 @@ class Cell:
         return raw or (self.per_run_medians() if summary_fallback else [])
 
     def step_time(self) -> tuple[float | None, list[float] | None]:
-        """Median step time and its 95% CI (over per-run medians with >= 3 runs, else over raw steps)."""
+        """Median step time and its 95% CI: with >= 3 runs the median of the per-run medians and the 95%
+        t-interval of their centre on the log scale (stats.log_t_interval: run-to-run noise inside it; the
+        [min, max] of 3 runs would cover 75%, not 95%), else the median of the raw steps pooled and its
+        bootstrap CI (within-run noise only)."""
         sample = self.timing_sample(self.run_level)
         if not sample:  # e.g. a source that kept only summary statistics
             return self.median_of("median_step_ms"), None
+        if self.run_level:
+            ci = stats.log_t_interval(sample)
+            med = float(np.median(sample))
+            return med, list(ci) if ci is not None else [med, med]
         s = stats.summarize(sample)
         return s["median_step_ms"], s["ci95_step_ms"]  # type: ignore[return-value]
 
@@ -193,6 +206,11 @@ class Cell:
             if r.metric is not None and math.isfinite(r.metric):
                 by.setdefault(r.seed, []).append(r.metric)
         return {s: float(np.median(v)) for s, v in by.items()}
+
+
+def contention_unknown(r: Result) -> bool:
+    """Whether the run's record does not say if it was contended (Result.contended reads that as False)."""
+    return r.cpu.get("contended") is None
 
 
 def training_mib(r: Result) -> float | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.analysis.cells import DEFAULT_PRECISION, Cell, by_workload, speed_only
-from bench.analysis.verdicts import Ratio, fastest, fastest_ok, ratio, step_samples, why_no_verdict
+from bench.analysis.verdicts import Ratio, fastest, fastest_ok, judged, ratio, step_samples, why_no_verdict
 from bench.core import stats
 from bench.core.backends import BACKENDS
 
@@ -31,6 +31,7 @@ class TierComparison:
     scenario: str
     device_model: str
     fastest: dict[tuple[str, str], Cell]  # (framework, tier) -> the tier's fastest ok cell
+    margin: float = stats.DEFAULT_MARGIN  # the verdict rule's margin for "the same"
 
     def cell(self, framework: str, tier: str) -> Cell | None:
         return self.fastest.get((framework, tier))
@@ -38,10 +39,10 @@ class TierComparison:
     def ratio(self, tier: str) -> Ratio | None:
         """TensorFlow / PyTorch step time within one tier (above 1: PyTorch faster)."""
         pt, tf = self.cell("torch", tier), self.cell("tensorflow", tier)
-        return ratio(tf, pt) if pt is not None and tf is not None else None
+        return ratio(tf, pt, self.margin) if pt is not None and tf is not None else None
 
 
-def tier_comparisons(cs: Sequence[Cell]) -> list[TierComparison]:
+def tier_comparisons(cs: Sequence[Cell], margin: float = stats.DEFAULT_MARGIN) -> list[TierComparison]:
     """Workloads that ran a default-tier and a tuned backend of some framework: what a user gets from
     the documented path against the fastest path one opts into."""
     out = []
@@ -53,7 +54,7 @@ def tier_comparisons(cs: Sequence[Cell]) -> list[TierComparison]:
             if (cell := fastest([c for c in group if tier_of(c) == tier], fw)) is not None
         }
         if any((fw, "default") in best and (fw, "tuned") in best for fw in ("torch", "tensorflow")):
-            out.append(TierComparison(workload, scenario, model, best))
+            out.append(TierComparison(workload, scenario, model, best, margin))
     return out
 
 
@@ -69,11 +70,12 @@ class KerasComparison:
     scenario: str
     device_model: str
     fastest: dict[str, Cell]
+    margin: float = stats.DEFAULT_MARGIN  # the verdict rule's margin for "the same"
 
     def ratio(self, a: str, b: str) -> Ratio | None:
         """Step time of column a / column b (above 1: b faster)."""
         ca, cb = self.fastest.get(a), self.fastest.get(b)
-        return ratio(ca, cb) if ca is not None and cb is not None else None
+        return ratio(ca, cb, self.margin) if ca is not None and cb is not None else None
 
 
 def keras_column(c: Cell) -> str | None:
@@ -88,7 +90,7 @@ def keras_column(c: Cell) -> str | None:
     return "PyTorch eager" if info.tier == "default" else None
 
 
-def keras_comparisons(cs: Sequence[Cell]) -> list[KerasComparison]:
+def keras_comparisons(cs: Sequence[Cell], margin: float = stats.DEFAULT_MARGIN) -> list[KerasComparison]:
     """Workloads with an ok cell of Keras on JAX or on PyTorch: the Keras 3 backend table's rows."""
     out = []
     for (model, scenario, workload), group in by_workload(cs).items():
@@ -101,7 +103,7 @@ def keras_comparisons(cs: Sequence[Cell]) -> list[KerasComparison]:
         if native is not None:
             best["PyTorch fastest"] = native
         if "Keras on JAX" in best or "Keras on PyTorch" in best:
-            out.append(KerasComparison(workload, scenario, model, best))
+            out.append(KerasComparison(workload, scenario, model, best, margin))
     return out
 
 
@@ -115,17 +117,14 @@ class PrecisionComparison:
     precision: str
     fp32: Cell | None
     cell: Cell
+    margin: float = stats.DEFAULT_MARGIN  # the verdict rule's margin for "the same"
 
     def speedup(self) -> Ratio | None:
         """fp32 step time / this precision's (above 1: the lower precision is faster), with the verdict rule."""
         if self.fp32 is None or not self.fp32.ok or not self.cell.ok:
             return None
         sa, sb, run_level = step_samples(self.fp32, self.cell)
-        r = stats.step_ratio(sa, sb, run_level)
-        if r is None:
-            return None
-        why = why_no_verdict(self.fp32, self.cell)
-        return Ratio(*r, run_level=run_level, significant=not why and stats.significant(r), why_not=why)
+        return judged(sa, sb, run_level, run_level, why_no_verdict(self.fp32, self.cell), self.margin)
 
     def metric_change(self) -> float | None:
         """Mean final metric in this precision minus in fp32 (None: speed only, or a side without one)."""
@@ -135,7 +134,7 @@ class PrecisionComparison:
         return float(np.mean(b) - np.mean(a)) if a and b else None
 
 
-def precision_comparisons(cs: Sequence[Cell]) -> list[PrecisionComparison]:
+def precision_comparisons(cs: Sequence[Cell], margin: float = stats.DEFAULT_MARGIN) -> list[PrecisionComparison]:
     """Every cell in a precision other than fp32, with the same backend's fp32 cell of its workload (if run)."""
     fp32 = {(c.device_model, c.base_scenario, c.workload, c.backend): c for c in cs if c.precision == "fp32"}
     return [
@@ -146,6 +145,7 @@ def precision_comparisons(cs: Sequence[Cell]) -> list[PrecisionComparison]:
             c.precision,
             fp32.get((c.device_model, c.base_scenario, c.workload, c.backend)),
             c,
+            margin,
         )
         for c in cs
         if c.precision != DEFAULT_PRECISION

@@ -40,38 +40,98 @@ from bench.core import stats
 from bench.core.backends import BACKENDS
 
 ALPHA = 0.05  # significance level of the accuracy test
-Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
+EQUIVALENCE_CONFIDENCE = stats.EQUIVALENCE_CONFIDENCE
+
+
+# The answer to "which side is faster" between two sides a and b (a ratio a / b of times):
+FASTER_A = "faster-a"  # the 95% Welch interval lies below 1 (a's time is lower)
+FASTER_B = "faster-b"  # ... above 1
+SAME = "same"  # neither, and the 90% interval lies inside [1/(1+margin), 1+margin] (two one-sided tests)
+UNKNOWN = "unknown"  # neither: not yet known
+NO_VERDICT = "no verdict"  # the rule cannot judge (too few runs a side, contention, within-run evidence only)
+SIDES = (FASTER_A, FASTER_B)
 
 
 @dataclass(frozen=True)
 class Ratio:
-    """A step-time ratio a/b with its 95% CI, and whether it may be called significant (and why not)."""
+    """A step-time ratio a/b with its 95% CI, the verdict rule's answer (FASTER_A, FASTER_B, SAME, UNKNOWN or
+    NO_VERDICT, and why not), and what the answer rests on: the 90% interval, the margin, and on run-level
+    evidence the log ratio's standard error and Welch degrees of freedom (the headline combines them)."""
 
     value: float
     low: float
     high: float
     run_level: bool  # the CI is over per-run medians (run-to-run noise inside it)
-    significant: bool  # CI excludes 1 and the evidence allows a verdict
+    significant: bool  # CI excludes 1 and the evidence allows a verdict (answer is a side)
     why_not: str = ""  # why no verdict is allowed ("" when it is)
-    # a tie on run-level evidence: about how many runs a side would find a difference of this size 80% of
-    # the time (bench.core.stats.runs_to_resolve); None otherwise
+    # not yet known on run-level evidence: about how many runs a side would answer "the same" 80% of the time
+    # if the true ratio were 1, at the measured spread (bench.core.stats.runs_to_resolve); None otherwise
     runs_to_resolve: int | None = None
+    answer: str = NO_VERDICT
+    margin: float = stats.DEFAULT_MARGIN
+    low90: float | None = None  # the 90% interval (Welch) of the equivalence test; None without one
+    high90: float | None = None
+    log_se: float | None = None  # standard error of log(value) (Welch); None without one
+    df: float | None = None  # its Welch-Satterthwaite degrees of freedom
+
+
+def answer_of(r: tuple[float, float, float], i90: tuple[float, float] | None, margin: float) -> str:
+    """The verdict rule's answer where the evidence allows one: a side where the 95% interval excludes 1,
+    else SAME where the 90% interval lies within the margin, else UNKNOWN."""
+    if stats.significant(r):
+        return FASTER_A if r[0] < 1 else FASTER_B
+    return SAME if i90 is not None and stats.within_margin(*i90, margin) else UNKNOWN
+
+
+def judged(
+    sa: Sequence[float], sb: Sequence[float], welch: bool, decidable: bool, why: str, margin: float
+) -> Ratio | None:
+    """a / b with the verdict rule applied: Welch on the logs of the samples (`welch`: per-run medians or
+    per-run times), else the within-run bootstrap ratio of medians (never a verdict); `decidable`: the
+    evidence allows an answer (run-level, nothing in `why`)."""
+    lr = stats.welch_log_ratio(sa, sb) if welch else None
+    if lr is not None:
+        r: tuple[float, float, float] | None = (math.exp(lr.log_ratio), *lr.interval())
+        i90: tuple[float, float] | None = lr.interval(stats.EQUIVALENCE_CONFIDENCE)
+    else:
+        r, i90 = (None, None) if welch else (stats.ratio_of_medians(sa, sb), None)
+    if r is None:
+        return None
+    answer = answer_of(r, i90, margin) if decidable and not why else NO_VERDICT
+    needed = stats.runs_to_resolve(sa, sb, margin) if answer == UNKNOWN else None
+    return Ratio(
+        *r,
+        run_level=welch and decidable,
+        significant=answer in SIDES,
+        why_not=why,
+        runs_to_resolve=needed,
+        answer=answer,
+        margin=margin,
+        low90=i90[0] if i90 else None,
+        high90=i90[1] if i90 else None,
+        log_se=lr.se if lr else None,
+        df=lr.df if lr else None,
+    )
 
 
 def why_no_verdict(a: Cell, b: Cell) -> str:
     """The reason a difference between two cells cannot be called significant, or ""."""
-    return no_verdict_reason((len(a.runs), len(b.runs)), len(a.contended) + len(b.contended))
+    unknown = len(a.contention_unknown) + len(b.contention_unknown)
+    return no_verdict_reason((len(a.runs), len(b.runs)), len(a.contended) + len(b.contended), unknown)
 
 
-def no_verdict_reason(runs: Sequence[int], contended: int) -> str:
-    """The verdict rule's reason for no verdict from each side's count of ok runs and the contended ones
-    (shared by the training cells and the deployment runtimes), or "" where a verdict is allowed."""
+def no_verdict_reason(runs: Sequence[int], contended: int, unknown: int = 0) -> str:
+    """The verdict rule's reason for no verdict from each side's count of ok runs, the contended ones and
+    those whose contention is unknown (never counted as quiet), shared by the training cells and the
+    deployment runtimes; "" where a verdict is allowed."""
     few = [n for n in runs if not enough_runs(n)]
     if few:
         n = min(few)
         return f"{n} run{'s' if n != 1 else ''}: a verdict needs {MIN_RUNS_FOR_RUN_LEVEL_CI} processes per side"
     if contended:
         return f"{contended} contended run{'s' if contended != 1 else ''}"
+    if unknown:
+        return f"{unknown} run{'s' if unknown != 1 else ''} of unknown contention"
     return ""
 
 
@@ -81,22 +141,16 @@ def step_samples(a: Cell, b: Cell, summary_fallback: bool = False) -> tuple[list
     return a.timing_sample(run_level, summary_fallback), b.timing_sample(run_level, summary_fallback), run_level
 
 
-def ratio(a: Cell, b: Cell) -> Ratio | None:
+def ratio(a: Cell, b: Cell, margin: float = stats.DEFAULT_MARGIN) -> Ratio | None:
     """median step time of a / that of b, with its CI and the verdict rule applied (None across scenarios)."""
     if not a.ok or not b.ok or a.scenario != b.scenario:
         return None
     sa, sb, run_level = step_samples(a, b)
-    r = stats.step_ratio(sa, sb, run_level)
-    if r is None:
-        return None
-    why = why_no_verdict(a, b)
-    significant = not why and stats.significant(r)
-    needed = stats.runs_to_resolve(sa, sb) if run_level and not why and not significant else None
-    return Ratio(*r, run_level=run_level, significant=significant, why_not=why, runs_to_resolve=needed)
+    return judged(sa, sb, run_level, run_level, why_no_verdict(a, b), margin)
 
 
-def ratio_vs_baseline(cell: Cell, base: Cell | None) -> Ratio | None:
-    return ratio(cell, base) if base is not None else None
+def ratio_vs_baseline(cell: Cell, base: Cell | None, margin: float = stats.DEFAULT_MARGIN) -> Ratio | None:
+    return ratio(cell, base, margin) if base is not None else None
 
 
 @dataclass(frozen=True)
@@ -138,14 +192,22 @@ LEANER_MIN_FRACTION = 0.05
 
 
 def memory_test(a: Sequence[float], b: Sequence[float]) -> AccuracyTest:
-    """Training MiB per run, a: PyTorch's, b: TensorFlow's; verdict "differ" only past the floor above."""
+    """Training MiB per run, a: PyTorch's, b: TensorFlow's; verdict "differ" only past the floor above, "the
+    same" where the 90% Welch interval of the difference lies within ±floor (two one-sided tests: the floor is
+    the memory margin), else "not yet known"."""
     t = accuracy_test("training MiB", a, b)
     if not enough_runs(len(a), len(b)):
         return dataclasses.replace(t, verdict="no verdict")
     floor = max(LEANER_MIN_MIB, LEANER_MIN_FRACTION * min(np.mean(a), np.mean(b)))
-    if t.verdict == "differ" and abs(t.difference) < floor:
-        return dataclasses.replace(t, verdict="no significant difference")
-    return t
+    if t.verdict == "differ" and abs(t.difference) >= floor:
+        return t
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        low90, high90 = t.difference, t.difference
+    else:
+        ci = sps.ttest_ind(b, a, equal_var=False).confidence_interval(EQUIVALENCE_CONFIDENCE)
+        low90, high90 = float(ci.low), float(ci.high)
+    same = -floor <= low90 and high90 <= floor
+    return dataclasses.replace(t, verdict="the same" if same else "not yet known")
 
 
 @dataclass(frozen=True)
@@ -170,10 +232,16 @@ class WorkloadVerdict:
 
     @property
     def winner(self) -> str:
-        """'PyTorch', 'TensorFlow' or 'tie' on step time (ties include no-verdict cases)."""
-        if self.speed is None or not self.speed.significant:
-            return "tie"
-        return "PyTorch" if self.speed.value > 1 else "TensorFlow"
+        """The step-time answer: 'PyTorch', 'TensorFlow', SAME, UNKNOWN or NO_VERDICT (also without a ratio)."""
+        return framework_answer(self.speed)
+
+
+def framework_answer(r: Ratio | None) -> str:
+    """A TF / PT ratio's answer with the side named: 'PyTorch' (TF slower), 'TensorFlow', SAME, UNKNOWN or
+    NO_VERDICT."""
+    if r is None:
+        return NO_VERDICT
+    return {FASTER_A: "TensorFlow", FASTER_B: "PyTorch"}.get(r.answer, r.answer)
 
 
 def in_headline(c: Cell) -> bool:
@@ -193,7 +261,7 @@ def fastest(cs: Sequence[Cell], framework: str) -> Cell | None:
     return fastest_ok(c for c in cs if c.framework == framework and in_headline(c))
 
 
-def workload_verdicts(cs: Sequence[Cell]) -> list[WorkloadVerdict]:
+def workload_verdicts(cs: Sequence[Cell], margin: float = stats.DEFAULT_MARGIN) -> list[WorkloadVerdict]:
     out = []
     for (model, _, workload), group in by_workload(cs).items():
         pt, tf = fastest(group, "torch"), fastest(group, "tensorflow")
@@ -211,12 +279,12 @@ def workload_verdicts(cs: Sequence[Cell]) -> list[WorkloadVerdict]:
                 model,
                 pt,
                 tf,
-                ratio(tf, pt),
+                ratio(tf, pt, margin),
                 acc,
                 pt.training_memory(),
                 tf.training_memory(),
                 only_speed,
-                None if only_speed else time_to_target_ratio(tf, pt),
+                None if only_speed else time_to_target_ratio(tf, pt, margin),
                 pt.memory()[0],
                 tf.memory()[0],
                 leaner_of(pt, tf),
@@ -230,24 +298,21 @@ def leaner_of(pt: Cell, tf: Cell) -> AccuracyTest | None:
     return memory_test(a, b) if a and b else None
 
 
-def time_to_target_ratio(a: Cell, b: Cell) -> Ratio | None:
+def time_to_target_ratio(a: Cell, b: Cell, margin: float = stats.DEFAULT_MARGIN) -> Ratio | None:
     """Time to target of a / b (training-step time until the metric first reached the target: the first
     step's compilation included), over the runs, under the same rule as step time. None where a run of
     either side did not reach the target."""
     ta, tb = ([r.time_to_target_s for r in c.runs] for c in (a, b))
     if not ta or not tb or any(t is None for t in (*ta, *tb)):
         return None
-    run_level = enough_runs(len(ta), len(tb))
-    r = stats.ratio_of_run_medians(ta, tb)  # with one run a side: the ratio alone, no interval
-    if r is None:
-        return None
-    why = why_no_verdict(a, b)
-    return Ratio(*r, run_level=run_level, significant=not why and stats.significant(r), why_not=why)
+    # with one run a side: the ratio alone, no interval
+    return judged(ta, tb, True, enough_runs(len(ta), len(tb)), why_no_verdict(a, b), margin)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
 class Overall:
-    """Across workloads: the geometric mean of the TensorFlow/PyTorch step-time ratios, with a 95% CI."""
+    """Across workloads: the geometric mean of the TensorFlow/PyTorch step-time ratios, with its 95% and 90%
+    intervals, and how many workloads got each answer."""
 
     workloads: int
     geomean: float
@@ -255,27 +320,55 @@ class Overall:
     high: float
     pytorch_wins: int
     tensorflow_wins: int
-    ties: int
+    same: int  # the same within the margin
+    unknown: int  # not yet known
     verdict_allowed: int  # workloads whose evidence allows a verdict
+    low90: float = math.nan
+    high90: float = math.nan
+    margin: float = stats.DEFAULT_MARGIN
+
+    @property
+    def answer(self) -> str:
+        """The headline's answer: FASTER_A (TensorFlow), FASTER_B (PyTorch), SAME or UNKNOWN, on the intervals."""
+        return answer_of((self.geomean, self.low, self.high), (self.low90, self.high90), self.margin)
+
+
+def combined_log_ratio(rs: Sequence[Ratio]) -> stats.LogRatio:
+    """The mean of the ratios' logs, its standard error (the workloads independent: sqrt(sum se_i^2) / k) and
+    its Welch-Satterthwaite degrees of freedom (sum se_i^2)^2 / sum(se_i^4 / df_i). A ratio without its own
+    standard error (a within-run bootstrap interval) counts its 95% half-width on the log scale / 1.96 with
+    infinite degrees of freedom (the normal approximation); one with no spread counts nothing."""
+    k = len(rs)
+    terms: list[tuple[float, float]] = []
+    for r in rs:
+        if r.log_se is not None and r.df is not None:
+            terms.append((r.log_se**2, r.df))
+        elif r.low > 0 and r.high > r.low:
+            terms.append((((math.log(r.high) - math.log(r.low)) / (2 * sps.norm.ppf(0.975))) ** 2, math.inf))
+    mean = float(np.mean(np.log([r.value for r in rs])))
+    var = sum(v for v, _ in terms)
+    if var == 0:
+        return stats.LogRatio(mean, None, None)
+    df = var**2 / sum(v * v / d for v, d in terms)
+    return stats.LogRatio(mean, math.sqrt(var) / k, float(df) if df > 0 else math.inf)
 
 
 def overall(verdicts: Sequence[WorkloadVerdict]) -> Overall | None:
-    """Geometric mean of the per-workload ratios. Its CI combines the per-workload CIs on the log scale
-    (each CI's half-width / 1.96 as that log-ratio's standard error; independent workloads): it holds
-    the measurement noise of this set of workloads, not the choice of workloads."""
+    """Geometric mean of the per-workload ratios, its intervals from the workloads' own standard errors and
+    degrees of freedom (combined_log_ratio): they hold the measurement noise of this set of workloads, not the
+    choice of workloads. One workload: its own ratio and intervals, so that the headline and its row agree."""
     rs = [v.speed for v in verdicts if v.speed is not None]
     if not rs:
         return None
-    logs = np.log([r.value for r in rs])
-    se = [(math.log(r.high) - math.log(r.low)) / (2 * Z95) if r.low > 0 else math.inf for r in rs]
-    mean = float(logs.mean())
-    half = Z95 * math.sqrt(sum(s * s for s in se)) / len(rs)
+    margin = rs[0].margin
+    if len(rs) == 1:
+        r = rs[0]
+        value, low, high = r.value, r.low, r.high
+        low90, high90 = (r.low90, r.high90) if r.low90 is not None and r.high90 is not None else (low, high)
+    else:
+        lr = combined_log_ratio(rs)
+        value, (low, high), (low90, high90) = math.exp(lr.log_ratio), lr.interval(), lr.interval(0.90)
     wins = [v.winner for v in verdicts if v.speed is not None]
-    # One workload: its own ratio and interval, so that the headline and its row say the same numbers (a
-    # within-run bootstrap interval is not symmetric on the log scale; rebuilding one would move it).
-    value, low, high = (rs[0].value, rs[0].low, rs[0].high) if len(rs) == 1 else (
-        math.exp(mean), math.exp(mean - half), math.exp(mean + half)
-    )  # fmt: skip
     return Overall(
         len(rs),
         value,
@@ -283,6 +376,10 @@ def overall(verdicts: Sequence[WorkloadVerdict]) -> Overall | None:
         high,
         wins.count("PyTorch"),
         wins.count("TensorFlow"),
-        wins.count("tie"),
+        wins.count(SAME),
+        wins.count(UNKNOWN),
         sum(1 for r in rs if not r.why_not),
+        low90,
+        high90,
+        margin,
     )

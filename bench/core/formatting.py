@@ -21,6 +21,12 @@ def fmt(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
+def runs_text(n: int) -> str:
+    """'about 40 runs' or 'more than 1000 runs' (bench.core.stats.runs_to_resolve's advice)."""
+    limit = 1000  # bench.core.stats.MAX_ADVISED_RUNS (not imported: scipy's import is slow)
+    return f"more than {limit} runs" if n > limit else f"about {n} runs"
+
+
 def fmt_ratio(ratio: Ratio | None) -> str:
     """'1.23*' where the difference is significant by the verdict rule; '1.23' otherwise."""
     if ratio is None:

@@ -8,6 +8,7 @@ worker starts.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -162,7 +163,15 @@ class SuitePlan:
     def runs(self) -> list[RunKey]:
         """The interleaved order: repeat-major, then seed, then scenario, then workload, then precision, then
         node count and worker count (the distributed scenario's; 1 elsewhere), then backend, so that drift of a
-        shared machine hits every backend, precision and seed alike."""
+        shared machine hits every backend, precision and seed alike.
+
+        Within each block (one repeat, seed, scenario, workload, precision, node and worker count) the backends
+        run in a seeded random order (`backend_order`), a new one in each block, so that a carry-over from one
+        run to the next (the second run of a block slower, say) falls on every backend alike instead of always
+        on the same one (tests/test_order.py). The order is a pure function of the plan, which every results
+        file stores: `fwbench run --resume` and `--shard K/N` recompute the same order, and anyone can recompute
+        it from a results file with `SuitePlan.from_dict(doc["plan"]).runs()`. Each Result's `started_at` shows
+        the order the runs were made in."""
         return [
             RunKey(w, b, s, r, sc, p, n, nodes)
             for r in range(self.repeats)
@@ -172,8 +181,18 @@ class SuitePlan:
             for p in self.precisions
             for nodes in (self.nodes if sc == "distributed" else (1,))
             for n in (self.workers if sc == "distributed" else (1,))
-            for b in self.backends
+            for b in self.backend_order(r, s, sc, w, p, nodes, n)
         ]
+
+    def backend_order(
+        self, repeat: int, seed: int, scenario: str, workload: str, precision: str, nodes: int, workers: int
+    ) -> tuple[str, ...]:
+        """The backends of one block of `runs` in their seeded order: sorted by the SHA-256 of
+        "PLAN_SEED|REPEAT|SEED|SCENARIO|WORKLOAD|PRECISION|NODES|WORKERS|BACKEND" (hex digest, as text), a
+        uniformly random permutation for each block that depends on nothing but the plan (no library's random
+        stream, which may change between versions: shards on different machines agree)."""
+        block = f"{self.seed}|{repeat}|{seed}|{scenario}|{workload}|{precision}|{nodes}|{workers}"
+        return tuple(sorted(self.backends, key=lambda b: hashlib.sha256(f"{block}|{b}".encode()).hexdigest()))
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(vars(self))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,40 @@ def ratio_of_medians(a: Sequence[float], b: Sequence[float], seed: int = 0) -> t
     return (point, *bootstrap_ci((x, y), stat, seed))
 
 
+@dataclass(frozen=True)
+class LogRatio:
+    """Welch's comparison of two sides' log per-run medians: the difference of their means (the log of the
+    ratio of geometric means), its standard error and its Welch-Satterthwaite degrees of freedom (None where
+    a side has one run or no spread: no interval)."""
+
+    log_ratio: float
+    se: float | None
+    df: float | None
+
+    def interval(self, confidence: float = CONFIDENCE) -> tuple[float, float]:
+        """The ratio's two-sided t-interval at `confidence` (the point twice without a standard error)."""
+        if self.se is None or self.df is None:
+            return math.exp(self.log_ratio), math.exp(self.log_ratio)
+        half = float(stats.t.ppf(0.5 + confidence / 2, self.df)) * self.se
+        return math.exp(self.log_ratio - half), math.exp(self.log_ratio + half)
+
+
+def welch_log_ratio(a: Sequence[float], b: Sequence[float]) -> LogRatio | None:
+    """Welch's t on the logs of a's and b's per-run medians; None when a side is empty or holds a value <= 0."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size == 0 or y.size == 0 or np.any(x <= 0) or np.any(y <= 0):
+        return None
+    lx, ly = np.log(x), np.log(y)
+    diff = float(lx.mean() - ly.mean())
+    if x.size < 2 or y.size < 2:
+        return LogRatio(diff, None, None)
+    vx, vy = lx.var(ddof=1) / x.size, ly.var(ddof=1) / y.size
+    if vx + vy == 0:
+        return LogRatio(diff, None, None)
+    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))  # Welch-Satterthwaite
+    return LogRatio(diff, math.sqrt(vx + vy), float(df))
+
+
 def ratio_of_run_medians(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float] | None:
     """The run-level ratio and the verdict rule's interval: the geometric mean of a's per-run medians over
     b's, with the 95% Welch interval of the difference of their logs (Welch's t-test on log per-run
@@ -79,38 +114,41 @@ def ratio_of_run_medians(a: Sequence[float], b: Sequence[float]) -> tuple[float,
     time in 10 (2 of the 20 orderings): twice the stated 5%. Welch's t keeps its stated rate at every run
     count (tests/test_verdicts.py simulates it; docs/METHODOLOGY.md "Verdicts" has the rates and the power).
     None when a side is empty or holds a value <= 0; the point alone when a side has one run."""
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.size == 0 or y.size == 0 or np.any(x <= 0) or np.any(y <= 0):
-        return None
-    lx, ly = np.log(x), np.log(y)
-    diff = float(lx.mean() - ly.mean())
-    point = math.exp(diff)
-    if x.size < 2 or y.size < 2:
-        return point, point, point
-    vx, vy = lx.var(ddof=1) / x.size, ly.var(ddof=1) / y.size
-    se = math.sqrt(vx + vy)
-    if se == 0:
-        return point, point, point
-    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))  # Welch-Satterthwaite
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
-    return point, math.exp(diff - half), math.exp(diff + half)
+    lr = welch_log_ratio(a, b)
+    return None if lr is None else (math.exp(lr.log_ratio), *lr.interval())
 
 
-def runs_to_resolve(a: Sequence[float], b: Sequence[float], power: float = 0.8) -> int | None:
-    """About how many runs a side the verdict rule needs to find a difference of the size observed between
-    per-run medians a and b `power` of the time (two-sided 5%, the normal approximation of Welch's test on
-    the logs: n = 2 (z_0.975 + z_power)^2 s^2 / d^2, s^2 the pooled variance of the logs, d the difference of
-    their means). None without two runs a side, positive values and an observed difference."""
+EQUIVALENCE_CONFIDENCE = 0.90  # two one-sided tests at 5% each: the 90% interval inside the margin
+DEFAULT_MARGIN = 0.10  # "the same" for time: within 10% either way ([1/1.1, 1.1]); --margin changes it
+MAX_ADVISED_RUNS = 1000  # advice past this many runs a side reads "more than" it
+
+
+def within_margin(low: float, high: float, margin: float) -> bool:
+    """Whether a ratio's interval lies inside [1/(1+margin), 1+margin] (equivalence within the margin)."""
+    return 1 / (1 + margin) <= low and high <= 1 + margin
+
+
+def runs_to_resolve(a: Sequence[float], b: Sequence[float], margin: float, power: float = 0.8) -> int | None:
+    """About how many runs a side the equivalence test (two one-sided tests at 5%, the 90% Welch interval
+    inside [1/(1+margin), 1+margin]) needs to answer "the same" `power` of the time when the true ratio is 1,
+    at the spread measured here (the pooled variance of the log per-run medians a and b): the smallest n
+    with 2 Phi(delta / se_n - t_0.95(2n - 2)) - 1 >= power, se_n = s sqrt(2 / n), delta = log(1 + margin),
+    from 3 (the fewest runs a side the verdict rule judges). The observed difference plays no part (plugging it
+    in as the truth gave advice that was itself noise). None without two runs a side or positive values;
+    MAX_ADVISED_RUNS + 1 past MAX_ADVISED_RUNS."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.size < 2 or y.size < 2 or np.any(x <= 0) or np.any(y <= 0):
+    if x.size < 2 or y.size < 2 or np.any(x <= 0) or np.any(y <= 0) or margin <= 0:
         return None
     lx, ly = np.log(x), np.log(y)
-    d = abs(float(lx.mean() - ly.mean()))
     var = ((x.size - 1) * lx.var(ddof=1) + (y.size - 1) * ly.var(ddof=1)) / (x.size + y.size - 2)
-    if d == 0 or var == 0:
-        return None
-    z = float(stats.norm.ppf(0.5 + CONFIDENCE / 2) + stats.norm.ppf(power))
-    return max(3, math.ceil(2 * z * z * var / (d * d)))
+    if var == 0:
+        return 3
+    n = np.arange(3, MAX_ADVISED_RUNS + 1)
+    se = np.sqrt(2 * var / n)
+    t = stats.t.ppf(0.5 + EQUIVALENCE_CONFIDENCE / 2, 2 * n - 2)  # each one-sided test at 5%
+    reached = 2 * stats.norm.cdf(math.log1p(margin) / se - t) - 1
+    hits = np.flatnonzero(reached >= power)
+    return int(n[hits[0]]) if hits.size else MAX_ADVISED_RUNS + 1
 
 
 def step_ratio(a: Sequence[float], b: Sequence[float], run_level: bool) -> tuple[float, float, float] | None:
@@ -118,6 +156,17 @@ def step_ratio(a: Sequence[float], b: Sequence[float], run_level: bool) -> tuple
     verdict rule, `ratio_of_run_medians`), else over one run's raw steps (`ratio_of_medians`: within-run
     noise only, never a verdict)."""
     return ratio_of_run_medians(a, b) if run_level else ratio_of_medians(a, b)
+
+
+def log_t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The t-interval at `confidence` of the centre of positive values on the log scale (their geometric
+    mean): exp(mean log ± t(n - 1) sd / sqrt(n)). None with fewer than two values or one <= 0."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size < 2 or np.any(x <= 0):
+        return None
+    lx = np.log(x)
+    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * float(lx.std(ddof=1)) / math.sqrt(x.size)
+    return math.exp(lx.mean() - half), math.exp(lx.mean() + half)
 
 
 def paired_ratio(a: Sequence[float], b: Sequence[float], seed: int = 0) -> tuple[float, float, float] | None:

@@ -1,7 +1,8 @@
 """One fresh subprocess per (workload, backend, repeat), interleaved, each result saved at once.
 
-Order: for each repeat, for each workload, every backend in turn (A B C A B C ...), so that drift
-of a shared machine hits all backends alike. A worker that crashes, hangs past its time limit,
+Order: the plan's (SuitePlan.runs): for each repeat, for each workload, every backend in turn, in a seeded
+order of its own in each block (A B C, C A B, ...), so that drift of a shared machine hits all backends
+alike and a carry-over from one run to the next falls on none in particular. A worker that crashes, hangs past its time limit,
 runs out of memory or diverges becomes a Result with that status and the reason; the suite
 goes on. The suite document is rewritten atomically after every run, so nothing completed is
 ever lost, and `resume` runs only the missing triples of an earlier suite (bench.planning.resume.todo_runs).

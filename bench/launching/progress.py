@@ -1,4 +1,9 @@
-"""The progress display of `fwbench run` (rich), kept out of the launcher."""
+"""The progress display of `fwbench run` (rich), kept out of the launcher.
+
+A run's line says why it did not end ok (unsupported, failed, ...); a reason already said for an earlier run
+(keras-fit unsupported on the GAN, once per seed) is said once, then "(the same as above)", and counted when the
+suite's runs are done. In a log (stderr not a terminal) lines are never wrapped: rich would wrap at 80
+columns, mid-figure."""
 
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ class Progress:
 
     def __init__(self, total: int, estimates_s: Mapping[RunKey, float] | None = None) -> None:
         self.console = Console(stderr=True)
+        self.console.soft_wrap = not self.console.is_terminal  # a log: one line per run, however long
+        self.reasons: dict[str, list[str]] = {}  # each distinct "status: reason" said so far -> the runs it ended
         self.estimates_s = dict(estimates_s or {})
         self.left_s = sum(self.estimates_s.values())  # estimated seconds of the runs not yet finished
         self.done_estimated_s = 0.0  # the estimates of the finished runs...
@@ -50,6 +57,16 @@ class Progress:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.bar.__exit__(et, ev, tb)
+        for reason, runs in self.reasons.items():
+            if len(runs) > 1:
+                status, cells = reason.partition(":")[0], ", ".join(dict.fromkeys(runs))
+                self.console.print(f"fwbench: {len(runs)} runs {status} for the same reason: {cells}", markup=False)
+
+    def once(self, reason: str, run: str) -> str:
+        """`reason` the first time it ends a run of this suite, then "(the same as above)"; `run` (workload/backend)
+        is counted each time."""
+        self.reasons.setdefault(reason, []).append(run)
+        return reason if len(self.reasons[reason]) == 1 else f"{reason.partition(':')[0]} (the same as above)"
 
     def say(self, line: str) -> None:
         self.console.print(f"fwbench: {line}")
@@ -74,10 +91,12 @@ class Progress:
             step = "batch-1 p50" if result.scenario == "infer" else "median step"
             line = f"{result.metric_name} {fmt(result.metric)}, {step} {fmt(result.median_step_ms)} ms"
         else:
-            line = f"{result.status}: {(result.reason.splitlines() or [''])[-1][:100]}"
+            line = self.once(
+                f"{result.status}: {(result.reason.splitlines() or [''])[-1][:100]}", f"{workload}/{backend}"
+            )
         if result.contended:
             line += " (contended: other processes took its cores)"
-        self.console.print(f"  {workload:<16} {backend:<14} seed {seed} #{repeat}  {line}")
+        self.console.print(f"  {workload:<16} {backend:<14} seed {seed} #{repeat}  {line}", markup=False)
         finished = self.estimates_s.pop(key, None)  # a redo of a run already counted has none left
         if finished is not None:
             self.left_s -= finished

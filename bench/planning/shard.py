@@ -2,8 +2,8 @@
 
 The part is deterministic and needs no shared state: run i of the plan's interleaved order
 (SuitePlan.runs) belongs to shard (i mod N) + 1. Every machine given the same plan computes the same
-parts, disjoint and covering the plan, each with every backend and workload (so drift of one machine
-hits all of them alike) and within one run of the others in size. The cost model is therefore the
+parts, disjoint and covering the plan, each a mix of the plan's backends and workloads in its seeded
+order (so drift of one machine hits them alike) and within one run of the others in size. The cost model is therefore the
 stated default, every run alike: a machine's own estimates would give every machine other parts.
 
 Where `--shard` is not given, a scheduler's index variables give it: a Slurm job array's

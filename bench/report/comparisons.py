@@ -19,11 +19,13 @@ from bench.analysis.comparisons import (
 )
 from bench.core.backends import BACKENDS
 from bench.core.formatting import blank_missing, fmt, fmt_ci, markdown, workload_label
+from bench.core.stats import DEFAULT_MARGIN
 
 
-def comparison_sections(cs: Sequence[Cell]) -> list[str]:
-    """The side tables in the report's order (each [] where nothing ran that it compares)."""
-    return [*tiers_section(cs), *keras_section(cs), *precision_section(cs)]
+def comparison_sections(cs: Sequence[Cell], margin: float = DEFAULT_MARGIN) -> list[str]:
+    """The side tables in the report's order (each [] where nothing ran that it compares); `margin`: the
+    verdict rule's margin for "the same"."""
+    return [*tiers_section(cs, margin), *keras_section(cs, margin), *precision_section(cs, margin)]
 
 
 def subsection(heading: str, rows: Sequence[dict[str, str]], notes: Sequence[str], legend: str) -> list[str]:
@@ -32,10 +34,10 @@ def subsection(heading: str, rows: Sequence[dict[str, str]], notes: Sequence[str
     return [heading, "", *table, *notes, *([""] if notes else []), legend, ""]
 
 
-def tiers_section(cs: Sequence[Cell]) -> list[str]:
+def tiers_section(cs: Sequence[Cell], margin: float = DEFAULT_MARGIN) -> list[str]:
     """Out of the box vs tuned: per framework the fastest default-tier backend (the path its documentation
     teaches) and the fastest tuned one, and the TensorFlow / PyTorch ratio within each tier."""
-    comparisons = tier_comparisons(cs)
+    comparisons = tier_comparisons(cs, margin)
     if not comparisons:
         return []
     named = names_scenarios(cs)
@@ -71,9 +73,9 @@ def tiers_section(cs: Sequence[Cell]) -> list[str]:
     )
 
 
-def keras_section(cs: Sequence[Cell]) -> list[str]:
+def keras_section(cs: Sequence[Cell], margin: float = DEFAULT_MARGIN) -> list[str]:
     """The Keras 3 backend table: the same Keras twins on TensorFlow, JAX and PyTorch beside native PyTorch."""
-    comparisons = keras_comparisons(cs)
+    comparisons = keras_comparisons(cs, margin)
     if not comparisons:
         return []
     named = names_scenarios(cs)
@@ -102,9 +104,9 @@ def keras_section(cs: Sequence[Cell]) -> list[str]:
     )
 
 
-def precision_section(cs: Sequence[Cell]) -> list[str]:
+def precision_section(cs: Sequence[Cell], margin: float = DEFAULT_MARGIN) -> list[str]:
     """Each backend in a lower precision beside its own fp32 run: speed-up, metric change, memory."""
-    comparisons = precision_comparisons(cs)
+    comparisons = precision_comparisons(cs, margin)
     if not comparisons:
         return []
 

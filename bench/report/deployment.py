@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis import cells, verdicts
+from bench.analysis import verdicts as verdicts_module
 from bench.analysis.cells import suite_device_model
 from bench.core import stats
 from bench.core.backends import BACKENDS, FRAMEWORK_OF
-from bench.core.formatting import blank_missing, fmt, markdown, one_line, workload_title
+from bench.core.formatting import blank_missing, fmt, markdown, one_line, runs_text, workload_title
 from bench.core.spec import EXPORT_RUNTIMES, RUNTIMES
+from bench.core.stats import DEFAULT_MARGIN
 from bench.core.workloads import WORKLOADS
 from bench.records.results import Deployment, Result, Suite
 from bench.report.plots import OWN_PATH, Panel
@@ -220,32 +222,33 @@ def details_table(cs: Sequence[RuntimeCell]) -> pd.DataFrame:
     return blank_missing(pd.DataFrame(rows))
 
 
-def latency_ratio(a: RuntimeCell, b: RuntimeCell) -> verdicts.Ratio | None:
+def latency_ratio(a: RuntimeCell, b: RuntimeCell, margin: float = DEFAULT_MARGIN) -> verdicts.Ratio | None:
     """a's batch-1 p50 over b's under the verdict rule of the training summary (bench.analysis.verdicts): with
     3+ ok runs a side, the geometric mean of the runs' p50s over the other's with Welch's 95% interval on
     their logs, a verdict only where no run was contended; with fewer, the ratio of the pooled calls'
     medians with a bootstrap CI (within-run noise only) and no verdict."""
     run_level = cells.enough_runs(len(a.ok), len(b.ok))
     sa, sb = (a.run_p50s_ms, b.run_p50s_ms) if run_level else (a.samples_ms, b.samples_ms)
-    r = stats.step_ratio(sa, sb, run_level)
-    if r is None:
-        return None
     why = verdicts.no_verdict_reason((len(a.ok), len(b.ok)), len(a.contended) + len(b.contended))
-    significant = not why and stats.significant(r)
-    needed = stats.runs_to_resolve(sa, sb) if run_level and not why and not significant else None
-    return verdicts.Ratio(*r, run_level=run_level, significant=significant, why_not=why, runs_to_resolve=needed)
+    return verdicts.judged(sa, sb, run_level, run_level, why, margin)
 
 
 def verdict_text(r: verdicts.Ratio, faster: tuple[str, str]) -> str:
-    """'PyTorch faster', 'no significant difference (about 12 runs a side would resolve ...)', or
-    'no verdict (1 run: a verdict needs 3 processes per side)': faster = (name above 1, name below 1)."""
+    """'PyTorch faster', 'the same within 10%', 'not yet known (about 12 runs a side would show "the same" ...)',
+    or 'no verdict (1 run: a verdict needs 3 processes per side)': faster = (name above 1, name below 1)."""
     if r.why_not:
         return f"no verdict ({r.why_not})"
     if r.significant:
         return f"{faster[0] if r.value > 1 else faster[1]} faster"
-    return "no significant difference" + (
-        f" (about {r.runs_to_resolve} runs a side would resolve a difference this size)" if r.runs_to_resolve else ""
-    )
+    if r.answer == verdicts.SAME:
+        return f"the same within {r.margin * 100:g}%"
+    if r.answer == verdicts.UNKNOWN:
+        return "not yet known" + (
+            f' ({runs_text(r.runs_to_resolve)} a side would show "the same" 80% of the time if the true ratio were 1)'
+            if r.runs_to_resolve
+            else ""
+        )
+    return "no verdict (within-run evidence only)"
 
 
 def onnx_lines(cs: Sequence[RuntimeCell]) -> list[str]:
@@ -289,36 +292,37 @@ def fastest_runtime(cs: Sequence[RuntimeCell], framework: str) -> RuntimeCell | 
     return min(got, key=lambda c: c.p50_ms or float("inf")) if got else None
 
 
-def latency_verdicts(suites: Sequence[Suite]) -> list[LatencyVerdict]:
+def latency_verdicts(suites: Sequence[Suite], margin: float = DEFAULT_MARGIN) -> list[LatencyVerdict]:
     out = []
     for (model, workload, precision), group in by_workload(runtime_cells(suites)).items():
         pt, tf = fastest_runtime(group, "torch"), fastest_runtime(group, "tensorflow")
         if pt is not None and tf is not None:
-            out.append(LatencyVerdict(model, workload, precision, pt, tf, latency_ratio(tf, pt)))
+            out.append(LatencyVerdict(model, workload, precision, pt, tf, latency_ratio(tf, pt, margin)))
     return out
 
 
-def summary_lines(suites: Sequence[Suite], alone: bool) -> list[str]:
+def summary_lines(suites: Sequence[Suite], alone: bool, margin: float = DEFAULT_MARGIN) -> list[str]:
     """The inference part of the summary: a sentence and a bullet per workload (fits 100 columns once
     wrapped). `alone`: there is no training summary above it, so the sentence is the report's answer."""
-    verdicts = latency_verdicts(suites)
+    verdicts = latency_verdicts(suites, margin)
     if not verdicts:
         return []
     several = len({v.device_model for v in verdicts}) > 1
     counts = collections.Counter(
-        "no verdict" if v.ratio is None or v.ratio.why_not else v.ratio.significant and v.ratio.value > 1
+        "no verdict" if v.ratio is None or v.ratio.why_not else verdicts_module.framework_answer(v.ratio)
         for v in verdicts
     )
-    pt_wins, tf_wins = counts[True], sum(1 for v in verdicts if v.ratio and v.ratio.significant and v.ratio.value < 1)
-    ties = len(verdicts) - pt_wins - tf_wins - counts["no verdict"]
+    pt_wins, tf_wins = counts["PyTorch"], counts["TensorFlow"]
+    same, unknown = counts[verdicts_module.SAME], counts[verdicts_module.UNKNOWN]
+    no_verdict = len(verdicts) - pt_wins - tf_wins - same - unknown
     devices = ", ".join(sorted({v.device_model for v in verdicts}))
     threads = sorted({s.plan.threads for s in suites if s.plan})
     thread_text = f", {'/'.join(map(str, threads))} thread(s)" if threads else ""
     sentence = (
         f"On {devices}{thread_text}, batch-1 inference latency of the trained twins, the fastest runtime of each "
         f"framework per workload (its own inference path or an exported model): PyTorch faster in {pt_wins}, "
-        f"TensorFlow faster in {tf_wins}, no significant difference in {ties}"
-        + (f", no verdict in {counts['no verdict']} (too few runs or contended)" if counts["no verdict"] else "")
+        f"TensorFlow faster in {tf_wins}, the same within {margin * 100:g}% in {same}, not yet known in {unknown}"
+        + (f", no verdict in {no_verdict} (too few runs or contended)" if no_verdict else "")
         + "."
     )
     lines = [f"**{sentence}**" if alone else f"**Inference and export.** {sentence}", ""]

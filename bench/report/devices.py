@@ -14,28 +14,29 @@ from collections.abc import Sequence
 import pandas as pd
 
 from bench.analysis.cells import Cell
-from bench.analysis.verdicts import WorkloadVerdict, workload_verdicts
+from bench.analysis.verdicts import SAME, WorkloadVerdict, framework_answer, workload_verdicts
 from bench.core.formatting import fmt_ci, markdown
+from bench.core.stats import DEFAULT_MARGIN
+from bench.report.summary import ANSWER_WORDS
 
 HEADING = "## Across devices: which framework wins where"
 
 
 def answer(v: WorkloadVerdict) -> str:
-    """'PyTorch (TF/PT 1.31 [1.20, 1.45]*; torch-eager vs keras)' or 'tie (...)', 'no verdict: why (...)'."""
+    """'PyTorch (TF/PT 1.31 [1.20, 1.45]*; torch-eager vs keras)', 'the same (...)', 'not yet known (...)' or
+    'no verdict: why (...)'."""
     r = v.speed
     if r is None:
         return "-"
     if r.why_not or not r.run_level:
         word = f"no verdict: {r.why_not or 'per-run medians needed'}"
-    elif not r.significant:
-        word = "tie"
     else:
-        word = "PyTorch" if r.value > 1 else "TensorFlow"
+        word = ANSWER_WORDS.get(framework_answer(r), "no verdict")
     return f"{word} (TF/PT {fmt_ci(r)}; {v.torch.backend} vs {v.tf.backend})"
 
 
-def cross_device_section(cs: Sequence[Cell]) -> list[str]:
-    verdicts = workload_verdicts(cs)
+def cross_device_section(cs: Sequence[Cell], margin: float = DEFAULT_MARGIN) -> list[str]:
+    verdicts = workload_verdicts(cs, margin)
     models = list(dict.fromkeys(v.device_model for v in verdicts))
     if len(models) < 2:
         return []
@@ -50,7 +51,11 @@ def cross_device_section(cs: Sequence[Cell]) -> list[str]:
         mine = [v for v in verdicts if v.device_model == m]
         pt = sum(1 for v in mine if v.speed and v.speed.significant and v.speed.value > 1)
         tf = sum(1 for v in mine if v.speed and v.speed.significant and v.speed.value < 1)
-        tally.append(f"{m}: PyTorch faster on {pt}, TensorFlow on {tf}, neither called on {len(mine) - pt - tf}")
+        same = sum(1 for v in mine if v.winner == SAME)
+        tally.append(
+            f"{m}: PyTorch faster on {pt}, TensorFlow on {tf}, the same within {margin * 100:g}% on {same}, "
+            f"not yet known or no verdict on {len(mine) - pt - tf - same}"
+        )
     lines = [
         HEADING,
         "",

@@ -20,6 +20,7 @@ from bench.analysis import cells
 from bench.analysis.cells import suite_device_model
 from bench.core.errors import UsageError
 from bench.core.files import atomic_write_text
+from bench.core.stats import DEFAULT_MARGIN
 from bench.records import pbjson
 from bench.records.results import Suite
 from bench.report import (
@@ -37,8 +38,9 @@ from bench.report import (
 from bench.report.figures import PlotLink, make_plots, plots_section
 
 
-def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
-    """REPORT.md's text: the header, the notes, the Summary, then every section that has something to show."""
+def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = (), margin: float = DEFAULT_MARGIN) -> str:
+    """REPORT.md's text: the header, the notes, the Summary, then every section that has something to show.
+    `margin`: how close two sides must be shown to be for the verdict rule's "the same" (fwbench --margin)."""
     cs = per_workload.training_cells(suites)
     device_models = sorted({suite_device_model(s) for s in suites})
     lines = [
@@ -53,12 +55,12 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = ()) -> str:
         *notes.budget_note(suites),
         *notes.partial_note(suites),
         *notes.busy_note(suites),
-        *summary.summary_section(cs, suites),
-        *devices.cross_device_section(cs),
-        *comparisons.comparison_sections(cs),
+        *summary.summary_section(cs, suites, margin),
+        *devices.cross_device_section(cs, margin),
+        *comparisons.comparison_sections(cs, margin),
         *per_workload.headline_section(cs),
         *scaling.scaling_section(cs),
-        *input_pipeline.pipeline_section(cells.cells(suites)),
+        *input_pipeline.pipeline_section(cells.cells(suites), margin),
         *deployment.deployment_section(suites),
         *seed_comparison.seed_section(cs, suites),
         *plots_section(figures),
@@ -93,17 +95,17 @@ def wrap_prose(text: str, width: int = PROSE_WIDTH) -> str:
     return "\n".join(out)
 
 
-def summary_text(suites: Sequence[Suite]) -> str:
+def summary_text(suites: Sequence[Suite], margin: float = DEFAULT_MARGIN) -> str:
     """The report's answer, its Summary section as REPORT.md has it ("## Summary: PyTorch vs TensorFlow" up
     to the next "## " section; "" without one): what `fwbench run` prints when it ends, before the paths of
     the files. The side tables are subsections ("###") of the section before them: the Summary's unless the
     cross-device section stands between."""
     cs = per_workload.training_cells(suites)
-    answer = summary.summary_section(cs, suites)
+    answer = summary.summary_section(cs, suites, margin)
     if not answer:
         return ""
-    if not devices.cross_device_section(cs):
-        answer += comparisons.comparison_sections(cs)
+    if not devices.cross_device_section(cs, margin):
+        answer += comparisons.comparison_sections(cs, margin)
     return wrap_prose("\n".join(answer)).strip()
 
 
@@ -118,38 +120,42 @@ def load_history(paths: Iterable[str | Path]) -> list[Suite]:
     return out
 
 
-def write(suites: Sequence[Suite], out_dir: Path, history: Sequence[Suite] = ()) -> Path:
+def write(
+    suites: Sequence[Suite], out_dir: Path, history: Sequence[Suite] = (), margin: float = DEFAULT_MARGIN
+) -> Path:
     """Plots into out_dir/plots, then out_dir/REPORT.md (atomically); `history` feeds the trend plot only.
     Refuses (UsageError) to replace a report with one of nothing: the old files stay."""
-    return write_with_figures(suites, out_dir, history)[0]
+    return write_with_figures(suites, out_dir, history, margin)[0]
 
 
 def write_with_figures(
-    suites: Sequence[Suite], out_dir: Path, history: Sequence[Suite] = ()
+    suites: Sequence[Suite], out_dir: Path, history: Sequence[Suite] = (), margin: float = DEFAULT_MARGIN
 ) -> tuple[Path, list[PlotLink]]:
     """`write`, returning the figures too (their paths relative to out_dir)."""
     if not any(s.results for s in suites):
         raise UsageError("no results to report: the old report and plots are left as they are")
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = make_plots(suites, history, out_dir)
-    return atomic_write_text(out_dir / "REPORT.md", render(suites, figures)), figures
+    return atomic_write_text(out_dir / "REPORT.md", render(suites, figures, margin)), figures
 
 
 RUN_REPORTS_DIR = "reports"  # results/reports/<run-id>/: each run's own REPORT.md and plots, never replaced by another
 
 
-def write_run(suite: Suite, out_dir: Path, history: Sequence[Suite] = ()) -> tuple[Path, Path]:
+def write_run(
+    suite: Suite, out_dir: Path, history: Sequence[Suite] = (), margin: float = DEFAULT_MARGIN
+) -> tuple[Path, Path]:
     """A run's report, kept: out_dir/reports/<run-id>/REPORT.md with its plots/ beside it. Then
     out_dir/REPORT.md, the latest run's report (its figures linked in that run's folder), ending with the
     earlier runs' reports. Nothing of another run is touched. Returns (the run's report, the latest's)."""
     rel = f"{RUN_REPORTS_DIR}/{suite.run_id}"
-    own, figures = write_with_figures([suite], out_dir / rel, history)
+    own, figures = write_with_figures([suite], out_dir / rel, history, margin)
     linked = [PlotLink(f.title, f"{rel}/{f.path}") for f in figures]
     earlier = sorted(
         (d.name for d in (out_dir / RUN_REPORTS_DIR).iterdir() if d.is_dir() and d.name != suite.run_id),
         reverse=True,  # run ids sort by time: the newest first
     )
-    text = render([suite], linked)
+    text = render([suite], linked, margin)
     if earlier:
         text += "\n## Earlier runs in this folder\n\n" + "".join(
             f"- [{run_id}]({RUN_REPORTS_DIR}/{run_id}/REPORT.md)\n" for run_id in earlier

@@ -16,8 +16,10 @@ import pandas as pd
 from bench.analysis import verdicts
 from bench.analysis.cells import Cell
 from bench.core.formatting import fmt, fmt_ci, markdown, one_line, workload_title
+from bench.core.stats import DEFAULT_MARGIN
 from bench.records.results import PipelineRun
 from bench.report.plots import Curve, Panel
+from bench.report.summary import ANSWER_WORDS
 
 SCENARIO = "pipeline"
 PIPELINES = {"torch": "PyTorch DataLoader", "tensorflow": "tf.data"}
@@ -105,16 +107,16 @@ def defaults_note(c: Cell) -> str:
     )
 
 
-def verdict(group: Sequence[Cell]) -> tuple[str, verdicts.Ratio | None]:
+def verdict(group: Sequence[Cell], margin: float = DEFAULT_MARGIN) -> tuple[str, verdicts.Ratio | None]:
     """Which framework's fastest tuned pipeline fed training faster, by the verdict rule (TF / PT step)."""
     pt, tf = verdicts.fastest(group, "torch"), verdicts.fastest(group, "tensorflow")
     if pt is None or tf is None:
         return "", None
-    r = verdicts.ratio(tf, pt)
+    r = verdicts.ratio(tf, pt, margin)
     if r is None:
         return "", None
     why = r.why_not or ("" if r.run_level else "per-run medians needed")
-    word = "no verdict" if why else ("tie" if not r.significant else ("PyTorch" if r.value > 1 else "TensorFlow"))
+    word = "no verdict" if why else ANSWER_WORDS.get(verdicts.framework_answer(r), "no verdict")
     line = (
         f"Fed training faster: **{word}**"
         + (f" ({why})" if why else "")
@@ -124,7 +126,7 @@ def verdict(group: Sequence[Cell]) -> tuple[str, verdicts.Ratio | None]:
     return line, r
 
 
-def pipeline_section(cs: Sequence[Cell]) -> list[str]:
+def pipeline_section(cs: Sequence[Cell], margin: float = DEFAULT_MARGIN) -> list[str]:
     gs = groups(cs)
     if not gs:
         return []
@@ -152,7 +154,7 @@ def pipeline_section(cs: Sequence[Cell]) -> list[str]:
         "",
     ]
     for (model, workload, precision), group in gs.items():
-        line, _ = verdict(group)
+        line, _ = verdict(group, margin)
         files = next((r.pipeline for c in group for r in c.runs if r.pipeline), None)
         lines += [workload_title(workload, precision, model, len(models) > 1), ""]
         if files is not None:

@@ -212,8 +212,9 @@ def headline_section(cs: Sequence[Cell]) -> list[str]:
     any_within = any(c.ok and not c.run_level for c in cs)
     lines += [
         "Metric: median over seeds (range over seeds in brackets where there are several). Step time: median of "
-        "the steady-state training steps (first step and warm-up excluded); its 95% bootstrap CI is over the "
-        f"per-run medians where a backend has {MIN_RUNS_FOR_RUN_LEVEL_CI} or more runs, else over the raw steps"
+        "the steady-state training steps (first step and warm-up excluded), then the median over runs; its 95% CI "
+        f"is Student's t on the log per-run medians where a backend has {MIN_RUNS_FOR_RUN_LEVEL_CI} or more runs "
+        "(the interval of their geometric mean), else a bootstrap CI over the raw steps"
         + (" (within-run noise only: `--seeds 3` or `--repeats 3` adds run-to-run noise)" if any_within else "")
         + "; `mean` follows where the mean of every step after the first lies outside that CI (slow steps the "
         f"median hides). `vs {BASELINE_BACKEND}`: ratio of median step times (below 1 is faster; with "

@@ -16,47 +16,59 @@ from bench.analysis.verdicts import (
     ALPHA,
     LEANER_MIN_FRACTION,
     LEANER_MIN_MIB,
+    SAME,
+    SIDES,
+    UNKNOWN,
     AccuracyTest,
     Ratio,
     WorkloadVerdict,
+    framework_answer,
     overall,
     workload_verdicts,
 )
-from bench.core.formatting import blank_missing, fmt_ci, fmt_ratio, markdown, workload_label
+from bench.core.formatting import blank_missing, fmt_ci, markdown, runs_text, workload_label
+from bench.core.stats import DEFAULT_MARGIN
 from bench.records.results import Suite
 from bench.report import deployment
 
 SUMMARY_HEADING = "## Summary: PyTorch vs TensorFlow"
 
 
-def summary_section(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
+def summary_section(cs: Sequence[Cell], suites: Sequence[Suite], margin: float = DEFAULT_MARGIN) -> list[str]:
     """The headline answer, first in every report: the training scenarios' (per workload the fastest backend
     of each framework, then one cross-workload line), then the inference and export scenarios' (the fastest
-    runtime of each framework per workload); [] when neither has a workload with both frameworks."""
-    training = training_summary(cs, suites)
-    deploy_lines = deployment.summary_lines(suites, alone=not training)
+    runtime of each framework per workload); [] when neither has a workload with both frameworks. `margin`:
+    how close two sides must be shown to be to be "the same" (a fraction of the time)."""
+    training = training_summary(cs, suites, margin)
+    deploy_lines = deployment.summary_lines(suites, alone=not training, margin=margin)
     if not training and not deploy_lines:
         return []
     return [SUMMARY_HEADING, "", *training, *deploy_lines]
 
 
 def verdict_word(r: Ratio | None, why_not: str = "") -> str:
-    """Which side the rule finds faster or sooner (a ratio TF / PT): a framework, "tie" (no significant
-    difference), or "no verdict" (the rule cannot judge: too few runs, contended)."""
+    """The rule's answer to faster or sooner (a ratio TF / PT): a framework, "the same" (within the margin),
+    "not yet known" (neither shown), or "no verdict" (the rule cannot judge: too few runs, contended)."""
     if r is None:
         return "-"
     if why_not or not r.run_level:
         return "no verdict"
-    if not r.significant:
-        return "tie"
-    return "PyTorch" if r.value > 1 else "TensorFlow"
+    return ANSWER_WORDS.get(framework_answer(r), "no verdict")
 
 
-def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
+ANSWER_WORDS = {"PyTorch": "PyTorch", "TensorFlow": "TensorFlow", SAME: "the same", UNKNOWN: "not yet known"}
+
+
+def margin_text(margin: float) -> str:
+    """'10% (a ratio within [0.91, 1.10]': the margin of "the same" as the legend states it (parenthesis open)."""
+    return f"{margin * 100:g}% (a ratio within [{1 / (1 + margin):.2f}, {1 + margin:.2f}]"
+
+
+def training_summary(cs: Sequence[Cell], suites: Sequence[Suite], margin: float = DEFAULT_MARGIN) -> list[str]:
     """The overall sentence; per workload one line that answers faster, sooner and leaner with the rule's
     verdicts (text that fits PROSE_WIDTH once wrapped); then a Details table with the ratios' intervals,
     the metric, memory and why a verdict is missing."""
-    verdicts = workload_verdicts(cs)
+    verdicts = workload_verdicts(cs, margin)
     if not verdicts:
         return []
     answers, details = [], []
@@ -69,11 +81,11 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
         sooner = (
             "speed only"
             if v.speed_only
-            else f"**{verdict_word(v.sooner, sooner_why)}** ({fmt_ratio(v.sooner)})"
+            else f"**{verdict_word(v.sooner, sooner_why)}** ({fmt_ci(v.sooner)})"
             if v.sooner is not None
             else "-"
         )
-        faster = f"**{verdict_word(v.speed, why)}** ({fmt_ratio(v.speed)})" if v.speed else "-"
+        faster = f"**{verdict_word(v.speed, why)}** ({fmt_ci(v.speed)})" if v.speed else "-"
         answers.append(
             f"- **{label}**, {v.torch.backend} vs {v.tf.backend}: faster {faster}, sooner {sooner}, "
             f"leaner {leaner_text(v.leaner)}"
@@ -84,7 +96,10 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
             else [f"step time: {why}"] * bool(why) + [f"time to target: {sooner_why}"] * bool(sooner_why)
         )
         if v.speed is not None and v.speed.runs_to_resolve:
-            notes.append(f"about {v.speed.runs_to_resolve} runs a side would resolve a step-time difference this size")
+            notes.append(
+                f'step time: {runs_text(v.speed.runs_to_resolve)} a side would show "the same" 80% of the '
+                "time if the true ratio were 1"
+            )
         details.append(
             {
                 "workload": label,
@@ -108,18 +123,21 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite]) -> list[str]:
         markdown(blank_missing(pd.DataFrame(details))),
         "",
         "- Per workload, the fastest PyTorch backend against the fastest TensorFlow one (lowest median step time); "
-        'each answer names the side the rule finds better, "tie" (no significant difference under the rule) or '
-        '"no verdict" (the rule cannot judge: the notes say why, and how many runs would).',
+        'each answer names the side the rule finds better, "the same" (shown equal within the margin), "not yet '
+        'known" (neither shown: the interval reaches past the margin and across 1) or "no verdict" (the rule '
+        "cannot judge: the notes say why, and how many runs would decide it).",
         "- Faster: steady-state step time TF / PT, above 1 PyTorch is faster; `*` and a side only with "
         f"{MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs a side, none contended, and Welch's t on the log per-run medians at "
-        "p < 0.05 (a 95% CI that excludes 1).",
+        'p < 0.05 (a 95% CI that excludes 1); "the same" where the 90% Welch interval lies within the margin of '
+        f"{margin_text(margin)}; two one-sided tests at 5%; `--margin` sets it).",
         "- Sooner: time to target (training-step time until the metric first reached the target, the first "
         "step's compilation included), TF / PT under the same rule; faster and sooner can disagree where one "
         "framework compiles longer.",
         "- Leaner: what training added, TF − PT in MiB (CPU: peak RSS minus RSS after imports and data; GPU: "
         f"allocator peak), with Welch's t on the per-run figures: a side only with {MIN_RUNS_FOR_RUN_LEVEL_CI}+ runs "
         f"a side, p < {ALPHA} and a difference of at least {LEANER_MIN_MIB:g} MiB and "
-        f"{LEANER_MIN_FRACTION:.0%} (docs/METHODOLOGY.md); process peak: the whole worker's, the "
+        f'{LEANER_MIN_FRACTION:.0%} (docs/METHODOLOGY.md); "the same" where the 90% Welch interval of the '
+        "difference lies within that floor either way; process peak: the whole worker's, the "
         "framework's own libraries included.",
         "- Metric: difference of the mean final metric over seeds, with Welch's two-sided t-test "
         f"(α = {ALPHA}) and its 95% CI; one seed per side gets no test.",
@@ -142,11 +160,16 @@ def accuracy_text(v: WorkloadVerdict) -> str:
 
 
 def leaner_text(t: AccuracyTest | None) -> str:
-    """'**PyTorch** (+130 MiB)': which side the rule finds leaner ("tie", "no verdict"), TF − PT training MiB."""
+    """'**PyTorch** (+130 MiB)': which side the rule finds leaner ("the same", "not yet known", "no verdict"),
+    TF − PT training MiB."""
     if t is None:
         return "-"
-    word = {"differ": "PyTorch" if t.difference > 0 else "TensorFlow", "no verdict": "no verdict"}
-    return f"**{word.get(t.verdict, 'tie')}** ({t.difference:+,.0f} MiB)"
+    word = {
+        "differ": "PyTorch" if t.difference > 0 else "TensorFlow",
+        "no verdict": "no verdict",
+        "the same": "the same",
+    }
+    return f"**{word.get(t.verdict, 'not yet known')}** ({t.difference:+,.0f} MiB)"
 
 
 def memory_detail(t: AccuracyTest | None) -> str:
@@ -181,8 +204,8 @@ def overall_sentence(verdicts: Sequence[WorkloadVerdict], cs: Sequence[Cell], su
         kinds.setdefault(provenance(ds), []).append(v.workload)
     data_text = "; ".join(f"{kind} for {', '.join(dict.fromkeys(ws))}" for kind, ws in kinds.items())
     verdict_text = (
-        f"PyTorch faster in {o.pytorch_wins}, TensorFlow faster in {o.tensorflow_wins}, no significant difference "
-        f"in {o.ties - (o.workloads - o.verdict_allowed)}"
+        f"PyTorch faster in {o.pytorch_wins}, TensorFlow faster in {o.tensorflow_wins}, the same within "
+        f"{o.margin * 100:g}% in {o.same}, not yet known in {o.unknown}"
         + (
             f", no verdict in {o.workloads - o.verdict_allowed} (too few runs or contended)"
             if o.verdict_allowed < o.workloads
@@ -191,11 +214,13 @@ def overall_sentence(verdicts: Sequence[WorkloadVerdict], cs: Sequence[Cell], su
     )
     if o.verdict_allowed < o.workloads:
         conclusion = "no overall verdict: some workloads lack run-to-run evidence"
-    elif o.low > 1 or o.high < 1:
+    elif o.answer in SIDES:
         faster, factor = ("PyTorch", o.geomean) if o.geomean > 1 else ("TensorFlow", 1 / o.geomean)
         conclusion = f"{faster} is {factor:.2f}x faster on this suite"
+    elif o.answer == SAME:
+        conclusion = f"the same within {o.margin * 100:g}% on this suite"
     else:
-        conclusion = "no significant overall difference"
+        conclusion = "not yet known overall"
     n = o.workloads
     return (
         f"**On {devices}{thread_text}, {profiles} profile, data {data_text}: across {n} workload{'s' if n != 1 else ''} "
