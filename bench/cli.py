@@ -216,6 +216,7 @@ def add_run_settings_arguments(run: Parser) -> None:
         help="fit the plan to this many minutes, estimated from this machine's earlier runs: leaves out backends "
         "(a framework's documented path beside its tuned one first), then the costliest workloads, and says what",
     )
+    budget.add_max_runs_argument(run)
     run.add_argument("--profile", default="quick", help=f"{' or '.join(PROFILES)} (default quick)")
     run.add_argument("--repeats", type=positive_int, help="processes per (workload, backend), interleaved")
     run.add_argument(
@@ -364,11 +365,8 @@ def resumed_run(args: argparse.Namespace, out: Path) -> tuple[results.Suite, Sui
     """--resume RUN_ID: the run's suite and its own plan (bench.planning.resume.resumed_suite), checked before
     running again; a flag that would change the plan is refused."""
     defaults = vars(build_parser().parse_args(["run"]))
-    given = sorted(
-        k
-        for k, v in vars(args).items()
-        if k not in ("resume", "out", "retry_failed", "redo_contended", "margin") and v != defaults.get(k)
-    )
+    kept = ("resume", "out", "retry_failed", "redo_contended", "margin")  # flags that do not change the plan
+    given = sorted(k for k, v in vars(args).items() if k not in kept and v != defaults.get(k))
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise UsageError(f"--resume continues the run's own plan: drop {flags}")
@@ -405,6 +403,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.budget is not None:
         plan = budget.fit_plan(plan, past, args.budget)
     part, run_id = shard.chosen_shard(args.shard, args.run_id, resumed, os.environ)
+    plan = budget.with_max_runs(args, plan, part)
     todo = resume.todo_runs(plan, resumed, args.retry_failed, part)
     planned = estimate.estimate(plan, todo, past)
     of_shard = f" (shard {part} from {part.source})" if part else ""
@@ -426,6 +425,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     redo_rounds=args.redo_contended,
                     notify=progress.say,
                     shard=part,
+                    margin=args.margin,
                 )
         except KeyboardInterrupt as e:
             return interrupted(e, out, run_id)

@@ -83,7 +83,9 @@ def test_a_full_disk_mid_suite_names_the_run_to_resume(tmp_path, monkeypatch, ca
     from bench.launching import launch
     from bench.records import results
 
-    def full_disk(plan, out, command, progress, resumed, run_id, retry_failed, redo_rounds, notify, shard) -> None:
+    def full_disk(
+        plan, out, command, progress, resumed, run_id, retry_failed, redo_rounds, notify, shard, margin
+    ) -> None:
         results.run_path(out, run_id).parent.mkdir(parents=True)
         results.run_path(out, run_id).write_text("{}")  # the file as saved after the runs before the failure
         raise OSError(28, "No space left on device", str(out / "runs" / f".{run_id}.json.tmp"))

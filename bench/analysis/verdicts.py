@@ -36,7 +36,7 @@ from bench.analysis.cells import (
     speed_only,
     training_mib,
 )
-from bench.core import stats
+from bench.core import sequential, stats
 from bench.core.backends import BACKENDS
 
 ALPHA = 0.05  # significance level of the accuracy test
@@ -44,10 +44,10 @@ EQUIVALENCE_CONFIDENCE = stats.EQUIVALENCE_CONFIDENCE
 
 
 # The answer to "which side is faster" between two sides a and b (a ratio a / b of times):
-FASTER_A = "faster-a"  # the 95% Welch interval lies below 1 (a's time is lower)
-FASTER_B = "faster-b"  # ... above 1
-SAME = "same"  # neither, and the 90% interval lies inside [1/(1+margin), 1+margin] (two one-sided tests)
-UNKNOWN = "unknown"  # neither: not yet known
+FASTER_A = sequential.FASTER_A  # the 95% Welch interval lies below 1 (a's time is lower)
+FASTER_B = sequential.FASTER_B  # ... above 1
+SAME = sequential.SAME  # neither, and the 90% interval lies inside [1/(1+margin), 1+margin] (two one-sided tests)
+UNKNOWN = sequential.UNKNOWN  # neither: not yet known
 NO_VERDICT = "no verdict"  # the rule cannot judge (too few runs a side, contention, within-run evidence only)
 SIDES = (FASTER_A, FASTER_B)
 
@@ -84,15 +84,18 @@ def answer_of(r: tuple[float, float, float], i90: tuple[float, float] | None, ma
 
 
 def judged(
-    sa: Sequence[float], sb: Sequence[float], welch: bool, decidable: bool, why: str, margin: float
+    sa: Sequence[float], sb: Sequence[float], welch: bool, decidable: bool, why: str, margin: float, cap: int = 0
 ) -> Ratio | None:
     """a / b with the verdict rule applied: Welch on the logs of the samples (`welch`: per-run medians or
     per-run times), else the within-run bootstrap ratio of medians (never a verdict); `decidable`: the
-    evidence allows an answer (run-level, nothing in `why`)."""
+    evidence allows an answer (run-level, nothing in `why`). `cap`: the run added runs up to this many a side
+    (`--max-runs`): both intervals at the sequential rule's level (bench.core.sequential.confidences), never at
+    the fixed-sample 95% and 90%, so that a comparison that grew by looking is not re-tested at the naive level."""
     lr = stats.welch_log_ratio(sa, sb) if welch else None
     if lr is not None:
-        r: tuple[float, float, float] | None = (math.exp(lr.log_ratio), *lr.interval())
-        i90: tuple[float, float] | None = lr.interval(stats.EQUIVALENCE_CONFIDENCE)
+        side, same = sequential.confidences(cap)
+        r: tuple[float, float, float] | None = (math.exp(lr.log_ratio), *lr.interval(side))
+        i90: tuple[float, float] | None = lr.interval(same)
     else:
         r, i90 = (None, None) if welch else (stats.ratio_of_medians(sa, sb), None)
     if r is None:
@@ -141,12 +144,13 @@ def step_samples(a: Cell, b: Cell, summary_fallback: bool = False) -> tuple[list
     return a.timing_sample(run_level, summary_fallback), b.timing_sample(run_level, summary_fallback), run_level
 
 
-def ratio(a: Cell, b: Cell, margin: float = stats.DEFAULT_MARGIN) -> Ratio | None:
-    """median step time of a / that of b, with its CI and the verdict rule applied (None across scenarios)."""
+def ratio(a: Cell, b: Cell, margin: float = stats.DEFAULT_MARGIN, cap: int = 0) -> Ratio | None:
+    """median step time of a / that of b, with its CI and the verdict rule applied (None across scenarios);
+    `cap`: judged at the sequential level of a run with --max-runs `cap` (judged)."""
     if not a.ok or not b.ok or a.scenario != b.scenario:
         return None
     sa, sb, run_level = step_samples(a, b)
-    return judged(sa, sb, run_level, run_level, why_no_verdict(a, b), margin)
+    return judged(sa, sb, run_level, run_level, why_no_verdict(a, b), margin, cap)
 
 
 def ratio_vs_baseline(cell: Cell, base: Cell | None, margin: float = stats.DEFAULT_MARGIN) -> Ratio | None:
@@ -261,7 +265,9 @@ def fastest(cs: Sequence[Cell], framework: str) -> Cell | None:
     return fastest_ok(c for c in cs if c.framework == framework and in_headline(c))
 
 
-def workload_verdicts(cs: Sequence[Cell], margin: float = stats.DEFAULT_MARGIN) -> list[WorkloadVerdict]:
+def workload_verdicts(cs: Sequence[Cell], margin: float = stats.DEFAULT_MARGIN, cap: int = 0) -> list[WorkloadVerdict]:
+    """Per workload the fastest PyTorch cell against the fastest TensorFlow one; `cap`: the suite added runs up to
+    `cap` a side (--max-runs), so faster and sooner are judged at the sequential level (judged)."""
     out = []
     for (model, _, workload), group in by_workload(cs).items():
         pt, tf = fastest(group, "torch"), fastest(group, "tensorflow")
@@ -279,12 +285,12 @@ def workload_verdicts(cs: Sequence[Cell], margin: float = stats.DEFAULT_MARGIN) 
                 model,
                 pt,
                 tf,
-                ratio(tf, pt, margin),
+                ratio(tf, pt, margin, cap),
                 acc,
                 pt.training_memory(),
                 tf.training_memory(),
                 only_speed,
-                None if only_speed else time_to_target_ratio(tf, pt, margin),
+                None if only_speed else time_to_target_ratio(tf, pt, margin, cap),
                 pt.memory()[0],
                 tf.memory()[0],
                 leaner_of(pt, tf),
@@ -298,7 +304,7 @@ def leaner_of(pt: Cell, tf: Cell) -> AccuracyTest | None:
     return memory_test(a, b) if a and b else None
 
 
-def time_to_target_ratio(a: Cell, b: Cell, margin: float = stats.DEFAULT_MARGIN) -> Ratio | None:
+def time_to_target_ratio(a: Cell, b: Cell, margin: float = stats.DEFAULT_MARGIN, cap: int = 0) -> Ratio | None:
     """Time to target of a / b (training-step time until the metric first reached the target: the first
     step's compilation included), over the runs, under the same rule as step time. None where a run of
     either side did not reach the target."""
@@ -306,7 +312,7 @@ def time_to_target_ratio(a: Cell, b: Cell, margin: float = stats.DEFAULT_MARGIN)
     if not ta or not tb or any(t is None for t in (*ta, *tb)):
         return None
     # with one run a side: the ratio alone, no interval
-    return judged(ta, tb, True, enough_runs(len(ta), len(tb)), why_no_verdict(a, b), margin)  # type: ignore[arg-type]
+    return judged(ta, tb, True, enough_runs(len(ta), len(tb)), why_no_verdict(a, b), margin, cap)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

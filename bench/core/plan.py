@@ -33,6 +33,9 @@ from bench.core.typedjson import typed_fields
 FAULTS = ("crash", "hang", "raise", "oom", "diverge", "truncate-artifact", "no-average")
 FAULT_ENV = "FWBENCH_FAULT"  # testing hook read by the CLI: "workload/backend[#repeat]=fault,..."
 MAX_SEED = 2**32 - 1  # PYTHONHASHSEED's and scikit-learn's limit
+# --max-runs (bench.core.sequential, whose levels are tuned up to MAX_RUNS_LIMIT runs a side); the default run's cap
+DEFAULT_MAX_RUNS = 8
+MAX_RUNS_LIMIT = 20
 
 
 DEVICES = ("cpu", "cuda")
@@ -81,6 +84,9 @@ class SuitePlan:
         None  # --budget, in seconds: the plan was fitted to it (bench.planning.estimate.fit_to_budget)
     )
     left_out: tuple[str, ...] = ()  # what fitting it to the budget left out, in words
+    # --max-runs: after the planned runs, runs are added to each open comparison up to this many a side, and every
+    # answer of the run is judged at the sequential rule's level (bench.core.sequential); 0: off
+    max_runs: int = 0
 
     def __post_init__(self) -> None:
         if not self.workloads or not self.backends:
@@ -117,6 +123,11 @@ class SuitePlan:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.budget_s is not None and not 0 < self.budget_s < math.inf:
             raise UsageError(f"--budget must be a finite number of minutes > 0, got {self.budget_s / 60:g}")
+        if self.max_runs and not self.repeats * self.seeds <= self.max_runs <= MAX_RUNS_LIMIT:
+            raise UsageError(
+                f"--max-runs must be between the planned runs a side ({self.repeats * self.seeds}: --seeds x "
+                f"--repeats) and {MAX_RUNS_LIMIT}, or 0 (off), got {self.max_runs}"
+            )
         if not 0 < self.time_limit_s < math.inf:
             raise UsageError(f"--time-limit must be a finite number of seconds > 0, got {self.time_limit_s}")
         if self.epochs_override is not None and self.epochs_override < 1:

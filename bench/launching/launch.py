@@ -217,12 +217,15 @@ def run_suite(
     redo_rounds: int = REDO_ROUNDS,
     notify: Notify | None = None,
     shard: Shard | None = None,
+    margin: float | None = None,
 ) -> Path:
     """Run every missing run of the plan; return the suite document's path (out_dir/runs/RUN_ID.json).
     `resumed`: a suite read back from out_dir (`--resume`), whose own plan `plan` is. `retry_failed`: a run
     whose every record so far failed, timed out or ran out of memory is missing too (its records stay).
     Then contended runs are redone, up to `redo_rounds` times each (redo_contended). `shard`: run only its
-    part of the plan (bench.planning.shard), into out_dir/runs/RUN_ID.shard-K-of-N.json."""
+    part of the plan (bench.planning.shard), into out_dir/runs/RUN_ID.shard-K-of-N.json. Last, with
+    `plan.max_runs`, runs are added where the answer is open (add_runs; never in a shard: a shard decides nothing),
+    "the same" judged within `margin` (None: bench.core.stats.DEFAULT_MARGIN)."""
     plan.check_registered()
     if resumed is not None:
         suite, path = resumed, out_dir / "runs" / file_name(resumed.run_id, shard)
@@ -260,8 +263,11 @@ def run_suite(
             progress(key, result)
     redone = len(suite.redone)
     suite = redo_contended(plan, suite, path, out_dir, redo_rounds, progress, notify)
-    # resuming a finished run with nothing to redo leaves its file as it is
-    if todo or len(suite.redone) > redone or suite.finished_at is None:
+    made = len(suite.results)
+    if plan.max_runs and shard is None:
+        suite = add_runs(plan, suite, path, out_dir, margin, progress)
+    # resuming a finished run with nothing to redo or add leaves its file as it is
+    if todo or len(suite.redone) > redone or len(suite.results) > made or suite.finished_at is None:
         results.save(path, dataclasses.replace(suite, finished_at=datetime.now(UTC).isoformat(timespec="seconds")))
     return path
 
@@ -310,4 +316,43 @@ def redo_contended(
             results.save(path, suite)
             if progress:
                 progress(key, new)
+    return suite
+
+
+def add_runs(
+    plan: SuitePlan,
+    suite: results.Suite,
+    path: Path,
+    out_dir: Path,
+    margin: float | None = None,
+    progress: Progress | None = None,
+) -> results.Suite:
+    """--max-runs: rounds of one more run a side of each open comparison (bench.launching.adaptive), each run a
+    fresh worker through run_one and saved at once, until every comparison is decided, at the cap, or out of
+    budget; each comparison's runs and why it stopped are saved in the suite's `adaptive` records after every
+    round. Resuming continues from the runs on file."""
+    from bench.core.stats import DEFAULT_MARGIN
+    from bench.launching import adaptive  # scipy: imported where it is used, not by `fwbench list`
+
+    margin = DEFAULT_MARGIN if margin is None else margin
+    peaks = suite.environment.get("matmul_peak", {})
+    for round_number in range(1, 2 * plan.max_runs + 1):  # a round adds a run a side: the cap ends it sooner
+        records, open_ = adaptive.stop_records(suite, margin, plan.max_runs, budget_left=True)
+        keys = adaptive.next_round(plan, suite, open_, round_number) if open_ else []
+        if not keys:
+            break
+        inits: dict[tuple[str, int], str] = {}
+        if plan.init == "shared":
+            inits, _ = export_inits(plan, sorted({k.workload for k in keys}), out_dir, suite.run_id)
+        for key in keys:
+            if progress:
+                progress(key, None)
+            result = with_peak(run_one(plan, suite.run_id, key, inits.get((key.workload, key.seed))), peaks)
+            suite = suite.with_result(result)
+            results.save(path, suite)
+            if progress:
+                progress(key, result)
+    records, _ = adaptive.stop_records(suite, margin, plan.max_runs, budget_left=False)
+    suite = dataclasses.replace(suite, adaptive=records)
+    results.save(path, suite)
     return suite

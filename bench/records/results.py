@@ -331,6 +331,9 @@ class Suite:
     shard: str | None = None  # "K/N": this file holds shard K of N of the plan (bench.planning.shard); None: all of it
     # A merge of shards (`fwbench merge`) that lacks some planned runs: each, in words. Empty: complete.
     missing: list[str] = field(default_factory=list)
+    # `fwbench run --max-runs N`: per comparison, its runs a side, its answer and why it stopped adding runs
+    # ("decided", "cap", "budget", "no verdict"; bench.launching.adaptive.stop_records). Empty: no adaptive phase.
+    adaptive: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -347,6 +350,7 @@ class Suite:
             "redone": [r.to_dict() for r in self.redone],
             "shard": self.shard,
             "missing": self.missing,
+            "adaptive": self.adaptive,
         }
 
     @classmethod

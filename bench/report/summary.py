@@ -26,6 +26,7 @@ from bench.analysis.verdicts import (
     overall,
     workload_verdicts,
 )
+from bench.core import sequential
 from bench.core.formatting import blank_missing, fmt_ci, markdown, runs_text, workload_label
 from bench.core.stats import DEFAULT_MARGIN
 from bench.records.results import Suite
@@ -68,9 +69,11 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite], margin: float 
     """The overall sentence; per workload one line that answers faster, sooner and leaner with the rule's
     verdicts (text that fits PROSE_WIDTH once wrapped); then a Details table with the ratios' intervals,
     the metric, memory and why a verdict is missing."""
-    verdicts = workload_verdicts(cs, margin)
+    cap = max((s.plan.max_runs for s in suites if s.plan is not None), default=0)
+    verdicts = workload_verdicts(cs, margin, cap)
     if not verdicts:
         return []
+    stops = {(a["workload"], a["precision"]): a for s in suites for a in s.adaptive}
     answers, details = [], []
     named = names_scenarios(cs)
     for v in verdicts:
@@ -100,6 +103,8 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite], margin: float 
                 f'step time: {runs_text(v.speed.runs_to_resolve)} a side would show "the same" 80% of the '
                 "time if the true ratio were 1"
             )
+        if (stop := stops.get((v.workload, v.torch.precision))) is not None:
+            notes.append(stop_text(stop))
         details.append(
             {
                 "workload": label,
@@ -122,6 +127,14 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite], margin: float 
         "",
         markdown(blank_missing(pd.DataFrame(details))),
         "",
+        *details_legend(margin, cap),
+        "",
+    ]
+
+
+def details_legend(margin: float, cap: int) -> list[str]:
+    """The Details table's legend: what each answer and column means; with `cap`, the adaptive runs' level."""
+    return [
         "- Per workload, the fastest PyTorch backend against the fastest TensorFlow one (lowest median step time); "
         'each answer names the side the rule finds better, "the same" (shown equal within the margin), "not yet '
         'known" (neither shown: the interval reaches past the margin and across 1) or "no verdict" (the rule '
@@ -141,7 +154,28 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite], margin: float 
         "framework's own libraries included.",
         "- Metric: difference of the mean final metric over seeds, with Welch's two-sided t-test "
         f"(α = {ALPHA}) and its 95% CI; one seed per side gets no test.",
-        "",
+        *adaptive_legend(cap),
+    ]
+
+
+def stop_text(stop: dict) -> str:
+    """'8 runs a side (cap)': a comparison's runs after the adaptive phase and why it stopped adding runs."""
+    pt, tf = stop["runs"]
+    runs = f"{pt} runs a side" if pt == tf else f"{pt} PyTorch / {tf} TensorFlow runs"
+    return f"{runs} ({stop['stopped']}{': ' + stop['why'] if stop.get('why') else ''})"
+
+
+def adaptive_legend(cap: int) -> list[str]:
+    """The legend's line for a run that added runs where the answer was open (--max-runs), else nothing."""
+    if not cap:
+        return []
+    side, same = sequential.confidences(cap)
+    return [
+        f"- Adaptive runs (`--max-runs {cap}`): after the planned runs, one more run a side was added to each open "
+        f"comparison until it was decided, had {cap} runs a side (cap) or the budget was spent (the notes say "
+        f"which). Since the answer was re-taken after every run, faster and sooner are judged at the sequential "
+        f"level: a side where the {side:.1%} interval (shown) excludes 1, the same where the {same:.1%} interval "
+        'lies within the margin (docs/METHODOLOGY.md, "Adaptive runs").'
     ]
 
 
