@@ -355,7 +355,8 @@ def combined_log_ratio(rs: Sequence[Ratio]) -> stats.LogRatio:
     var = sum(v for v, _ in terms)
     if var == 0:
         return stats.LogRatio(mean, None, None)
-    df = var**2 / sum(v * v / d for v, d in terms)
+    spread_of_spread = sum(v * v / d for v, d in terms)  # 0 when every term is a normal approximation
+    df = var**2 / spread_of_spread if spread_of_spread > 0 else math.inf
     return stats.LogRatio(mean, math.sqrt(var) / k, float(df) if df > 0 else math.inf)
 
 
