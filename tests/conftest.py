@@ -23,9 +23,20 @@ from pathlib import Path
 import pytest
 
 from bench.core import backends
+from bench.core.plan import SuitePlan
 from bench.records import results
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def small_plan(**kw: object) -> SuitePlan:
+    """A one-workload CPU plan of torch-eager and keras (mlp-iris, quick profile, one thread), with `kw` changed."""
+    base = dict(
+        workloads=("mlp-iris",), backends=("torch-eager", "keras"), device="cpu", profile="quick", repeats=1,
+        seed=0, init="shared", threads=1, interop_threads=1, deterministic=False, time_limit_s=60.0,
+    )  # fmt: skip
+    return SuitePlan(**{**base, **kw})  # type: ignore[arg-type]
+
 
 # No redo of contended runs unless a test asks for it (--redo-contended N): under xdist the contention is the
 # other test worker, and waiting for it to be quiet would only stretch the suite (bench/cli.py, REDO_ENV).

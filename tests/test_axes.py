@@ -19,7 +19,7 @@ from bench.planning import selection
 from bench.records import results
 from bench.report import document
 
-from .conftest import prose
+from .conftest import prose, small_plan
 from .test_harness import NumpySoftmax
 
 FIXTURE = Path(__file__).parent / "data" / "suite-mlp-iris.json"
@@ -37,24 +37,18 @@ def test_scale_picks_the_workloads_small_by_default() -> None:
         selection.chosen_workloads(["mlp-iris"], ["base"])
 
 
-def plan(**kw: object) -> SuitePlan:
-    base = dict(
-        workloads=("mlp-iris",), backends=("torch-eager", "keras"), device="cpu", profile="quick", repeats=1,
-        seed=0, init="shared", threads=1, interop_threads=1, deterministic=False, time_limit_s=60.0,
-    )  # fmt: skip
-    return SuitePlan(**{**base, **kw})  # type: ignore[arg-type]
-
-
 def test_each_run_is_made_in_each_precision_backends_innermost() -> None:
-    runs = plan(precisions=("fp32", "bf16")).runs()
+    runs = small_plan(precisions=("fp32", "bf16")).runs()
     assert [(k.precision, k.backend) for k in runs] == [
         ("fp32", "torch-eager"), ("fp32", "keras"), ("bf16", "torch-eager"), ("bf16", "keras"),
     ]  # fmt: skip
-    assert SuitePlan.from_dict(plan(precisions=("bf16",), steps=5).to_dict()) == plan(precisions=("bf16",), steps=5)
+    assert SuitePlan.from_dict(small_plan(precisions=("bf16",), steps=5).to_dict()) == small_plan(
+        precisions=("bf16",), steps=5
+    )
     with pytest.raises(UsageError, match="unknown precision 'int8'; valid: fp32, tf32, bf16, fp16"):
-        plan(precisions=("int8",))
+        small_plan(precisions=("int8",))
     with pytest.raises(UsageError, match="--steps must be >= 1, got 0"):
-        plan(steps=0)
+        small_plan(steps=0)
 
 
 def test_a_step_budget_trains_exactly_that_many_steps_across_epochs_and_evaluates_nothing() -> None:

@@ -12,15 +12,7 @@ import pytest
 from bench.core.plan import SuitePlan
 from bench.records import results
 
-from .conftest import REPO, fwbench
-
-
-def plan(**kw) -> SuitePlan:
-    base = dict(
-        workloads=("mlp-iris",), backends=("torch-eager", "keras"), device="cpu", profile="quick", repeats=1,
-        seed=0, init="shared", threads=1, interop_threads=1, deterministic=False, time_limit_s=60.0,
-    )  # fmt: skip
-    return SuitePlan(**{**base, **kw})
+from .conftest import REPO, fwbench, small_plan
 
 
 def blocks(p: SuitePlan) -> list[tuple[tuple[object, ...], list[str]]]:
@@ -37,7 +29,7 @@ def blocks(p: SuitePlan) -> list[tuple[tuple[object, ...], list[str]]]:
 
 
 def test_interleaving_is_repeat_major_then_seed_then_scenario_then_workload_then_backend() -> None:
-    p = plan(backends=("torch-eager", "torchscript", "keras"), repeats=2)
+    p = small_plan(backends=("torch-eager", "torchscript", "keras"), repeats=2)
     assert [b for b, _ in blocks(p)] == [
         ("mlp-iris", 0, 0, "train", "fp32", 1, 1),
         ("mlp-iris", 0, 1, "train", "fp32", 1, 1),
@@ -45,7 +37,7 @@ def test_interleaving_is_repeat_major_then_seed_then_scenario_then_workload_then
     assert all(
         sorted(order) == sorted(p.backends) for _, order in blocks(p)
     )  # each block: every backend once, seeded order
-    p = plan(backends=("torch-eager", "keras"), repeats=2, seeds=2, seed=7)
+    p = small_plan(backends=("torch-eager", "keras"), repeats=2, seeds=2, seed=7)
     assert [b for b, _ in blocks(p)] == [
         ("mlp-iris", 7, 0, "train", "fp32", 1, 1), ("mlp-iris", 8, 0, "train", "fp32", 1, 1),
         ("mlp-iris", 7, 1, "train", "fp32", 1, 1), ("mlp-iris", 8, 1, "train", "fp32", 1, 1),
@@ -54,7 +46,7 @@ def test_interleaving_is_repeat_major_then_seed_then_scenario_then_workload_then
 
 
 def test_each_worker_count_is_a_run_of_the_distributed_scenario_only() -> None:
-    p = plan(scenarios=("train", "distributed"), workers=(1, 2))
+    p = small_plan(scenarios=("train", "distributed"), workers=(1, 2))
     assert [b for b, _ in blocks(p)] == [
         ("mlp-iris", 0, 0, "train", "fp32", 1, 1), ("mlp-iris", 0, 0, "distributed", "fp32", 1, 1),
         ("mlp-iris", 0, 0, "distributed", "fp32", 2, 1),

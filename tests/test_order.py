@@ -19,17 +19,11 @@ from bench.core.spec import RunKey
 from bench.launching.progress import Progress
 from bench.records import results
 
+from .conftest import small_plan
+
 FIXTURE = Path(__file__).parent / "data" / "suite-mlp-iris.json"
 CARRY_OVER = np.log(1.05)  # the second run of a block 5% slower: what the run before it left behind
 RUN_LOG_SD = 0.13  # the median log SD of a cell's per-run medians in results/example (issue 33)
-
-
-def plan(**kw: object) -> SuitePlan:
-    base = dict(
-        workloads=("mlp-iris",), backends=("torch-eager", "keras"), device="cpu", profile="quick", repeats=1,
-        seed=0, init="shared", threads=1, interop_threads=1, deterministic=False, time_limit_s=60.0,
-    )  # fmt: skip
-    return SuitePlan(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def blocks(p: SuitePlan) -> list[list[RunKey]]:
@@ -39,7 +33,9 @@ def blocks(p: SuitePlan) -> list[list[RunKey]]:
 
 
 def test_each_block_runs_its_backends_in_a_seeded_order_the_same_on_every_call() -> None:
-    p = plan(backends=("torch-eager", "torchscript", "keras"), seeds=4, repeats=2, workloads=("mlp-iris", "cnn-digits"))
+    p = small_plan(
+        backends=("torch-eager", "torchscript", "keras"), seeds=4, repeats=2, workloads=("mlp-iris", "cnn-digits")
+    )
     runs = p.runs()
     assert runs == p.runs() == SuitePlan.from_dict(p.to_dict()).runs()  # recorded: the plan in the results file
     assert len(set(runs)) == len(runs) == 3 * 4 * 2 * 2
@@ -58,7 +54,7 @@ def test_each_block_runs_its_backends_in_a_seeded_order_the_same_on_every_call()
 
 
 def test_the_order_is_recomputed_from_the_recipe_in_the_docstring() -> None:
-    p = plan(backends=("torch-eager", "torchscript", "keras", "keras-fit"), seeds=3, seed=11)
+    p = small_plan(backends=("torch-eager", "torchscript", "keras", "keras-fit"), seeds=3, seed=11)
     for block in blocks(p):
         k = block[0]
         name = f"{p.seed}|{k.repeat}|{k.seed}|{k.scenario}|{k.workload}|{k.precision}|{k.nodes}|{k.workers}"
@@ -67,7 +63,7 @@ def test_the_order_is_recomputed_from_the_recipe_in_the_docstring() -> None:
 
 
 def test_each_backend_runs_second_in_about_half_the_blocks() -> None:
-    second = [block[1].backend for block in blocks(plan(seeds=400))]
+    second = [block[1].backend for block in blocks(small_plan(seeds=400))]
     assert 160 <= second.count("keras") <= 240  # 200 expected; 4 standard deviations either side
 
 
@@ -84,7 +80,7 @@ def welch_excludes_one(log_a: np.ndarray, log_b: np.ndarray) -> np.ndarray:
 def second_in_its_block(runs: int, suites: int) -> np.ndarray:
     """For `suites` plans of `runs` seeds each (plan seeds 0, 1, ...): is keras the second run of each block, by
     the plan's own order (True/False per suite and block)."""
-    return np.array([[b[1].backend == "keras" for b in blocks(plan(seed=i, seeds=runs))] for i in range(suites)])
+    return np.array([[b[1].backend == "keras" for b in blocks(small_plan(seed=i, seeds=runs))] for i in range(suites)])
 
 
 def false_call_rates(runs: int, suites: int, rng: np.random.Generator) -> tuple[float, float]:
