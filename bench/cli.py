@@ -389,7 +389,7 @@ def new_plan(args: argparse.Namespace) -> SuitePlan:
     if not args.threads:  # the input is valid: now spend half a second measuring the idle CPUs
         idle, source = preflight.default_threads(None)
         plan = dataclasses.replace(plan, threads=idle.threads, threads_source=source)
-    return plan
+    return dataclasses.replace(plan, worker_cpus=contention.worker_cpus(plan.threads))
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -467,7 +467,7 @@ def report_run(
         )
         return 0
     own, written = document.write_run(suite, out, history=resume.runs_after(earlier, path, suite), margin=margin)
-    answer = document.summary_text([suite], margin)
+    answer = document.terminal_text([suite], margin)
     if answer:  # the answer first, then where the files are
         print(f"\n{answer}\n")
     print(f"results: {path}\nreport:  {written} (this run's own, kept: {own})")
@@ -504,6 +504,7 @@ def cmd_overhead(args: argparse.Namespace) -> int:
     check_before_running(plan)
     if not args.threads:
         plan = dataclasses.replace(plan, threads=preflight.default_threads(None)[0].threads)
+    plan = dataclasses.replace(plan, worker_cpus=contention.worker_cpus(plan.threads))
     rows, failures = overhead.run(plan, args.blocks, progress=lambda msg: print(f"  {msg}", file=sys.stderr))
     if rows:
         print(formatting.markdown(overhead.table(rows)))

@@ -30,6 +30,7 @@ from bench import scenarios
 from bench.core import backends, workloads
 from bench.core.files import atomic_write_npz
 from bench.core.spec import (
+    MULTI_PROCESS_SCENARIOS,
     PEAK_MATMUL_N,
     BackendOptions,
     ExportInitJob,
@@ -40,6 +41,7 @@ from bench.core.spec import (
     read_job,
 )
 from bench.core.typedjson import atomic_write_json, parse_json
+from bench.machine import contention
 from bench.machine.process import die_with_parent
 from bench.measure import harness, tasks
 
@@ -137,7 +139,7 @@ def overhead_blocks(job: OverheadJob) -> dict[str, Any]:
         bare_prepare, bare_step, bare_predict = make_loop(wl, backend, device)
 
     def harness_block() -> list[float]:
-        m = harness.run(backend, task, epochs, 0)
+        m = harness.run(backend, task, epochs, 0, min_steady_s=0)
         return [m.first_step_ms or 0.0, *m.warmup_step_ms, *m.step_ms]
 
     def bare_block() -> list[float]:
@@ -191,6 +193,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m bench.worker JOB.json OUT.json (JOB: a bench.core.spec job document)", file=sys.stderr)
         return 2
     job = read_job(parse_json(Path(argv[0]).read_text()))
+    if not (isinstance(job, RunConfig) and job.scenario in MULTI_PROCESS_SCENARIOS):
+        contention.pin_worker(os.environ)  # before any framework starts its threads
     atomic_write_json(Path(argv[1]), job_output(job))
     # The document is written: spare the interpreter's exit its collection of every object a framework made
     # (about 1 s after torch, which the launcher waits for). Exit handlers and flushing still run.

@@ -163,7 +163,14 @@ def test_gpu_energy_is_read_around_the_training_loop_and_to_the_target(monkeypat
     b = NumpySoftmax()
     b.build(task.workload, None)
     with memory.NvmlSampler(interval_s=3600) as nvml:  # the sampler thread waits: only explicit reads
-        m = harness.run(b, task, epochs=4, warmup_steps=1, readings=lambda: {"energy_j": nvml.energy_since_start_j()})
+        m = harness.run(
+            b,
+            task,
+            epochs=4,
+            warmup_steps=1,
+            readings=lambda: {"energy_j": nvml.energy_since_start_j()},
+            min_steady_s=0,
+        )
     energy = train.energy_record(nvml.energy_since_start_j(), m, task.samples_per_step, "cuda")
     # start read at __enter__, one read per epoch (+0.5 J each), one at the end
     assert [h["energy_j"] for h in m.eval_history] == [0.5, 1.0, 1.5, 2.0]

@@ -99,6 +99,40 @@ def test_the_advice_is_one_rule_and_always_possible() -> None:
     assert "0.0 of 2 usable CPUs were idle" in described and "-0.0" not in described
 
 
+def test_the_default_leaves_one_core_to_the_launcher_and_the_system(monkeypatch) -> None:
+    """Idle 2 CPUs: 1 thread (the worker alone on its core); one busy: still 1; idle 8: 7; a 1-CPU machine: 1."""
+
+    def sampled(cpus: int, busy_cores: float) -> contention.IdleCpus:
+        counters = iter([(0.0, 0.0), (busy_cores * 0.5, 0.0)])  # (busy, steal) seconds before and after 0.5 s
+        monkeypatch.setattr(contention, "usable_cpus", lambda: list(range(cpus)))
+        monkeypatch.setattr(contention, "cpu_counters", lambda _cpus: next(counters))
+        monkeypatch.setattr("time.sleep", lambda _s: None)
+        return contention.idle_cpus(0.5)
+
+    assert sampled(2, 0.0).threads == 1 and not sampled(2, 0.0).fewer_than_idle_allows
+    assert sampled(2, 1.0).threads == 1  # the same choice beside a busy core: the answer does not move with it
+    assert sampled(8, 0.0).threads == 7 and sampled(8, 2.0).threads == 5 and sampled(8, 2.0).fewer_than_idle_allows
+    assert sampled(1, 0.0).threads == 1
+    assert "1 left to the launcher and the system" in sampled(2, 0.0).describe()
+
+
+def test_a_worker_is_pinned_to_the_first_cpus_and_only_where_others_are_left(monkeypatch) -> None:
+    monkeypatch.setattr(contention, "usable_cpus", lambda: [0, 1, 2, 3])
+    assert contention.worker_cpus(1) == (0,) and contention.worker_cpus(3) == (0, 1, 2)
+    assert contention.worker_cpus(4) == () and contention.worker_cpus(8) == ()  # every CPU anyway: not pinned
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="sched_setaffinity")
+def test_pin_worker_sets_the_processs_cpus_from_the_launchers_variable() -> None:
+    first = min(os.sched_getaffinity(0))
+    code = (
+        "import os; from bench.machine import contention as c; "
+        f"print(c.pin_worker({{c.WORKER_CPUS_ENV: '{first}'}}), sorted(os.sched_getaffinity(0)), c.pin_worker({{}}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"({first},) [{first}] ()"
+
+
 DATA = Path(__file__).parent / "data"
 
 

@@ -56,7 +56,7 @@ def task() -> tasks.ClassifyTask:
 def test_first_step_and_warmup_are_kept_apart(task) -> None:
     b = NumpySoftmax()
     b.build(task.workload, None)
-    m = harness.run(b, task, epochs=30, warmup_steps=4)
+    m = harness.run(b, task, epochs=30, warmup_steps=4, min_steady_s=0)
     assert m.steps == b.steps == 30  # full batch: one step per epoch
     assert m.first_step_ms is not None and m.first_step_ms > 0
     assert len(m.warmup_step_ms) >= 4  # at least the profile's warm-up; more if the times had not settled
@@ -79,6 +79,26 @@ def test_evaluation_each_epoch_and_time_to_target(task) -> None:
     first_hit = next(h for h in m.eval_history if h["accuracy"] >= task.workload.target)
     assert m.epochs_to_target == first_hit["epoch"]
     assert m.time_to_target_s == pytest.approx(first_hit["train_time_s"])
+
+
+def test_a_short_steady_window_is_timed_on_past_the_budget_and_the_budgets_figures_stay(task) -> None:
+    plain, longer = NumpySoftmax(), NumpySoftmax()
+    plain.build(task.workload, None)
+    longer.build(task.workload, None)
+    budget = harness.run(plain, task, epochs=30, warmup_steps=4, min_steady_s=0)
+    m = harness.run(longer, task, epochs=30, warmup_steps=4, min_steady_s=0.05)
+    assert budget.extension_steps == 0 and plain.steps == 30
+    assert m.steps == 30 and m.extension_steps > 0 and longer.steps == 30 + m.extension_steps  # timed past it
+    assert sum(m.step_ms) / 1e3 >= 0.05 and len(m.warmup_step_ms) + len(m.step_ms) == 29 + m.extension_steps
+    assert len(m.eval_history) == 30 and m.final_metrics == budget.final_metrics  # evaluated on the budget only
+    assert m.final_loss == budget.final_loss and m.epoch_loss == budget.epoch_loss
+    budget_steps = m.step_ms[: len(m.step_ms) - m.extension_steps]
+    assert m.train_time_s == pytest.approx((m.first_step_ms + sum(m.warmup_step_ms) + sum(budget_steps)) / 1e3)
+    assert m.window_s >= m.train_time_s + sum(m.step_ms[len(budget_steps) :]) / 1e3  # the CPU window holds them
+    again = NumpySoftmax()
+    again.build(task.workload, None)
+    enough = harness.run(again, task, epochs=30, warmup_steps=4, min_steady_s=1e-9)
+    assert enough.extension_steps == 0  # a window long enough is left as it is
 
 
 def test_target_not_reached_is_none(task) -> None:
@@ -154,7 +174,7 @@ def test_batches_are_prepared_ahead_in_chunks_only_where_the_task_allows(ahead: 
 
     b = Flat()
     b.build(wl, None)
-    m = harness.run(b, task, epochs=1, warmup_steps=0)
+    m = harness.run(b, task, epochs=1, warmup_steps=0, min_steady_s=0)
     assert m.steps == n
     expected = "".join("p" * min(chunk, n - i) + "s" * min(chunk, n - i) for i in range(0, n, chunk))
     assert "".join(b.log) == expected

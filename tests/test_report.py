@@ -380,6 +380,25 @@ def test_the_summary_printed_at_the_end_of_a_run_is_the_reports() -> None:
     assert document.summary_text([]) == ""
 
 
+def test_the_terminal_answer_is_one_row_per_workload_within_100_columns() -> None:
+    """What `fwbench run` prints: the sentence, one row per workload with faster, sooner and leaner each in short
+    with its interval, the legend; every line within 100 columns, no markdown, the Details table left out. On
+    every fixed file with both frameworks (training, repeats, inference and export) and the committed example."""
+    example = results.load(next((REPO / "results" / "example" / "runs").glob("*.json")))
+    files = sorted(DATA.glob("suite-*.json")) + sorted(DATA.glob("compare-*.json"))
+    for suite in [example, *(results.load(f) for f in files)]:
+        text = document.terminal_text([suite])
+        assert all(len(ln) <= 100 for ln in text.splitlines()), [ln for ln in text.splitlines() if len(ln) > 100]
+        assert "**" not in text and "| " not in text and "Details:" not in text
+    text = document.terminal_text([example])
+    rows = {ln.split()[0]: ln for ln in text.splitlines() if ln.split() and ln.split()[0] in example.plan.workloads}
+    assert list(rows) == list(example.plan.workloads)
+    assert re.fullmatch(
+        r"cnn-cifar10 +TF +0\.\d\d \[0\.\d\d, 0\.\d\d\]\* +speed only +\S+ +[-+]\d+ \[.*\]", rows["cnn-cifar10"]
+    )
+    assert "?: not yet known" in text and document.terminal_text([]) == ""
+
+
 def test_no_line_of_prose_is_longer_than_100_columns(tmp_path: Path) -> None:
     """Readable outside a renderer: outside tables, every line of the report (summary sentence, legends,
     warnings, notes) fits in 100 columns; the training report and the pytest-benchmark one both."""

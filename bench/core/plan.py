@@ -87,6 +87,9 @@ class SuitePlan:
     # --max-runs: after the planned runs, runs are added to each open comparison up to this many a side, and every
     # answer of the run is judged at the sequential rule's level (bench.core.sequential); 0: off
     max_runs: int = 0
+    # the CPUs each one-process worker is pinned to (the first `threads` usable CPUs, where there are more than
+    # `threads`: the launcher and the system keep the others; bench.machine.contention.pin_worker); (): not pinned
+    worker_cpus: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.workloads or not self.backends:

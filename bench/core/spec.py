@@ -155,6 +155,9 @@ PROFILES: Mapping[str, Profile] = frozen_map(
 IMAGE_FORMATS = ("png", "jpeg")  # the pipeline scenario's image files (bench.interfaces.pipeline_spec.FORMATS)
 IMAGE_DATASETS = ("cifar10",)  # the datasets the pipeline scenario writes as image files (bench/scenarios/pipeline.py)
 SCENARIOS = ("train", "infer", "export", "distributed", "pipeline")
+# Scenarios whose run starts processes of its own (ranks; DataLoader workers): their worker keeps every usable CPU;
+# every other job's worker is pinned to the plan's worker_cpus (bench.machine.contention.pin_worker).
+MULTI_PROCESS_SCENARIOS = ("distributed", "pipeline")
 # The export scenario's runtimes, by the framework that exports them (impls/<framework>/export.py). Each is a
 # column of the report's Deployment table; "-int8" ones are post-training dynamic-range quantisations.
 EXPORT_RUNTIMES: Mapping[str, tuple[str, ...]] = frozen_map(

@@ -21,6 +21,7 @@ from typing import Any
 from bench.core.plan import SuitePlan
 from bench.core.spec import Job, job_document
 from bench.core.typedjson import parse_json
+from bench.machine import contention
 from bench.machine.memory import OOM_MARKERS
 from bench.machine.process import kill_session, last_lines
 
@@ -42,6 +43,7 @@ def worker_env(plan: SuitePlan) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         FWBENCH_LAUNCHER_PID=str(os.getpid()),  # the worker dies with the launcher (bench.worker.die_with_launcher)
     )
+    environ[contention.WORKER_CPUS_ENV] = ",".join(map(str, plan.worker_cpus))  # pinned by the worker, if any
     return environ
 
 

@@ -25,6 +25,7 @@ its own CPU time is still recorded, and `contended` is None (unknown), never Fal
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -148,16 +149,22 @@ class IdleCpus:
 
     cpus: int
     busy_cores: float | None  # every process's busy time plus steal, averaged (None: no /proc/stat)
-    threads: int  # the default thread count: max(1, floor(cpus - busy_cores + CONTENDED_SLACK_CORES))
+    threads: int  # the default: max(1, floor(cpus - busy_cores + CONTENDED_SLACK_CORES) - SYSTEM_CORES), see idle_cpus
 
     def describe(self) -> str:
         if self.busy_cores is None:
             return f"{self.threads} thread(s): all {self.cpus} usable CPUs (no /proc/stat to see other work)"
         idle = max(0.0, self.cpus - self.busy_cores)  # busy time can exceed the CPUs by sampling error
+        kept = f", {SYSTEM_CORES} left to the launcher and the system" if self.cpus > 1 else ""
         return (
             f"{self.threads} thread(s): {idle:.1f} of {self.cpus} usable CPUs were idle "
-            f"(other work used {self.busy_cores:.2f} cores) when the suite started"
+            f"(other work used {self.busy_cores:.2f} cores) when the suite started{kept}"
         )
+
+    @property
+    def fewer_than_idle_allows(self) -> bool:
+        """Whether other work made the default smaller than an idle machine's."""
+        return self.threads < max(1, self.cpus - SYSTEM_CORES * (self.cpus > 1))
 
 
 def advice(threads: int) -> str:
@@ -186,8 +193,32 @@ def idle_cpus(sample_s: float = 0.5) -> IdleCpus:
     if before is None or after is None:
         return IdleCpus(len(cpus), None, len(cpus))
     busy = max(0.0, (after[0] - before[0] + after[1] - before[1]) / sample_s)
-    threads = max(1, min(len(cpus), int(len(cpus) - busy + CONTENDED_SLACK_CORES)))
-    return IdleCpus(len(cpus), busy, threads)
+    idle = min(len(cpus), int(len(cpus) - busy + CONTENDED_SLACK_CORES))
+    return IdleCpus(len(cpus), busy, max(1, idle - SYSTEM_CORES * (len(cpus) > 1)))
+
+
+# Cores a default run leaves to the launcher and the system where there are two or more: a worker whose threads
+# share their cores with them ran in two or three speed modes from process to process on the 2-CPU VM (log SD of
+# per-run medians 0.11 at 2 threads, 0.04 at 1; docs/METHODOLOGY.md, "Noise between runs").
+SYSTEM_CORES = 1
+WORKER_CPUS_ENV = "FWBENCH_WORKER_CPUS"  # the launcher's choice of CPUs for a one-process worker: "0" or "0,1"
+
+
+def worker_cpus(threads: int) -> tuple[int, ...]:
+    """The CPUs a one-process worker with `threads` threads is pinned to: the first `threads` usable ones, where
+    there are more (the rest stay with the launcher and the system); () where it gets every usable CPU anyway."""
+    cpus = usable_cpus()
+    return tuple(cpus[:threads]) if threads < len(cpus) else ()
+
+
+def pin_worker(environ: Mapping[str, str]) -> tuple[int, ...]:
+    """Pin this process (and the threads and processes it starts from now on) to the CPUs the launcher chose
+    (WORKER_CPUS_ENV); called by the worker before any framework is imported. Returns them, () when none."""
+    given = environ.get(WORKER_CPUS_ENV, "")
+    cpus = tuple(int(c) for c in given.split(",") if c)
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus)
+    return cpus
 
 
 def quiet_for(threads: int, idle: IdleCpus) -> bool:

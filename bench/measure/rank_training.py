@@ -200,7 +200,8 @@ def run_rank(job: RankJob, rank: int, world: int, engine: RankEngine) -> None:
     backend.reset_peak_memory()
     epochs = cfg.epochs_override or wl.epochs_for(cfg.profile)
     engine.barrier()
-    m = harness.run(runner, shards, epochs, PROFILES[cfg.profile].warmup_steps, max_steps=cfg.steps)
+    # min_steady_s=0: every rank takes the same steps (a rank that stepped on alone would wait at its all-reduce)
+    m = harness.run(runner, shards, epochs, PROFILES[cfg.profile].warmup_steps, max_steps=cfg.steps, min_steady_s=0)
     phase(out, rank, "writing")
     doc: dict[str, Any] = {
         "rank": rank,

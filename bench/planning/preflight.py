@@ -106,7 +106,7 @@ def default_threads(given: int | None) -> tuple[contention.IdleCpus, str]:
         cpus = len(contention.usable_cpus())
         return contention.IdleCpus(cpus, None, given), "--threads"
     idle = contention.idle_cpus()
-    if idle.threads < idle.cpus:
+    if idle.fewer_than_idle_allows:
         print(f"fwbench: {idle.describe()}; pass --threads to choose", file=sys.stderr)
     return idle, f"measured: {idle.describe()}"
 

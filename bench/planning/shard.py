@@ -123,7 +123,7 @@ def describe_missing(keys: Sequence[RunKey], limit: int = 12) -> str:
 
 
 # What may differ between shards of one plan: each machine measures its own idle CPUs.
-PER_MACHINE_PLAN_FIELDS = ("threads", "threads_source")
+PER_MACHINE_PLAN_FIELDS = ("threads", "threads_source", "worker_cpus")
 
 
 def device_of(s: Suite) -> str:

@@ -241,6 +241,7 @@ class Result:
     peak_fraction: float | None = None  # achieved_gflops / matmul_peak_gflops
     seed: int | None = None  # training seed: initial weights, batch order, dropout (None: files before seeds)
     settled: bool | None = None  # whether the steady-state rule found a settled window (bench.measure.harness)
+    extension_steps: int = 0  # steady steps timed past the budget to reach harness.MIN_STEADY_S (the last of step_ms)
     cpu: dict[str, Any] = field(default_factory=dict)  # what CPU the run got (bench.machine.contention.CpuUsage)
     scenario: str = "train"  # what the run measured (bench.core.spec.SCENARIOS); files before scenarios: "train"
     precision: str = "fp32"  # the numeric precision it ran in (bench.core.spec.PRECISIONS); files before: "fp32"

@@ -109,6 +109,17 @@ def summary_text(suites: Sequence[Suite], margin: float = DEFAULT_MARGIN) -> str
     return wrap_prose("\n".join(answer)).strip()
 
 
+def terminal_text(suites: Sequence[Suite], margin: float = DEFAULT_MARGIN) -> str:
+    """What `fwbench run` prints when it ends, before the paths of the files: the answer in 100 columns (the
+    training summary's sentence, one row per workload and a legend; the inference and export answer), without
+    markdown's emphasis; the Details table and the side tables stay in REPORT.md. "" without an answer."""
+    training = summary.terminal_lines(per_workload.training_cells(suites), suites, margin)
+    deploy = deployment.summary_lines(suites, alone=not training, margin=margin)
+    if not training and not deploy:
+        return ""
+    return wrap_prose("\n".join([*training, *deploy]).replace("**", "")).strip()
+
+
 def load_history(paths: Iterable[str | Path]) -> list[Suite]:
     """Earlier runs for the trend plot; a file that cannot be read is skipped (it only loses a point)."""
     out = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
+from tabulate import tabulate
 
 from bench.analysis import cells
 from bench.analysis.cells import MIN_RUNS_FOR_RUN_LEVEL_CI, Cell, names_scenarios, provenance
@@ -77,8 +78,7 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite], margin: float 
     answers, details = [], []
     named = names_scenarios(cs)
     for v in verdicts:
-        label = workload_label(v.workload, v.torch.scenario, named)
-        label = label if len({x.device_model for x in verdicts}) == 1 else f"{label} on {v.device_model}"
+        label = verdict_label(v, verdicts, named)
         why = v.speed.why_not if v.speed is not None else ""
         sooner_why = v.sooner.why_not if v.sooner is not None and not v.speed_only else ""
         sooner = (
@@ -130,6 +130,66 @@ def training_summary(cs: Sequence[Cell], suites: Sequence[Suite], margin: float 
         *details_legend(margin, cap),
         "",
     ]
+
+
+def verdict_label(v: WorkloadVerdict, verdicts: Sequence[WorkloadVerdict], named: bool) -> str:
+    """The workload's name in the summary: with its scenario where several are named, its device where several."""
+    label = workload_label(v.workload, v.torch.scenario, named)
+    return label if len({x.device_model for x in verdicts}) == 1 else f"{label} on {v.device_model}"
+
+
+TERMINAL_CODES = {"PyTorch": "PT", "TensorFlow": "TF", SAME: "same", UNKNOWN: "?"}
+
+
+def terminal_lines(cs: Sequence[Cell], suites: Sequence[Suite], margin: float = DEFAULT_MARGIN) -> list[str]:
+    """The training answer as `fwbench run` prints it: the overall sentence, then one row per workload (faster,
+    sooner, leaner: each the rule's answer in short with its interval) that fits 100 columns, and a legend.
+    The Details table, notes and side tables stay in REPORT.md. [] without a workload in both frameworks."""
+    cap = max((s.plan.max_runs for s in suites if s.plan is not None), default=0)
+    verdicts = workload_verdicts(cs, margin, cap)
+    if not verdicts:
+        return []
+    named = names_scenarios(cs)
+    level = (
+        f"Time intervals at the sequential level ({sequential.confidences(cap)[0]:.1%}, --max-runs {cap}), memory 95%."
+        if cap
+        else "Intervals 95%."
+    )
+    rows = [
+        {
+            "workload": verdict_label(v, verdicts, named),
+            "faster TF/PT [CI]": terminal_ratio(v.speed),
+            "sooner TF/PT [CI]": "speed only" if v.speed_only else terminal_ratio(v.sooner),
+            "leaner TF−PT MiB [CI]": terminal_leaner(v.leaner),
+        }
+        for v in verdicts
+    ]
+    return [
+        overall_sentence(verdicts, cs, suites).strip("*"),
+        "",
+        tabulate(rows, headers="keys", tablefmt="simple", disable_numparse=True),
+        "",
+        "PT / TF: that framework is faster (sooner, leaner), its interval excluding no difference; same: the same "
+        f"within {margin * 100:g}% (time) or the memory floor; ?: not yet known; n/v: no verdict (REPORT.md's "
+        f"notes say why). Ratios above 1: PyTorch takes less time; memory above 0: PyTorch adds less. {level}",
+    ]
+
+
+def terminal_ratio(r: Ratio | None) -> str:
+    """'PT   1.23 [1.10, 1.40]*': a ratio's answer in short (TERMINAL_CODES, n/v: no verdict) and its 95% CI."""
+    if r is None:
+        return "-"
+    code = "n/v" if r.why_not or not r.run_level else TERMINAL_CODES.get(framework_answer(r), "n/v")
+    return f"{code:<4} {fmt_ci(r)}"
+
+
+def terminal_leaner(t: AccuracyTest | None) -> str:
+    """'PT   +35 [+31, +39]': the leaner answer in short and TF − PT training MiB with its 95% CI."""
+    if t is None:
+        return "-"
+    code = {"differ": "PT" if t.difference > 0 else "TF", "the same": "same", "no verdict": "n/v"}.get(t.verdict, "?")
+    interval = f" [{t.low:+,.0f}, {t.high:+,.0f}]" if t.low is not None and t.high is not None else ""
+    return f"{code:<4} {t.difference:+,.0f}{interval}"
 
 
 def details_legend(margin: float, cap: int) -> list[str]:

@@ -95,6 +95,7 @@ def measure(cfg: RunConfig) -> results.Result:
         memory=memory,
         load_avg_1m=[load_start, os.getloadavg()[0]],
         settled=m.settled,
+        extension_steps=m.extension_steps,
         cpu=cpu.to_dict() if cpu else {},
         energy=energy_record(energy_j, m, task.samples_per_step, cfg.device),
     )
@@ -124,11 +125,13 @@ def energy_record(energy_j: float | None, m: harness.Measurement, samples_per_st
         why = "no GPU energy counter on cpu" if device != "cuda" else "NVML gave no total-energy counter"
         return results.Energy(note=why)
     at_target = next((h.get("energy_j") for h in m.eval_history if h.get("epoch") == m.epochs_to_target), None)
+    steps = m.steps + m.extension_steps  # every step of the window the energy was read over
     return results.Energy(
         joules=energy_j,
-        per_step_j=energy_j / m.steps if m.steps else None,
-        per_sample_j=energy_j / (m.steps * samples_per_step) if m.steps else None,
+        per_step_j=energy_j / steps if steps else None,
+        per_sample_j=energy_j / (steps * samples_per_step) if steps else None,
         to_target_j=at_target,
         window_s=m.window_s,
-        note="the training loop: steps, batch making and evaluations (none with --steps)",
+        note="the training loop: steps, batch making and evaluations (none with --steps), and the steps timed past "
+        "the budget for the shortest steady window",
     )
