@@ -95,6 +95,8 @@ DATASETS: dict[str, Callable[[int, Path | None], Dataset]] = {
     "audio": lazy("audio", "load_audio"),
     "text": lazy("text", "load_text"),
     "text-bert": lazy("tokens", "load_text_bert"),
+    "lm-markov": lazy("markov", "load_lm_markov"),  # synthetic causal-LM token stream, 512 ids (llama-tiny)
+    "lm-markov-49k": lazy("markov", "load_lm_markov_49k"),  # the same chain over SmolLM's 49152 ids (base size)
 }
 
 

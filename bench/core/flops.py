@@ -159,6 +159,18 @@ def transformer(w: Workload, batch: int) -> float:
     return 3 * forward
 
 
+def llama(w: Workload, batch: int) -> float:
+    """impls/*/llama.py, per token of `batch` sequences of the dataset's length: per layer the projections
+    q and o 2 * d * d each, k and v 2 * d * (kv_heads * head_dim) each, SwiGLU's gate, up and down 3 * 2 * d * ff,
+    and attention's QK^T and probabilities x V 2 * 2 * L * d (the full L x L as scaled_dot_product_attention
+    computes it, causal mask or not); then the output layer 2 * d * vocab. Training is 3x the forward (the
+    first layer is an embedding lookup). RMSNorm, rotary positions, SiLU and the softmax are elementwise."""
+    k = w.model_kwargs
+    seq, d, ff, kv = k["seq_len"], k["hidden"], k["intermediate"], k["kv_heads"] * (k["hidden"] // k["heads"])
+    layer = 2.0 * (2 * d * d + 2 * d * kv + 3 * d * ff) + 2 * 2.0 * seq * d
+    return 3 * batch * seq * (k["layers"] * layer + 2.0 * d * k["vocab_size"])
+
+
 # model name (Workload.model) -> FLOPs of one training step on `batch` samples
 TRAIN_STEP_FLOPS: dict[str, Callable[[Workload, int], float]] = {
     "lstm": lstm,
@@ -169,6 +181,7 @@ TRAIN_STEP_FLOPS: dict[str, Callable[[Workload, int], float]] = {
     "conv1d": conv1d,
     "dcgan": dcgan,
     "dqn": dqn,
+    "llama": llama,
 }
 
 

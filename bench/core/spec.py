@@ -97,6 +97,18 @@ class Workload:
     # Whether the workload has a forward model that serves predictions (a classifier, the GAN's generator,
     # the DQN's Q-network): the infer and export scenarios run only such workloads.
     inference: bool = True
+    # Python packages (import names) the twins need beyond the frameworks, and the pyproject extra that
+    # installs them: without them the workload's runs and tests say so and name the extra.
+    packages: tuple[str, ...] = ()
+    extra: str | None = None
+    # Whether `fwbench run` without --workloads runs it; one that is not runs when named (--workloads).
+    default_run: bool = True
+
+    def missing_packages(self) -> list[str]:
+        """The `packages` this interpreter cannot import (found without importing them)."""
+        import importlib.util
+
+        return [p for p in self.packages if importlib.util.find_spec(p) is None]
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.epochs <= 0 or self.quick_epochs <= 0:

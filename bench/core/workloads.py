@@ -438,6 +438,91 @@ DQN_CARTPOLE = Workload(
     parity=ParityCase(4610),
 )
 
+# The decoder family (issue 35): the Llama 3 architecture (RMSNorm, rotary positions, SwiGLU, grouped-query
+# attention) through the field's libraries: transformers' LlamaForCausalLM and keras-hub's Llama3CausalLM
+# (impls/*/llama.py), one set of weights through keras-hub's own converter. model_kwargs map one to one onto
+# transformers' LlamaConfig (bench/interfaces/decoder_spec.py hf_config).
+LLAMA_TINY = Workload(
+    name="llama-tiny",
+    packages=("transformers", "keras_hub"),
+    extra="llm",
+    default_run=False,  # named to run (--workloads): the default run keeps its budget and its install
+    model="llama",
+    task="causal_lm",
+    dataset="lm-markov",  # synthetic: a sparse Markov chain over 512 ids, 64 tokens a sequence
+    batch_size=32,  # sequences per step (2048 tokens)
+    epochs=3,
+    quick_epochs=1,  # 64 steps
+    optimizer=OptimizerSpec("adam", lr=0.003, beta1=0.9, beta2=0.999, eps=1e-8),
+    loss="causal-LM cross-entropy (mean over every predicted token)",
+    metric="next_token_accuracy",  # the chain's best is 0.7 (perplexity 2.49); unigram guessing ~0.002
+    target=0.6,
+    model_kwargs={
+        "vocab_size": 512,  # bench/core/datasets/markov.py load_lm_markov
+        "seq_len": 64,  # the training sequences' length (the dataset's); generation's is its own (decoder_spec)
+        "hidden": 128,
+        "intermediate": 352,  # SwiGLU width, ~2.7x hidden as SmolLM's 1536 / 576
+        "layers": 2,
+        "heads": 4,  # head_dim 32
+        "kv_heads": 2,  # grouped-query attention: 2 query heads per key-value head
+        "max_positions": 128,
+        "rope_theta": 10000.0,
+        "rms_norm_eps": 1e-5,  # Llama 3's; keras-hub's converter drops it (its backbone keeps 1e-6): explicit
+        "tie_embeddings": False,
+        "activation": "silu",  # SwiGLU's gate, fixed by both libraries (not a twin setting)
+    },
+    description="Llama 3 decoder: 2 layers, width 128, 4 query / 2 key-value heads, SwiGLU 352, RMSNorm, "
+    "rotary positions, 512-id vocabulary, untied output layer",
+    seed_use_case="NLP & Transformers: decoder language models",
+    # embed 512*128 + lm_head 128*512 + 2 layers * (q 128*128 + k 128*64 + v 128*64 + o 128*128
+    # + gate/up/down 3 * 128*352 + 2 norms 2*128) + final norm 128 = 65536 + 65536 + 2*184576 + 128.
+    # Mutant: the keras side at keras-hub's default epsilon 1e-6, which its converter would leave
+    # (logits differ by ~0.009, impls/keras/llama.py).
+    parity=ParityCase(500352, batch_size=4, mutant_kwargs={"rms_norm_eps": 1e-6}),
+)
+
+LLAMA_SMOLLM_BASE = Workload(
+    name="llama-smollm-base",
+    packages=("transformers", "keras_hub"),
+    extra="llm",
+    default_run=False,  # named to run (--workloads): the default run keeps its budget and its install
+    model="llama",
+    task="causal_lm",
+    dataset="lm-markov-49k",  # the same synthetic chain over SmolLM's 49152 ids, 128 tokens a sequence
+    batch_size=8,  # sequences per step (1024 tokens)
+    epochs=1,
+    quick_epochs=1,
+    optimizer=OptimizerSpec("adamw", lr=3e-4, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1),
+    loss="causal-LM cross-entropy (mean over every predicted token)",
+    metric="next_token_accuracy",
+    target=None,  # a base workload: speed on a step budget; accuracy is recorded, no target is claimed
+    model_kwargs={
+        "vocab_size": 49152,  # SmolLM-135M's shape, random initialisation (nothing is downloaded)
+        "seq_len": 128,  # bench/core/datasets/markov.py load_lm_markov_49k
+        "hidden": 576,
+        "intermediate": 1536,
+        "layers": 30,
+        "heads": 9,  # head_dim 64
+        "kv_heads": 3,
+        "max_positions": 2048,
+        "rope_theta": 10000.0,
+        "rms_norm_eps": 1e-5,
+        "tie_embeddings": False,  # SmolLM ties its output layer to the embedding: here untied (+28.3M)
+        "activation": "silu",
+    },
+    description="Llama 3 decoder of SmolLM-135M's shape: 30 layers, width 576, 9 query / 3 key-value heads, "
+    "SwiGLU 1536, 49152-id vocabulary, untied output layer (162.8M parameters)",
+    seed_use_case="NLP & Transformers: decoder language models",
+    quick_speed_only=True,
+    scale="base",
+    # All 30 layers: embed 49152*576 * 2 (untied) + 30 * (576*576 + 2 * 576*192 + 576*576 + 3 * 576*1536
+    # + 2*576) + 576 = 56623104 + 30*3540096 + 576 = 162826560. The parity case at 2 layers, 2 sequences:
+    # 56623104 + 2*3540096 + 576.
+    parity=ParityCase(
+        63703872, batch_size=2, model_kwargs={"layers": 2}, mutant_kwargs={"rms_norm_eps": 1e-6}, bf16_outputs_tol=0.05
+    ),
+)
+
 WORKLOADS: Mapping[str, Workload] = {
     w.name: w
     for w in (
@@ -453,6 +538,8 @@ WORKLOADS: Mapping[str, Workload] = {
         CONV1D_AUDIO,
         DCGAN_DIGITS,
         DQN_CARTPOLE,
+        LLAMA_TINY,
+        LLAMA_SMOLLM_BASE,
     )
 }
 

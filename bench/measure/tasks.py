@@ -251,13 +251,54 @@ class DqnTask:
         return np.asarray(self.example["obs"], dtype=np.float32)
 
 
+def causal_lm_metrics(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Next-token accuracy (argmax), mean cross-entropy and its perplexity, from flattened logits (N, vocab)
+    and targets (N,), in float64 numpy (a stable log-softmax)."""
+    m = classification_metrics(logits, y)
+    return {
+        "next_token_accuracy": m["accuracy"],
+        "test_loss": m["test_loss"],
+        "perplexity": float(np.exp(m["test_loss"])),
+    }
+
+
+class CausalLmTask(ClassifyTask):
+    """Causal language modelling on a token stream (bench/core/datasets/markov.py): `x` (B, L) ids, `y` (B, L)
+    the next id at each position. A model's `net(x)` gives flattened logits (B * L, vocab) and its `prepare`
+    flattens `y` alike (impls/*/llama.py), so the step is the classifier's cross-entropy: the mean over every
+    predicted token. Graded on the test split: next-token accuracy (the workload's metric), test loss and
+    perplexity. `samples_per_step` counts sequences; `tokens_per_step` is that times the sequence length."""
+
+    eval_batch = 16  # sequences per predict call: the logits of a 49152-id vocabulary are 25 MiB a sequence
+
+    def __init__(self, workload: Workload, seed: int, data_dir: str | Path | None, data_seed: int) -> None:
+        super().__init__(workload, seed, data_dir, data_seed)
+        self.seq_len = int(self.ds.x_train.shape[1])
+        k = workload.model_kwargs
+        if (k.get("seq_len"), k.get("vocab_size")) != (self.seq_len, self.ds.num_classes):
+            raise UsageError(
+                f"{self.ds.source}: sequences of {self.seq_len} ids of {self.ds.num_classes}, but workload "
+                f"{workload.name} has seq_len {k.get('seq_len')} and vocab_size {k.get('vocab_size')}"
+            )
+        self.tokens_per_step = self.samples_per_step * self.seq_len
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.ds.describe(), "samples_per_step_unit": "sequences", "tokens_per_step": self.tokens_per_step}
+
+    def grade(self, predict: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+        x = self.ds.x_test
+        chunks = [predict(x[i : i + self.eval_batch]) for i in range(0, len(x), self.eval_batch)]
+        logits = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        return causal_lm_metrics(logits, self.ds.y_test.reshape(-1))
+
+
 def gymnasium_version() -> str:
     from importlib.metadata import version
 
     return version("gymnasium")
 
 
-TASKS = {"classify": ClassifyTask, "gan": GanTask, "dqn": DqnTask}
+TASKS = {"classify": ClassifyTask, "gan": GanTask, "dqn": DqnTask, "causal_lm": CausalLmTask}
 
 
 def make(workload: Workload, seed: int, data_dir: str | Path | None = None, data_seed: int | None = None) -> Task:

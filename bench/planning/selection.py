@@ -66,7 +66,7 @@ def chosen_backends(given: Sequence[str] | None, device: str) -> tuple[str, ...]
 
 def chosen_workloads(named: Sequence[str] | None, scale: Sequence[str] | None) -> tuple[str, ...]:
     """--workloads and --scale: the named workloads (each of a scale asked for, when --scale is given), or
-    every workload of the scales asked for (default: small)."""
+    every workload of the scales asked for (default: small) that runs by default (Workload.default_run)."""
     scales = parse_names(scale, SCALES, "scale") if scale else None
     if named:
         chosen = parse_names(named, list(workloads.WORKLOADS), "workload")
@@ -78,7 +78,7 @@ def chosen_workloads(named: Sequence[str] | None, scale: Sequence[str] | None) -
                     f"valid there: {', '.join(here)}"
                 )
         return chosen
-    return tuple(w.name for w in workloads.WORKLOADS.values() if w.scale in (scales or ("small",)))
+    return tuple(w.name for w in workloads.WORKLOADS.values() if w.scale in (scales or ("small",)) and w.default_run)
 
 
 def plan_from_flags(args: argparse.Namespace) -> SuitePlan:

@@ -107,6 +107,10 @@ class KerasTwin:
         return weights.get_canonical(self.maps)
 
     def set_weights(self, w: Mapping[str, np.ndarray]) -> None:
+        load = getattr(self.mod, "load_canonical", None)  # a model module's own loader (impls/keras/llama.py)
+        if load is not None:
+            load(self.parts, self.maps, w, self.workload)
+            return
         weights.set_canonical(self.maps, w, models=self.parts.values())
 
     def num_params(self) -> int:

@@ -115,6 +115,29 @@ def _batchnorm_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any])
     return _copy_to(("weight", "bias", "running_mean", "running_var"))(w, p, extra)
 
 
+def _kernel_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> list[np.ndarray]:
+    # a bias-free torch Linear (out, in) -> a keras kernel of shape extra["shape"] whose first extra["in_dims"]
+    # axes hold `in` (a Dense: (in, out); keras-hub's attention EinsumDense: (in, heads, head_dim) or (heads,
+    # head_dim, out))
+    return [w[f"{p}.weight"].T.reshape(extra["shape"])]
+
+
+def _kernel_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    (kernel,) = ws
+    return {f"{p}.weight": kernel.reshape(int(np.prod(kernel.shape[: extra["in_dims"]])), -1).T}
+
+
+def _reversible_embedding_to(w: Mapping[str, np.ndarray], p: str, extra: Mapping[str, Any]) -> list[np.ndarray]:
+    # keras-hub's ReversibleEmbedding, untied: the input embedding (vocab, d) and the output layer's kernel
+    # (d, vocab), which torch holds as the Linear extra["reverse"] (vocab, d)
+    return [w[f"{p}.weight"], w[f"{extra['reverse']}.weight"].T]
+
+
+def _reversible_embedding_from(ws: list[np.ndarray], p: str, extra: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    embeddings, reverse = ws
+    return {f"{p}.weight": embeddings, f"{extra['reverse']}.weight": reverse.T}
+
+
 # kind -> (canonical -> keras weight list, keras weight list -> canonical)
 RULES: dict[str, tuple[Callable[..., list[np.ndarray]], Callable[..., dict[str, np.ndarray]]]] = {
     "dense": (_dense_to, _dense_from),
@@ -127,6 +150,9 @@ RULES: dict[str, tuple[Callable[..., list[np.ndarray]], Callable[..., dict[str, 
         _copy_from(("weight", "bias", "running_mean", "running_var")),
     ),
     "lstm": (_lstm_to, _lstm_from),
+    "kernel": (_kernel_to, _kernel_from),  # a bias-free Linear -> Dense / EinsumDense kernel (keras-hub)
+    "rmsnorm": (_copy_to(("weight",)), _copy_from(("weight",))),  # RMSNorm's scale (keras-hub: `scale`)
+    "reversible_embedding": (_reversible_embedding_to, _reversible_embedding_from),  # keras-hub, untied
 }
 
 

@@ -1,0 +1,75 @@
+"""A Llama 3 decoder (RMSNorm, rotary positions, SwiGLU, grouped-query attention) through Hugging Face
+transformers: `LlamaForCausalLM` built from a `LlamaConfig` (bench/interfaces/decoder_spec.py hf_config),
+randomly initialised by transformers' own initialiser under the run's torch seed. Twin: impls/keras/llama.py
+(keras-hub's Llama3CausalLM, loaded from these weights by keras-hub's own converter).
+
+The benchmark's network `net` is a thin wrapper, so that the suite's classification step and predict serve a
+causal LM unchanged: `net(x)` is the next-token logits of every position flattened to (batch * length,
+vocab), and `prepare` flattens the targets `y` to (batch * length,); cross-entropy over them is the
+causal-LM loss (the mean over every predicted token). Canonical weight names are the wrapper's
+state_dict: "net.lm." + transformers' own names ("net.lm.model.layers.0.self_attn.q_proj.weight").
+Attention is transformers' default for the device (scaled_dot_product_attention); the training forward
+runs without a cache (use_cache=False). Generation (`generate`) is transformers' own, with its KV cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.core.spec import Workload
+from bench.interfaces.decoder_spec import hf_config
+
+
+class CausalLM(nn.Module):
+    """transformers' LlamaForCausalLM; forward: ids (B, L) -> logits (B * L, vocab)."""
+
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.lm(input_ids=x, use_cache=False).logits
+        return logits.reshape(-1, logits.shape[-1])
+
+
+def build(workload: Workload) -> dict[str, nn.Module]:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(**hf_config(workload.model_kwargs))
+    return {"net": CausalLM(LlamaForCausalLM(config))}
+
+
+def prepare(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Token ids as int64 (torch's index dtype); the targets flattened as the logits are."""
+    out = {**batch, "x": batch["x"].astype(np.int64)}
+    if "y" in batch:
+        out["y"] = batch["y"].reshape(-1)
+    return out
+
+
+def generate(parts: Mapping[str, nn.Module], prompt: np.ndarray, new_tokens: int, cache: str = "dynamic") -> Any:
+    """transformers' greedy generate with its KV cache ("dynamic", or "static" for torch.compile), exactly
+    `new_tokens` new ids: the (batch, prompt + new) ids and each step's scores (batch, vocab)."""
+    lm = parts["net"].lm if hasattr(parts["net"], "lm") else parts["net"]._orig_mod.lm
+    lm.eval()
+    with torch.inference_mode():
+        out = lm.generate(
+            input_ids=torch.from_numpy(prompt.astype(np.int64)),
+            attention_mask=torch.ones(prompt.shape, dtype=torch.int64),
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            num_beams=1,
+            use_cache=True,
+            cache_implementation=cache,
+            output_scores=True,
+            return_dict_in_generate=True,
+            pad_token_id=0,
+        )
+    lm.train()
+    return out
