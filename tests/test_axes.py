@@ -31,7 +31,11 @@ def test_scale_picks_the_workloads_small_by_default() -> None:
     assert small and base and not set(small) & set(base)
     assert all(workloads.get(w).scale == "small" for w in small)
     assert {"resnet18-cifar10", "resnet50-imagenet", "bert-base-text"} <= set(base)
-    assert set(selection.chosen_workloads(None, ["small,base"])) == set(workloads.WORKLOADS)
+    by_default = {w.name for w in workloads.WORKLOADS.values() if w.default_run}
+    assert set(selection.chosen_workloads(None, ["small,base"])) == by_default
+    # the decoders run when named (their extra is optional and their runs are long): never by default
+    assert {"llama-tiny", "llama-smollm-base"} <= set(workloads.WORKLOADS) - by_default
+    assert selection.chosen_workloads(["llama-tiny"], None) == ("llama-tiny",)
     assert selection.chosen_workloads(["resnet18-cifar10"], ["base"]) == ("resnet18-cifar10",)
     with pytest.raises(UsageError, match="'mlp-iris' is of scale small, not --scale base"):
         selection.chosen_workloads(["mlp-iris"], ["base"])

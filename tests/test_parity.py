@@ -47,6 +47,14 @@ def skip_unless_installed(backend: str) -> None:
         pytest.skip(hint)
 
 
+def skip_unless_packages(workload: str) -> None:
+    """A workload whose twins need packages beyond the frameworks (Workload.packages: the decoder's transformers
+    and keras-hub) skips without them, naming the extra that installs them (.ci/run installs it)."""
+    wl = WORKLOADS[workload]
+    if wl.missing_packages():
+        pytest.skip(f"{workload} needs {', '.join(wl.missing_packages())}: pip install -e '.[{wl.extra}]'")
+
+
 def checks_of(item: pytest.Item) -> list[parity.Check]:
     """The parity checks a collected test of this module reads from the `proofs` fixture."""
     name = item.originalname  # type: ignore[attr-defined]
@@ -77,7 +85,7 @@ def proofs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         for item in request.session.items
         if item.module is request.module
         for c in checks_of(item)
-        if backends.get(c.backend).installed()
+        if backends.get(c.backend).installed() and not WORKLOADS[c.workload].missing_packages()
     }
     return parity.prove_all(sorted(checks, key=lambda c: (c.backend, c.variant, c.workload)),
                             tmp_path_factory.mktemp("parity"))  # fmt: skip
@@ -93,6 +101,7 @@ def proof(proofs: dict[parity.Check, Any], check: parity.Check) -> dict[str, Any
 @pytest.mark.parametrize("workload", list(WORKLOADS))
 def test_twins_are_the_same_network(workload: str, backend: str, proofs) -> None:
     skip_unless_installed(backend)
+    skip_unless_packages(workload)
     case = WORKLOADS[workload].parity
     assert case is not None, f"workload {workload} has no ParityCase"
     r = proof(proofs, parity.Check(workload, backend))
@@ -113,6 +122,7 @@ def test_parity_check_bites_on_a_mutated_twin(workload: str, proofs) -> None:
     """Same weights, keras side built with the case's mutant (another activation, or its `mutant_kwargs`, e.g.
     a BatchNorm momentum in torch's convention): the outputs or the updated weights must differ beyond
     tolerance."""
+    skip_unless_packages(workload)
     case = WORKLOADS[workload].parity
     assert case is not None
     r = proof(proofs, parity.Check(workload, "keras", "mutant"))
@@ -126,6 +136,7 @@ def test_bf16_forward_matches_within_the_stated_tolerance(workload: str, proofs)
     are bfloat16 numbers on both sides (so bf16 really ran) and agree within ParityCase.bf16_outputs_tol of
     the largest output. bf16 keeps 8 bits of mantissa and the frameworks round at different ops, so the
     tolerance is relative and loose; the fp32 tests above are the tight proof of the same network."""
+    skip_unless_packages(workload)
     case = WORKLOADS[workload].parity
     assert case is not None
     r = proof(proofs, parity.Check(workload, "keras", "bf16"))

@@ -451,12 +451,14 @@ LLAMA_TINY = Workload(
     task="causal_lm",
     dataset="lm-markov",  # synthetic: a sparse Markov chain over 512 ids, 64 tokens a sequence
     batch_size=32,  # sequences per step (2048 tokens)
-    epochs=3,
-    quick_epochs=1,  # 64 steps
+    epochs=4,
+    quick_epochs=2,  # 128 steps: measured (torch-eager, seed 0) 0.36 after epoch 1, 0.48 after epoch 2
     optimizer=OptimizerSpec("adam", lr=0.003, beta1=0.9, beta2=0.999, eps=1e-8),
     loss="causal-LM cross-entropy (mean over every predicted token)",
-    metric="next_token_accuracy",  # the chain's best is 0.7 (perplexity 2.49); unigram guessing ~0.002
-    target=0.6,
+    # The chain's best is 0.7 (perplexity 2.49); a model that reads only the current id plateaus near 0.36:
+    # 0.45 is reached only by attending to the id two back (bench/core/datasets/markov.py)
+    metric="next_token_accuracy",
+    target=0.45,
     model_kwargs={
         "vocab_size": 512,  # bench/core/datasets/markov.py load_lm_markov
         "seq_len": 64,  # the training sequences' length (the dataset's); generation's is its own (decoder_spec)
