@@ -66,7 +66,7 @@ class GenerationSpec:
     prompt_tokens: int = 32
     new_tokens: int = 32
     batch_sizes: tuple[int, ...] = (1, 8)
-    repeats: int = 5  # timed calls per measurement, after one untimed warm-up (traces, compiles)
+    repeats: int = 10  # timed calls per measurement, after one untimed warm-up (traces, compiles)
 
 
 GENERATION = GenerationSpec()

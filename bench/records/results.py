@@ -100,6 +100,30 @@ class Latency:
 
 
 @dataclass(frozen=True)
+class Generation:
+    """Greedy generation at one batch size with the library's own `generate` and its KV cache (the infer
+    scenario of a decoder workload; bench/measure/generation.py, docs/METHODOLOGY.md "Generation")."""
+
+    batch: int
+    prompt_tokens: int
+    new_tokens: int
+    implementation: str = ""  # the library call and its cache, e.g. "transformers generate, dynamic cache"
+    ttft_ms: list[float] = field(default_factory=list)  # each timed generate of 1 new id: prefill + first id
+    total_ms: list[float] = field(default_factory=list)  # each timed generate of new_tokens ids
+    ttft_p50_ms: float | None = None  # time to first token
+    total_p50_ms: float | None = None
+    decode_ms_per_token: float | None = None  # (total_p50 - ttft_p50) / (new_tokens - 1): time per output token
+    tokens_s: float | None = None  # batch * new_tokens / total_p50: generated ids per second
+    kv_cache_mib: float | None = None  # 2 (keys, values) x layers x batch x kv_heads x head_dim x (prompt + new) x 4 B
+    peak_rss_mib: float | None = None  # the worker's peak after generating (CPU)
+    tokens: list[list[int]] = field(default_factory=list)  # the generated ids, per row
+    # per row and new position: the backend's own forward on the generated sequence, top-1 minus top-2 logit
+    # where that id was chosen (how close the greedy choice was)
+    margins: list[list[float]] = field(default_factory=list)
+    forward_agrees: float | None = None  # share of generated ids that are the forward's argmax (1.0: consistent)
+
+
+@dataclass(frozen=True)
 class Deployment:
     """One runtime of an infer or export run: the backend's own inference path ("infer"), or one export
     path loaded in its runtime ("export"; bench.scenarios.export). Sizes in MiB, times in s unless named _ms."""
@@ -250,6 +274,7 @@ class Result:
     deployment: list[Deployment] = field(default_factory=list)  # infer: one entry; export: one per runtime
     distributed: Distributed | None = None  # the distributed scenario's per-rank record
     pipeline: Pipeline | None = None  # the pipeline scenario's record (bench/scenarios/pipeline.py)
+    generation: list[Generation] = field(default_factory=list)  # infer of a decoder: one per batch size
     source: Source | None = None  # set when fwbench converted this record rather than ran it
 
     @property

@@ -5,6 +5,11 @@ then times the backend's own inference path (`Backend.infer_fn`: eval mode, torc
 compiled tf.function / jax.jit predict): latency at batch 1 and throughput at batch 1, 8, 64 and the largest
 batch within the memory budget.
 
+A decoder workload (a twin module with `generator`) is also measured generating, as users run it: each
+library's own greedy generate with its KV cache at batch 1 and 8 (bench/measure/generation.py: time to first
+token, time per output token, tokens/s, the cache's size, the generated ids and their margins); its timed
+calls (step_ms, the verdict rule's) are then batch 1's whole generate calls, and samples_per_step the new ids.
+
 Every call takes a numpy batch and returns numpy float32 (the request a server gets and the answer it sends),
 as every exported runtime's does (bench/scenarios/export.py), so that the same clock measures the same work in
 each. This module imports neither torch nor tensorflow; the adapters do.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +28,10 @@ from bench.core import workloads
 from bench.core.spec import RunConfig
 from bench.interfaces.export_spec import Predict, exception_line
 from bench.machine.memory import OOM_MARKERS, peak_rss_mib
+from bench.measure import generation
 from bench.measure.prediction import (
     LATENCY_CALLS,
+    Trained,
     grade,
     latency,
     memory_record,
@@ -59,6 +67,16 @@ def max_batch(
         best = (b, rate)
         b *= 2
     return (*best, f"reached the cap of {cap} for {'a GPU' if cap > 4096 else 'a CPU'}")
+
+
+def decoder_generation(t: Trained, cfg: RunConfig, model_kwargs: Any) -> list[results.Generation]:
+    """A decoder's greedy generation at each batch size (bench/measure/generation.py), through its twin module's
+    `generator`; [] for a workload whose twin has none."""
+    make = getattr(t.backend.mod, "generator", None)
+    if make is None:
+        return []
+    generate, implementation = make(t.backend.parts, cfg.backend)
+    return generation.measure(generate, t.backend.predict, t.task.inference_inputs(), model_kwargs, implementation)
 
 
 def measure(cfg: RunConfig) -> results.Result:
@@ -99,6 +117,27 @@ def measure(cfg: RunConfig) -> results.Result:
         max_batch=mb,
         settings={"max_batch_search": why, "memory_budget_mib": MEMORY_BUDGET_MIB},
     )
+    timed = {
+        "samples_per_step": 1,
+        "steps": lat.calls,
+        "step_ms": lat.samples_ms,
+        "median_step_ms": lat.p50_ms,
+        "mean_step_ms": lat.mean_ms,
+        "ci95_step_ms": lat.ci95_p50_ms,
+        "throughput_samples_s": rates["1"],
+    }
+    gen = decoder_generation(t, cfg, wl.model_kwargs)
+    if gen:  # a decoder: the timed calls are batch 1's whole generate (new_tokens ids a call)
+        first = gen[0]
+        timed = {
+            "samples_per_step": first.new_tokens,
+            "steps": len(first.total_ms),
+            "step_ms": first.total_ms,
+            "median_step_ms": first.total_p50_ms,
+            "mean_step_ms": float(np.mean(first.total_ms)),
+            "ci95_step_ms": None,
+            "throughput_samples_s": first.tokens_s,
+        }
     return results.new_result(
         cfg,
         t.info.framework,
@@ -109,13 +148,8 @@ def measure(cfg: RunConfig) -> results.Result:
         settings=t.backend.settings(),
         warnings=t.warnings,
         metric=ref.metric,
-        samples_per_step=1,
-        steps=lat.calls,
-        step_ms=lat.samples_ms,
-        median_step_ms=lat.p50_ms,
-        mean_step_ms=lat.mean_ms,
-        ci95_step_ms=lat.ci95_p50_ms,
-        throughput_samples_s=rates["1"],
+        **timed,
+        generation=gen,
         memory=memory_record(),
         deployment=[dep],
         **t.measured,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,22 +141,23 @@ def load_canonical(
         raise ValueError(f"keras-hub's converter and impls/keras/llama.py layer_map disagree on {unequal[:8]}")
 
 
-def causal_lm(parts: Mapping[str, keras.Model]) -> Any:
-    """keras-hub's Llama3CausalLM over the twin's backbone (the same variables), greedy, no preprocessor."""
+def generator(parts: Mapping[str, keras.Model], backend: str) -> tuple[Callable[[np.ndarray, int], np.ndarray], str]:
+    """keras-hub's `Llama3CausalLM.generate` over the twin's backbone (the same variables), greedy sampler, no
+    preprocessor, with its KV cache: exactly `new` new ids (no stop token); and its name. keras-hub compiles
+    generation itself: a tf.function on TensorFlow (XLA on keras-xla), jax.jit on JAX; eager on keras-eager
+    and on PyTorch."""
     import keras_hub
 
     lm = keras_hub.models.Llama3CausalLM(backbone=parts["net"].get_layer("backbone"), preprocessor=None)
-    lm.compile(sampler="greedy")
-    return lm
+    lm.compile(sampler="greedy", jit_compile=backend == "keras-xla", run_eagerly=backend == "keras-eager")
 
+    def generate(prompt: np.ndarray, new: int) -> np.ndarray:
+        b, p = prompt.shape
+        ids = np.zeros((b, p + new), dtype="int32")  # keras-hub fills the positions its padding mask leaves out
+        ids[:, :p] = prompt
+        mask = np.zeros(ids.shape, dtype=bool)
+        mask[:, :p] = True
+        return np.asarray(lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)["token_ids"])
 
-def generate(lm: Any, prompt: np.ndarray, new_tokens: int) -> np.ndarray:
-    """keras-hub's generate with its KV cache: the prompt ids followed by `new_tokens` greedy ids (no stop
-    token), (batch, prompt + new) int32."""
-    b, p = prompt.shape
-    ids = np.zeros((b, p + new_tokens), dtype="int32")
-    ids[:, :p] = prompt
-    mask = np.zeros(ids.shape, dtype=bool)
-    mask[:, :p] = True
-    out = lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
-    return np.asarray(out["token_ids"])
+    how = "XLA" if backend == "keras-xla" else "eager" if backend == "keras-eager" else keras.backend.backend()
+    return generate, f"keras-hub {keras_hub.__version__} Llama3CausalLM.generate, greedy sampler, KV cache ({how})"

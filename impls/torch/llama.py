@@ -14,7 +14,7 @@ runs without a cache (use_cache=False). Generation (`generate`) is transformers'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -52,24 +52,39 @@ def prepare(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def generate(parts: Mapping[str, nn.Module], prompt: np.ndarray, new_tokens: int, cache: str = "dynamic") -> Any:
-    """transformers' greedy generate with its KV cache ("dynamic", or "static" for torch.compile), exactly
-    `new_tokens` new ids: the (batch, prompt + new) ids and each step's scores (batch, vocab)."""
-    lm = parts["net"].lm if hasattr(parts["net"], "lm") else parts["net"]._orig_mod.lm
-    lm.eval()
-    with torch.inference_mode():
-        out = lm.generate(
-            input_ids=torch.from_numpy(prompt.astype(np.int64)),
-            attention_mask=torch.ones(prompt.shape, dtype=torch.int64),
-            max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens,
-            do_sample=False,
-            num_beams=1,
-            use_cache=True,
-            cache_implementation=cache,
-            output_scores=True,
-            return_dict_in_generate=True,
-            pad_token_id=0,
-        )
-    lm.train()
-    return out
+def unwrapped(parts: Mapping[str, nn.Module]) -> Any:
+    """transformers' model inside the benchmark's wrapper (a compiled wrapper keeps the module as _orig_mod)."""
+    net = parts["net"]
+    return getattr(net, "_orig_mod", net).lm
+
+
+# The transformers cache per torch backend: the static cache (preallocated, fixed shapes) is the one
+# transformers compiles generation with; every other backend generates with the default dynamic cache.
+STATIC_CACHE_BACKENDS = ("torch-compile",)
+
+
+def generator(parts: Mapping[str, nn.Module], backend: str) -> tuple[Callable[[np.ndarray, int], np.ndarray], str]:
+    """transformers' greedy `generate` with its KV cache, exactly `new` new ids (no stop token), and its name."""
+    import transformers
+
+    lm = unwrapped(parts)
+    cache = "static" if backend in STATIC_CACHE_BACKENDS else "dynamic"
+
+    def generate(prompt: np.ndarray, new: int) -> np.ndarray:
+        lm.eval()
+        with torch.inference_mode():
+            ids = lm.generate(
+                input_ids=torch.from_numpy(prompt.astype(np.int64)),
+                attention_mask=torch.ones(prompt.shape, dtype=torch.int64),
+                max_new_tokens=new,
+                min_new_tokens=new,
+                do_sample=False,
+                num_beams=1,
+                use_cache=True,
+                cache_implementation=cache,
+                pad_token_id=0,
+            )
+        lm.train()
+        return ids.numpy()
+
+    return generate, f"transformers {transformers.__version__} generate, greedy, {cache} KV cache"
