@@ -21,7 +21,7 @@ from typing import NoReturn
 
 # report, compare and pbjson pull in pandas, scipy.stats and matplotlib (about 1 s of imports): they are imported
 # where they are used, so that `fwbench list` and bad input answer at once.
-from bench.core import backends, formatting, typedjson, workloads
+from bench.core import backends, cache, formatting, typedjson, workloads
 from bench.core.errors import UsageError
 from bench.core.plan import SuitePlan
 from bench.core.spec import IMAGE_FORMATS, PRECISIONS, PROFILES, RUNTIMES, SCENARIOS
@@ -91,6 +91,8 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     sub.add_parser("list", help="workloads, backends, and whether each backend's framework is installed")
+    cache_cmd = sub.add_parser("cache", help=f"list or clear the user cache (kept within {cache.bound_text()})")
+    cache_cmd.add_argument("action", choices=("list", "clear"))
 
     run = sub.add_parser("run", help="run workloads x backends (one process each), write results and the report")
     add_run_selection_arguments(run)
@@ -571,14 +573,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "list":
-            return cmd_list()
+        if args.command in ("list", "cache"):
+            return cmd_list() if args.command == "list" else cache.command(args.action)
         if args.command == "run":
             return cmd_run(args, argv)
-        if args.command == "overhead":
-            return cmd_overhead(args)
-        if args.command == "merge":
-            return cmd_merge(args)
+        if args.command in ("overhead", "merge"):
+            return (cmd_overhead if args.command == "overhead" else cmd_merge)(args)
         if args.command == "compare":
             from bench.analysis import compare
 

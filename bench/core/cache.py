@@ -9,7 +9,12 @@ that parallel workers never read half a file. The cache is optional: a folder th
 the time it would have saved, never a run.
 
 Where: $FWBENCH_CACHE_DIR, else $XDG_CACHE_HOME/fwbench, else ~/.cache/fwbench. FWBENCH_NO_CACHE=1 turns
-it off (everything is made afresh and nothing is written). Standard library and numpy only: the parent
+it off (everything is made afresh and nothing is written).
+
+Bounded: after every write the folder is kept within MAX_MIB (default 2048; $FWBENCH_CACHE_MAX_MIB), the
+least recently used entries removed first (an entry read is marked used); base-size initial weights are
+hundreds of MiB each, so a bound is what keeps a few runs of them from filling a disk. `fwbench cache list`
+shows the entries, `fwbench cache clear` removes them all. Standard library and numpy only: the parent
 and every worker import it.
 """
 
@@ -82,12 +87,96 @@ def now() -> str:
 
 
 def stored(path: Path, write: Any) -> Path | None:
-    """`path` written atomically through `write(binary_file)` (bench.core.files), or None (nothing left behind)
-    where the folder cannot be written: the cache is optional."""
+    """`path` written atomically through `write(binary_file)` (bench.core.files), then the folder kept within
+    its bound; or None (nothing left behind) where the folder cannot be written: the cache is optional."""
     try:
-        return atomic_write(path, write)
+        written = atomic_write(path, write)
     except OSError:
         return None
+    evict(max_bytes(), keep=written)
+    return written
+
+
+MAX_ENV = "FWBENCH_CACHE_MAX_MIB"
+MAX_MIB = 2048.0  # the default bound
+
+
+def max_bytes() -> int:
+    """The bound: $FWBENCH_CACHE_MAX_MIB (a number of MiB, > 0), else MAX_MIB."""
+    given = os.environ.get(MAX_ENV, "")
+    try:
+        mib = float(given) if given else MAX_MIB
+    except ValueError:
+        mib = -1.0
+    if not mib > 0:
+        raise ValueError(f"{MAX_ENV}={given!r}: must be a number of MiB above 0 (default {MAX_MIB:g})")
+    return int(mib * 2**20)
+
+
+def bound_text() -> str:
+    return f"{MAX_MIB:g} MiB, ${MAX_ENV}"
+
+
+def entries() -> list[tuple[Path, int, float]]:
+    """Every entry file: (path, bytes, last use as a POSIX time), least recently used first."""
+    base = folder()
+    if base is None or not base.is_dir():
+        return []
+    found = []
+    for p in base.glob("*/*"):
+        try:
+            st = p.stat()
+        except OSError:  # removed meanwhile
+            continue
+        if p.is_file():
+            found.append((p, st.st_size, st.st_mtime))
+    return sorted(found, key=lambda e: e[2])
+
+
+def touch(path: Path) -> None:
+    """Mark an entry used (its modification time: what eviction orders by)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def evict(limit: int, keep: Path | None = None) -> list[Path]:
+    """Remove the least recently used entries until the folder holds at most `limit` bytes (never `keep`, the
+    entry just written); the paths removed."""
+    found = entries()
+    total = sum(size for _, size, _ in found)
+    removed = []
+    for path, size, _ in found:
+        if total <= limit:
+            break
+        if path == keep:
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed.append(path)
+    return removed
+
+
+def command(action: str) -> int:
+    """`fwbench cache list | clear`: print the entries (kind, size, last use) and their total, or remove them all."""
+    base, found = folder(), entries()
+    total_mib = sum(size for _, size, _ in found) / 2**20
+    if base is None:
+        print(f"the cache is off ({NO_CACHE_ENV})")
+    elif action == "clear":
+        for path, _, _ in found:
+            path.unlink(missing_ok=True)
+        print(f"{base}: removed {len(found)} entries, {total_mib:.1f} MiB")
+    else:
+        for path, size, used in found:
+            when = datetime.fromtimestamp(used, UTC).isoformat(timespec="seconds")
+            print(f"{path.parent.name:6} {size / 2**20:9.1f} MiB  {when}  {path.name}")
+        print(f"{base}: {len(found)} entries, {total_mib:.1f} MiB (bound {max_bytes() / 2**20:g} MiB, ${MAX_ENV})")
+    return 0
 
 
 def read_json(kind: str, key: Mapping[str, Any]) -> tuple[dict[str, Any], Path] | None:
@@ -105,6 +194,7 @@ def read_json(kind: str, key: Mapping[str, Any]) -> tuple[dict[str, Any], Path] 
         or not isinstance(doc.get("value"), dict)
     ):
         return None
+    touch(path)
     return doc, path
 
 
@@ -136,6 +226,7 @@ def read_npz(kind: str, key: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], 
     stored = arrays.pop(KEY_FIELD, None)
     if stored is None or stored.shape != () or str(stored) != canonical(key):
         return None
+    touch(path)
     return arrays, path
 
 
