@@ -105,11 +105,12 @@ def test_margins_and_the_kv_cache_are_computed_as_documented() -> None:
 
 def test_the_user_cache_is_kept_within_its_bound_least_recently_used_first(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
-    monkeypatch.setenv(cache.MAX_ENV, "0.002")  # 2097 bytes: two 1000-byte entries fit, three do not
-    arrays = {"a": np.zeros(1000 - 200, np.uint8)}
+    arrays = {"a": np.zeros(4000, np.uint8)}
     first = cache.write_npz("init", {"n": 1}, arrays)
+    assert first is not None
+    monkeypatch.setenv(cache.MAX_ENV, str(2.5 * first.stat().st_size / 2**20))  # two entries fit, three do not
     second = cache.write_npz("init", {"n": 2}, arrays)
-    assert first and second and first.is_file() and second.is_file()
+    assert second and first.is_file() and second.is_file()
     os.utime(second, (1, 1))  # the second is now the least recently used ...
     assert cache.read_npz("init", {"n": 1}) is not None  # ... and reading the first marks it used
     third = cache.write_npz("data", {"n": 3}, arrays)
