@@ -24,7 +24,7 @@ from bench.measure import generation
 from bench.records.results import Generation
 from impls.keras import weights
 
-from .conftest import REPO, install_hint
+from .conftest import REPO, fwbench, install_hint
 
 TINY = workloads.get("llama-tiny")
 
@@ -176,3 +176,15 @@ def test_transformers_and_keras_hub_generate_the_same_greedy_ids_from_the_same_w
     assert torch_side["agree"] == keras_side["agree"] == 1.0
     a, b = (gen(s["ids"], s["margins"]) for s in (torch_side, keras_side))
     assert agreement(a, b).equal, agreement(a, b).text()
+
+
+def test_fwbench_cache_lists_and_clears_the_folder_it_names(tmp_path) -> None:
+    env = {cache.CACHE_ENV: str(tmp_path)}
+    (tmp_path / "init").mkdir()
+    (tmp_path / "init" / "abc.npz").write_bytes(b"x" * 2048)
+    listed = fwbench("cache", "list", env=env, timeout=60)
+    assert listed.returncode == 0 and "1 entries" in listed.stdout and "abc.npz" in listed.stdout, listed
+    cleared = fwbench("cache", "clear", env=env, timeout=60)
+    assert cleared.returncode == 0 and "removed 1 entries" in cleared.stdout and not any(tmp_path.glob("*/*"))
+    bad = fwbench("cache", "purge", env=env, timeout=60)
+    assert bad.returncode != 0 and "'purge'" in bad.stderr and "list" in bad.stderr
