@@ -188,3 +188,19 @@ def test_fwbench_cache_lists_and_clears_the_folder_it_names(tmp_path) -> None:
     assert cleared.returncode == 0 and "removed 1 entries" in cleared.stdout and not any(tmp_path.glob("*/*"))
     bad = fwbench("cache", "purge", env=env, timeout=60)
     assert bad.returncode != 0 and "'purge'" in bad.stderr and "list" in bad.stderr
+
+
+def test_a_named_decoder_without_its_packages_is_refused_before_any_run(monkeypatch) -> None:
+    import dataclasses
+
+    from bench.core.errors import UsageError
+    from bench.planning import preflight
+
+    from .conftest import small_plan
+
+    lacking = dataclasses.replace(TINY, packages=("transformers", "no_such_package_here"))
+    monkeypatch.setitem(workloads.WORKLOADS, "llama-tiny", lacking)
+    with pytest.raises(
+        UsageError, match=r"'llama-tiny' needs no_such_package_here, not installed \(pip install -e '\.\[llm\]'"
+    ):
+        preflight.check_runs_here(small_plan(workloads=("llama-tiny",)))

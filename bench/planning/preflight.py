@@ -27,7 +27,7 @@ def cuda_available() -> bool:
 
 
 def check_runs_here(plan: SuitePlan) -> None:
-    """Every backend runs on the device and is installed, the device is there, the distributed scenario's
+    """Every backend runs on the device and is installed, every workload's own packages are (Workload.packages), the device is there, the distributed scenario's
     worlds fit this host (check_workers), and --image-dir comes with the pipeline scenario."""
     for b in plan.backends:
         info = backends.get(b)
@@ -40,6 +40,13 @@ def check_runs_here(plan: SuitePlan) -> None:
         if not info.installed():
             raise UsageError(
                 f"backend {b!r} needs {', '.join(info.missing())}, not installed (pip install -e '.[cpu,jax]')"
+            )
+    for w in plan.workloads:
+        spec = workloads.get(w)
+        if spec.missing_packages():
+            raise UsageError(
+                f"workload {w!r} needs {', '.join(spec.missing_packages())}, not installed "
+                f"(pip install -e '.[{spec.extra}]'; README, Installing the frameworks)"
             )
     if plan.device == "cuda" and not cuda_available():
         raise UsageError("--device cuda: no CUDA GPU found (NVML sees none); use --device cpu")
