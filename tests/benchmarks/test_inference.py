@@ -24,7 +24,8 @@ from .conftest import keras_backend_loaded, other_framework_loaded
 
 ROUNDS = 200
 THREADS = 2
-WORKLOADS = [w for w, s in workloads.WORKLOADS.items() if s.inference and s.scale == "small"]
+# the default run's small workloads (the decoders' generation is the infer scenario's: bench/measure/generation.py)
+WORKLOADS = [w for w, s in workloads.WORKLOADS.items() if s.inference and s.scale == "small" and s.default_run]
 EXPORTERS = {b.framework: b.name for b in BACKENDS.values() if b.exports}
 
 

@@ -49,6 +49,8 @@ def test_train_step(benchmark, request: pytest.FixtureRequest, workload: str, ba
     wl = workloads.get(workload)
     if wl.scale == "base" and "base_scale" not in (request.config.getoption("-m") or ""):
         pytest.skip("base scale (seconds a step on a CPU): run `pytest --benchmark-only -m base_scale`")
+    if wl.missing_packages():
+        pytest.skip(f"{workload} needs {', '.join(wl.missing_packages())}: pip install -e '.[{wl.extra}]'")
     if not info.runs_on("cpu"):  # as `fwbench run` and `fwbench list` on a CPU: the CUDA-only variants
         pytest.skip(f"{backend} runs on {', '.join(info.devices)} only; these benchmarks run on the CPU")
     if not info.installed():
