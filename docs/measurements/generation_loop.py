@@ -4,6 +4,7 @@ directly on the same weights, timed with time.perf_counter, to check the harness
 
     python docs/measurements/generation_loop.py torch FOLDER OUT.json   # saves llama-tiny's weights to FOLDER
     python docs/measurements/generation_loop.py keras FOLDER OUT.json   # loads them with keras-hub's converter
+    python docs/measurements/generation_loop.py compare RESULTS.json TORCH.json KERAS.json  # beside the harness's
 
 One framework per process, one thread each (as the harness's worker on this machine). The model is
 llama-tiny's shape (random weights, torch seed 0: decode time does not depend on the values); the prompt is
@@ -25,6 +26,9 @@ CONFIG = {  # llama-tiny (bench/core/workloads.py), as transformers' config.json
     "intermediate_size": 352, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
     "head_dim": 32, "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}, "hidden_act": "silu",
+    # no end token (the harness's config has none): with LlamaConfig's default eos id 2, generate would add a
+    # min-new-tokens logits processor and an end-token check to every step (seen: +0.1 ms a token here)
+    "bos_token_id": None, "eos_token_id": None, "pad_token_id": None,
 }  # fmt: skip
 PROMPT, NEW, REPEATS, BATCHES = 32, 32, 10, (1, 8)
 
@@ -96,7 +100,27 @@ def keras_side(folder: str) -> tuple[dict, str]:
     return measure(generate), f"keras-hub {keras_hub.__version__} on tensorflow {tf.__version__}"
 
 
+def compare(results_file: str, torch_file: str, keras_file: str) -> None:
+    """The harness's generation figures (an infer run's `generation` records: medians over its runs) beside this
+    loop's, per backend and batch, with harness / loop."""
+    doc = json.load(open(results_file))
+    loops = {"torch-eager": json.load(open(torch_file)), "keras": json.load(open(keras_file))}
+    print(f"{'backend':12} {'batch':>5} {'figure':>20} {'harness':>10} {'loop':>10} {'harness/loop':>13}")
+    for backend, loop in loops.items():
+        runs = [r for r in doc["results"] if r["backend"] == backend and r["status"] == "ok" and r.get("generation")]
+        for b in BATCHES:
+            gens = [g for r in runs for g in r["generation"] if g["batch"] == b]
+            for figure in ("ttft_ms", "decode_ms_per_token", "tokens_s"):
+                key = {"ttft_ms": "ttft_p50_ms"}.get(figure, figure)
+                harness = float(np.median([g[key] for g in gens]))
+                mine = loop["figures"][str(b)][figure]
+                print(f"{backend:12} {b:5} {figure:>20} {harness:10.3f} {mine:10.3f} {harness / mine:13.3f}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "compare":
+        compare(*sys.argv[2:5])
+        sys.exit(0)
     side, folder, out = sys.argv[1:4]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     figures, library = torch_side(folder) if side == "torch" else keras_side(folder)
