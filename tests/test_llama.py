@@ -204,3 +204,19 @@ def test_a_named_decoder_without_its_packages_is_refused_before_any_run(monkeypa
         UsageError, match=r"'llama-tiny' needs no_such_package_here, not installed \(pip install -e '\.\[llm\]'"
     ):
         preflight.check_runs_here(small_plan(workloads=("llama-tiny",)))
+
+
+def test_generation_figures_get_the_verdict_rule_of_every_workload() -> None:
+    from bench.analysis import verdicts
+    from bench.analysis.generation import GenerationCell, versus
+
+    def cell(backend: str, decode: tuple[float, ...], contended: int = 0) -> GenerationCell:
+        g = gen([[1]], [[1.0]])
+        return GenerationCell("llama-tiny", backend, 1, len(decode), "", 1.0, decode[0], 1.0, 0.1, g,
+                              decode, decode, contended)  # fmt: skip
+
+    fast, slow = cell("keras", (0.20, 0.21, 0.205)), cell("torch-eager", (0.44, 0.45, 0.43))
+    r = versus(fast, slow, "decode")
+    assert r is not None and r.answer == verdicts.FASTER_A and r.high < 1
+    assert versus(cell("keras", (0.2,)), slow, "decode").answer == verdicts.NO_VERDICT  # type: ignore[union-attr]
+    assert versus(cell("keras", (0.20, 0.21, 0.205), contended=1), slow, "ttft").answer == verdicts.NO_VERDICT  # type: ignore[union-attr]

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.analysis import cells, verdicts
+from bench.core import stats
 from bench.records.results import Generation, Result, Suite
 
 
@@ -64,6 +66,9 @@ class GenerationCell:
     tokens_s: float
     kv_cache_mib: float
     first: Generation  # the lowest seed's record (the greedy comparison's)
+    ttft_runs: tuple[float, ...] = ()  # each run's median, for the verdict rule
+    decode_runs: tuple[float, ...] = ()
+    contended: int = 0  # runs whose CPU was taken by other processes
 
 
 def generation_results(suites: Sequence[Suite]) -> list[Result]:
@@ -71,13 +76,13 @@ def generation_results(suites: Sequence[Suite]) -> list[Result]:
 
 
 def generation_cells(suites: Sequence[Suite]) -> list[GenerationCell]:
-    groups: dict[tuple[str, str, int], list[tuple[int, Generation]]] = {}
+    groups: dict[tuple[str, str, int], list[tuple[int, Generation, bool]]] = {}
     for r in generation_results(suites):
         for g in r.generation:
-            groups.setdefault((r.workload, r.backend, g.batch), []).append((r.seed or 0, g))
+            groups.setdefault((r.workload, r.backend, g.batch), []).append((r.seed or 0, g, r.contended))
     out = []
     for (workload, backend, batch), runs in sorted(groups.items()):
-        gs = [g for _, g in sorted(runs, key=lambda sg: sg[0])]
+        gs = [g for _, g, _ in sorted(runs, key=lambda sg: sg[0])]
         out.append(
             GenerationCell(
                 workload, backend, batch, len(gs), gs[0].implementation,
@@ -86,6 +91,20 @@ def generation_cells(suites: Sequence[Suite]) -> list[GenerationCell]:
                 float(np.median([g.tokens_s for g in gs])),
                 float(gs[0].kv_cache_mib or 0.0),
                 gs[0],
+                tuple(float(g.ttft_p50_ms or 0.0) for g in gs),
+                tuple(float(g.decode_ms_per_token or 0.0) for g in gs),
+                sum(c for _, _, c in runs),
             )
         )  # fmt: skip
     return out
+
+
+def versus(
+    a: GenerationCell, b: GenerationCell, figure: str, margin: float = stats.DEFAULT_MARGIN
+) -> verdicts.Ratio | None:
+    """a / b of `figure` ("ttft" or "decode": each run's median) with the verdict rule of every workload: Welch
+    on the logs of the per-run values, an answer only with MIN_RUNS_FOR_RUN_LEVEL_CI runs a side, none contended."""
+    sa, sb = (getattr(c, f"{figure}_runs") for c in (a, b))
+    why = verdicts.no_verdict_reason([len(sa), len(sb)], a.contended + b.contended)
+    run_level = min(len(sa), len(sb)) >= cells.MIN_RUNS_FOR_RUN_LEVEL_CI
+    return verdicts.judged(sa, sb, run_level, run_level, why, margin)
