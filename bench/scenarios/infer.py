@@ -72,7 +72,7 @@ def max_batch(
 def decoder_generation(t: Trained, cfg: RunConfig, model_kwargs: Any) -> list[results.Generation]:
     """A decoder's greedy generation at each batch size (bench/measure/generation.py), through its twin module's
     `generator`; [] for a workload whose twin has none."""
-    make = getattr(t.backend.mod, "generator", None)
+    make = getattr(getattr(t.backend, "mod", None), "generator", None)
     if make is None:
         return []
     generate, implementation = make(t.backend.parts, cfg.backend)
