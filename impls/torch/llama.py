@@ -59,7 +59,10 @@ def unwrapped(parts: Mapping[str, nn.Module]) -> Any:
 
 
 # The transformers cache per torch backend: the static cache (preallocated, fixed shapes) is the one
-# transformers compiles generation with; every other backend generates with the default dynamic cache.
+# transformers compiles generation with (torch.compile of the forward, fullgraph, static shapes); every other
+# backend generates eagerly with the default dynamic cache. transformers compiles by itself only on GPUs
+# (GenerationMixin._valid_auto_compile_criteria); on a CPU the CompileConfig's `_compile_all_devices` asks it to
+# (measured on llama-tiny, batch 1: 0.30 ms a token compiled against 0.54 static-cache eager; 11 s to compile).
 STATIC_CACHE_BACKENDS = ("torch-compile",)
 
 
@@ -68,7 +71,12 @@ def generator(parts: Mapping[str, nn.Module], backend: str) -> tuple[Callable[[n
     import transformers
 
     lm = unwrapped(parts)
-    cache = "static" if backend in STATIC_CACHE_BACKENDS else "dynamic"
+    compiled = backend in STATIC_CACHE_BACKENDS
+    cache = "static" if compiled else "dynamic"
+    compile_config = None
+    if compiled:
+        compile_config = transformers.CompileConfig(fullgraph=True, dynamic=False)
+        compile_config._compile_all_devices = True  # also on a CPU (see STATIC_CACHE_BACKENDS)
 
     def generate(prompt: np.ndarray, new: int) -> np.ndarray:
         lm.eval()
@@ -82,9 +90,11 @@ def generator(parts: Mapping[str, nn.Module], backend: str) -> tuple[Callable[[n
                 num_beams=1,
                 use_cache=True,
                 cache_implementation=cache,
+                compile_config=compile_config,
                 pad_token_id=0,
             )
         lm.train()
         return ids.numpy()
 
-    return generate, f"transformers {transformers.__version__} generate, greedy, {cache} KV cache"
+    how = ", its forward compiled (torch.compile)" if compiled else ""
+    return generate, f"transformers {transformers.__version__} generate, greedy, {cache} KV cache{how}"
