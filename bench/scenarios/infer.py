@@ -75,6 +75,11 @@ def decoder_generation(t: Trained, cfg: RunConfig, model_kwargs: Any) -> list[re
     make = getattr(getattr(t.backend, "mod", None), "generator", None)
     if make is None:
         return []
+    # A backend that trains a copy of the variables (Keras on JAX: stateless steps) writes it back first, so
+    # that the library's own generate reads the trained weights (a stale copy shows as forward_agrees < 1)
+    write_back = getattr(t.backend, "write_state", None)
+    if write_back is not None:
+        write_back()
     generate, implementation = make(t.backend.parts, cfg.backend)
     return generation.measure(generate, t.backend.predict, t.task.inference_inputs(), model_kwargs, implementation)
 
