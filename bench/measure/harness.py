@@ -15,12 +15,14 @@ untested) until they do: the budget's metrics, loss and time to target are untou
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from bench.core.backends import Backend
 from bench.machine import contention
@@ -84,6 +86,16 @@ def settle_index(times_ms: list[float], min_warmup: int) -> tuple[int, bool]:
         if abs(statistics.fmean(times_ms[i : i + SETTLE_WINDOW]) - reference) <= SETTLE_TOLERANCE * reference:
             return i, True
     return min_warmup, False
+
+
+@contextlib.contextmanager
+def cpu_window(threads: int) -> Iterator[dict[str, Any]]:
+    """What the CPUs did while the block ran (bench.machine.contention.usage, as `Result.cpu` holds it): the
+    inference and export scenarios' contention record over their timed calls, filled in when the block ends."""
+    record: dict[str, Any] = {}
+    start, t0 = contention.snapshot(), clock_ns()
+    yield record
+    record.update(contention.usage(start, contention.snapshot(), (clock_ns() - t0) / 1e9, threads).to_dict())
 
 
 def time_calls(fn: Callable[[], object], calls: int) -> list[float]:

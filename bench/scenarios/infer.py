@@ -22,6 +22,7 @@ from bench.core import workloads
 from bench.core.spec import RunConfig
 from bench.interfaces.export_spec import Predict, exception_line
 from bench.machine.memory import OOM_MARKERS, peak_rss_mib
+from bench.measure import harness
 from bench.measure.prediction import (
     LATENCY_CALLS,
     grade,
@@ -72,8 +73,9 @@ def measure(cfg: RunConfig) -> results.Result:
     predict = t.backend.infer_fn()
     calls = LATENCY_CALLS[cfg.profile]
     out = predict_all(predict, ref.inputs)
-    lat = latency(predict, ref.inputs, calls, cfg.seed)
-    rates = {str(b): throughput(predict, ref.inputs, b) for b in THROUGHPUT_BATCHES}
+    with harness.cpu_window(cfg.threads) as cpu:  # the timed calls' contention: the verdict's evidence
+        lat = latency(predict, ref.inputs, calls, cfg.seed)
+        rates = {str(b): throughput(predict, ref.inputs, b) for b in THROUGHPUT_BATCHES}
     memory = t.backend.device_memory().get("allocator_peak_allocated_mib") if cfg.device == "cuda" else None
     mb, rate, why = max_batch(
         predict,
@@ -118,5 +120,6 @@ def measure(cfg: RunConfig) -> results.Result:
         throughput_samples_s=rates["1"],
         memory=memory_record(),
         deployment=[dep],
+        cpu=cpu,
         **t.measured,
     )
