@@ -448,10 +448,9 @@ def test_the_committed_example_renders_byte_for_byte(tmp_path: Path) -> None:
 
 def test_the_margin_is_a_parameter_and_the_report_states_it(tmp_path: Path) -> None:
     """`fwbench report --margin 25%`: the summary's legend states the margin and the ratio band it means;
-    the committed example's 1.00 [0.80, 1.24] on dqn-cartpole becomes "the same" within 25% but is not
+    the 2026-12-03 default run's 1.00 [0.80, 1.24] on dqn-cartpole becomes "the same" within 25% but is not
     yet known within the default 10%."""
-    example = Path(__file__).parent.parent / "results" / "example" / "runs"
-    runs = [str(p) for p in sorted(example.glob("*.json"))]
+    runs = [str(DATA / "default-run-2026-12-03.json")]  # the 2026-12-03 default run (the example before 2026-12-07)
     assert cli.main(["report", *runs, "--out", str(tmp_path / "wide"), "--margin", "25%"]) == 0
     wide = prose((tmp_path / "wide" / "REPORT.md").read_text())
     assert "within the margin of 25% (a ratio within [0.80, 1.25]" in wide
