@@ -14,8 +14,8 @@ tf.image.random_flip_left_right, normalise; num_parallel_calls).batch(64).prefet
 other batches than the scenario's (a shuffle buffer, stateful random ops): the same work, not the same rows.
 
 Each pipeline is opened once and iterated for one untimed epoch (with --fresh: opened anew every round,
-as the scenario opens one per setting, and its first epoch untimed, so that its second is measured). Then, per round, each pipeline in turn
-(the order rotated every round) runs `--epochs` epochs, timed as the scenario times "input alone": from
+as the scenario opens one per setting, and its first epoch untimed, so that its second is measured). Then,
+per round, each pipeline in turn (the order rotated every round) runs `--epochs` epochs, timed as the scenario times "input alone": from
 asking for the epoch to its last batch, each batch made a numpy array (x and y), the call that finds the
 epoch over left out. A sample is one pipeline's rows over those epochs' seconds, and the process's CPU time
 per row over them (every thread's: tf.data's work, less sensitive than the rate to other processes on the
