@@ -3,9 +3,11 @@
 - `fwbench run --scenario profile` on cnn-cifar10 and transformer-text, torch-eager and keras: in each run the
   kinds plus the uncovered time make the profiled step's wall time within 5% (no op counted twice, none lost),
   the tables know nearly all of the time, the report has its section and its plot.
-- A mutant twin that adds one dense layer of known FLOPs (mlp, 512 -> 512, no activation) puts the added time in
-  "matmul and dense" and not, beyond noise, in the other kinds: in PyTorch, TensorFlow and Keras on JAX, one
-  process per framework.
+- A mutant twin that adds one dense layer of known FLOPs (mlp, 1024 -> 1024, no activation) puts the added op time in
+  "matmul and dense" (its weights' update, smaller, in "optimizer update") and not, beyond noise, in the other
+  kinds: in PyTorch, TensorFlow and Keras on JAX, one process per framework. A timing test (marked alone): a pair
+  of runs that other processes took CPU from is run again (a preempted op's time lands in its kind), and the
+  uncovered time is not compared.
 - A setting forced apart on the torch side (oneDNN off, read back from torch) is flagged against Keras' settings.
 """
 
@@ -77,19 +79,20 @@ def test_the_report_has_where_the_time_goes(profiled) -> None:
     assert (out / "report" / "plots" / "time_breakdown.png").stat().st_size > 0
 
 
+WIDTH = 1024
 BASE = dataclasses.replace(
     workloads.get("mlp-iris"),
     name="mlp-wide",
-    model_kwargs={"in_features": 4, "hidden": [512], "num_classes": 3, "activation": "linear"},
-    description="4 -> 512 -> 3, no activation: the mutant test's base",
-    parity=ParityCase(4 * 512 + 512 + 512 * 3 + 3),
+    model_kwargs={"in_features": 4, "hidden": [WIDTH], "num_classes": 3, "activation": "linear"},
+    description="4 -> 1024 -> 3, no activation: the mutant test's base",
+    parity=ParityCase(4 * WIDTH + WIDTH + WIDTH * 3 + 3),
 )
 MUTANT = dataclasses.replace(
     BASE,
     name="mlp-wide-plus-dense",
-    model_kwargs={**BASE.model_kwargs, "hidden": [512, 512]},
-    description="mlp-wide with one more Dense(512), no activation",
-    parity=ParityCase(BASE.parity.params + 512 * 512 + 512),
+    model_kwargs={**BASE.model_kwargs, "hidden": [WIDTH, WIDTH]},
+    description="mlp-wide with one more Dense(1024), no activation",
+    parity=ParityCase(BASE.parity.params + WIDTH * WIDTH + WIDTH),
 )
 PROFILE_BOTH = textwrap.dedent(
     """
@@ -103,31 +106,44 @@ PROFILE_BOTH = textwrap.dedent(
         workloads.WORKLOADS[wl.name] = wl
         cfg = RunConfig(run_id="mutant", workload=wl.name, backend=sys.argv[1], device="cpu", profile="quick",
                         repeat=0, seed=0, init="native", init_path=None, threads=1, interop_threads=1,
-                        deterministic=False, scenario="profile", steps=12)
+                        deterministic=False, scenario="profile", steps=10)
         out[wl.name] = profile.measure(cfg).to_dict()
     print(json.dumps(out))
     """
 )
 
 
+ATTEMPTS = 3
+
+
+@pytest.mark.alone
 @pytest.mark.parametrize("backend", ["torch-eager", "keras", "keras-jax"])
 def test_an_added_dense_layer_shows_in_matmul_and_dense(backend: str) -> None:
     if reason := install_hint(backend):
         pytest.skip(reason)
     added_flops = flops.train_step_flops(MUTANT, 120) - flops.train_step_flops(BASE, 120)
-    assert added_flops == 3 * 2 * 120 * 512 * 512  # forward, and the two backward matmuls
-    p = subprocess.run(
-        [sys.executable, "-c", PROFILE_BOTH, backend], cwd=REPO, capture_output=True, text=True, timeout=600
-    )
-    assert p.returncode == 0, p.stderr[-3000:]
-    runs = {k: results.Result.from_dict(v) for k, v in json.loads(p.stdout.strip().splitlines()[-1]).items()}
+    assert added_flops == 3 * 2 * 120 * WIDTH * WIDTH  # forward, and the two backward matmuls
+    for _ in range(ATTEMPTS):  # a preempted op lands in its kind: judge a pair of runs that got their CPU
+        p = subprocess.run(
+            [sys.executable, "-c", PROFILE_BOTH, backend], cwd=REPO, capture_output=True, text=True, timeout=600
+        )
+        assert p.returncode == 0, p.stderr[-3000:]
+        runs = {k: results.Result.from_dict(v) for k, v in json.loads(p.stdout.strip().splitlines()[-1]).items()}
+        if not any(r.contended for r in runs.values()):
+            break
+    else:
+        pytest.skip(f"other processes took this test's CPU in {ATTEMPTS} tries: no judgement of the kinds")
     base, mutant = (runs[w.name].step_profile for w in (BASE, MUTANT))
     assert base is not None and mutant is not None
     assert adds_up(base) <= ADD_UP and adds_up(mutant) <= ADD_UP
     added = {k: mutant.kind_ms[k] - base.kind_ms[k] for k in base.kind_ms}
-    added_wall = mutant.step_wall_ms - base.step_wall_ms
-    assert added["matmul"] >= 0.6 * added_wall > 0, (added, added_wall)
-    spread = {k: d for k, d in added.items() if k != "matmul" and abs(d) > 0.25 * added["matmul"]}
+    # The layer's forward and backward are matmul and dense; its 1M new weights' update is the optimizer's (real
+    # work: on a full batch of 120 rows, 0.3 to 0.6 of the layer's matmul time here); the rest within noise, or a
+    # copy of the new weights (XLA's layout).
+    compute = {k: d for k, d in added.items() if k != "optimizer"}
+    assert added["matmul"] >= 0.7 * sum(compute.values()) > 0, (backend, added)
+    assert 0 < added["optimizer"] <= added["matmul"], (backend, added)
+    spread = {k: d for k, d in compute.items() if k != "matmul" and abs(d) > 0.35 * added["matmul"]}
     assert not spread, (backend, added)
     assert added_flops / (added["matmul"] / 1e3) > 1e9  # the added matmul time runs at a CPU's rate, not slower
 
