@@ -201,3 +201,17 @@ def test_the_profiled_window_holds_the_steps_and_nothing_else() -> None:
     assert b.log == ["prepare", "step"] * 6 + ["prepare"] * 3 + ["start", "step", "step", "step", "stop"]
     assert (len(m.warmup_step_ms), len(m.unprofiled_step_ms), len(m.profiled_step_ms)) == (2, 3, 3)
     assert m.ops == [OpTime("MatMul", "fc/MatMul", 3, 1.0)] and math.isfinite(m.final_loss)
+
+
+def test_trace_self_times_count_nested_and_parallel_time_once() -> None:
+    from impls.keras.profiling import self_times
+
+    events = [
+        ("t1", "while", 0.0, 10.0),  # holds dot on its thread from 2 to 6
+        ("t1", "dot", 2.0, 4.0),
+        ("t2", "fusion", 4.0, 4.0),  # beside dot from 4 to 6, beside while from 6 to 8
+    ]
+    own = dict(self_times(events))
+    # while alone 0-2 and 8-10, half of 6-8; dot alone 2-4, half of 4-6; fusion half of 4-6 and of 6-8
+    assert own == pytest.approx({"while": 5.0, "dot": 3.0, "fusion": 2.0})
+    assert sum(own.values()) == pytest.approx(10.0)  # the wall time from 0 to 10, once

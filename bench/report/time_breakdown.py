@@ -123,11 +123,17 @@ def ops_text(c: Cell, kind: str) -> str:
     for o in ops:
         by_type[o.op_type] = by_type.get(o.op_type, 0.0) + o.self_ms
     top = sorted(by_type.items(), key=lambda kv: -kv[1])[:TOP_OPS]
-    return f"{calls:.0f} op calls a step, mostly " + ", ".join(f"{name} {fmt(ms, 2)} ms" for name, ms in top)
+    return f"{calls:.0f} op calls a step, mostly " + ", ".join(f"{name} {ms(t)} ms" for name, t in top)
 
 
-def gap_sentence(g: Group) -> str:
-    """Which framework's profiled step is longer, by how much, and the kinds (with their ops) behind most of it."""
+def ms(x: float) -> str:
+    """'0.352', '12.4', '614': milliseconds to three significant digits, never in exponent form."""
+    return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"
+
+
+def gap_sentence(g: Group, with_ops: bool = True) -> str:
+    """Which framework's profiled step is longer, by how much, and the kinds (with their ops, `with_ops`) behind
+    most of it."""
     pt, tf = g.pair()
     if pt is None or tf is None or not (pt.ok and tf.ok):
         return ""
@@ -145,8 +151,8 @@ def gap_sentence(g: Group) -> str:
         named.append((d, k))
         covered += d
     head = (
-        f"{slower}'s profiled step is {fmt(abs(gap), 2)} ms longer ({tf.backend} {fmt(b)} ms against "
-        f"{pt.backend} {fmt(a)} ms, TF/PT {b / a:.2f})"
+        f"{slower}'s profiled step is {ms(abs(gap))} ms longer ({tf.backend} {ms(b)} ms against "
+        f"{pt.backend} {ms(a)} ms, TF/PT {b / a:.2f})"
     )
     if not named:
         return head + "."
@@ -154,11 +160,13 @@ def gap_sentence(g: Group) -> str:
     for d, k in named:
         side = "TensorFlow" if d > 0 else "PyTorch"
         if k == UNCOVERED:
-            parts.append(f"{side} {abs(d):.2g} ms more outside any op (dispatch, Python, runtime)")
+            parts.append(f"{side} {ms(abs(d))} ms more outside any op (dispatch, Python, runtime)")
+        elif not with_ops:
+            parts.append(f"{side} +{ms(abs(d))} ms in {KIND_LABELS[k]}")
         else:
             more, less = (tf, pt) if d > 0 else (pt, tf)
             parts.append(
-                f"{side} +{abs(d):.2g} ms in {KIND_LABELS[k]}: {ops_text(more, k)} against {ops_text(less, k)}"
+                f"{side} +{ms(abs(d))} ms in {KIND_LABELS[k]}: {ops_text(more, k)} against {ops_text(less, k)}"
             )
     share = covered / gap if gap else 0.0
     return head + "; most of it: " + "; ".join(parts) + f" ({share:.0%} of the gap)."
@@ -273,7 +281,7 @@ def summary_lines(suites: Sequence[Suite]) -> list[str]:
         pt, tf = g.pair()
         if pt is None or tf is None or not (pt.ok and tf.ok):
             continue
-        sentence = gap_sentence(g)
+        sentence = gap_sentence(g, with_ops=False)
         differ = differing_settings(pt, tf)
         flags = ("Settings that differ: " + "; ".join(differ) + ".") if differ else "No speed setting differs."
         out.append(f"- **{g.workload}** (profile, {pt.backend} against {tf.backend}): {sentence} {flags}")

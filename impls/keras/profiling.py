@@ -155,23 +155,50 @@ def trace_events(files: Sequence[Path]) -> list[tuple[str, str, float, float]]:
     ]  # fmt: skip
 
 
+def own_segments(events: Sequence[tuple[float, float]]) -> list[tuple[float, float, int]]:
+    """The (start, end, event index) intervals where each event of one thread is the innermost one running."""
+    segments: list[tuple[float, float, int]] = []
+    stack: list[tuple[float, int]] = []  # (end, index) of the events open at the cursor, innermost last
+    cursor = 0.0
+    for ts, end, i in sorted((ts, ts + dur, i) for i, (ts, dur) in enumerate(events)):
+        while stack and stack[-1][0] <= ts:
+            closing_end, closing = stack.pop()
+            segments.append((cursor, closing_end, closing))
+            cursor = closing_end
+        if stack:
+            segments.append((cursor, ts, stack[-1][1]))
+        stack.append((end, i))
+        cursor = ts
+    while stack:
+        closing_end, closing = stack.pop()
+        segments.append((cursor, closing_end, closing))
+        cursor = closing_end
+    return [seg for seg in segments if seg[1] > seg[0]]
+
+
 def self_times(events: Sequence[tuple[str, str, float, float]]) -> list[tuple[str, float]]:
-    """(name, self time in us) of each event: its duration less that of the events nested in it on its thread."""
-    out: list[tuple[str, float]] = []
-    by_thread: dict[str, list[tuple[float, float, str]]] = {}
-    for thread, name, ts, dur in events:
-        by_thread.setdefault(thread, []).append((ts, -dur, name))
-    for evs in by_thread.values():
-        stack: list[tuple[float, int]] = []  # (end, index into out) of the enclosing events
-        for ts, neg_dur, name in sorted(evs):
-            while stack and stack[-1][0] <= ts:
-                stack.pop()
-            if stack:
-                parent = stack[-1][1]
-                out[parent] = (out[parent][0], out[parent][1] + neg_dur)
-            out.append((name, -neg_dur))
-            stack.append((ts - neg_dur, len(out) - 1))
-    return out
+    """(name, self time in us) of each event: the time it is the innermost event on its thread, shared equally
+    with the events that are so on other threads at the same moment, so that operations that XLA runs side by
+    side on several threads add up to the wall time they took, not to more."""
+    by_thread: dict[str, list[int]] = {}
+    for i, (thread, _, _, _) in enumerate(events):
+        by_thread.setdefault(thread, []).append(i)
+    boundaries: list[tuple[float, int, int]] = []  # (time, +1 start / -1 end, event index)
+    for indices in by_thread.values():
+        for start, end, k in own_segments([(events[i][2], events[i][3]) for i in indices]):
+            boundaries += [(start, 1, indices[k]), (end, -1, indices[k])]
+    own = [0.0] * len(events)
+    active: dict[int, int] = {}  # event index -> its open segments
+    last = 0.0
+    for t, change, i in sorted(boundaries, key=lambda b: (b[0], b[1])):
+        if active and t > last:
+            for j in active:
+                own[j] += (t - last) / len(active)
+        last = t
+        active[i] = active.get(i, 0) + change
+        if active[i] == 0:
+            del active[i]
+    return [(events[i][1], own[i]) for i in range(len(events))]
 
 
 class JaxProfiler:
