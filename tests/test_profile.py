@@ -3,6 +3,10 @@
 - `classify` and `breakdown` (bench/measure/worktypes.py): the first matching rule, "other" for an op no rule
   knows (listed by name in the record and the report, never dropped), self time per step by kind, and the
   uncovered time as the profiled step's wall time less the ops' time.
+- The harness's profiled window (bench.measure.harness.profile_windows) holds the steps and nothing else: its
+  batches are made before the profiler starts.
+- Trace events' self times (impls/keras/profiling.py, Keras on JAX): nested time counted once, and operations
+  that run side by side on two threads share the time they overlap.
 - The report's "Where the time goes" (bench/report/time_breakdown.py): per workload the table by kind, the
   TF − PT difference, the sentence naming the kinds behind most of the gap with their ops, the profiler's cost,
   the settings side by side with those that differ flagged, and the Summary's line; the stacked bar plot.
@@ -131,10 +135,11 @@ def test_the_section_shows_kinds_the_gap_and_the_unknown_ops(tmp_path: Path) -> 
     section = text.split(time_breakdown.HEADING, 1)[1]
     rows = {ln.split("|")[1].strip(): ln for ln in section.splitlines() if ln.startswith("| ")}
     # convolution: PyTorch (60 + 50) / 10 = 11 ms a step, TensorFlow (40 + 30) / 10 = 7: TF − PT = -4
-    assert "| 11 " in rows["convolution"] and "| 7 " in rows["convolution"] and "| -4 " in rows["convolution"]
+    conv = rows["convolution and pooling"]
+    assert "| 11 " in conv and "| 7 " in conv and "| -4 " in conv
     assert "PyTorch's profiled step is 2.5 ms longer" in section
     assert (
-        "PyTorch +4 ms in convolution: 4 op calls a step, mostly aten::mkldnn_convolution 6 ms, "
+        "PyTorch +4 ms in convolution and pooling: 4 op calls a step, mostly aten::mkldnn_convolution 6 ms, "
         "aten::convolution_backward 5 ms against 4 op calls a step, mostly _MklNativeConv2D 4 ms" in section
     )
     assert "`cnn/fancy/FancyNewKernel` (0.1 ms)" in section  # the op no table knew, by name
@@ -215,3 +220,20 @@ def test_trace_self_times_count_nested_and_parallel_time_once() -> None:
     # while alone 0-2 and 8-10, half of 6-8; dot alone 2-4, half of 4-6; fusion half of 4-6 and of 6-8
     assert own == pytest.approx({"while": 5.0, "dot": 3.0, "fusion": 2.0})
     assert sum(own.values()) == pytest.approx(10.0)  # the wall time from 0 to 10, once
+
+
+MEASURED = Path(__file__).parent.parent / "docs" / "measurements" / "profile-cpu-1thread-2026-12-07.json"
+
+
+def test_the_committed_measurement_adds_up_and_renders() -> None:
+    """docs/METHODOLOGY.md's numbers: `fwbench run --scenario profile` on cnn-cifar10 and transformer-text, 1 thread."""
+    suite = results.load(MEASURED)
+    assert {(r.workload, r.backend) for r in suite.results} == {
+        (w, b) for w in ("cnn-cifar10", "transformer-text") for b in ("torch-eager", "keras", "keras-jax")
+    }
+    for r in suite.results:
+        p = r.step_profile
+        assert p is not None and r.ok and not r.contended
+        assert abs(sum(p.kind_ms.values()) + max(p.uncovered_ms, 0.0) - p.step_wall_ms) <= 0.05 * p.step_wall_ms
+    section = prose(document.render([suite])).split(time_breakdown.HEADING, 1)[1]
+    assert "mostly aten::max_pool2d_with_indices" in section  # cnn-cifar10's gap: PyTorch's pooling

@@ -37,7 +37,7 @@ KINDS = (
 UNCOVERED = "uncovered"  # not a kind of op: the step's wall time that no op accounts for
 KIND_LABELS = {
     "matmul": "matmul and dense",
-    "convolution": "convolution",
+    "convolution": "convolution and pooling",
     "recurrent": "recurrent cells",
     "attention": "attention",
     "normalization": "normalization",

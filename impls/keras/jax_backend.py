@@ -212,8 +212,8 @@ class KerasJax(KerasTwin):
         return {
             **self.keras_settings(),
             "speed": self.speed_settings(
-                f"{threads} (XLA:CPU's pool)" if self.device == "cpu" else "-",
-                "XLA's own kernels (no oneDNN switch)",
+                f"{threads} intra-op, 1 inter-op (XLA:CPU's pool)" if self.device == "cpu" else "-",
+                "off (XLA's own kernels; no oneDNN switch)",
                 "jax.jit of the whole step",
                 "on (every step)",
                 "stateless_apply over every variable, in the jitted step",
