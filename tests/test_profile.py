@@ -161,6 +161,12 @@ def test_a_profile_only_run_has_no_training_tables(tmp_path: Path) -> None:
     text = prose(document.render([two_sides()]))
     assert "### mlp-iris" in text.split(time_breakdown.HEADING, 1)[1]
     assert "## Per workload" not in text  # the profile runs are not timed runs
+    busy = dataclasses.replace(two_sides().results[1], cpu={"contended": True})
+    text_busy = prose(document.render([suite_of(two_sides().results[0], busy)]))
+    assert (
+        "Contended runs (other processes took their CPU; a preempted op's time counts in its kind): keras 1 of 1."
+        in text_busy
+    )
     broken = dataclasses.replace(two_sides().results[1], status="failed", reason="boom\nTypeError: x")
     text = prose(document.render([suite_of(two_sides().results[0], broken)]))
     assert "- keras: failed (TypeError: x)" in text

@@ -183,6 +183,16 @@ def cost_line(cs: Sequence[Cell]) -> str:
     return ("Profiler cost (median step, same process): " + "; ".join(parts) + ".") if parts else ""
 
 
+def contended_line(cs: Sequence[Cell]) -> str:
+    """Which backends' runs other processes took CPU from: a preempted op's time is in its kind there."""
+    hit = [f"{c.backend} {len(c.contended)} of {len(c.runs)}" for c in cs if c.contended]
+    if not hit:
+        return ""
+    return "Contended runs (other processes took their CPU; a preempted op's time counts in its kind): " + (
+        ", ".join(hit) + "."
+    )
+
+
 def other_lines(cs: Sequence[Cell]) -> list[str]:
     """Every op no table knew, by backend and name: listed, never dropped."""
     lines = []
@@ -255,7 +265,7 @@ def section(suites: Sequence[Suite]) -> list[str]:
             lines.append("")
             continue
         lines += [markdown(table(g)), ""]
-        for text in (gap_sentence(g), cost_line(ok)):
+        for text in (gap_sentence(g), cost_line(ok), contended_line(ok)):
             if text:
                 lines += [text, ""]
         others = other_lines(ok)
