@@ -26,7 +26,7 @@ from bench.report.plots import Panel, Stack
 
 SCENARIO = "profile"
 HEADING = "## Where the time goes (profile scenario)"
-GAP_SHARE = 0.7  # the sentence names the fewest kinds that make up this share of the gap (at most MAX_NAMED)
+GAP_SHARE = 0.25  # the sentence names the kinds that each make up this share of the gap or more (at most MAX_NAMED)
 MAX_NAMED = 3
 TOP_OPS = 2  # ops named per side for each kind the sentence names
 
@@ -144,12 +144,9 @@ def gap_sentence(g: Group, with_ops: bool = True) -> str:
     slower = "TensorFlow" if gap > 0 else "PyTorch"
     kinds = [k for k in shown_kinds([pt, tf])]
     diffs = sorted(((difference(pt, tf, k) or 0.0, k) for k in kinds), key=lambda dk: -dk[0] * (1 if gap > 0 else -1))
-    named, covered = [], 0.0
-    for d, k in diffs:
-        if len(named) == MAX_NAMED or abs(covered) >= GAP_SHARE * abs(gap) or d * gap <= 0:
-            break
-        named.append((d, k))
-        covered += d
+    named = [(d, k) for d, k in diffs if d * gap > 0 and abs(d) >= GAP_SHARE * abs(gap)][:MAX_NAMED]
+    named = named or [dk for dk in diffs[:1] if dk[0] * gap > 0]
+    covered = sum(d for d, _ in named)
     head = (
         f"{slower}'s profiled step is {ms(abs(gap))} ms longer ({tf.backend} {ms(b)} ms against "
         f"{pt.backend} {ms(a)} ms, TF/PT {b / a:.2f})"
