@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from bench.core import workloads
+from bench.core.formatting import fmt
 from bench.core.spec import RunKey
 from bench.measure import harness, tasks, worktypes
 from bench.measure.worktypes import OpTime, Rule
@@ -99,7 +100,7 @@ def profile_result(
     cfg = small_plan(scenarios=("profile",)).run_config("r", RunKey("mlp-iris", backend, 0, 0, "profile"), None)
     profile = worktypes.breakdown(ops, rules, [step_ms] * 10, [step_ms * 0.96] * 10, f"{framework} profiler")
     return results.new_result(
-        cfg, framework, "ok", "", "2026-01-01T00:00:00+00:00", 1, step_profile=profile,
+        cfg, framework, "ok", "", "2026-01-01T00:00:00+00:00", 1, step_profile=profile, flops_per_step=1.0e9,
         settings={"speed": speed}, cpu={"contended": False},
     )  # fmt: skip
 
@@ -143,6 +144,9 @@ def test_the_section_shows_kinds_the_gap_and_the_unknown_ops(tmp_path: Path) -> 
         "aten::convolution_backward 5 ms against 4 op calls a step, mostly _MklNativeConv2D 4 ms" in section
     )
     assert "`cnn/fancy/FancyNewKernel` (0.1 ms)" in section  # the op no table knew, by name
+    # mlp-iris' analytic FLOPs (bench/core/flops.py) over the matmul and convolution time: TensorFlow 8.0 ms a step
+    rate = rows[time_breakdown.RATE_ROW]
+    assert f"| {fmt(suite.results[1].flops_per_step / 8.0e-3 / 1e9)} " in rate
     assert "data layout (differs)" in section and "| NHWC (channels last) " in section
     assert "torch-eager 13 ms profiled against 12.5 ms without (+4%)" in section
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]

@@ -98,6 +98,22 @@ def difference(pt: Cell | None, tf: Cell | None, kind: str) -> float | None:
     return b - a if a is not None and b is not None else None
 
 
+COMPUTE_KINDS = ("matmul", "convolution", "attention")  # the kinds whose products bench/core/flops.py counts
+RATE_ROW = "GFLOP/s in matmul, convolution (with pooling) and attention"
+
+
+def compute_rate(c: Cell) -> float | None:
+    """The suite's analytic FLOPs per step (bench/core/flops.py: matmul, convolution and attention products) over
+    the time of those kinds in the profiled step, GFLOP/s (a little low: pooling shares convolution's kind)."""
+    rates = []
+    for r in c.runs:
+        p = r.step_profile
+        busy_ms = sum(p.kind_ms.get(k, 0.0) for k in COMPUTE_KINDS) if p else 0.0
+        if r.flops_per_step and busy_ms > 0:
+            rates.append(r.flops_per_step / (busy_ms / 1e3) / 1e9)
+    return median(rates)
+
+
 def table(g: Group) -> pd.DataFrame:
     pt, tf = g.pair()
     ok = [c for c in g.cells if c.ok]
@@ -110,7 +126,8 @@ def table(g: Group) -> pd.DataFrame:
             d = difference(pt, tf, kind)
             row["TF − PT (ms)"] = "-" if d is None else f"{d:+.3g}"
         rows.append(row)
-    return pd.DataFrame(rows)
+    rate = {"Kind of work": RATE_ROW, **{f"{c.backend} (ms)": fmt(compute_rate(c)) for c in ok}}
+    return pd.DataFrame([*rows, rate]).fillna("")
 
 
 def ops_text(c: Cell, kind: str) -> str:
