@@ -184,7 +184,9 @@ class KerasGraph(KerasTwin):
             lambda: tf.profiler.experimental.start(folder),
             tf.profiler.experimental.stop,
             TF_RULES,
-            "TensorFlow profiler (tf.profiler.experimental), XProf framework_op_stats self time",
+            "TensorFlow profiler (tf.profiler.experimental), XProf framework_op_stats self time"
+            + (" on the GPU" if self.device == "cuda" else ""),
+            side="Device" if self.device == "cuda" else "Host",
         )
 
     def speed(self) -> dict[str, str]:

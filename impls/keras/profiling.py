@@ -254,17 +254,18 @@ def table_rows(data: Any) -> list[dict[str, Any]]:
     return [{n: (cell or {}).get("v") for n, cell in zip(names, r.get("c", []))} for r in t.get("rows", [])]
 
 
-def op_stats(files: Sequence[Path]) -> list[OpTime]:
-    """Each op of the trace: type, name, occurrences and self time (XProf's framework_op_stats, host and
-    device; the IDLE row, the time no op ran, is left out: the step's uncovered time is computed from the
-    harness's clock)."""
+def op_stats(files: Sequence[Path], side: str = "Host") -> list[OpTime]:
+    """Each op of the trace: type, name, occurrences and self time (XProf's framework_op_stats), on one `side`:
+    "Host" on a CPU, "Device" on a GPU (where each op has a row of each, and the device's is its kernels' time).
+    The IDLE row, the time no op ran, is left out: the step's uncovered time is computed from the harness's
+    clock."""
     from xprof.convert import raw_to_tool_data
 
     data, _ = raw_to_tool_data.xspace_to_tool_data([str(f) for f in files], "framework_op_stats", {})
     out = []
     for row in table_rows(data):
         op_type = str(row.get("type") or "")
-        if op_type.upper() == "IDLE":
+        if op_type.upper() == "IDLE" or str(row.get("host_or_device") or side) != side:
             continue
         out.append(
             OpTime(
@@ -282,12 +283,19 @@ class XprofProfiler:
     (bench.measure.worktypes.Profiler)."""
 
     def __init__(
-        self, folder: str, start: Callable[[], None], stop: Callable[[], None], rules: Sequence[Rule], description: str
+        self,
+        folder: str,
+        start: Callable[[], None],
+        stop: Callable[[], None],
+        rules: Sequence[Rule],
+        description: str,
+        side: str = "Host",
     ) -> None:
         self.folder = folder
         self._start, self._stop = start, stop
         self.rules = rules
         self.description = description
+        self.side = side  # framework_op_stats' rows to read: "Host" (CPU) or "Device" (GPU kernels)
 
     def start(self) -> None:
         self._start()
@@ -297,4 +305,4 @@ class XprofProfiler:
         files = xplane_files(self.folder)
         if not files:
             raise RuntimeError(f"the profiler wrote no trace (*.xplane.pb) under {self.folder}")
-        return op_stats(files)
+        return op_stats(files, self.side)
