@@ -149,7 +149,8 @@ def add_run_selection_arguments(run: Parser) -> None:
         help=f"what each cell measures: {', '.join(SCENARIOS)} (default train; comma or space separated): infer "
         "times each backend's own inference path after training, export each export path in its runtime, "
         "distributed data-parallel training over --workers processes, pipeline each framework's input pipeline "
-        "(DataLoader, tf.data) reading the image workloads' files, alone and feeding training",
+        "(DataLoader, tf.data) reading the image workloads' files, alone and feeding training, profile a window of "
+        "steady steps under each framework's own profiler, its time by kind of work (--steps: the window)",
     )
     run.add_argument(
         "--runtimes",

@@ -9,7 +9,7 @@ is caught (the fixture with its own repeats, and the three-run cases below).
 
 The step-time rule's A/A tests (issue 33, item 6) are at the end: simulated at 1, 2, 3 and 5 runs a
 side through compare's own decision function, and real, over every pair of two runs of the same cell
-in results/example (where the old rule, raw steps of one run against the other's, called 37% of
+in the 2026-12-03 default run (tests/data/default-run-2026-12-03.json; where the old rule, raw steps of one run against the other's, called 37% of
 pairs of the same code a regression).
 """
 
@@ -36,7 +36,9 @@ from .conftest import fwbench
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "suite-mlp-iris.json"
 REPEAT_A, REPEAT_B = DATA / "compare-repeat-a.json", DATA / "compare-repeat-b.json"
-EXAMPLE = Path(__file__).parent.parent / "results" / "example" / "runs" / "20261203T120625Z-8ba627.json"
+EXAMPLE = (
+    Path(__file__).parent / "data" / "default-run-2026-12-03.json"
+)  # the default run issue 33 found: 3 runs a cell
 QUIET = (1.0, 1.02, 0.98, 1.01, 0.99)  # a quiet machine's per-run medians of one cell, relative (log SD 0.016)
 
 
@@ -426,8 +428,8 @@ def test_simulated_power_the_calibrated_rule_still_finds_a_real_slowdown() -> No
     assert rates[5] > 0.6 and rates[1] > 0.15, rates
 
 
-def test_real_aa_every_pair_of_two_runs_of_a_cell_in_results_example() -> None:
-    """The 37% case: every ordered pair of two runs of the same cell of results/example (3 processes a cell,
+def test_real_aa_every_pair_of_two_runs_of_a_cell_of_the_2026_12_03_default_run() -> None:
+    """The 37% case: every ordered pair of two runs of the same cell of that default run (3 processes a cell,
     the same code) as baseline / current, one run a side. The old rule (one run's raw steps against the
     other's) called over a third of them a regression; now no measured spread -> "not known", none."""
     example = results.load(EXAMPLE)

@@ -16,6 +16,7 @@ import pytest
 
 from bench.core import formatting
 from bench.core.backends import BACKENDS
+from bench.measure import harness
 from bench.records import results
 
 from .conftest import cpu_backends_installed, fwbench
@@ -45,7 +46,9 @@ def test_runs_are_separate_processes_with_identical_thread_settings(iris_suite) 
 def test_timings_are_recorded_raw_and_apart_from_the_first_step(iris_suite) -> None:
     _, suite = iris_suite
     for r in suite.results:
-        assert r.first_step_ms > 0 and len(r.step_ms) == r.steps - 1 - len(r.warmup_step_ms)
+        # every step after the first is warm-up or steady, and the steady window was timed on to MIN_STEADY_S
+        assert r.first_step_ms > 0 and len(r.step_ms) == r.steps - 1 - len(r.warmup_step_ms) + r.extension_steps
+        assert sum(r.step_ms) / 1e3 >= harness.MIN_STEADY_S
         assert r.median_step_ms == pytest.approx(sorted(r.step_ms)[len(r.step_ms) // 2], rel=0.5)
         assert r.ci95_step_ms[0] <= r.median_step_ms <= r.ci95_step_ms[1]
         assert r.memory.kind == "peak_rss" and r.memory.peak_mib > r.memory.rss_after_imports_mib * 0.5

@@ -14,7 +14,7 @@ import pytest
 
 from bench.core import stats
 from bench.core.formatting import fmt
-from bench.interfaces.pipeline_spec import write_images
+from bench.interfaces.pipeline_spec import FLIP_P, PAD_PX, epoch_plan, shuffled, write_images
 from bench.records import results
 from bench.report import document
 from bench.scenarios import pipeline
@@ -134,6 +134,24 @@ def test_check_once_finds_a_missing_and_a_repeated_file() -> None:
         pipeline.check_once([np.array([0, 1]), np.array([1, 3])], 4, 1)
     with pytest.raises(RuntimeError, match="3 rows for 4 files: 1 missing"):
         pipeline.check_once([np.array([0, 1, 2])], 4, 2)
+
+
+def test_the_epoch_plan_draws_per_file_whatever_the_order() -> None:
+    """File i's crop and flip are the same whether the epoch is shuffled or not (only its position moves), differ
+    between epochs and seeds, and follow the stated distributions."""
+    n = 2000
+    plan, unshuffled = epoch_plan(n, 3, 1), epoch_plan(n, 3, 1, shuffle=False)
+    assert np.array_equal(plan.index, shuffled(n, 3, 1)) and np.array_equal(unshuffled.index, np.arange(n))
+    assert plan.table().dtype == np.int64 and plan.table().shape == (n, 4)
+    by_file = np.zeros((n, 3), np.int64)
+    by_file[plan.index] = plan.table()[:, 1:]
+    assert np.array_equal(by_file, unshuffled.table()[:, 1:])
+    for other in (epoch_plan(n, 3, 2, shuffle=False), epoch_plan(n, 4, 1, shuffle=False)):
+        assert (other.table()[:, 1:] != unshuffled.table()[:, 1:]).any(axis=1).mean() > 0.8
+    offsets = np.concatenate([plan.dy, plan.dx])
+    shares = np.bincount(offsets, minlength=2 * PAD_PX + 1) / len(offsets)
+    assert offsets.min() == 0 and offsets.max() == 2 * PAD_PX and np.abs(shares - 1 / 9).max() < 0.03, shares
+    assert abs(plan.flip.mean() - FLIP_P) < 0.05 and plan.flip.dtype == bool
 
 
 def test_report_section_on_a_fixed_results_file() -> None:

@@ -4,12 +4,13 @@ side by side): this process imports neither torch nor tensorflow.
 
 - each file exactly once per epoch, in the order `shuffled(n, seed, epoch)`: the same in both frameworks, for
   the default setting and a tuned one (DataLoader workers=2; tf.data autotune+cache), over 2 epochs;
-- the same batches whatever the parallelism (augmentation seeded per seed, epoch and file);
+- the same batches whatever the parallelism, and the same in both frameworks, row for row (both take the
+  epoch's plan, bench.interfaces.pipeline_spec.epoch_plan: the order and each file's crop and flip);
 - decoding: PNG rows equal the source images; JPEG rows (of smoothed images) within JPEG_MEAN_ABS_TOL of them,
   and the same in both frameworks; normalisation;
 - augmentation: every augmented row is the source image zero-padded by PAD_PX, cropped and maybe flipped (found
-  exactly: PNG is lossless and no op interpolates), with flip rate and crop offsets distributed as specified, and
-  per-channel means that agree across the frameworks;
+  exactly: PNG is lossless and no op interpolates), at the plan's offsets and flips, with flip rate and crop
+  offsets distributed as specified, and per-channel means that agree across the frameworks;
 - faults: a DataLoader worker killed mid-epoch raises PipelineError naming it, within seconds; num_workers=0
   raises instead of killing the main process; tf.data with a corrupt file raises PipelineError naming the file.
 """
@@ -28,7 +29,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from bench.core.datasets.cifar10 import synthetic_images
-from bench.interfaces.pipeline_spec import FAULT_INDEX, FLIP_P, PAD_PX, ImageFiles, shuffled, write_images
+from bench.interfaces.pipeline_spec import FAULT_INDEX, FLIP_P, PAD_PX, ImageFiles, epoch_plan, shuffled, write_images
 from tests.conftest import REPO, install_hint
 
 pytestmark = [
@@ -149,6 +150,16 @@ def test_the_same_batches_whatever_the_parallelism(probes, framework: str) -> No
         assert np.array_equal(arrays[f"default/{e}/x"], arrays[f"tuned/{e}/x"]), e
 
 
+def test_the_frameworks_draw_the_same_batches(probes) -> None:
+    """The same rows in both: augmented uint8 pixels exactly, normalised float32 within rounding."""
+    torch_arrays, tf_arrays = (probes[fw]["arrays"] for fw in FRAMEWORKS)
+    for e in EPOCHS:
+        assert np.array_equal(torch_arrays[f"augmented/{e}/x"], tf_arrays[f"augmented/{e}/x"]), e
+        for run in ("default", "tuned"):
+            key = f"{run}/{e}/x"
+            assert np.allclose(torch_arrays[key], tf_arrays[key], rtol=0, atol=1e-6), key
+
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_decoded_pixels_equal_the_source(probes, source, framework: str) -> None:
     arrays = probes[framework]["arrays"]
@@ -198,6 +209,8 @@ def test_augmentation_statistics(probes, source) -> None:
         index = np.concatenate([arrays[f"augmented/{e}/index"] for e in EPOCHS])
         found = augmentations(rows, images[index])
         assert (found >= 0).all(), f"{fw}: {(found < 0).any(axis=1).sum()} rows are no crop/flip of their image"
+        planned = np.concatenate([epoch_plan(N, SEED, e).table()[:, 1:] for e in EPOCHS])
+        assert np.array_equal(found, planned), f"{fw}: rows cropped or flipped otherwise than the epoch's plan"
         offsets = found[:, :2].ravel()
         shares = np.bincount(offsets, minlength=2 * PAD_PX + 1) / len(offsets)
         assert np.abs(shares - 1 / (2 * PAD_PX + 1)).max() < OFFSET_SHARE_TOL, (fw, shares)

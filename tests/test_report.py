@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import re
+import textwrap
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -419,8 +420,8 @@ def test_no_line_outside_a_table_is_longer_than_200_characters_on_any_fixed_file
 
 
 def test_the_readme_example_is_the_committed_default_run_rendered_again() -> None:
-    """README's example summary is generated: the committed results file of the default run (results/example)
-    renders to it today, and that run was the default run (group default, the verdict's 3 seeds, no
+    """README's example answer is generated: the committed results file of the default run (results/example)
+    prints it today (`fwbench run`'s terminal answer), and that run was the default run (group default, the verdict's 3 seeds, no
     workload or backend named)."""
     root = Path(__file__).parent.parent
     (path,) = (root / "results" / "example" / "runs").glob("*.json")
@@ -429,7 +430,7 @@ def test_the_readme_example_is_the_committed_default_run_rendered_again() -> Non
     assert not any(a in suite.command for a in ("--workloads", "--backends", "--seeds"))
     assert suite.plan.backends == backends.group("default", "cpu")
     summary = document.render([suite]).split("## Summary: PyTorch vs TensorFlow\n", 1)[1].split("\n### ", 1)[0]
-    assert summary.strip() in (root / "README.md").read_text()
+    assert textwrap.indent(document.terminal_text([suite]), "    ") in (root / "README.md").read_text()
     assert summary.strip() in (root / "results" / "example" / "REPORT.md").read_text()
     answers = re.findall(r"^- \*\*[\w-]+\*\*, .*?(?=\n- |\n\n)", summary, re.S | re.M)
     assert len(answers) == len(suite.plan.workloads) and not any("no verdict" in a for a in answers), answers
@@ -448,10 +449,9 @@ def test_the_committed_example_renders_byte_for_byte(tmp_path: Path) -> None:
 
 def test_the_margin_is_a_parameter_and_the_report_states_it(tmp_path: Path) -> None:
     """`fwbench report --margin 25%`: the summary's legend states the margin and the ratio band it means;
-    the committed example's 1.00 [0.80, 1.24] on dqn-cartpole becomes "the same" within 25% but is not
+    the 2026-12-03 default run's 1.00 [0.80, 1.24] on dqn-cartpole becomes "the same" within 25% but is not
     yet known within the default 10%."""
-    example = Path(__file__).parent.parent / "results" / "example" / "runs"
-    runs = [str(p) for p in sorted(example.glob("*.json"))]
+    runs = [str(DATA / "default-run-2026-12-03.json")]  # the 2026-12-03 default run (the example before 2026-12-07)
     assert cli.main(["report", *runs, "--out", str(tmp_path / "wide"), "--margin", "25%"]) == 0
     wide = prose((tmp_path / "wide" / "REPORT.md").read_text())
     assert "within the margin of 25% (a ratio within [0.80, 1.25]" in wide

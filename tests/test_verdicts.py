@@ -186,11 +186,10 @@ def test_the_overall_interval_combines_the_workloads_own_standard_errors() -> No
     assert 1.959964 * math.sqrt(sum(x * x for x in old_se)) / 3 > 1.3 * half  # the old one: 40% wider and more
 
 
-def test_the_committed_examples_headline_is_the_welch_interval() -> None:
-    """results/example (8 workloads, 3 runs a side): the headline is 1.17 [1.06, 1.30], a side, where the
+def test_the_2026_12_03_default_runs_headline_is_the_welch_interval() -> None:
+    """The 2026-12-03 default run (8 workloads, 3 runs a side): the headline is 1.17 [1.06, 1.30], a side, where the
     old construction printed an interval across 1 ("no significant overall difference")."""
-    example = Path(__file__).parent.parent / "results" / "example" / "runs"
-    suites = [results.load(p) for p in sorted(example.glob("*.json"))]
+    suites = [results.load(Path(__file__).parent / "data" / "default-run-2026-12-03.json")]
     o = verdicts.overall(verdicts.workload_verdicts(cells.cells(suites)))
     assert o is not None and o.workloads == 8
     assert (round(o.geomean, 2), round(o.low, 2), round(o.high, 2)) == (1.17, 1.06, 1.30)

@@ -59,7 +59,12 @@ class Backend(Protocol):
         """Device allocator statistics in MiB ({} on CPU, where the worker's RSS is the number)."""
 
     def settings(self) -> dict[str, Any]:
-        """Versions and every flag that changes the numbers (threads, XLA, TF32, compile mode ...)."""
+        """Versions and every flag that changes the numbers (threads, XLA, TF32, compile mode ...); under "speed"
+        the settings that change speed, read from the framework, under bench.measure.worktypes.SPEED_SETTINGS' keys."""
+
+    def profiler(self, folder: str) -> Any:
+        """The profile scenario's profiler over a window of steps (bench.measure.worktypes.Profiler: start, stop
+        -> the ops seen, and the framework's table of kinds), writing any files into `folder`."""
 
 
 @dataclass(frozen=True)

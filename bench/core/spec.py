@@ -163,10 +163,11 @@ PROFILES: Mapping[str, Profile] = frozen_map(
 # What a run measures (docs/METHODOLOGY.md): "train" the training budget; "infer" the backend's own
 # inference path (latency at batch 1, throughput by batch) after training; "export" each export path of
 # the framework (bench.scenarios.export), loaded in its runtime; "distributed" data-parallel training over
-# RunConfig.workers processes on the framework's own engine (bench.scenarios.distributed).
+# RunConfig.workers processes on the framework's own engine (bench.scenarios.distributed); "profile" a window of
+# steady steps under the framework's own profiler, its ops sorted into kinds of work (bench.scenarios.profile).
 IMAGE_FORMATS = ("png", "jpeg")  # the pipeline scenario's image files (bench.interfaces.pipeline_spec.FORMATS)
 IMAGE_DATASETS = ("cifar10",)  # the datasets the pipeline scenario writes as image files (bench/scenarios/pipeline.py)
-SCENARIOS = ("train", "infer", "export", "distributed", "pipeline")
+SCENARIOS = ("train", "infer", "export", "distributed", "pipeline", "profile")
 # Scenarios whose run starts processes of its own (ranks; DataLoader workers): their worker keeps every usable CPU;
 # every other job's worker is pinned to the plan's worker_cpus (bench.machine.contention.pin_worker).
 MULTI_PROCESS_SCENARIOS = ("distributed", "pipeline")

@@ -10,8 +10,9 @@ the tests import it. A framework module provides:
 
 A Pipeline's `epoch(e)` yields batches as dicts of arrays (framework tensors that np.asarray accepts):
 "x" (N, H, W, C): float32 normalised (spec.normalize) or uint8 pixels; "y" (N,) int64 labels; "index" (N,)
-int64: which file each row was decoded from (the "each file once per epoch" check). Batches follow one
-shuffle per epoch seeded by (spec.seed, e); the last batch may be short. `close()` ends worker processes.
+int64: which file each row was decoded from (the "each file once per epoch" check). Batches follow
+`epoch_plan(n, spec.seed, e, spec.shuffle)`: its order, and its crop offsets and flips where spec.augment, so
+both frameworks yield the same rows; the last batch may be short. `close()` ends worker processes.
 A pipeline that loses a worker raises (never hangs): PipelineError naming the worker and how it ended.
 """
 
@@ -128,6 +129,36 @@ def list_images(root: Path, fmt: str) -> ImageFiles:
 def shuffled(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
     """The file order of epoch `epoch`: one permutation per (seed, epoch), the same in both frameworks."""
     return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+
+
+AUGMENT_STREAM = 1  # the augmentation's generator is seeded (seed, epoch, AUGMENT_STREAM), the order's (seed, epoch)
+
+
+@dataclass(frozen=True, eq=False)
+class EpochPlan:
+    """What epoch e reads, in its order: position k is file `index[k]`, cropped at rows dy[k].. and columns
+    dx[k].. of the image zero-padded by PAD_PX, then flipped horizontally where `flip[k]`. Both frameworks
+    take it as it is, so they draw the same batches, row for row."""
+
+    index: np.ndarray  # int64 (n,): the file order, `shuffled(n, seed, epoch, shuffle)`
+    dy: np.ndarray  # int64 (n,): 0 .. 2 * PAD_PX, uniform
+    dx: np.ndarray  # int64 (n,)
+    flip: np.ndarray  # bool (n,): with probability FLIP_P
+
+    def table(self) -> np.ndarray:
+        """int64 (n, 4): index, dy, dx, flip (0 or 1) per position."""
+        return np.column_stack([self.index, self.dy, self.dx, self.flip]).astype(np.int64)
+
+
+def epoch_plan(n: int, seed: int, epoch: int, shuffle: bool = True) -> EpochPlan:
+    """Epoch `epoch`'s order and each file's crop offsets and flip. File i's draws are row i of tables drawn
+    once per (seed, epoch), whatever its position: they do not depend on the order, the batch or which
+    worker decodes the file. Drawn whether or not a pipeline augments (an unaugmented one ignores them)."""
+    order = shuffled(n, seed, epoch, shuffle)
+    rng = np.random.default_rng([seed, epoch, AUGMENT_STREAM])
+    offsets = rng.integers(0, 2 * PAD_PX + 1, size=(n, 2), dtype=np.int64)  # per file: dy, dx
+    flips = rng.random(n) < FLIP_P
+    return EpochPlan(order.astype(np.int64), offsets[order, 0], offsets[order, 1], flips[order])
 
 
 def write_images(x: np.ndarray, y: np.ndarray, root: Path, fmt: str, jpeg_quality: int = 95) -> ImageFiles:

@@ -15,16 +15,19 @@ untested) until they do: the budget's metrics, loss and time to target are untou
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from bench.core.backends import Backend
 from bench.machine import contention
 from bench.measure.tasks import Task
+from bench.measure.worktypes import OpTime, Profiler
 
 PREFETCH_STEPS = 32  # batches made and moved to the device ahead of their steps (a bounded chunk)
 SETTLE_WINDOW = 5
@@ -84,6 +87,16 @@ def settle_index(times_ms: list[float], min_warmup: int) -> tuple[int, bool]:
         if abs(statistics.fmean(times_ms[i : i + SETTLE_WINDOW]) - reference) <= SETTLE_TOLERANCE * reference:
             return i, True
     return min_warmup, False
+
+
+@contextlib.contextmanager
+def cpu_window(threads: int) -> Iterator[dict[str, Any]]:
+    """What the CPUs did while the block ran (bench.machine.contention.usage, as `Result.cpu` holds it): the
+    inference and export scenarios' contention record over their timed calls, filled in when the block ends."""
+    record: dict[str, Any] = {}
+    start, t0 = contention.snapshot(), clock_ns()
+    yield record
+    record.update(contention.usage(start, contention.snapshot(), (clock_ns() - t0) / 1e9, threads).to_dict())
 
 
 def time_calls(fn: Callable[[], object], calls: int) -> list[float]:
@@ -212,3 +225,51 @@ def steady_extension(backend: Backend, task: Task, first_epoch: int, first_step:
         if len(out) == before:
             break  # an epoch without batches
     return out
+
+
+@dataclass(frozen=True)
+class ProfiledSteps:
+    """What the harness saw of a profile run (bench/scenarios/profile.py). Times in milliseconds."""
+
+    first_step_ms: float
+    warmup_step_ms: list[float]
+    unprofiled_step_ms: list[float]  # the window without the profiler, right before the profiled one
+    profiled_step_ms: list[float]  # the window under the profiler
+    final_loss: float
+    ops: list[OpTime]  # what the profiler saw in the profiled window
+    window_s: float = 0.0  # wall time of both windows, for the CPU counters
+    cpu_start: contention.Snapshot | None = None  # CPU counters at the unprofiled window's start and at the end
+    cpu_end: contention.Snapshot | None = None
+
+
+def profile_windows(backend: Backend, task: Task, warmup_steps: int, window: int, profiler: Profiler) -> ProfiledSteps:
+    """The steps of a train run, from its first, on its batches in its order: the first step, `warmup_steps`
+    more, a window of `window` steps timed without the profiler, then a window of `window` steps under it
+    (`profiler.start()` ... `stop()`). The profiled window's batches are made and moved to the device before
+    the profiler starts (a DQN's from the weights at the window's start), so that it sees the steps and nothing
+    else; each step is timed on this clock, under the profiler too."""
+    batches = (b for epoch in itertools.count() for b in device_batches(backend, task, epoch, 0, None))
+    times = []
+    loss = math.nan
+    cpu_start, window_start = None, 0
+    for i, prepared in enumerate(itertools.islice(batches, 1 + warmup_steps + window)):
+        if i == 1 + warmup_steps:
+            cpu_start, window_start = contention.snapshot(), clock_ns()
+        t0 = clock_ns()
+        loss = backend.train_step(prepared)
+        times.append((clock_ns() - t0) / 1e6)
+    ahead = list(itertools.islice(batches, window))
+    profiled = []
+    profiler.start()
+    try:
+        for prepared in ahead:
+            t0 = clock_ns()
+            loss = backend.train_step(prepared)
+            profiled.append((clock_ns() - t0) / 1e6)
+    finally:
+        ops = profiler.stop()
+    window_s = (clock_ns() - window_start) / 1e9
+    return ProfiledSteps(
+        times[0], times[1 : 1 + warmup_steps], times[1 + warmup_steps :], profiled, loss, list(ops),
+        window_s, cpu_start, contention.snapshot(),
+    )  # fmt: skip

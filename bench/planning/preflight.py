@@ -10,6 +10,7 @@ layer above planning: the CLI checks it between `check_runs_here` and `check_fol
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -27,8 +28,9 @@ def cuda_available() -> bool:
 
 
 def check_runs_here(plan: SuitePlan) -> None:
-    """Every backend runs on the device and is installed, every workload's own packages are (Workload.packages), the device is there, the distributed scenario's
-    worlds fit this host (check_workers), and --image-dir comes with the pipeline scenario."""
+    """Every backend runs on the device and is installed, every workload's own packages are (Workload.packages),
+    the device is there, the distributed scenario's worlds fit this host (check_workers), --image-dir comes with
+    the pipeline scenario, and the profile scenario's trace readers are installed (check_profilers)."""
     for b in plan.backends:
         info = backends.get(b)
         if not info.runs_on(plan.device):
@@ -52,8 +54,26 @@ def check_runs_here(plan: SuitePlan) -> None:
         raise UsageError("--device cuda: no CUDA GPU found (NVML sees none); use --device cpu")
     if "distributed" in plan.scenarios:
         check_workers(plan)
+    if "profile" in plan.scenarios:
+        check_profilers(plan)
     if plan.image_dir is not None and "pipeline" not in plan.scenarios:
         raise UsageError("--image-dir is read by the pipeline scenario only: add --scenario pipeline")
+
+
+# What the profile scenario needs beside a backend's own packages, by the framework that runs its step: XProf reads
+# TensorFlow's and JAX's traces (impls/keras/profiling.py); torch.profiler comes with torch.
+PROFILE_PACKAGES = {"tensorflow": ("xprof",), "jax": ("xprof",)}
+
+
+def check_profilers(plan: SuitePlan) -> None:
+    """The profile scenario's readers of each backend's trace are installed."""
+    for b in plan.backends:
+        framework = backends.get(b).framework
+        missing = [p for p in PROFILE_PACKAGES.get(framework, ()) if importlib.util.find_spec(p) is None]
+        if missing:
+            raise UsageError(
+                f"--scenario profile reads {b}'s trace with {', '.join(missing)}, not installed (pip install -e '.[cpu]')"
+            )
 
 
 def check_folders(plan: SuitePlan) -> None:

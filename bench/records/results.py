@@ -23,7 +23,8 @@ from bench.core.spec import STATUSES, RunConfig, RunKey
 from bench.core.typedjson import atomic_write_json, parse_json, typed_fields
 
 SCHEMA = "fwbench.results"
-# 8: the pipeline scenario's record per result (older files: none).
+# 8: the pipeline scenario's record per result (older files: none); within 8, the profile scenario's step_profile
+#    (older files: none).
 # 7: nodes in the plan, each config and the distributed record (older files: one node).
 # 5: workers, deployment (infer/export), distributed per result.
 # 4: precision per result (fp32 before). 3: scenario per result; typed memory (device allocator figures under memory.device); `source` for
@@ -206,6 +207,35 @@ class Pipeline:
 
 
 @dataclass(frozen=True)
+class ProfiledOp:
+    """One op of a profile scenario's window (bench/measure/worktypes.py), per profiled step."""
+
+    op_type: str  # "aten::addmm", "MatMul", "dot" ...
+    name: str  # the op's name (torch: its type again; TensorFlow: the graph node; JAX: the HLO instruction)
+    kind: str  # bench.measure.worktypes.KINDS: "other" where the framework's table does not know it
+    calls_per_step: float
+    self_ms: float  # self time per step: the op alone, not the ops it called
+
+
+@dataclass(frozen=True)
+class StepProfile:
+    """The profile scenario's record (bench/scenarios/profile.py): a window of steady steps under the framework's
+    own profiler, its ops sorted into bench.measure.worktypes.KINDS. Times in ms per step unless named otherwise."""
+
+    profiler: str  # which profiler and which of its times ("torch.profiler, CPU self time")
+    steps: int  # profiled steps
+    step_wall_ms: float  # the mean profiled step on the harness's clock
+    op_ms: float  # the ops' self time per step, all kinds
+    uncovered_ms: float  # step_wall_ms - op_ms: dispatch, Python, the framework's runtime
+    kind_ms: dict[str, float] = field(default_factory=dict)  # per kind (KINDS, "other" included)
+    ops: list[ProfiledOp] = field(default_factory=list)  # every op seen, the costliest first
+    profiled_step_ms: list[float] = field(default_factory=list)  # each profiled step, in order
+    unprofiled_step_ms: list[float] = field(default_factory=list)  # the window just before, without the profiler
+    profiled_median_step_ms: float | None = None
+    unprofiled_median_step_ms: float | None = None  # against profiled_median_step_ms: the profiler's own cost
+
+
+@dataclass(frozen=True)
 class Source:
     """Where a record came from when fwbench did not run it: a converted file of another tool."""
 
@@ -275,6 +305,7 @@ class Result:
     distributed: Distributed | None = None  # the distributed scenario's per-rank record
     pipeline: Pipeline | None = None  # the pipeline scenario's record (bench/scenarios/pipeline.py)
     generation: list[Generation] = field(default_factory=list)  # infer of a decoder: one per batch size
+    step_profile: StepProfile | None = None  # the profile scenario's record (bench/scenarios/profile.py)
     source: Source | None = None  # set when fwbench converted this record rather than ran it
 
     @property

@@ -59,6 +59,7 @@ class RuntimeCell:
     not_ok: list[Deployment] = field(default_factory=list)
     metric_name: str = ""
     contended: list[Result] = field(default_factory=list)  # the runs behind `ok` that other processes crowded
+    unknown: list[Result] = field(default_factory=list)  # those whose record cannot say (never counted as quiet)
 
     @property
     def status(self) -> str:
@@ -132,6 +133,8 @@ def runtime_cells(suites: Sequence[Suite]) -> list[RuntimeCell]:
             (cell.ok if d.status == "ok" else cell.not_ok).append(d)
             if d.status == "ok" and r.contended:
                 cell.contended.append(r)
+            elif d.status == "ok" and cells.contention_unknown(r):
+                cell.unknown.append(r)
     wl_order = {w: i for i, w in enumerate(WORKLOADS)}
     return sorted(
         groups.values(),
@@ -229,7 +232,9 @@ def latency_ratio(a: RuntimeCell, b: RuntimeCell, margin: float = DEFAULT_MARGIN
     medians with a bootstrap CI (within-run noise only) and no verdict."""
     run_level = cells.enough_runs(len(a.ok), len(b.ok))
     sa, sb = (a.run_p50s_ms, b.run_p50s_ms) if run_level else (a.samples_ms, b.samples_ms)
-    why = verdicts.no_verdict_reason((len(a.ok), len(b.ok)), len(a.contended) + len(b.contended))
+    why = verdicts.no_verdict_reason(
+        (len(a.ok), len(b.ok)), len(a.contended) + len(b.contended), len(a.unknown) + len(b.unknown)
+    )
     return verdicts.judged(sa, sb, run_level, run_level, why, margin)
 
 

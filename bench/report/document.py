@@ -2,8 +2,8 @@
 
 `write(suites, out_dir, history)` draws the plots (bench/report/figures.py) and writes REPORT.md;
 `render(suites, figures)` returns the markdown: its sections in their order, each from its own module
-(notes, summary, devices, comparisons, per_workload, scaling, input_pipeline, deployment, seed_comparison,
-figures, environment), with the prose folded at PROSE_WIDTH. `summary_text(suites)` is the Summary alone,
+(notes, summary, devices, comparisons, per_workload, scaling, input_pipeline, time_breakdown, deployment,
+seed_comparison, figures, environment), with the prose folded at PROSE_WIDTH. `summary_text(suites)` is the Summary alone,
 as `fwbench run` prints it. The sections render bench/analysis's cells (repeats of one scenario, workload,
 backend and device model; docs/METHODOLOGY.md) with bench/core/formatting.py's text; `history` adds earlier
 runs for the trend plot only. How to read the report: docs/REPORTS.md. The only number not read from a
@@ -35,6 +35,7 @@ from bench.report import (
     scaling,
     seed_comparison,
     summary,
+    time_breakdown,
 )
 from bench.report.figures import PlotLink, make_plots, plots_section
 
@@ -62,6 +63,7 @@ def render(suites: Sequence[Suite], figures: Sequence[PlotLink] = (), margin: fl
         *per_workload.headline_section(cs),
         *scaling.scaling_section(cs),
         *input_pipeline.pipeline_section(cells.cells(suites), margin),
+        *time_breakdown.section(suites),
         *deployment.deployment_section(suites),
         *generation.generation_section(suites),
         *seed_comparison.seed_section(cs, suites),

@@ -14,10 +14,20 @@ from bench.analysis import cells
 from bench.analysis.cells import Cell, by_workload, names_scenarios, suite_device_model
 from bench.core.formatting import slug, workload_label
 from bench.records.results import Suite
-from bench.report import deployment, input_pipeline, plots, scaling
+from bench.report import deployment, input_pipeline, plots, scaling, time_breakdown
 from bench.report.per_workload import training_cells
 
 PLOTS_DIR = "plots"
+# Every figure's file but the trends: each is removed before drawing, so that a figure with nothing to show goes.
+PLOT_FILES = (
+    "step_time.png",
+    "memory.png",
+    "metric.png",
+    "latency.png",
+    "scaling.png",
+    "pipeline.png",
+    "time_breakdown.png",
+)
 MEMORY_KINDS = {"peak_rss": "peak RSS of the worker process", "allocator_peak": "framework allocator peak"}
 
 
@@ -116,8 +126,7 @@ def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path)
     """Draw every figure into out_dir/plots; return them with paths relative to out_dir."""
     cs = training_cells(suites)
     folder = out_dir / PLOTS_DIR
-    names = ("step_time.png", "memory.png", "metric.png", "latency.png", "scaling.png", "pipeline.png")
-    for old in [*folder.glob("trend-*.png"), *(folder / n for n in names)]:
+    for old in [*folder.glob("trend-*.png"), *(folder / n for n in PLOT_FILES)]:
         old.unlink(missing_ok=True)
     figs: list[PlotLink] = []
 
@@ -163,6 +172,13 @@ def make_plots(suites: Sequence[Suite], history: Sequence[Suite], out_dir: Path)
             plots.curves_figure(
                 fed, "Input pipeline samples/s against parallel decoders", "workers (0: in the main process)"
             ),
+        )
+    breakdown = time_breakdown.stacked_panels(suites)
+    if breakdown:
+        save_and_link(
+            "Where the time goes",
+            "time_breakdown.png",
+            plots.stacked_figure(breakdown, "Milliseconds per profiled step by kind of work (profile scenario)"),
         )
     latency = deployment.latency_panels(suites)
     if latency:

@@ -137,8 +137,10 @@ def pipeline_section(cs: Sequence[Cell], margin: float = DEFAULT_MARGIN) -> list
         "`--scenario pipeline`: the training split written as image files in class folders, then read, decoded, "
         "augmented (random crop with 4-pixel zero padding, horizontal flip), normalised, shuffled and batched "
         "by each framework's own pipeline (PyTorch: a Dataset with PIL decoding and a DataLoader; TensorFlow: "
-        "tf.data with tf.io decoding and tf.image ops), for each setting of a sweep: the documented defaults, "
-        'then tuned (workers, prefetch, AUTOTUNE, cache). docs/METHODOLOGY.md, "Input pipelines".',
+        "tf.data with tf.io decoding and the crop and flip as gathers per batch), both following one plan per "
+        "epoch (the file order, each file's crop and flip: the same rows in both), for each setting of a sweep: "
+        'the documented defaults, then tuned (workers, prefetch, AUTOTUNE, cache). docs/METHODOLOGY.md, "Input '
+        'pipelines".',
         "",
         "- Input alone: one epoch after a warm-up epoch, no training, up to its last batch. First batch: the "
         "warm-up epoch's (worker start-up). Epoch end: the call that finds an epoch over (an iterator's "

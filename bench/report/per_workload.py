@@ -28,7 +28,7 @@ from bench.analysis.verdicts import ratio_vs_baseline
 from bench.core.backends import BACKENDS, FRAMEWORK_OF
 from bench.core.formatting import blank_missing, fmt, fmt_ratio, markdown, one_line, spread, workload_label
 from bench.records.results import Suite
-from bench.report import deployment, input_pipeline
+from bench.report import deployment, input_pipeline, time_breakdown
 
 MEMORY_SHORT = {"peak_rss": "RSS", "allocator_peak": "allocator"}
 
@@ -237,6 +237,7 @@ def headline_section(cs: Sequence[Cell]) -> list[str]:
 
 def training_cells(suites: Sequence[Suite]) -> list[Cell]:
     """The cells of the training scenarios (train, distributed); the infer and export scenarios have the
-    Deployment section (bench/report/deployment.py), the pipeline scenario its own (bench/report/input_pipeline.py)."""
-    others = (*deployment.SCENARIOS, input_pipeline.SCENARIO)
+    Deployment section (bench/report/deployment.py), the pipeline and profile scenarios their own
+    (bench/report/input_pipeline.py, bench/report/time_breakdown.py)."""
+    others = (*deployment.SCENARIOS, input_pipeline.SCENARIO, time_breakdown.SCENARIO)
     return [c for c in cells.cells(suites) if c.base_scenario not in others]

@@ -71,6 +71,14 @@ class Curve:
 
 
 @dataclass(frozen=True)
+class Stack:
+    """One backend's stacked bar: (segment label, value) from the bottom up (the profile scenario's kinds)."""
+
+    backend: str
+    segments: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
 class Panel:
     """One workload's panel: a title, a y label and its bars or curves."""
 
@@ -80,6 +88,7 @@ class Panel:
     curves: tuple[Curve, ...] = ()
     target: float | None = None
     boxes: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (backend or runtime, samples): a distribution each
+    stacks: tuple[Stack, ...] = ()  # stacked bars, one per backend
 
 
 def color(backend: str) -> str:
@@ -262,5 +271,33 @@ def boxes_figure(panels: Sequence[Panel], suptitle: str) -> Figure:
             ax.set_ylabel(p.ylabel)
         ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right", fontsize=9)
         ax.set_title(p.title, fontsize=11)
+        ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+# The stacked bars' segments (bench.measure.worktypes.KIND_LABELS), one colour each across every panel.
+SEGMENT_COLORS = (
+    "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd",
+    "#e0e0e0",
+)  # fmt: skip
+
+
+def stacked_figure(panels: Sequence[Panel], suptitle: str) -> Figure:
+    """A stacked bar per backend in each panel, the same segment (kind) in the same colour everywhere; each bar's
+    total labelled on top."""
+    labels = unique(label for p in panels for s in p.stacks for label, _ in s.segments)
+    colors = {label: SEGMENT_COLORS[i % len(SEGMENT_COLORS)] for i, label in enumerate(labels)}
+    fig, axes = grid(len(panels), suptitle, labels, colors)
+    for ax, p in zip(axes, panels):
+        for x, stack in enumerate(p.stacks):
+            bottom = 0.0
+            for label, value in stack.segments:
+                ax.bar(x, value, bottom=bottom, color=colors[label], width=0.6, edgecolor="white", linewidth=0.5)
+                bottom += value
+            ax.annotate(value_label(bottom), (x, bottom), xytext=(0, 3), textcoords="offset points", ha="center",
+                        fontsize=8)  # fmt: skip
+        ax.set_xticks(range(len(p.stacks)), [s.backend for s in p.stacks], rotation=30, ha="right", fontsize=9)
+        ax.set_title(p.title, fontsize=11)
+        ax.set_ylabel(p.ylabel)
         ax.grid(axis="y", alpha=0.3)
     return fig

@@ -1,7 +1,8 @@
 """The report's Summary, first in every report: per workload the fastest PyTorch backend against the fastest
 TensorFlow one (faster, sooner and leaner under bench/analysis/verdicts.py's rule), the overall sentence across
 workloads, a Details table with the intervals, then the inference and export scenarios' answer
-(bench/report/deployment.py). `fwbench run` prints it when a run ends (bench.report.document.summary_text).
+(bench/report/deployment.py) and the profile scenario's (bench/report/time_breakdown.py: where the gap's time goes,
+the speed settings that differ). `fwbench run` prints it when a run ends (bench.report.document.summary_text).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from bench.core import sequential
 from bench.core.formatting import blank_missing, fmt_ci, markdown, runs_text, workload_label
 from bench.core.stats import DEFAULT_MARGIN
 from bench.records.results import Suite
-from bench.report import deployment
+from bench.report import deployment, time_breakdown
 
 SUMMARY_HEADING = "## Summary: PyTorch vs TensorFlow"
 
@@ -43,9 +44,10 @@ def summary_section(cs: Sequence[Cell], suites: Sequence[Suite], margin: float =
     how close two sides must be shown to be to be "the same" (a fraction of the time)."""
     training = training_summary(cs, suites, margin)
     deploy_lines = deployment.summary_lines(suites, alone=not training, margin=margin)
-    if not training and not deploy_lines:
+    profile_lines = time_breakdown.summary_lines(suites)
+    if not training and not deploy_lines and not profile_lines:
         return []
-    return [SUMMARY_HEADING, "", *training, *deploy_lines]
+    return [SUMMARY_HEADING, "", *training, *deploy_lines, *profile_lines]
 
 
 def verdict_word(r: Ratio | None, why_not: str = "") -> str:

@@ -1,5 +1,5 @@
 """One module per scenario, each with one entry `measure(cfg) -> Result`: bench/scenarios/<name>.py for every
-name of bench.core.spec.SCENARIOS (train, infer, export, distributed, pipeline).
+name of bench.core.spec.SCENARIOS (train, infer, export, distributed, pipeline, profile).
 
 SCENARIOS is the worker's table of them. Each entry imports its module at its first call, so that a worker
 imports only the scenario it runs (the pipeline scenario's psutil and Pillow, the coordinator's subprocess

@@ -121,10 +121,11 @@ def measure(cfg: RunConfig) -> results.Result:
     paths = [p for p in t.backend.export_paths() if p.name in wanted]
     folder = Path(tempfile.mkdtemp(prefix="fwbench-export-"))  # mode 0700: this user's alone
     try:
-        deps = [
-            export_one(p, folder / p.name, ref, t.task, LATENCY_CALLS[cfg.profile], t.info.framework, cfg)
-            for p in paths
-        ]
+        with harness.cpu_window(cfg.threads) as cpu:  # every export path's timed calls: the verdicts' contention
+            deps = [
+                export_one(p, folder / p.name, ref, t.task, LATENCY_CALLS[cfg.profile], t.info.framework, cfg)
+                for p in paths
+            ]
         if cfg.keep_artifacts:
             kept = Path(cfg.keep_artifacts) / cfg.run_id / f"{cfg.workload}-{cfg.backend}-seed{cfg.seed}-r{cfg.repeat}"
             shutil.copytree(folder, kept, dirs_exist_ok=True)
@@ -143,6 +144,7 @@ def measure(cfg: RunConfig) -> results.Result:
         metric=ref.metric,
         memory=memory_record(),
         deployment=deps,
+        cpu=cpu,
         **t.measured,
     )
 

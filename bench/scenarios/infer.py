@@ -28,7 +28,7 @@ from bench.core import workloads
 from bench.core.spec import RunConfig
 from bench.interfaces.export_spec import Predict, exception_line
 from bench.machine.memory import OOM_MARKERS, peak_rss_mib
-from bench.measure import generation
+from bench.measure import generation, harness
 from bench.measure.prediction import (
     LATENCY_CALLS,
     Trained,
@@ -95,8 +95,9 @@ def measure(cfg: RunConfig) -> results.Result:
     predict = t.backend.infer_fn()
     calls = LATENCY_CALLS[cfg.profile]
     out = predict_all(predict, ref.inputs)
-    lat = latency(predict, ref.inputs, calls, cfg.seed)
-    rates = {str(b): throughput(predict, ref.inputs, b) for b in THROUGHPUT_BATCHES}
+    with harness.cpu_window(cfg.threads) as cpu:  # the timed calls' contention: the verdict's evidence
+        lat = latency(predict, ref.inputs, calls, cfg.seed)
+        rates = {str(b): throughput(predict, ref.inputs, b) for b in THROUGHPUT_BATCHES}
     memory = t.backend.device_memory().get("allocator_peak_allocated_mib") if cfg.device == "cuda" else None
     mb, rate, why = max_batch(
         predict,
@@ -131,8 +132,10 @@ def measure(cfg: RunConfig) -> results.Result:
         "ci95_step_ms": lat.ci95_p50_ms,
         "throughput_samples_s": rates["1"],
     }
-    gen = decoder_generation(t, cfg, wl.model_kwargs)
-    if gen:  # a decoder: the timed calls are batch 1's whole generate (new_tokens ids a call)
+    with harness.cpu_window(cfg.threads) as gen_cpu:
+        gen = decoder_generation(t, cfg, wl.model_kwargs)
+    if gen:  # a decoder: the timed calls are batch 1's whole generate (new_tokens ids a call), and their CPU
+        cpu = gen_cpu
         first = gen[0]
         timed = {
             "samples_per_step": first.new_tokens,
@@ -157,5 +160,6 @@ def measure(cfg: RunConfig) -> results.Result:
         generation=gen,
         memory=memory_record(),
         deployment=[dep],
+        cpu=cpu,
         **t.measured,
     )

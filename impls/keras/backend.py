@@ -174,9 +174,41 @@ class KerasGraph(KerasTwin):
         mm = tf.function(lambda: tf.linalg.matmul(a, b)[0, 0])
         return lambda: float(mm())
 
+    def profiler(self, folder: str) -> Any:
+        """TensorFlow's profiler over the profile scenario's window, into `folder`, read with XProf
+        (impls/keras/profiling.py)."""
+        from impls.keras.profiling import TF_RULES, XprofProfiler
+
+        return XprofProfiler(
+            folder,
+            lambda: tf.profiler.experimental.start(folder),
+            tf.profiler.experimental.stop,
+            TF_RULES,
+            "TensorFlow profiler (tf.profiler.experimental), XProf framework_op_stats self time"
+            + (" on the GPU" if self.device == "cuda" else ""),
+            side="Device" if self.device == "cuda" else "Host",
+        )
+
+    def speed(self) -> dict[str, str]:
+        """The settings that change speed, read from TensorFlow now (KerasTwin.speed_settings)."""
+        graph = "tf.function(jit_compile=True)" if self.jit_compile else "tf.function of the step"
+        s = self.speed_settings(
+            f"{tf.config.threading.get_intra_op_parallelism_threads()} intra-op, "
+            f"{tf.config.threading.get_inter_op_parallelism_threads()} inter-op",
+            onednn_state(),
+            graph,
+            "on (jit_compile=True)" if self.jit_compile else "off",
+            "one update per variable, in the compiled step",
+        )
+        if self.device == "cuda":
+            s["tf32"] = "on" if tf.config.experimental.tensor_float_32_execution_enabled() else "off"
+            s["cudnn_autotune"] = "off" if os.environ.get("TF_CUDNN_USE_AUTOTUNE", "1") == "0" else "on"
+        return s
+
     def settings(self) -> dict[str, Any]:
         s: dict[str, Any] = {
             **self.keras_settings(),
+            "speed": self.speed(),
             "tensorflow_version": tf.__version__,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
@@ -193,6 +225,22 @@ class KerasGraph(KerasTwin):
                 cuda_build=tf.sysconfig.get_build_info().get("cuda_version"),
             )
         return s
+
+
+def onednn_state() -> str:
+    """Whether TensorFlow runs its oneDNN kernels: the build's flag and TF_ENABLE_ONEDNN_OPTS (default on x86)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        built = bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        built = None
+    env = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if built is False:
+        return "off (not in this build)"
+    if env is not None and env.strip().lower() in ("0", "false"):
+        return f"off (TF_ENABLE_ONEDNN_OPTS={env})"
+    return "on (TF_ENABLE_ONEDNN_OPTS" + (f"={env})" if env is not None else " unset: the x86 default)")
 
 
 class KerasXLA(KerasGraph):
@@ -252,6 +300,12 @@ class KerasFit(KerasGraph):
             "run_eagerly": self.run_eagerly,
             "compile": "Model.compile + train_on_batch" + (" (run_eagerly=True)" if self.run_eagerly else ""),
         }
+
+    def speed(self) -> dict[str, str]:
+        net = self.parts["net"] if hasattr(self, "parts") else None
+        jit = getattr(net, "jit_compile", None)
+        graph = "none (run_eagerly=True)" if self.run_eagerly else "Model.compile's train function (tf.function)"
+        return super().speed() | {"graph_capture": graph, "xla": "on (jit_compile)" if jit else "off"}
 
 
 class KerasEager(KerasFit):

@@ -119,6 +119,27 @@ class KerasTwin:
             return int(count(self.parts))
         return int(sum(int(np.prod(v.shape)) for m in self.parts.values() for v in m.trainable_weights))
 
+    def speed_settings(self, threads: str, onednn: str, graph_capture: str, xla: str, update: str) -> dict[str, str]:
+        """The settings that change speed, under the keys every backend uses (bench.measure.worktypes and the
+        report's settings comparison): the adapter passes what its framework says; the optimizer's and the data
+        layout are Keras' own. `update`: how the adapter's step applies the optimizer."""
+        opts = getattr(self, "optimizers", {})
+        parts = getattr(self, "parts", {})
+        optimizer = "; ".join(
+            f"{part}: keras.optimizers.{type(o).__name__}, {update} "
+            f"({len(getattr(parts.get(part), 'trainable_variables', []))} variables)"
+            for part, o in opts.items()
+        )
+        layout = keras.config.image_data_format()
+        return {
+            "threads": threads,
+            "onednn": onednn,
+            "optimizer_update": optimizer or "not built",
+            "data_layout": "NHWC (channels last)" if layout == "channels_last" else "NCHW (channels first)",
+            "graph_capture": graph_capture,
+            "xla": xla,
+        }
+
     def keras_settings(self) -> dict[str, Any]:
         return {
             "keras_version": keras.__version__,

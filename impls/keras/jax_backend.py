@@ -124,6 +124,7 @@ class KerasJax(KerasTwin):
     def prepare(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         out = {k: jax.device_put(v, self.jax_device) for k, v in batch.items()}
         jax.block_until_ready(out)  # the batch is resident before the step clock starts
+        self.batch_spec = out  # the profile scenario compiles the step's HLO for this shape (profiler)
         return out
 
     def train_step(self, batch: Mapping[str, jax.Array]) -> float:
@@ -186,9 +187,37 @@ class KerasJax(KerasTwin):
         mm = jax.jit(lambda a, b: (a @ b)[0, 0])
         return lambda: float(mm(a, b))
 
+    def profiler(self, folder: str) -> Any:
+        """JAX's profiler over the profile scenario's window, into `folder`, read with XProf
+        (impls/keras/profiling.py: the XLA operations of the jitted step)."""
+        from impls.keras.profiling import JaxProfiler
+
+        options = jax.profiler.ProfileOptions()
+        options.host_tracer_level = 3  # XLA:CPU records each operation it runs at this level
+
+        def hlo_text() -> str:
+            """The jitted step's compiled HLO for the state and batch it ran on (compiled again: not timed)."""
+            spec = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), (self.state, self.batch_spec))
+            return self._step.lower(*spec).compile().as_text()
+
+        return JaxProfiler(
+            folder,
+            lambda: jax.profiler.start_trace(folder, profiler_options=options),
+            jax.profiler.stop_trace,
+            hlo_text,
+        )
+
     def settings(self) -> dict[str, Any]:
+        threads = 1 if self.threads == 1 else len(os.sched_getaffinity(0))
         return {
             **self.keras_settings(),
+            "speed": self.speed_settings(
+                f"{threads} intra-op, 1 inter-op (XLA:CPU's pool)" if self.device == "cpu" else "-",
+                "off (XLA's own kernels; no oneDNN switch)",
+                "jax.jit of the whole step",
+                "on (every step)",
+                "stateless_apply over every variable, in the jitted step",
+            ),
             "jax_version": jax.__version__,
             "jax_device": str(self.jax_device),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),

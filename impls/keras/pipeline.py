@@ -1,19 +1,22 @@
 """TensorFlow's input pipeline for the pipeline scenario (bench/interfaces/pipeline_spec.py has the interface): tf.data
-from the file list, `tf.io.read_file` + `tf.io.decode_png` / `decode_jpeg`, `tf.image` augmentation.
+from the file list, `tf.io.read_file` + `tf.io.decode_png` / `decode_jpeg`, the augmentation as gathers.
 
 One dataset, built once (its functions traced once), iterated afresh each epoch as a training loop over a
-tf.data.Dataset does; position k of epoch e is file `shuffled(n, seed, e)[k]` (the torch side's order), read
-from a tf.Variable that `epoch(e)` sets before making the epoch's iterator, so that no tf.data shuffle
-buffer is involved. Every parallel map keeps its input
-order (deterministic=True, tf.data's default), the autotuned ones included: the order equals the torch one.
+tf.data.Dataset does. Its elements are the epoch's plan (`epoch_plan`: per position the file index, its crop
+offsets and its flip, the torch side's, drawn once per epoch in numpy), which `epoch(e)` writes into a
+tf.Variable that the dataset reads once per epoch (`Dataset.range(1).flat_map` over `from_tensor_slices` of
+it), so that no tf.data shuffle buffer and no random op is involved. Every parallel map keeps its input order
+(deterministic=True, tf.data's default), the autotuned ones included: the rows equal the torch ones.
 
-Augmentation randomness is stateless, seeded per (spec.seed, epoch, file index): the seed of file i in epoch
-e is `stateless_fold_in([seed, e], i)`, split into the crop's and the flip's. The same batches whatever the
-parallelism. Its random streams are not the torch side's (numpy's): the same distributions, not the same draws.
+Per file the parallel map only reads and decodes; the batch is then padded, cropped and flipped by two
+gathers at the plan's offsets (a flip is a crop's columns taken right to left) and normalised, a few ops a
+batch. The earlier form (issue 34) read the whole order variable, derived each file's seeds (stateless_fold_in,
+stateless_split) and cropped and flipped (stateless_random_crop, a tf.cond) per file inside the map: the same
+batches at some 30% less input rate (docs/METHODOLOGY.md, "Input pipelines").
 
 "autotune+cache" caches the decoded uint8 images in memory (`Dataset.cache()`, in file order, shared by the
-epochs' datasets), then per epoch takes them in the epoch's order (the whole cache as one element, a gather,
-unbatch) before augmenting: epoch 0 reads and decodes, later epochs only augment.
+epochs' iterators), then per epoch takes them in the epoch's order (the whole cache as one element, a gather,
+unbatch) before batching and augmenting: epoch 0 reads and decodes, later epochs only augment.
 
 The TensorFlow import is impls/keras/backend.py's (its optional imports off, KERAS_BACKEND); thread counts
 come from the environment the launcher sets (TF_NUM_INTRAOP_THREADS, TF_NUM_INTEROP_THREADS).
@@ -29,13 +32,12 @@ import numpy as np
 from bench.interfaces.pipeline_spec import (
     AUTOTUNE,
     FAULT_INDEX,
-    FLIP_P,
     PAD_PX,
     ImageFiles,
     PipelineError,
     PipelineSetting,
     PipelineSpec,
-    shuffled,
+    epoch_plan,
 )
 from impls.keras.backend import tf
 
@@ -51,7 +53,7 @@ def settings(cores: int) -> list[PipelineSetting]:
             tuned=False,
             workers=None,
             prefetch=0,
-            description="Dataset.from_tensor_slices(files).map(load).batch(B)",
+            description="Dataset.from_tensor_slices(epoch plan).map(decode).batch(B).map(augment)",
         )
     ]
     for k in range(1, cores + 1):
@@ -61,7 +63,7 @@ def settings(cores: int) -> list[PipelineSetting]:
                 tuned=True,
                 workers=k,
                 prefetch=AUTOTUNE,
-                description=f".map(load, num_parallel_calls={k}).batch(B).prefetch(AUTOTUNE)",
+                description=f".map(decode, num_parallel_calls={k}).batch(B).map(augment, num_parallel_calls={k}).prefetch(AUTOTUNE)",
             )
         )
     out.append(
@@ -70,7 +72,10 @@ def settings(cores: int) -> list[PipelineSetting]:
             tuned=True,
             workers=AUTOTUNE,
             prefetch=AUTOTUNE,
-            description=".map(load, num_parallel_calls=AUTOTUNE, deterministic=True).batch(B).prefetch(AUTOTUNE)",
+            description=(
+                ".map(decode, num_parallel_calls=AUTOTUNE, deterministic=True).batch(B)"
+                ".map(augment, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)"
+            ),
         )
     )
     out.append(
@@ -82,7 +87,7 @@ def settings(cores: int) -> list[PipelineSetting]:
             cache=True,
             description=(
                 ".map(decode, num_parallel_calls=AUTOTUNE).cache(), then per epoch the cached images in the "
-                "epoch's order .map(augment, num_parallel_calls=AUTOTUNE).batch(B).prefetch(AUTOTUNE)"
+                "epoch's order .batch(B).map(augment, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)"
             ),
         )
     )
@@ -111,10 +116,9 @@ class TfPipeline:
         self.shift = tf.constant(-np.asarray(spec.mean, np.float32) / std, tf.float32)
         self.paths = np.asarray(files.paths)
         self.labels = np.asarray(files.labels, np.int64)
-        # The epoch's order and number, read by the dataset as it runs: one dataset, built (and its functions
-        # traced) once, iterated afresh each epoch, as a training loop over a tf.data.Dataset does.
-        self.order = tf.Variable(np.zeros(len(files), np.int64), trainable=False)
-        self.epoch_number = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # The epoch's plan (EpochPlan.table(): index, dy, dx, flip per position), set by `epoch` and read by the
+        # dataset once per epoch: one dataset, built (its functions traced) once, iterated afresh each epoch.
+        self.plan = tf.Variable(np.zeros((len(files), 4), np.int64), trainable=False)
         self.cached: tf.data.Dataset | None = None
         if setting.cache:  # its memory cache fills on the first epoch and serves the later ones
             index = np.arange(len(files), dtype=np.int64)
@@ -134,45 +138,48 @@ class TfPipeline:
             img = tf.io.decode_jpeg(data, channels=c, dct_method="INTEGER_ACCURATE")
         return tf.ensure_shape(img, self.size)
 
-    def transform(self, img: tf.Tensor, epoch_seed: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
-        """Pad by PAD_PX zeros, crop back at a random offset, flip with FLIP_P (spec.augment); normalise."""
+    def transform(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """A batch of decoded images and their plan rows: padded by PAD_PX zeros, cropped at the rows' offsets
+        and flipped where they say (spec.augment), as two gathers over the batch; normalised."""
+        x, rows = batch["x"], batch["rows"]
         if self.spec.augment:
-            seed = tf.random.experimental.stateless_fold_in(epoch_seed, index)
-            crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
             h, w, _ = self.size
-            padded = tf.image.pad_to_bounding_box(img, PAD_PX, PAD_PX, h + 2 * PAD_PX, w + 2 * PAD_PX)
-            img = tf.image.stateless_random_crop(padded, self.size, seed=crop_seed)
-            flip = tf.random.stateless_uniform([], seed=flip_seed) < FLIP_P
-            img = tf.cond(flip, lambda: tf.reverse(img, axis=[1]), lambda: img)
+            padded = tf.pad(x, [[0, 0], [PAD_PX, PAD_PX], [PAD_PX, PAD_PX], [0, 0]])
+            ys = rows[:, 1:2] + tf.range(h, dtype=tf.int64)  # (B, H): each row's crop rows in the padded image
+            columns = tf.where(rows[:, 3:4] > 0, tf.range(w - 1, -1, -1, dtype=tf.int64), tf.range(w, dtype=tf.int64))
+            xs = rows[:, 2:3] + columns  # (B, W): its crop's columns, right to left where flipped
+            x = tf.gather(tf.gather(padded, ys, axis=1, batch_dims=1), xs, axis=2, batch_dims=1)
         if self.spec.normalize:
-            return tf.cast(img, tf.float32) * self.scale + self.shift
-        return img
+            x = tf.cast(x, tf.float32) * self.scale + self.shift
+        return {"x": x, "y": batch["y"], "index": rows[:, 0]}
 
     def dataset(self) -> tf.data.Dataset:
-        """Position k of an epoch is file order[k] (the variables `order` and `epoch_number`, set by `epoch`)."""
+        """The epoch's plan as elements (one read of the variable `plan` per epoch), each file decoded by the
+        parallel map, batched, then augmented and normalised batch by batch."""
         paths = tf.constant(self.paths)
         labels = tf.constant(self.labels)
-        seed = tf.constant(self.spec.seed, tf.int64)
 
-        def element(img: tf.Tensor, i: tf.Tensor) -> dict[str, tf.Tensor]:
-            epoch_seed = tf.stack([seed, self.epoch_number.read_value()])
-            return {"x": self.transform(img, epoch_seed, i), "y": tf.gather(labels, i), "index": i}
+        def in_order(table: tf.Tensor, **columns: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"rows": table, "y": tf.gather(labels, table[:, 0]), **columns}
 
-        positions = tf.data.Dataset.range(len(self.files))
         if self.cached is None:
 
-            def load(k: tf.Tensor) -> dict[str, tf.Tensor]:
-                i = tf.gather(self.order.read_value(), k)
-                return element(self.decode(tf.gather(paths, i), i), i)
+            def positions(_: tf.Tensor) -> tf.data.Dataset:
+                table = self.plan.read_value()
+                return tf.data.Dataset.from_tensor_slices(in_order(table, path=tf.gather(paths, table[:, 0])))
 
-            ds = positions.map(load, **self.map_kwargs)
+            def load(row: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+                return {"x": self.decode(row["path"], row["rows"][0]), "rows": row["rows"], "y": row["y"]}
+
+            ds = tf.data.Dataset.range(1).flat_map(positions).map(load, **self.map_kwargs)
         else:
             # all cached images as one (N, H, W, C) element, gathered into the epoch's order, one by one again
-            n = len(self.files)
-            taken = self.cached.batch(n).map(lambda imgs: tf.gather(imgs, self.order.read_value())).unbatch()
-            files = positions.map(lambda k: tf.gather(self.order.read_value(), k))
-            ds = tf.data.Dataset.zip((taken, files)).map(element, **self.map_kwargs)
-        ds = ds.batch(self.spec.batch_size, drop_remainder=False)
+            def take(images: tf.Tensor) -> dict[str, tf.Tensor]:
+                table = self.plan.read_value()
+                return in_order(table, x=tf.gather(images, table[:, 0]))
+
+            ds = self.cached.batch(len(self.files)).map(take).unbatch()
+        ds = ds.batch(self.spec.batch_size, drop_remainder=False).map(self.transform, **self.map_kwargs)
         if self.prefetch:
             ds = ds.prefetch(self.prefetch)
         return ds
@@ -180,9 +187,8 @@ class TfPipeline:
     def epoch(self, e: int) -> Iterator[dict[str, Any]]:
         """Batches {"x", "y", "index"} of epoch `e`. A file that cannot be read or decoded: PipelineError
         naming it (found by decoding the files from the failed batch on, one at a time)."""
-        order = shuffled(len(self.files), self.spec.seed, e, self.spec.shuffle)
-        self.order.assign(order.astype(np.int64))
-        self.epoch_number.assign(e)
+        plan = epoch_plan(len(self.files), self.spec.seed, e, self.spec.shuffle)
+        self.plan.assign(plan.table())
         done = 0  # rows yielded so far
         it = iter(self.ds)
         while True:
@@ -191,7 +197,7 @@ class TfPipeline:
             except StopIteration:
                 return
             except tf.errors.OpError as err:
-                raise PipelineError(self.failure(order[done:], err)) from err
+                raise PipelineError(self.failure(plan.index[done:], err)) from err
             done += int(batch["index"].shape[0])
             yield batch
 
@@ -212,9 +218,9 @@ class TfPipeline:
     def describe(self) -> dict[str, Any]:
         s = self.setting
         return {
-            "source": "tf.data.Dataset.from_tensor_slices((paths, labels, index)) in the epoch's order",
+            "source": "tf.data.Dataset.from_tensor_slices(epoch_plan(...)): paths, labels, index, crop, flip",
             "decode": f"tf.io.read_file + tf.io.decode_{self.files.format}",
-            "augment": "tf.image.pad_to_bounding_box + stateless_random_crop, stateless_uniform flip"
+            "augment": "per batch: tf.pad, then tf.gather of the plan's crop rows and (flipped) columns"
             if self.spec.augment
             else None,
             "num_parallel_calls": "AUTOTUNE" if s.workers == AUTOTUNE else s.workers,

@@ -100,9 +100,21 @@ class KerasTorch(KerasTwin):
     def matmul(self, n: int) -> Callable[[], float]:
         return torch_runtime.matmul(n, self.device)
 
+    def profiler(self, folder: str) -> Any:
+        """torch.profiler over the profile scenario's window (impls/torch/profiling.py); `folder` is unused."""
+        from impls.torch.profiling import TorchProfiler
+
+        return TorchProfiler(self.device)
+
     def settings(self) -> dict[str, Any]:
+        torch_speed = torch_runtime.speed_settings(self.device, None, {})
+        speed = self.speed_settings(
+            torch_speed["threads"], torch_speed["onednn"], "none (eager)", "off", "apply on the variables' .grad"
+        )
+        gpu = {k: v for k, v in torch_speed.items() if k in ("tf32", "cudnn_autotune")}
         return {
             **torch_runtime.runtime_settings(self.device),
             **self.keras_settings(),
             "compile": None,
+            "speed": speed | gpu,
         }

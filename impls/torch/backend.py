@@ -90,6 +90,41 @@ def runtime_settings(device: str) -> dict[str, Any]:
     return s
 
 
+def optimizer_update(optimizers: Mapping[str, torch.optim.Optimizer]) -> str:
+    """How each optimizer applies its update, as torch will run it: its fused kernel, foreach (one multi-tensor
+    op per step of the formula) or the for-loop over parameters (foreach=None resolved as torch resolves it)."""
+    out = []
+    for part, opt in optimizers.items():
+        fused, foreach = opt.defaults.get("fused"), opt.defaults.get("foreach")
+        if foreach is None and not fused:
+            from torch.optim.optimizer import _default_to_fused_or_foreach
+
+            params = [p for g in opt.param_groups for p in g["params"]]
+            _, foreach = _default_to_fused_or_foreach(params, differentiable=False, use_fused=False)
+        impl = "fused kernel" if fused else "foreach (multi-tensor ops)" if foreach else "for-loop over parameters"
+        out.append(f"{part}: torch.optim.{type(opt).__name__}, {impl}")
+    return "; ".join(out)
+
+
+def speed_settings(device: str, compile_mode: str | None, optimizers: Mapping[str, Any]) -> dict[str, str]:
+    """The settings that change speed, read from torch now, under the keys every backend uses
+    (bench.measure.worktypes.SPEED_SETTINGS): the report sets them side by side and flags those that differ."""
+    s = {
+        "threads": f"{torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} inter-op",
+        "onednn": "on (torch.backends.mkldnn)"
+        if torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+        else "off (torch.backends.mkldnn " + ("disabled)" if torch.backends.mkldnn.is_available() else "not built)"),
+        "optimizer_update": optimizer_update(optimizers) if optimizers else "not built",
+        "data_layout": "NCHW (channels first)",
+        "graph_capture": compile_mode or "none (eager)",
+        "xla": "off",
+    }
+    if device == "cuda":
+        s["tf32"] = "on" if torch.backends.cuda.matmul.allow_tf32 else "off"
+        s["cudnn_autotune"] = "on" if torch.backends.cudnn.benchmark else "off"
+    return s
+
+
 def device_memory(device: str) -> dict[str, float]:
     """The CUDA caching allocator's peaks in MiB ({} on CPU)."""
     if device != "cuda":
@@ -267,15 +302,26 @@ class TorchEager:
     def matmul(self, n: int) -> Callable[[], float]:
         return matmul(n, self.device)
 
+    def profiler(self, folder: str) -> Any:
+        """torch.profiler over the profile scenario's window (impls/torch/profiling.py); `folder` is unused."""
+        from impls.torch.profiling import TorchProfiler
+
+        return TorchProfiler(self.device)
+
     def settings(self) -> dict[str, Any]:
-        return {
+        s = {
             **runtime_settings(self.device),
             **precision_settings(self.precision, self.amp),
             "data_format": "NCHW",
             "compile": None,
             "inference_autograd_off": f"torch.{self.no_autograd.__name__}",  # infer_fn (the infer scenario)
-            "optimizer_impl": "fused" if self.device == "cuda" else "foreach/default",
+            "optimizer_impl": optimizer_update(self.optimizers) if hasattr(self, "optimizers") else "not built",
         }
+        return s | {"speed": speed_settings(self.device, self.compile_mode(), getattr(self, "optimizers", {}))}
+
+    def compile_mode(self) -> str | None:
+        """What captures the step into a graph (None: eager); the variants say which."""
+        return None
 
 
 class TorchScript(TorchEager):
@@ -291,6 +337,9 @@ class TorchScript(TorchEager):
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "compile": "torch.jit.script", "jit_profiling_executor": True}
+
+    def compile_mode(self) -> str | None:
+        return "torch.jit.script of each module"
 
 
 class TorchCompile(TorchEager):
@@ -318,6 +367,9 @@ class TorchCompile(TorchEager):
 
     def transform(self, module: nn.Module, part: str) -> nn.Module:
         return torch.compile(module, mode=self.mode)
+
+    def compile_mode(self) -> str | None:
+        return f"torch.compile(mode={self.mode!r}) of each module"
 
     def settings(self) -> dict[str, Any]:
         from torch._inductor import config as inductor_config
@@ -360,6 +412,9 @@ class TorchCompileStep(TorchCompile):
 
     def wrap_step(self, step: Callable[[Any], torch.Tensor]) -> Callable[[Any], torch.Tensor]:
         return torch.compile(step, mode=self.mode)
+
+    def compile_mode(self) -> str | None:
+        return f"torch.compile(mode={self.mode!r}) of the whole step"
 
     def settings(self) -> dict[str, Any]:
         return {

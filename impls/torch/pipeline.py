@@ -2,12 +2,11 @@
 `torch.utils.data.Dataset` that reads and decodes one image file with PIL and augments it in numpy, under a
 `DataLoader` with a sampler that yields the epoch's order (`shuffled`), and `default_collate`.
 
-Augmentation randomness is seeded per (spec.seed, epoch, file index) inside `__getitem__`
-(`np.random.default_rng([seed, epoch, index])`): an image's crop and flip do not depend on which process
-decodes it or in which order, so every setting (num_workers 0..cores) yields the same batches.
-
-The sampler yields (epoch, file index) pairs: it runs in the main process, so persistent workers, which keep
-their copy of the dataset from the first epoch, still learn each batch's epoch.
+The sampler yields the epoch's plan (bench.interfaces.pipeline_spec.epoch_plan), drawn once per epoch in the
+main process: per position the file index, its crop offsets and its flip, as (index, dy, dx, flip) items that
+`__getitem__` applies. An image's crop and flip do not depend on which process decodes it, so every setting
+(num_workers 0..cores) yields the same batches, and they are the tf.data pipeline's, row for row; persistent
+workers, which keep their copy of the dataset from the first epoch, need nothing per epoch.
 """
 
 from __future__ import annotations
@@ -25,14 +24,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from bench.interfaces.pipeline_spec import (
     FAULT_INDEX,
-    FLIP_P,
     PAD_PX,
     WORKER_TIMEOUT_S,
     ImageFiles,
     PipelineError,
     PipelineSetting,
     PipelineSpec,
-    shuffled,
+    epoch_plan,
 )
 
 PREFETCH_FACTOR = 2  # batches loaded ahead per worker (DataLoader's default when num_workers > 0)
@@ -68,8 +66,11 @@ def settings(cores: int) -> list[PipelineSetting]:
     return out
 
 
-class EpochSampler(Sampler[tuple[int, int]]):
-    """(epoch, file index) in the order `shuffled(n, seed, epoch, shuffle)`; `epoch` is set before each epoch."""
+Item = tuple[int, int, int, bool]  # file index, crop offsets dy and dx (px, in the padded image), flip
+
+
+class EpochSampler(Sampler[Item]):
+    """The items of `epoch_plan(n, seed, epoch, shuffle)` in its order; `epoch` is set before each epoch."""
 
     def __init__(self, n: int, seed: int, shuffle: bool) -> None:
         self.n = n
@@ -80,13 +81,13 @@ class EpochSampler(Sampler[tuple[int, int]]):
     def __len__(self) -> int:
         return self.n
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        e = self.epoch
-        return iter([(e, int(i)) for i in shuffled(self.n, self.seed, e, self.shuffle)])
+    def __iter__(self) -> Iterator[Item]:
+        plan = epoch_plan(self.n, self.seed, self.epoch, self.shuffle)
+        return zip(plan.index.tolist(), plan.dy.tolist(), plan.dx.tolist(), plan.flip.tolist(), strict=True)
 
 
 class ImageFileDataset(Dataset[dict[str, Any]]):
-    """Item (epoch, i): file i decoded by PIL to uint8 (H, W, C), augmented, optionally normalised."""
+    """Item (i, dy, dx, flip): file i decoded by PIL to uint8 (H, W, C), augmented so, optionally normalised."""
 
     def __init__(self, files: ImageFiles, spec: PipelineSpec) -> None:
         self.files = files
@@ -112,13 +113,10 @@ class ImageFileDataset(Dataset[dict[str, Any]]):
             raise PipelineError(f"{path}: cannot decode: {err}") from err
         return img.reshape(self.files.height, self.files.width, self.files.channels)
 
-    def __getitem__(self, item: tuple[int, int]) -> dict[str, Any]:
-        e, i = item
+    def __getitem__(self, item: Item) -> dict[str, Any]:
+        i, dy, dx, flip = item
         img = self.decode(i)
         if self.spec.augment:
-            rng = np.random.default_rng([self.spec.seed, e, i])
-            dy, dx = rng.integers(0, 2 * PAD_PX + 1, size=2)  # crop offsets in the padded image, px
-            flip = rng.random() < FLIP_P
             h, w, c = img.shape
             padded = np.zeros((h + 2 * PAD_PX, w + 2 * PAD_PX, c), np.uint8)
             padded[PAD_PX : PAD_PX + h, PAD_PX : PAD_PX + w] = img
@@ -185,7 +183,7 @@ class TorchPipeline:
         return {
             "call": "torch.utils.data.DataLoader",
             **self.kwargs,
-            "sampler": "EpochSampler: shuffled(n, seed, epoch) as (epoch, index) pairs",
+            "sampler": "EpochSampler: epoch_plan(n, seed, epoch) as (index, dy, dx, flip) items",
             "collate_fn": "default_collate",
             "dataset": "Dataset.__getitem__: PIL.Image.open + np.asarray, numpy pad/crop/flip/normalise",
             "multiprocessing_context": multiprocessing.get_start_method() if workers > 0 else None,
