@@ -121,7 +121,7 @@ def terminal_text(suites: Sequence[Suite], margin: float = DEFAULT_MARGIN) -> st
     deploy = deployment.summary_lines(suites, alone=not training, margin=margin)
     if not training and not deploy:
         return ""
-    return wrap_prose("\n".join([*training, *deploy]).replace("**", "")).strip()
+    return wrap_prose("\n".join([*training, *([""] if training and deploy else []), *deploy]).replace("**", "")).strip()
 
 
 def load_history(paths: Iterable[str | Path]) -> list[Suite]:
