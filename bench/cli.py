@@ -573,7 +573,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args, _ = build_parser().parse_args(argv), cache.max_bytes()  # a bad $FWBENCH_CACHE_MAX_MIB: one line, exit 2
         if args.command in ("list", "cache"):
             return cmd_list() if args.command == "list" else cache.command(args.action)
         if args.command == "run":

@@ -19,6 +19,7 @@ import pytest
 from bench.analysis.generation import agreement
 from bench.core import cache, workloads
 from bench.core.datasets import markov
+from bench.core.errors import UsageError
 from bench.interfaces.decoder_spec import hf_config
 from bench.measure import generation
 from bench.records.results import Generation
@@ -119,8 +120,14 @@ def test_the_user_cache_is_kept_within_its_bound_least_recently_used_first(tmp_p
     assert cache.command("clear") == 0 and "removed 2 entries" in capsys.readouterr().out
     assert cache.entries() == []
     monkeypatch.setenv(cache.MAX_ENV, "lots")
-    with pytest.raises(ValueError, match="FWBENCH_CACHE_MAX_MIB='lots': must be a number of MiB above 0"):
+    with pytest.raises(UsageError, match="FWBENCH_CACHE_MAX_MIB='lots': must be a number of MiB above 0"):
         cache.max_bytes()
+    from bench import cli
+
+    assert cli.main(["cache", "list"]) == 2  # any command: one line, exit 2, before anything runs
+    assert capsys.readouterr().err == (
+        "fwbench: error: FWBENCH_CACHE_MAX_MIB='lots': must be a number of MiB above 0 (default 2048)\n"
+    )
 
 
 # One framework's greedy generate on the shared initial weights (the torch twin's, as --init shared gives every

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.core.errors import UsageError
 from bench.core.files import atomic_write
 
 CACHE_ENV = "FWBENCH_CACHE_DIR"
@@ -109,7 +110,7 @@ def max_bytes() -> int:
     except ValueError:
         mib = -1.0
     if not mib > 0:
-        raise ValueError(f"{MAX_ENV}={given!r}: must be a number of MiB above 0 (default {MAX_MIB:g})")
+        raise UsageError(f"{MAX_ENV}={given!r}: must be a number of MiB above 0 (default {MAX_MIB:g})")
     return int(mib * 2**20)
 
 
