@@ -219,10 +219,7 @@ class JaxProfiler:
         self._start()
 
     def stop(self) -> list[OpTime]:
-        self._stop()
-        files = xplane_files(self.folder)
-        if not files:
-            raise RuntimeError(f"the profiler wrote no trace (*.xplane.pb) under {self.folder}")
+        files = stopped_trace(self._stop, self.folder)
         ops = hlo_ops(self.hlo_text())
         events = [e for e in trace_events(files) if e[1] in ops]
         out = []
@@ -230,6 +227,15 @@ class JaxProfiler:
             op_type, op_name = ops[name]
             out.append(OpTime(op_type, f"{op_name} [{name}]" if op_name else name, 1, self_us / 1e3))
         return out
+
+
+def stopped_trace(stop: Callable[[], None], folder: str) -> list[Path]:
+    """Stop the profiler and return the trace files it wrote under `folder` (RuntimeError where none)."""
+    stop()
+    files = xplane_files(folder)
+    if not files:
+        raise RuntimeError(f"the profiler wrote no trace (*.xplane.pb) under {folder}")
+    return files
 
 
 def xplane_files(folder: str) -> list[Path]:
@@ -301,8 +307,5 @@ class XprofProfiler:
         self._start()
 
     def stop(self) -> list[OpTime]:
-        self._stop()
-        files = xplane_files(self.folder)
-        if not files:
-            raise RuntimeError(f"the profiler wrote no trace (*.xplane.pb) under {self.folder}")
+        files = stopped_trace(self._stop, self.folder)
         return op_stats(files, self.side)
